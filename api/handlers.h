@@ -1,0 +1,31 @@
+/* Every request handler, grouped by the file that defines it. Each returns CHAT_OK after
+ * filling res, or the error it already wrote with chat_fail(). */
+#ifndef CHAT_HANDLERS_H
+#define CHAT_HANDLERS_H
+
+#include "router.h"
+
+#define CHAT_HANDLER(name)                                                                   \
+    int name(struct chat_app *app, struct chat_request *req, struct chat_response *res,      \
+             const struct chat_route_args *args)
+
+/* routes_auth.c */
+CHAT_HANDLER(chat_handle_register);
+CHAT_HANDLER(chat_handle_login);
+CHAT_HANDLER(chat_handle_logout);
+CHAT_HANDLER(chat_handle_me);
+/* routes_users.c */
+CHAT_HANDLER(chat_handle_user_search);
+/* routes_conversations.c */
+CHAT_HANDLER(chat_handle_conversation_list);
+CHAT_HANDLER(chat_handle_conversation_create);
+CHAT_HANDLER(chat_handle_conversation_get);
+/* routes_messages.c */
+CHAT_HANDLER(chat_handle_message_list);
+CHAT_HANDLER(chat_handle_message_create);
+/* routes_page.c */
+CHAT_HANDLER(chat_handle_root);
+CHAT_HANDLER(chat_handle_chat_page);
+CHAT_HANDLER(chat_handle_static);
+
+#endif

@@ -1,0 +1,87 @@
+/* The transport-neutral request and response. chat-api (FastCGI) and chat-httpd
+ * (libmicrohttpd) each fill a struct chat_request, call chat_app_handle(), and write the
+ * struct chat_response back; neither holds business logic. */
+#ifndef CHAT_HTTP_H
+#define CHAT_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "db.h"
+#include "strbuf.h"
+
+struct chat_request {
+    /* Set by the transport; all strings are valid until the response is written. */
+    const char *method;       /* "GET", "POST", ... */
+    const char *path;         /* URL path, not decoded, without the query */
+    const char *query;        /* raw query string without '?', or "" */
+    const char *body;         /* may be NULL when body_len is 0 */
+    size_t body_len;
+    bool body_too_large;      /* more than cfg->max_body_bytes arrived or was announced */
+    const char *content_type; /* headers: NULL when absent */
+    const char *cookie;
+    const char *authorization;
+    const char *csrf_header;  /* X-CSRFToken */
+    const char *origin;
+    const char *remote_addr;
+
+    /* Set by chat_app_handle. */
+    char request_id[24];
+    long long user_id;        /* 0 when anonymous */
+    bool cookie_auth;         /* authenticated by the session cookie (CSRF applies) */
+    char csrf_token[48];      /* the session's CSRF token when authenticated */
+    char session_token[48];   /* the presented session token when authenticated */
+};
+
+#define CHAT_MAX_RESPONSE_HEADERS 16
+
+struct chat_response {
+    int status;
+    const char *content_type; /* static string */
+    struct strbuf body;
+    unsigned nheaders;
+    struct {
+        char *name, *value; /* owned */
+    } headers[CHAT_MAX_RESPONSE_HEADERS];
+    /* When set, the transport sends this file's contents as the body (static files). */
+    char *file_path; /* owned */
+    long long file_size;
+};
+
+/* Per-thread application state: one per FastCGI worker process or per httpd thread. */
+struct chat_app {
+    const struct chat_config *cfg;
+    struct chat_db db;
+    bool db_open;
+    int wake_fd;
+};
+
+/* Prepares app for one thread. The database connection is opened lazily and reopened
+ * after a failure, so a MariaDB outage gives 503s rather than a dead worker. */
+void chat_app_init(struct chat_app *app, const struct chat_config *cfg);
+void chat_app_free(struct chat_app *app);
+
+/* Handles one request: request id, routing, authentication, CSRF, the handler, errors
+ * and the access log line. Always fills res; the caller frees it with
+ * chat_response_free(). */
+void chat_app_handle(struct chat_app *app, struct chat_request *req, struct chat_response *res);
+
+void chat_response_init(struct chat_response *res);
+void chat_response_free(struct chat_response *res);
+/* Adds a header; name and value are copied. Extra headers past the limit are dropped
+ * with an error log (a bug). */
+void chat_response_header(struct chat_response *res, const char *name, const char *value);
+
+/* Sets res to the JSON error body {"detail", "code", "request_id"} with the error's
+ * status. detail NULL uses the error's default text. Returns err, so handlers can write
+ * `return chat_fail(...)`. The only place an error becomes a response body. */
+int chat_fail(const struct chat_request *req, struct chat_response *res, int err,
+              const char *detail);
+
+/* Reads one query parameter into out (percent-decoded). Returns true when present. */
+bool chat_query_param(const char *query, const char *name, char *out, size_t outlen);
+/* Reads one cookie's value into out. Returns true when present. */
+bool chat_cookie_value(const char *cookie_header, const char *name, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,48 @@
+/* The URL router: one table of (method, pattern, handler, flags). Patterns are literal
+ * segments plus `{id}` (a positive decimal integer, at most 18 digits) and a trailing
+ * `{*}` (the rest of the path). */
+#ifndef CHAT_ROUTER_H
+#define CHAT_ROUTER_H
+
+#include <stdbool.h>
+
+#include "http.h"
+
+#define CHAT_ROUTE_MAX_IDS 4
+
+struct chat_route_args {
+    long long ids[CHAT_ROUTE_MAX_IDS]; /* the {id} segments, in order */
+    unsigned nids;
+    const char *rest; /* what {*} matched, pointing into the request path */
+};
+
+typedef int (*chat_handler_fn)(struct chat_app *app, struct chat_request *req,
+                               struct chat_response *res, const struct chat_route_args *args);
+
+enum chat_route_flags {
+    CHAT_ROUTE_PUBLIC = 0,       /* no authentication needed (still identified if present) */
+    CHAT_ROUTE_AUTH = 1 << 0,    /* 401 without a valid session */
+    CHAT_ROUTE_HTML = 1 << 1,    /* a page: errors render as HTML-friendly, not JSON only */
+};
+
+struct chat_route {
+    const char *method;
+    const char *pattern;
+    chat_handler_fn handler;
+    unsigned flags;
+};
+
+extern const struct chat_route chat_routes[];
+extern const unsigned chat_routes_count;
+
+/* Finds the route for method and path. Returns the route, or NULL with *method_mismatch
+ * true when the path exists under another method (405) and false when nothing matches
+ * (404). `allow` (may be NULL) receives the allowed methods for a 405, comma-separated. */
+const struct chat_route *chat_route_find(const char *method, const char *path,
+                                         struct chat_route_args *args, bool *method_mismatch,
+                                         char *allow, size_t allow_len);
+
+/* Matches one pattern against path, filling args. Exposed for the unit tests. */
+bool chat_route_match(const char *pattern, const char *path, struct chat_route_args *args);
+
+#endif

@@ -1,0 +1,259 @@
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define INT_SETTING(n, def, lo, hi, h) \
+    {#n, CHAT_SETTING_INT, offsetof(struct chat_config, n), def, lo, hi, h}
+#define STR_SETTING(n, def, h) {#n, CHAT_SETTING_STR, offsetof(struct chat_config, n), def, 0, 0, h}
+#define BOOL_SETTING(n, def, h) {#n, CHAT_SETTING_BOOL, offsetof(struct chat_config, n), def, 0, 1, h}
+
+const struct chat_setting chat_settings[] = {
+    STR_SETTING(listen_host, "127.0.0.1", "Address chat-httpd and chat-push listen on."),
+    INT_SETTING(http_port, "8000", 1, 65535, "TCP port of the standalone HTTP server (chat-httpd)."),
+    INT_SETTING(push_port, "8001", 1, 65535, "TCP port of the push daemon (chat-push)."),
+    STR_SETTING(push_public_url, ":8001/ws/",
+                "WebSocket URL the page connects to. ':PORT/PATH' means the page's own host on that "
+                "port; '/PATH' means the page's own origin (behind nginx); otherwise a full ws:// or "
+                "wss:// URL."),
+    STR_SETTING(allowed_origins, "http://127.0.0.1:8000 http://localhost:8000",
+                "Space-separated Origin values allowed to open a WebSocket. Requests without an "
+                "Origin header (non-browser clients) are allowed."),
+    STR_SETTING(push_wake_sockets, "var/run/chat-push.sock",
+                "Space-separated UNIX datagram socket paths: the API wakes each push daemon "
+                "through one; chat-push binds the first."),
+    INT_SETTING(push_poll_interval_ms, "500", 20, 60000,
+                "chat-push re-reads the event log this often even without a wake-up."),
+    INT_SETTING(push_gap_timeout_ms, "10000", 100, 600000,
+                "How long chat-push waits for a missing event id to commit before giving up on "
+                "it. Must exceed the longest write transaction."),
+    INT_SETTING(push_max_queue_bytes, "1048576", 4096, 1073741824,
+                "Outgoing bytes queued for one WebSocket before the client is cut off (close "
+                "4008) and must resume."),
+    INT_SETTING(push_max_frame_bytes, "65536", 256, 16777216,
+                "Largest WebSocket message accepted from a client (larger: close 1009)."),
+    INT_SETTING(push_ping_interval_s, "30", 5, 3600,
+                "chat-push pings idle WebSockets this often and drops them after twice this."),
+    INT_SETTING(push_resume_max_events, "5000", 10, 1000000,
+                "A resume that would replay more events than this gets resync_required."),
+    INT_SETTING(push_rx_buffer_bytes, "1024", 128, 65536,
+                "libwebsockets receive buffer per connection; memory per connection grows with it."),
+    STR_SETTING(fcgi_socket, "var/run/chat-api.sock",
+                "UNIX socket path (or :PORT) chat-api listens on for FastCGI."),
+    INT_SETTING(fcgi_workers, "2", 1, 256, "chat-api worker processes."),
+    INT_SETTING(httpd_threads, "4", 1, 256, "chat-httpd worker threads."),
+    STR_SETTING(db_host, "", "MariaDB host; empty means connect through db_socket."),
+    INT_SETTING(db_port, "3306", 1, 65535, "MariaDB TCP port, used with db_host."),
+    STR_SETTING(db_socket, "var/run/mysqld.sock", "MariaDB UNIX socket, used when db_host is empty."),
+    STR_SETTING(db_user, "chat", "MariaDB user."),
+    STR_SETTING(db_password, "chat", "MariaDB password."),
+    STR_SETTING(db_name, "chat", "MariaDB database."),
+    STR_SETTING(static_dir, "static", "Directory served at /static/."),
+    STR_SETTING(templates_dir, "templates", "Directory of page templates."),
+    STR_SETTING(sql_dir, "sql", "Directory of numbered migrations, for chatctl migrate."),
+    BOOL_SETTING(registration_enabled, "true", "Whether POST /api/auth/register creates accounts."),
+    INT_SETTING(session_ttl_hours, "720", 1, 87600, "Lifetime of a login session."),
+    BOOL_SETTING(cookie_secure, "false", "Mark cookies Secure (set true when served over HTTPS)."),
+    INT_SETTING(max_body_bytes, "1048576", 1024, 104857600,
+                "Largest JSON request body; larger bodies get 413."),
+    INT_SETTING(max_message_chars, "4000", 1, 65535, "Longest message text, in characters."),
+    INT_SETTING(password_memlimit_kib, "65536", 8, 4194304,
+                "argon2id memory cost for new password hashes, in KiB."),
+    INT_SETTING(password_opslimit, "2", 1, 64, "argon2id time cost for new password hashes."),
+    INT_SETTING(event_retention_hours, "168", 1, 87600,
+                "Events older than this may be purged; resuming from before them gets "
+                "resync_required."),
+    STR_SETTING(log_level, "info", "debug, info, warn or error."),
+};
+const unsigned chat_settings_count = sizeof(chat_settings) / sizeof(chat_settings[0]);
+
+static const struct chat_setting *find_setting(const char *name)
+{
+    for (unsigned i = 0; i < chat_settings_count; i++)
+        if (strcmp(chat_settings[i].name, name) == 0)
+            return &chat_settings[i];
+    return NULL;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on") || !strcmp(v, "1")) {
+        *out = true;
+        return 0;
+    }
+    if (!strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off") || !strcmp(v, "0")) {
+        *out = false;
+        return 0;
+    }
+    return -1;
+}
+
+int chat_config_set(struct chat_config *cfg, const char *name, const char *value, char *err,
+                    size_t errlen)
+{
+    const struct chat_setting *s = find_setting(name);
+    if (!s) {
+        snprintf(err, errlen, "unknown setting '%s'", name);
+        return -1;
+    }
+    char *field = (char *)cfg + s->offset;
+    switch (s->type) {
+    case CHAT_SETTING_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end != '\0') {
+            snprintf(err, errlen, "%s: '%s' is not an integer", name, value);
+            return -1;
+        }
+        if (v < s->min || v > s->max) {
+            snprintf(err, errlen, "%s: %ld is outside %ld..%ld", name, v, s->min, s->max);
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case CHAT_SETTING_BOOL:
+        if (parse_bool(value, (bool *)field) != 0) {
+            snprintf(err, errlen, "%s: '%s' is not true or false", name, value);
+            return -1;
+        }
+        return 0;
+    case CHAT_SETTING_STR: {
+        char *copy = strdup(value);
+        if (!copy) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        free(*(char **)field);
+        *(char **)field = copy;
+        return 0;
+    }
+    }
+    return -1;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+static int load_file(struct chat_config *cfg, const char *path, FILE *f, char *err, size_t errlen)
+{
+    char line[4096];
+    int lineno = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "%s:%d: expected 'name = value'", path, lineno);
+            return -1;
+        }
+        *eq = '\0';
+        char *name = trim(s), *value = trim(eq + 1);
+        size_t vl = strlen(value);
+        if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
+            value[vl - 1] = '\0';
+            value++;
+        }
+        char inner[512];
+        if (chat_config_set(cfg, name, value, inner, sizeof(inner)) != 0) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, inner);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_env(struct chat_config *cfg, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < chat_settings_count; i++) {
+        char env[96] = "CHAT_";
+        size_t n = strlen(env);
+        for (const char *p = chat_settings[i].name; *p && n + 1 < sizeof(env); p++)
+            env[n++] = (char)toupper((unsigned char)*p);
+        env[n] = '\0';
+        const char *v = getenv(env);
+        if (v && chat_config_set(cfg, chat_settings[i].name, v, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int chat_config_load(struct chat_config *cfg, const char *path, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    for (unsigned i = 0; i < chat_settings_count; i++) {
+        if (chat_config_set(cfg, chat_settings[i].name, chat_settings[i].default_value, err,
+                            errlen) != 0)
+            goto fail;
+    }
+    bool explicit_path = true;
+    if (!path)
+        path = getenv("CHAT_CONFIG");
+    if (!path) {
+        path = CHAT_CONFIG_DEFAULT_PATH;
+        explicit_path = false;
+    }
+    FILE *f = fopen(path, "r");
+    if (f) {
+        int rc = load_file(cfg, path, f, err, errlen);
+        fclose(f);
+        if (rc != 0)
+            goto fail;
+    } else if (explicit_path || errno != ENOENT) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        goto fail;
+    }
+    if (load_env(cfg, err, errlen) != 0)
+        goto fail;
+    return 0;
+fail:
+    chat_config_free(cfg);
+    return -1;
+}
+
+void chat_config_free(struct chat_config *cfg)
+{
+    for (unsigned i = 0; i < chat_settings_count; i++) {
+        if (chat_settings[i].type == CHAT_SETTING_STR) {
+            char **field = (char **)((char *)cfg + chat_settings[i].offset);
+            free(*field);
+            *field = NULL;
+        }
+    }
+}
+
+void chat_config_write_example(FILE *out)
+{
+    fprintf(out, "# Example configuration; generated by `chatctl config example` from the\n"
+                 "# settings table in shared/config.c. Every line shows the default.\n"
+                 "# Each setting can be overridden by the environment variable CHAT_<NAME>.\n");
+    for (unsigned i = 0; i < chat_settings_count; i++) {
+        const struct chat_setting *s = &chat_settings[i];
+        fprintf(out, "\n# %s\n", s->help);
+        if (s->type == CHAT_SETTING_INT)
+            fprintf(out, "# (integer, %ld..%ld)\n", s->min, s->max);
+        fprintf(out, "%s = %s\n", s->name, s->default_value);
+    }
+}
+
+void chat_config_write_help(FILE *out)
+{
+    fprintf(out, "Settings (config file `name = value`, or environment CHAT_<NAME>):\n");
+    for (unsigned i = 0; i < chat_settings_count; i++) {
+        const struct chat_setting *s = &chat_settings[i];
+        fprintf(out, "  %-24s default '%s'\n", s->name, s->default_value);
+    }
+}

@@ -1,0 +1,82 @@
+/* MariaDB access through prepared statements only. One struct chat_db per thread; it
+ * caches prepared statements by SQL text and reconnects once when the server went away
+ * outside a transaction. Results come back as text cells, which is all the JSON layer
+ * needs. */
+#ifndef CHAT_DB_H
+#define CHAT_DB_H
+
+#include <mysql.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "config.h"
+
+enum chat_db_param_kind { CHAT_DB_NULL, CHAT_DB_INT, CHAT_DB_STR };
+
+struct chat_db_param {
+    enum chat_db_param_kind kind;
+    long long i;
+    const char *s;
+    size_t len;
+};
+
+#define DB_INT(v) ((struct chat_db_param){.kind = CHAT_DB_INT, .i = (long long)(v)})
+#define DB_STR(v) ((struct chat_db_param){.kind = CHAT_DB_STR, .s = (v), .len = strlen(v)})
+#define DB_BYTES(p, n) ((struct chat_db_param){.kind = CHAT_DB_STR, .s = (const char *)(p), .len = (n)})
+#define DB_NULL ((struct chat_db_param){.kind = CHAT_DB_NULL})
+/* A string parameter that is NULL in SQL when the C string is NULL. */
+#define DB_STR_OR_NULL(v) ((v) ? DB_STR(v) : DB_NULL)
+
+/* A fetched result: rows x cols text cells, NULL for SQL NULL. Owned by the caller, freed
+ * with chat_db_result_free(). */
+struct chat_db_result {
+    unsigned nrows, ncols;
+    char **cells;
+    unsigned long *lens;
+    unsigned long long insert_id;
+    unsigned long long affected;
+};
+
+#define CHAT_DB_STMT_CACHE 96
+#define CHAT_DB_MAX_PARAMS 300
+
+struct chat_db {
+    MYSQL *mysql;
+    const struct chat_config *cfg;
+    bool in_transaction;
+    struct {
+        const char *sql;
+        MYSQL_STMT *stmt;
+    } cache[CHAT_DB_STMT_CACHE];
+};
+
+/* Connects using cfg (which must outlive db). Returns CHAT_OK or CHAT_E_DB. */
+int chat_db_open(struct chat_db *db, const struct chat_config *cfg);
+void chat_db_close(struct chat_db *db);
+
+/* Runs `sql` with `params` bound to its placeholders. When `out` is not NULL, the rows
+ * (if any), insert id and affected-row count are stored there, and the caller frees it.
+ * Returns CHAT_OK, CHAT_E_DUPLICATE for a unique-key violation, or CHAT_E_DB.
+ * `sql` should be a string literal: statements are cached by its address. */
+int chat_db_query(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                  unsigned nparams, struct chat_db_result *out);
+
+/* chat_db_query without rows: returns affected rows in *affected when not NULL. */
+int chat_db_exec(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                 unsigned nparams, unsigned long long *affected, unsigned long long *insert_id);
+
+int chat_db_begin(struct chat_db *db);
+int chat_db_commit(struct chat_db *db);
+/* Rolls back if a transaction is open; safe to call on every error path. */
+void chat_db_rollback(struct chat_db *db);
+
+void chat_db_result_free(struct chat_db_result *r);
+const char *chat_db_cell(const struct chat_db_result *r, unsigned row, unsigned col);
+long long chat_db_cell_int(const struct chat_db_result *r, unsigned row, unsigned col);
+bool chat_db_cell_is_null(const struct chat_db_result *r, unsigned row, unsigned col);
+
+#define CHAT_DB_PARAMS(...) ((const struct chat_db_param[]){__VA_ARGS__}), \
+    (sizeof((const struct chat_db_param[]){__VA_ARGS__}) / sizeof(struct chat_db_param))
+
+#endif
