@@ -1,0 +1,481 @@
+"""End-to-end harness: starts the real programs once per session and hands them to the
+suites as the `servers` fixture.
+
+Layout under var/test/ (recreated each session):
+  mysql/, run/, log/     the private MariaDB (scripts/db.sh run var/test --fast)
+  run/                   chat-api's FastCGI socket, chat-push's wake socket, nginx's pid
+  log/<name>.log         each program's stderr; asan.* / ubsan.* sanitizer reports
+  nginx/                 nginx.conf rendered from etc/nginx/nginx-test.conf.in, which
+                         includes etc/nginx/chat-locations.conf.in (the deploy config)
+  chat.conf              the config file every program reads (CHAT_CONFIG)
+
+Programs come from build/asan (override with CHAT_TEST_BUILD=release). The session
+fails at teardown when a program did not exit cleanly on SIGTERM, or left a sanitizer
+report, or logged "runtime error:" / AddressSanitizer / LeakSanitizer.
+"""
+
+import ctypes
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pymysql
+import pytest
+import requests
+
+from helpers import auth_headers as _auth_headers
+from helpers import port_open, tail, unique_name, unix_socket_open, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = os.environ.get("CHAT_TEST_BUILD", "asan")
+BIN = REPO / "build" / BUILD
+VAR = REPO / "var" / "test"
+
+HOST = "127.0.0.1"
+HTTPD_PORT = 18000
+PUSH_PORT = 18001
+NGINX_PORT = 18080
+
+STARTUP_TIMEOUT = 60
+STOP_TIMEOUT = 30
+SANITIZER_MARKERS = ("runtime error:", "AddressSanitizer", "LeakSanitizer")
+
+
+def _set_child_subreaper():
+    """Orphans of our children (e.g. chat-api workers whose master died) re-parent to
+    pytest instead of init, so teardown can find and report them."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        pass
+
+
+def _children_of(pid):
+    """(pid, comm, state) of the live processes whose parent is pid."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid:
+            found.append((int(entry), comm, fields[0]))
+    return found
+
+
+class Proc:
+    """One program the harness started."""
+
+    def __init__(self, name, argv, env, log_path, ready):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.ready = ready  # callable -> bool
+        self.popen = None
+
+    def start(self):
+        log = open(self.log_path, "ab")
+        try:
+            self.popen = subprocess.Popen(
+                self.argv,
+                cwd=REPO,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Own session: the terminal's Ctrl-C reaches pytest only, and teardown
+                # stops the programs in order.
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+
+    def wait_ready(self, timeout=STARTUP_TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while not self.ready():
+            if self.popen.poll() is not None:
+                raise RuntimeError(
+                    "%s exited with status %s during startup; %s:\n%s"
+                    % (self.name, self.popen.returncode, self.log_path, tail(self.log_path))
+                )
+            if time.monotonic() >= deadline:
+                raise RuntimeError(
+                    "%s not ready after %ss; %s:\n%s"
+                    % (self.name, timeout, self.log_path, tail(self.log_path))
+                )
+            time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGTERM):
+        """Sends sig and waits. Returns a problem description, or None for a clean exit
+        with status 0."""
+        if self.popen is None:
+            return None
+        if self.popen.poll() is not None:
+            rc = self.popen.returncode
+            self.popen = None
+            return None if rc == 0 else "%s had already exited with status %s" % (self.name, rc)
+        self.popen.send_signal(sig)
+        try:
+            rc = self.popen.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
+            self.popen = None
+            return "%s did not exit within %ss of %s (killed)" % (
+                self.name, STOP_TIMEOUT, signal.Signals(sig).name)
+        self.popen = None
+        if rc != 0:
+            return "%s exited with status %s after %s" % (self.name, rc, signal.Signals(sig).name)
+        return None
+
+
+class Servers:
+    """What the `servers` fixture yields. See the module docstring."""
+
+    def __init__(self):
+        self.var_dir = VAR
+        self.bin_dir = BIN
+        self.repo = REPO
+        self.run_dir = VAR / "run"
+        self.log_dir = VAR / "log"
+        self.db_socket = str(self.run_dir / "mysqld.sock")
+        self.fcgi_socket = str(self.run_dir / "chat-api.sock")
+        self.wake_socket = str(self.run_dir / "chat-push.sock")
+        self.httpd_url = "http://%s:%d" % (HOST, HTTPD_PORT)
+        self.nginx_url = "http://%s:%d" % (HOST, NGINX_PORT)
+        self.push_url = "http://%s:%d" % (HOST, PUSH_PORT)
+        self.ws_url = "ws://%s:%d/ws/" % (HOST, PUSH_PORT)
+        self.nginx_ws_url = "ws://%s:%d/ws/" % (HOST, NGINX_PORT)
+        self.ws_origin = self.httpd_url
+        self.allowed_origins = [
+            self.httpd_url, self.nginx_url,
+            "http://localhost:%d" % HTTPD_PORT, "http://localhost:%d" % NGINX_PORT,
+        ]
+        self.problems = []  # why the session must fail, gathered during teardown
+        self.procs = {}
+        self.db_proc = None
+        self.env = self._make_env()
+
+    # ---- configuration -------------------------------------------------------------
+
+    def _settings(self):
+        return {
+            "listen_host": HOST,
+            "http_port": str(HTTPD_PORT),
+            "push_port": str(PUSH_PORT),
+            "push_public_url": ":%d/ws/" % PUSH_PORT,
+            "allowed_origins": " ".join(self.allowed_origins),
+            "push_wake_sockets": self.wake_socket,
+            "fcgi_socket": self.fcgi_socket,
+            "fcgi_workers": "2",
+            "db_host": "",
+            "db_socket": self.db_socket,
+            "db_user": "chat",
+            "db_password": "chat",
+            "db_name": "chat",
+            "static_dir": str(REPO / "static"),
+            "templates_dir": str(REPO / "templates"),
+            "sql_dir": str(REPO / "sql"),
+            "password_memlimit_kib": "8192",
+            "password_opslimit": "1",
+            "log_level": "info",
+        }
+
+    def _make_env(self):
+        # Start from the caller's environment without any CHAT_* that could point the
+        # programs somewhere else.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_")}
+        env["CHAT_CONFIG"] = str(VAR / "chat.conf")
+        for name, value in self._settings().items():
+            env["CHAT_" + name.upper()] = value
+        env["ASAN_OPTIONS"] = (
+            "detect_leaks=1:abort_on_error=0:log_path=%s" % (self.log_dir / "asan"))
+        env["UBSAN_OPTIONS"] = (
+            "print_stacktrace=1:halt_on_error=1:log_path=%s" % (self.log_dir / "ubsan"))
+        return env
+
+    def log_path(self, name):
+        """The stderr log of program `name` (e.g. "chat-push")."""
+        return self.log_dir / ("%s.log" % name)
+
+    # ---- database ------------------------------------------------------------------
+
+    def db_connect(self, autocommit=False):
+        """A new pymysql connection to the test database (autocommit off by default);
+        the caller closes it."""
+        return pymysql.connect(
+            unix_socket=self.db_socket, user="chat", password="chat", database="chat",
+            charset="utf8mb4", autocommit=autocommit)
+
+    def db(self, sql, params=None):
+        """Runs one statement with autocommit; returns the rows as a tuple of tuples
+        (empty for statements without a result)."""
+        conn = self.db_connect(autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, params)
+                return tuple(cur.fetchall())
+        finally:
+            conn.close()
+
+    # ---- lifecycle -----------------------------------------------------------------
+
+    def _check_binaries(self):
+        missing = [b for b in ("chat-httpd", "chat-api", "chat-push", "chatctl")
+                   if not os.access(BIN / b, os.X_OK)]
+        if missing:
+            raise RuntimeError("missing %s in %s; run `make BUILD=%s all` first"
+                               % (", ".join(missing), BIN, BUILD))
+        for port in (HTTPD_PORT, PUSH_PORT, NGINX_PORT):
+            if port_open(HOST, port):
+                raise RuntimeError("port %d is already in use (a previous test session "
+                                   "still running?)" % port)
+
+    def _prepare_dirs(self):
+        if VAR.exists():
+            shutil.rmtree(VAR)
+        for d in (self.run_dir, self.log_dir, VAR / "nginx" / "tmp"):
+            d.mkdir(parents=True)
+        with open(VAR / "chat.conf", "w") as f:
+            f.write("# Written by tests/e2e/conftest.py for the end-to-end tests.\n")
+            for name, value in self._settings().items():
+                f.write("%s = %s\n" % (name, value))
+
+    def _start_db(self):
+        log = open(self.log_dir / "db.sh.log", "ab")
+        try:
+            self.db_proc = subprocess.Popen(
+                [str(REPO / "scripts/db.sh"), "run", str(VAR), "--fast"],
+                cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True)
+        finally:
+            log.close()
+        r = subprocess.run(
+            [str(REPO / "scripts/db.sh"), "wait", str(VAR), "--pid=%d" % self.db_proc.pid],
+            cwd=REPO, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("MariaDB did not start:\n%s\n%s"
+                               % (r.stderr, tail(self.log_dir / "db.sh.log")))
+
+    def chatctl(self, *args, check=True, env=None):
+        """Runs build/<BUILD>/chatctl with the test environment; returns the
+        CompletedProcess (text output)."""
+        r = subprocess.run([str(BIN / "chatctl"), *args], cwd=REPO, env=env or self.env,
+                           capture_output=True, text=True, timeout=120)
+        if check and r.returncode != 0:
+            raise RuntimeError("chatctl %s failed with status %d:\n%s%s"
+                               % (" ".join(args), r.returncode, r.stdout, r.stderr))
+        return r
+
+    def _http_ready(self, url):
+        def ready():
+            try:
+                r = requests.get(url + "/api/auth/me", timeout=2)
+            except requests.RequestException:
+                return False
+            # 502/504 from nginx: the backend is not there yet.
+            return r.status_code not in (502, 503, 504)
+        return ready
+
+    def _render(self, template, out, values):
+        text = (REPO / template).read_text()
+        for key, value in values.items():
+            text = text.replace("@%s@" % key, value)
+        left = re.findall(r"@[A-Z_]+@", text)
+        assert not left, "unrendered placeholders %s in %s" % (left, out)
+        out.write_text(text)
+
+    def _nginx_config(self):
+        nginx_dir = VAR / "nginx"
+        self._render("etc/nginx/chat-locations.conf.in", nginx_dir / "chat-locations.conf", {
+            "STATIC_DIR": str(REPO / "static"),
+            "FCGI_SOCKET": self.fcgi_socket,
+            "PUSH_ADDR": "%s:%d" % (HOST, PUSH_PORT),
+        })
+        user = ""
+        if os.geteuid() == 0:
+            user = "user root root;"
+        self._render("etc/nginx/nginx-test.conf.in", nginx_dir / "nginx.conf", {
+            "VAR_DIR": str(VAR),
+            "USER": user,
+            "LISTEN": "%s:%d" % (HOST, NGINX_PORT),
+        })
+        conf = str(nginx_dir / "nginx.conf")
+        r = subprocess.run(["nginx", "-t", "-q", "-p", str(nginx_dir), "-c", conf,
+                            "-e", str(self.log_dir / "nginx-error.log")],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("nginx -t failed:\n%s%s" % (r.stdout, r.stderr))
+        return ["nginx", "-p", str(nginx_dir), "-c", conf,
+                "-e", str(self.log_dir / "nginx-error.log")]
+
+    def _add(self, name, argv, ready, env=None):
+        p = Proc(name, argv, env or self.env, self.log_path(name), ready)
+        self.procs[name] = p
+        p.start()
+        p.wait_ready()
+        return p
+
+    def _push_ready(self):
+        return port_open(HOST, PUSH_PORT) and os.path.exists(self.wake_socket)
+
+    def start(self):
+        _set_child_subreaper()
+        self._check_binaries()
+        self._prepare_dirs()
+        self._start_db()
+        self.chatctl("migrate")
+        self._add("chat-push", [str(BIN / "chat-push")], self._push_ready)
+        self._add("chat-api", [str(BIN / "chat-api"), "--workers", "2"],
+                  lambda: unix_socket_open(self.fcgi_socket))
+        self._add("chat-httpd", [str(BIN / "chat-httpd")], self._http_ready(self.httpd_url))
+        self._add("nginx", self._nginx_config(), self._http_ready(self.nginx_url))
+
+    def spawn(self, name, argv, extra_env=None, ready=None):
+        """Starts another program under the harness (stopped and checked at teardown
+        like the others) with the test environment plus extra_env. argv[0] may be a
+        bare program name from build/<BUILD>/. Returns the Proc once ready() is true."""
+        env = dict(self.env)
+        env.update(extra_env or {})
+        if "/" not in argv[0] and (BIN / argv[0]).exists():
+            argv = [str(BIN / argv[0])] + list(argv[1:])
+        return self._add(name, argv, ready or (lambda: True), env=env)
+
+    def stop_proc(self, name):
+        """Stops one program started by the harness with SIGTERM; a dirty exit is
+        recorded and fails the session at teardown."""
+        p = self.procs.pop(name, None)
+        if p is not None:
+            problem = p.stop()
+            if problem:
+                self.problems.append(problem)
+
+    def restart_push(self):
+        """Stops chat-push with SIGTERM and starts it again with the same settings;
+        returns once it accepts connections."""
+        self.stop_proc("chat-push")
+        self._add("chat-push", [str(BIN / "chat-push")], self._push_ready)
+
+    def stop(self):
+        # nginx first (it fronts the others), then the app servers, then push.
+        order = ["nginx"] + [n for n in self.procs if n not in ("nginx", "chat-push")]
+        order.append("chat-push")
+        for name in order:
+            if name in self.procs:
+                self.stop_proc(name)
+        self._reap_orphans()
+        if self.db_proc is not None:
+            self.db_proc.send_signal(signal.SIGTERM)
+            try:
+                self.db_proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.db_proc.kill()
+                self.db_proc.wait()
+                self.problems.append("MariaDB did not stop within 60s")
+            self.db_proc = None
+
+    def _reap_orphans(self):
+        """Programs' descendants that outlived them (re-parented to us because we are a
+        subreaper) are a bug: report, kill and reap them."""
+        ours = {"mariadbd"} | {"chat-api", "chat-httpd", "chat-push", "chatctl", "nginx"}
+        db_pid = self.db_proc.pid if self.db_proc else None
+        for pid, comm, state in _children_of(os.getpid()):
+            if pid == db_pid or comm not in ours:
+                continue
+            if state != "Z":
+                self.problems.append("%s (pid %d) was still running after its parent "
+                                     "exited" % (comm, pid))
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+    def sanitizer_problems(self):
+        """Sanitizer reports and crash markers in var/test/log, as text (empty: none)."""
+        out = []
+        for path in sorted(self.log_dir.iterdir()):
+            if path.name.startswith(("asan.", "ubsan.")):
+                out.append("==== %s\n%s" % (path, tail(path, 80)))
+            elif path.suffix == ".log" and path.name != "mariadb.log":
+                text = path.read_text(errors="replace")
+                hits = [m for m in SANITIZER_MARKERS if m in text]
+                if hits:
+                    lines = [ln for ln in text.splitlines()
+                             if any(m in ln for m in SANITIZER_MARKERS)]
+                    out.append("==== %s contains %s:\n%s"
+                               % (path, ", ".join(hits), "\n".join(lines[:40])))
+        return "\n".join(out)
+
+
+@pytest.fixture(scope="session")
+def servers():
+    s = Servers()
+    try:
+        s.start()
+    except BaseException:
+        s.stop()
+        raise
+    yield s
+    s.stop()
+    report = s.sanitizer_problems()
+    if s.problems or report:
+        msg = "\n".join(s.problems) + ("\n" + report if report else "")
+        sys.stderr.write("\n==== end-to-end teardown problems ====\n%s\n" % msg)
+        pytest.fail("programs did not shut down cleanly or sanitizers reported errors:\n"
+                    + msg, pytrace=False)
+
+
+@pytest.fixture(params=["httpd", "nginx"])
+def api_url(request, servers):
+    """Base URL of one front end; every test using it runs through chat-httpd and
+    through nginx + chat-api (FastCGI)."""
+    return servers.httpd_url if request.param == "httpd" else servers.nginx_url
+
+
+@pytest.fixture
+def make_user(servers):
+    """make_user(prefix="u", password=None, display_name=None) registers a fresh user
+    through POST /api/auth/register on chat-httpd and returns
+    {id, username, password, token, display_name}."""
+
+    def make(prefix="u", password=None, display_name=None):
+        username = unique_name(prefix)
+        password = password or "pw-" + os.urandom(8).hex()
+        body = {"username": username, "password": password}
+        if display_name is not None:
+            body["display_name"] = display_name
+        r = requests.post(servers.httpd_url + "/api/auth/register", json=body, timeout=30)
+        assert r.status_code == 201, "register %s: %s %s" % (username, r.status_code, r.text)
+        data = r.json()
+        user = data["user"]
+        return {
+            "id": user["id"],
+            "username": user["username"],
+            "password": password,
+            "token": data["token"],
+            "display_name": user["display_name"],
+        }
+
+    return make
+
+
+@pytest.fixture
+def auth_headers():
+    """The helpers.auth_headers function: auth_headers(user) -> bearer headers."""
+    return _auth_headers
