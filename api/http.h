@@ -31,7 +31,7 @@ struct chat_request {
     long long user_id;        /* 0 when anonymous */
     bool cookie_auth;         /* authenticated by the session cookie (CSRF applies) */
     char csrf_token[48];      /* the session's CSRF token when authenticated */
-    char session_token[48];   /* the presented session token when authenticated */
+    char session_token[256];  /* the presented session token when authenticated */
 };
 
 #define CHAT_MAX_RESPONSE_HEADERS 16

@@ -1,0 +1,85 @@
+/* The route table and the matcher. */
+#include "router.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "handlers.h"
+
+const struct chat_route chat_routes[] = {
+    {"GET", "/", chat_handle_root, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_HTML},
+    {"GET", "/chat/", chat_handle_chat_page, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_HTML},
+    {"GET", "/static/{*}", chat_handle_static, CHAT_ROUTE_PUBLIC},
+    {"POST", "/api/auth/register", chat_handle_register, CHAT_ROUTE_PUBLIC},
+    {"POST", "/api/auth/login", chat_handle_login, CHAT_ROUTE_PUBLIC},
+    {"POST", "/api/auth/logout", chat_handle_logout, CHAT_ROUTE_AUTH},
+    {"GET", "/api/auth/me", chat_handle_me, CHAT_ROUTE_AUTH},
+    {"GET", "/api/users/", chat_handle_user_search, CHAT_ROUTE_AUTH},
+    {"GET", "/api/chat/conversations/", chat_handle_conversation_list, CHAT_ROUTE_AUTH},
+    {"POST", "/api/chat/conversations/", chat_handle_conversation_create, CHAT_ROUTE_AUTH},
+    {"GET", "/api/chat/conversations/{id}/", chat_handle_conversation_get, CHAT_ROUTE_AUTH},
+    {"GET", "/api/chat/conversations/{id}/messages/", chat_handle_message_list, CHAT_ROUTE_AUTH},
+    {"POST", "/api/chat/conversations/{id}/messages/", chat_handle_message_create, CHAT_ROUTE_AUTH},
+};
+const unsigned chat_routes_count = sizeof(chat_routes) / sizeof(chat_routes[0]);
+
+bool chat_route_match(const char *pattern, const char *path, struct chat_route_args *args)
+{
+    args->nids = 0;
+    args->rest = NULL;
+    const char *p = pattern, *s = path;
+    while (*p) {
+        if (strncmp(p, "{*}", 3) == 0) {
+            args->rest = s;
+            return *s != '\0';
+        }
+        if (strncmp(p, "{id}", 4) == 0) {
+            long long v = 0;
+            int digits = 0;
+            while (*s >= '0' && *s <= '9') {
+                if (++digits > 18)
+                    return false;
+                v = v * 10 + (*s - '0');
+                s++;
+            }
+            if (digits == 0 || v == 0 || args->nids >= CHAT_ROUTE_MAX_IDS)
+                return false;
+            args->ids[args->nids++] = v;
+            p += 4;
+            continue;
+        }
+        if (*p != *s)
+            return false;
+        p++;
+        s++;
+    }
+    return *s == '\0';
+}
+
+const struct chat_route *chat_route_find(const char *method, const char *path,
+                                         struct chat_route_args *args, bool *method_mismatch,
+                                         char *allow, size_t allow_len)
+{
+    *method_mismatch = false;
+    if (allow && allow_len)
+        allow[0] = '\0';
+    const struct chat_route *found = NULL;
+    for (unsigned i = 0; i < chat_routes_count; i++) {
+        struct chat_route_args tmp;
+        if (!chat_route_match(chat_routes[i].pattern, path, &tmp))
+            continue;
+        if (strcmp(chat_routes[i].method, method) == 0 && !found) {
+            found = &chat_routes[i];
+            *args = tmp;
+            continue;
+        }
+        *method_mismatch = true;
+        if (allow && allow_len) {
+            size_t n = strlen(allow);
+            snprintf(allow + n, allow_len - n, "%s%s", n ? ", " : "", chat_routes[i].method);
+        }
+    }
+    if (found)
+        *method_mismatch = false;
+    return found;
+}

@@ -1,0 +1,124 @@
+/* /api/auth/: register, login, logout, me. */
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "errors.h"
+#include "handlers.h"
+#include "store.h"
+
+static void set_session_cookies(const struct chat_app *app, struct chat_response *res,
+                                const char *token, const char *csrf)
+{
+    char buf[256];
+    long max_age = (long)app->cfg->session_ttl_hours * 3600;
+    const char *secure = app->cfg->cookie_secure ? "; Secure" : "";
+    snprintf(buf, sizeof(buf), "%s=%s; Path=/; Max-Age=%ld; HttpOnly; SameSite=Lax%s",
+             CHAT_SESSION_COOKIE, token, max_age, secure);
+    chat_response_header(res, "Set-Cookie", buf);
+    snprintf(buf, sizeof(buf), "%s=%s; Path=/; Max-Age=%ld; SameSite=Lax%s", CHAT_CSRF_COOKIE,
+             csrf, max_age, secure);
+    chat_response_header(res, "Set-Cookie", buf);
+}
+
+/* Starts a session for user_id and answers {token, user} with the cookies set. */
+static int respond_with_session(struct chat_app *app, struct chat_request *req,
+                                struct chat_response *res, long long user_id, int status)
+{
+    char token[CHAT_TOKEN_CHARS + 1], csrf[CHAT_TOKEN_CHARS + 1];
+    json_object *user = NULL;
+    int rc = chat_session_create(&app->db, app->cfg, user_id, token, csrf);
+    if (rc == CHAT_OK)
+        rc = chat_user_get_json(&app->db, user_id, &user);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, NULL);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "token", json_object_new_string(token));
+    json_object_object_add(body, "user", user);
+    set_session_cookies(app, res, token, csrf);
+    chat_respond_json(res, status, body);
+    return CHAT_OK;
+}
+
+static const struct chat_field credential_fields[] = {
+    {"username", CHAT_FIELD_STRING, true, false, 64},
+    {"password", CHAT_FIELD_STRING, true, false, CHAT_PASSWORD_MAX},
+    {"display_name", CHAT_FIELD_STRING, false, true, CHAT_DISPLAY_NAME_MAX},
+};
+
+CHAT_HANDLER(chat_handle_register)
+{
+    (void)args;
+    if (!app->cfg->registration_enabled)
+        return chat_fail(req, res, CHAT_E_REGISTRATION_CLOSED, NULL);
+    json_object *body;
+    int rc = chat_read_json_body(req, res, credential_fields, 3, &body);
+    if (rc != CHAT_OK)
+        return rc;
+    const char *username = chat_json_get_string(body, "username", "");
+    const char *password = chat_json_get_string(body, "password", "");
+    const char *display = chat_json_get_string(body, "display_name", NULL);
+    long long uid = 0;
+    if (!chat_username_valid(username)) {
+        rc = chat_fail(req, res, CHAT_E_VALIDATION,
+                       "username must be 1 to 32 characters of letters, digits, '_', '.' or '-'.");
+    } else if (strlen(password) < CHAT_PASSWORD_MIN) {
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "password must be at least 8 characters.");
+    } else if (display && !*display) {
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "display_name must not be empty.");
+    } else {
+        rc = chat_user_create(&app->db, app->cfg, username, display, password, &uid);
+        if (rc == CHAT_E_DUPLICATE)
+            rc = chat_fail(req, res, rc, "That username is taken.");
+        else if (rc != CHAT_OK)
+            rc = chat_fail(req, res, rc, NULL);
+        else
+            rc = respond_with_session(app, req, res, uid, 201);
+    }
+    json_object_put(body);
+    return rc;
+}
+
+CHAT_HANDLER(chat_handle_login)
+{
+    (void)args;
+    json_object *body;
+    int rc = chat_read_json_body(req, res, credential_fields, 2, &body);
+    if (rc != CHAT_OK)
+        return rc;
+    long long uid = 0;
+    rc = chat_user_authenticate(&app->db, app->cfg, chat_json_get_string(body, "username", ""),
+                                chat_json_get_string(body, "password", ""), &uid);
+    json_object_put(body);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, NULL);
+    return respond_with_session(app, req, res, uid, 200);
+}
+
+CHAT_HANDLER(chat_handle_logout)
+{
+    (void)args;
+    int rc = chat_session_delete(&app->db, req->session_token);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, NULL);
+    const char *secure = app->cfg->cookie_secure ? "; Secure" : "";
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s",
+             CHAT_SESSION_COOKIE, secure);
+    chat_response_header(res, "Set-Cookie", buf);
+    snprintf(buf, sizeof(buf), "%s=; Path=/; Max-Age=0; SameSite=Lax%s", CHAT_CSRF_COOKIE, secure);
+    chat_response_header(res, "Set-Cookie", buf);
+    res->status = 204;
+    return CHAT_OK;
+}
+
+CHAT_HANDLER(chat_handle_me)
+{
+    (void)args;
+    json_object *user;
+    int rc = chat_user_get_json(&app->db, req->user_id, &user);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, NULL);
+    chat_respond_json(res, 200, user);
+    return CHAT_OK;
+}

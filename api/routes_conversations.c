@@ -1,0 +1,85 @@
+/* /api/chat/conversations/: list, create, get. */
+#include <stdio.h>
+
+#include "api.h"
+#include "errors.h"
+#include "handlers.h"
+#include "store.h"
+
+CHAT_HANDLER(chat_handle_conversation_list)
+{
+    (void)args;
+    json_object *arr;
+    int rc = chat_conv_list_json(&app->db, req->user_id, &arr);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, NULL);
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "results", arr);
+    chat_respond_json(res, 200, body);
+    return CHAT_OK;
+}
+
+static const struct chat_field create_fields[] = {
+    {"participant_ids", CHAT_FIELD_INT_ARRAY, true, false, CHAT_GROUP_MAX_PARTICIPANTS},
+    {"name", CHAT_FIELD_STRING, false, true, CHAT_CONV_NAME_MAX},
+    {"is_group", CHAT_FIELD_BOOL, false, true, 0},
+};
+
+CHAT_HANDLER(chat_handle_conversation_create)
+{
+    (void)args;
+    json_object *body;
+    int rc = chat_read_json_body(req, res, create_fields, 3, &body);
+    if (rc != CHAT_OK)
+        return rc;
+    json_object *ids_json = json_object_object_get(body, "participant_ids");
+    size_t n = json_object_array_length(ids_json);
+    long long ids[CHAT_GROUP_MAX_PARTICIPANTS];
+    for (size_t i = 0; i < n; i++)
+        ids[i] = json_object_get_int64(json_object_array_get_idx(ids_json, i));
+    bool is_group = chat_json_get_bool(body, "is_group", false);
+    const char *name = chat_json_get_string(body, "name", NULL);
+    long long conv_id = 0;
+    bool existed = false;
+    json_object *conv = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] <= 0) {
+            rc = chat_fail(req, res, CHAT_E_VALIDATION, "participant_ids must be positive user ids.");
+            goto out;
+        }
+    }
+    if (!is_group && name && *name) {
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "A direct conversation has no name.");
+        goto out;
+    }
+    rc = chat_conv_create(&app->db, req->user_id, ids, n, name, is_group, &conv_id, &existed);
+    if (rc == CHAT_E_VALIDATION) {
+        rc = chat_fail(req, res, rc,
+                       is_group ? "A group needs at least one other existing user."
+                                : "A direct conversation needs exactly one other existing user.");
+        goto out;
+    }
+    if (rc == CHAT_OK)
+        rc = chat_conv_get_json(&app->db, conv_id, req->user_id, &conv);
+    if (rc != CHAT_OK) {
+        rc = chat_fail(req, res, rc, NULL);
+        goto out;
+    }
+    if (!existed)
+        chat_app_wake_push(app);
+    chat_respond_json(res, existed ? 200 : 201, conv);
+out:
+    json_object_put(body);
+    return rc;
+}
+
+CHAT_HANDLER(chat_handle_conversation_get)
+{
+    json_object *conv;
+    int rc = chat_conv_get_json(&app->db, args->ids[0], req->user_id, &conv);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+    chat_respond_json(res, 200, conv);
+    return CHAT_OK;
+}

@@ -1,0 +1,112 @@
+/* /api/chat/conversations/<pk>/messages/: history and sending. */
+#include <ctype.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api.h"
+#include "errors.h"
+#include "handlers.h"
+#include "store.h"
+#include "utf8.h"
+
+CHAT_HANDLER(chat_handle_message_list)
+{
+    long long before, after, limit;
+    int rc;
+    if ((rc = chat_query_positive_int(req, res, "before", LLONG_MAX, &before)) != CHAT_OK ||
+        (rc = chat_query_positive_int(req, res, "after", LLONG_MAX, &after)) != CHAT_OK ||
+        (rc = chat_query_positive_int(req, res, "limit", CHAT_PAGE_MAX, &limit)) != CHAT_OK)
+        return rc;
+    if (before && after)
+        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "Use either 'before' or 'after', not both.");
+    json_object *page;
+    rc = chat_message_page_json(&app->db, args->ids[0], req->user_id, before, after,
+                                limit ? (int)limit : CHAT_PAGE_DEFAULT, &page);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+    chat_respond_json(res, 200, page);
+    return CHAT_OK;
+}
+
+static bool blank(const char *s)
+{
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s))
+            return false;
+    return true;
+}
+
+static bool client_msg_id_valid(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CHAT_CLIENT_MSG_ID_MAX)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("-_.:", *s))
+            return false;
+    return true;
+}
+
+static const struct chat_field send_fields[] = {
+    {"text", CHAT_FIELD_STRING, true, false, 0},
+    {"client_msg_id", CHAT_FIELD_STRING, false, true, 0},
+    {"reply_to", CHAT_FIELD_INT, false, true, 0},
+};
+
+CHAT_HANDLER(chat_handle_message_create)
+{
+    json_object *body, *msg = NULL;
+    int rc = chat_read_json_body(req, res, send_fields, 3, &body);
+    if (rc != CHAT_OK)
+        return rc;
+    struct chat_message_input in = {
+        .conversation_id = args->ids[0],
+        .sender_id = req->user_id,
+        .text = chat_json_get_string(body, "text", ""),
+        .client_msg_id = chat_json_get_string(body, "client_msg_id", NULL),
+        .reply_to = chat_json_get_int(body, "reply_to", 0),
+    };
+    char detail[128];
+    bool created = false;
+    /* A non-participant learns nothing, not even whether the body was valid. */
+    rc = chat_conv_check_participant(&app->db, in.conversation_id, in.sender_id);
+    if (rc != CHAT_OK) {
+        rc = chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+        goto out;
+    }
+    if (blank(in.text)) {
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "text must not be empty.");
+        goto out;
+    }
+    if (chat_utf8_length(in.text, strlen(in.text)) > (size_t)app->cfg->max_message_chars) {
+        snprintf(detail, sizeof(detail), "text is longer than %d characters.",
+                 app->cfg->max_message_chars);
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, detail);
+        goto out;
+    }
+    if (in.client_msg_id && !client_msg_id_valid(in.client_msg_id)) {
+        rc = chat_fail(req, res, CHAT_E_VALIDATION,
+                       "client_msg_id must be 1 to 64 characters of letters, digits, '-', '_', '.' or ':'.");
+        goto out;
+    }
+    if (in.reply_to < 0) {
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "reply_to must be a message id.");
+        goto out;
+    }
+    rc = chat_message_send(&app->db, app->cfg, &in, &msg, &created);
+    if (rc == CHAT_E_VALIDATION) {
+        rc = chat_fail(req, res, rc, "reply_to must be a message in this conversation.");
+        goto out;
+    }
+    if (rc != CHAT_OK) {
+        rc = chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+        goto out;
+    }
+    if (created)
+        chat_app_wake_push(app);
+    chat_respond_json(res, created ? 201 : 200, msg);
+out:
+    json_object_put(body);
+    return rc;
+}

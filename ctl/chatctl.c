@@ -1,0 +1,340 @@
+/* chatctl: the admin command line — migrations, users, demo data, config example. */
+#include <dirent.h>
+#include <errno.h>
+#include <mysql.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "db.h"
+#include "errors.h"
+#include "log.h"
+#include "program.h"
+#include "store.h"
+#include "strbuf.h"
+
+static const char usage[] =
+    "usage: chatctl [--config FILE] COMMAND\n"
+    "Commands:\n"
+    "  migrate                       apply the migrations in sql_dir that are not applied yet\n"
+    "  user add USERNAME [--password P] [--display-name NAME]\n"
+    "                                create a user (asks for the password when not given;\n"
+    "                                CHAT_PASSWORD in the environment also works)\n"
+    "  user passwd USERNAME [--password P]\n"
+    "                                set a password and end the user's sessions\n"
+    "  demo                          create alice, bob and carol (password 'password123'),\n"
+    "                                a direct chat alice-bob and a group with all three\n"
+    "  config example                print an example config file with every setting\n";
+
+#define DEMO_PASSWORD "password123"
+
+/* ---- migrate ---- */
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    struct strbuf b = {0};
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        strbuf_append(&b, chunk, n);
+    fclose(f);
+    if (!b.data)
+        strbuf_puts(&b, "");
+    return strbuf_detach(&b, NULL);
+}
+
+/* Runs a migration file, which may hold several statements. Migration files are part of
+ * the release, never user input, so they go through the multi-statement text protocol. */
+static int run_script(MYSQL *m, const char *sql)
+{
+    if (mysql_real_query(m, sql, strlen(sql)) != 0)
+        return -1;
+    do {
+        MYSQL_RES *r = mysql_store_result(m);
+        if (r)
+            mysql_free_result(r);
+        else if (mysql_field_count(m) != 0)
+            return -1;
+    } while (mysql_next_result(m) == 0);
+    return mysql_errno(m) ? -1 : 0;
+}
+
+static int cmd_migrate(const struct chat_config *cfg)
+{
+    int rc = 1;
+    DIR *dir = NULL;
+    char **names = NULL;
+    size_t count = 0;
+    MYSQL *m = mysql_init(NULL);
+    const char *host = cfg->db_host[0] ? cfg->db_host : "localhost";
+    if (!m || !mysql_real_connect(m, host, cfg->db_user, cfg->db_password, cfg->db_name,
+                                  (unsigned)cfg->db_port, cfg->db_host[0] ? NULL : cfg->db_socket,
+                                  CLIENT_MULTI_STATEMENTS)) {
+        fprintf(stderr, "chatctl: cannot connect to MariaDB: %s\n", m ? mysql_error(m) : "oom");
+        goto out;
+    }
+    if (run_script(m, "SET time_zone = '+00:00'; CREATE TABLE IF NOT EXISTS schema_migrations ("
+                      "version INT UNSIGNED NOT NULL PRIMARY KEY, name VARCHAR(200) NOT NULL, "
+                      "applied_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB") != 0) {
+        fprintf(stderr, "chatctl: %s\n", mysql_error(m));
+        goto out;
+    }
+    dir = opendir(cfg->sql_dir);
+    if (!dir) {
+        fprintf(stderr, "chatctl: %s: %s\n", cfg->sql_dir, strerror(errno));
+        goto out;
+    }
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        size_t n = strlen(de->d_name);
+        if (n < 5 || strcmp(de->d_name + n - 4, ".sql") != 0 || de->d_name[0] < '0' ||
+            de->d_name[0] > '9')
+            continue;
+        char **grown = realloc(names, (count + 1) * sizeof(*names));
+        if (!grown)
+            goto out;
+        names = grown;
+        names[count++] = chat_xstrdup(de->d_name);
+    }
+    qsort(names, count, sizeof(*names), name_cmp);
+    int applied = 0;
+    for (size_t i = 0; i < count; i++) {
+        unsigned version = (unsigned)strtoul(names[i], NULL, 10);
+        char check[128];
+        snprintf(check, sizeof(check), "SELECT 1 FROM schema_migrations WHERE version = %u", version);
+        if (mysql_query(m, check) != 0) {
+            fprintf(stderr, "chatctl: %s\n", mysql_error(m));
+            goto out;
+        }
+        MYSQL_RES *r = mysql_store_result(m);
+        bool done = r && mysql_num_rows(r) > 0;
+        mysql_free_result(r);
+        if (done)
+            continue;
+        char path[1024];
+        snprintf(path, sizeof(path), "%s/%s", cfg->sql_dir, names[i]);
+        char *sql = read_file(path);
+        if (!sql) {
+            fprintf(stderr, "chatctl: %s: %s\n", path, strerror(errno));
+            goto out;
+        }
+        int script_rc = run_script(m, sql);
+        free(sql);
+        if (script_rc != 0) {
+            fprintf(stderr, "chatctl: migration %s failed: %s\n", names[i], mysql_error(m));
+            goto out;
+        }
+        MYSQL_STMT *st = mysql_stmt_init(m);
+        const char *ins = "INSERT INTO schema_migrations (version, name) VALUES (?, ?)";
+        MYSQL_BIND b[2];
+        memset(b, 0, sizeof(b));
+        b[0].buffer_type = MYSQL_TYPE_LONG;
+        b[0].buffer = &version;
+        b[0].is_unsigned = 1;
+        b[1].buffer_type = MYSQL_TYPE_STRING;
+        b[1].buffer = names[i];
+        b[1].buffer_length = strlen(names[i]);
+        bool ok = st && mysql_stmt_prepare(st, ins, strlen(ins)) == 0 &&
+                  mysql_stmt_bind_param(st, b) == 0 && mysql_stmt_execute(st) == 0;
+        if (!ok)
+            fprintf(stderr, "chatctl: cannot record %s: %s\n", names[i], st ? mysql_stmt_error(st) : "oom");
+        if (st)
+            mysql_stmt_close(st);
+        if (!ok)
+            goto out;
+        printf("applied %s\n", names[i]);
+        applied++;
+    }
+    printf("migrations up to date (%d applied now, %zu known)\n", applied, count);
+    rc = 0;
+out:
+    if (dir)
+        closedir(dir);
+    for (size_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    if (m)
+        mysql_close(m);
+    return rc;
+}
+
+/* ---- users ---- */
+
+static int read_password(const char *given, char *out, size_t outlen)
+{
+    if (given) {
+        snprintf(out, outlen, "%s", given);
+        return 0;
+    }
+    const char *env = getenv("CHAT_PASSWORD");
+    if (env) {
+        snprintf(out, outlen, "%s", env);
+        return 0;
+    }
+    if (!isatty(STDIN_FILENO)) {
+        if (!fgets(out, (int)outlen, stdin))
+            return -1;
+        out[strcspn(out, "\r\n")] = '\0';
+        return 0;
+    }
+    struct termios old, quiet;
+    fprintf(stderr, "Password: ");
+    tcgetattr(STDIN_FILENO, &old);
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)ECHO;
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+    char *got = fgets(out, (int)outlen, stdin);
+    tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    fprintf(stderr, "\n");
+    if (!got)
+        return -1;
+    out[strcspn(out, "\r\n")] = '\0';
+    return 0;
+}
+
+static int report(int rc, const char *what)
+{
+    if (rc == CHAT_OK)
+        return 0;
+    if (rc == CHAT_E_DUPLICATE)
+        fprintf(stderr, "chatctl: %s: already exists\n", what);
+    else if (rc == CHAT_E_VALIDATION)
+        fprintf(stderr, "chatctl: %s: invalid (username: 1-32 of [A-Za-z0-9_.-]; password: %d-%d characters)\n",
+                what, CHAT_PASSWORD_MIN, CHAT_PASSWORD_MAX);
+    else if (rc == CHAT_E_NOT_FOUND)
+        fprintf(stderr, "chatctl: %s: no such user\n", what);
+    else
+        fprintf(stderr, "chatctl: %s: %s\n", what, chat_err_message(rc));
+    return 1;
+}
+
+static int cmd_user(const struct chat_config *cfg, struct chat_db *db, int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *sub = argv[0], *username = argv[1], *password = NULL, *display = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--password") && i + 1 < argc)
+            password = argv[++i];
+        else if (!strcmp(argv[i], "--display-name") && i + 1 < argc && !strcmp(sub, "add"))
+            display = argv[++i];
+        else {
+            fprintf(stderr, "chatctl: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    char pw[CHAT_PASSWORD_MAX * 4 + 2];
+    if (read_password(password, pw, sizeof(pw)) != 0) {
+        fprintf(stderr, "chatctl: no password given\n");
+        return 2;
+    }
+    if (!strcmp(sub, "add")) {
+        long long id = 0;
+        int rc = chat_user_create(db, cfg, username, display, pw, &id);
+        if (rc == CHAT_OK)
+            printf("created user %s (id %lld)\n", username, id);
+        return report(rc, username);
+    }
+    if (!strcmp(sub, "passwd")) {
+        int rc = chat_user_set_password(db, cfg, username, pw);
+        if (rc == CHAT_OK)
+            printf("password changed for %s; their sessions were ended\n", username);
+        return report(rc, username);
+    }
+    fputs(usage, stderr);
+    return 2;
+}
+
+static int demo_user(const struct chat_config *cfg, struct chat_db *db, const char *name,
+                     const char *display, long long *id)
+{
+    if (chat_user_find_by_username(db, name, id) == CHAT_OK)
+        return CHAT_OK;
+    return chat_user_create(db, cfg, name, display, DEMO_PASSWORD, id);
+}
+
+static int cmd_demo(const struct chat_config *cfg, struct chat_db *db)
+{
+    long long alice, bob, carol, conv;
+    bool existed;
+    int rc;
+    if ((rc = demo_user(cfg, db, "alice", "Alice", &alice)) != CHAT_OK ||
+        (rc = demo_user(cfg, db, "bob", "Bob", &bob)) != CHAT_OK ||
+        (rc = demo_user(cfg, db, "carol", "Carol", &carol)) != CHAT_OK)
+        return report(rc, "demo users");
+    rc = chat_conv_create(db, alice, &bob, 1, NULL, false, &conv, &existed);
+    if (rc != CHAT_OK)
+        return report(rc, "demo direct conversation");
+    struct chat_db_result r;
+    rc = chat_db_query(db, "SELECT 1 FROM conversations WHERE is_group AND name = 'Demo group'",
+                       NULL, 0, &r);
+    if (rc != CHAT_OK)
+        return report(rc, "demo group");
+    bool have_group = r.nrows > 0;
+    chat_db_result_free(&r);
+    if (!have_group) {
+        long long others[2] = {bob, carol};
+        rc = chat_conv_create(db, alice, others, 2, "Demo group", true, &conv, &existed);
+        if (rc != CHAT_OK)
+            return report(rc, "demo group");
+    }
+    printf("demo users: alice, bob, carol (password '%s'); a direct chat alice-bob and "
+           "'Demo group'\n", DEMO_PASSWORD);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct chat_config cfg;
+    int argi;
+    chat_log_set_program("chatctl");
+    int s = chat_program_setup(argc, argv, usage, &cfg, &argi);
+    if (s != 0)
+        return s > 0 ? 0 : 2;
+    int rc = 2;
+    if (argi >= argc) {
+        fputs(usage, stderr);
+        goto out;
+    }
+    const char *cmd = argv[argi];
+    if (!strcmp(cmd, "config") && argi + 1 < argc && !strcmp(argv[argi + 1], "example")) {
+        chat_config_write_example(stdout);
+        rc = 0;
+        goto out;
+    }
+    if (!strcmp(cmd, "migrate")) {
+        rc = cmd_migrate(&cfg);
+        goto out;
+    }
+    if (strcmp(cmd, "user") != 0 && strcmp(cmd, "demo") != 0) {
+        fprintf(stderr, "chatctl: unknown command '%s'\n%s", cmd, usage);
+        goto out;
+    }
+    struct chat_db db;
+    if (chat_db_open(&db, &cfg) != CHAT_OK) {
+        fprintf(stderr, "chatctl: cannot connect to MariaDB (see the log above)\n");
+        rc = 1;
+        goto out;
+    }
+    if (!strcmp(cmd, "user"))
+        rc = cmd_user(&cfg, &db, argc - argi - 1, argv + argi + 1);
+    else
+        rc = cmd_demo(&cfg, &db);
+    chat_db_close(&db);
+out:
+    chat_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,255 @@
+/* Conversations: creation, membership and the viewer-specific conversation object. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "log.h"
+#include "store.h"
+#include "store_internal.h"
+#include "strbuf.h"
+
+int chat_conv_check_participant(struct chat_db *db, long long conv_id, long long user_id)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db,
+                           "SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?",
+                           CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(user_id)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0)
+        rc = CHAT_E_NOT_FOUND;
+    chat_db_result_free(&r);
+    return rc;
+}
+
+int chat_conv_ids_for_user(struct chat_db *db, long long user_id, long long **ids, size_t *count)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db, "SELECT conversation_id FROM participants WHERE user_id = ? "
+                               "ORDER BY conversation_id",
+                           CHAT_DB_PARAMS(DB_INT(user_id)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    *ids = chat_xcalloc(r.nrows ? r.nrows : 1, sizeof(long long));
+    for (unsigned i = 0; i < r.nrows; i++)
+        (*ids)[i] = chat_db_cell_int(&r, i, 0);
+    *count = r.nrows;
+    chat_db_result_free(&r);
+    return CHAT_OK;
+}
+
+/* Builds conversation objects for the viewer: every conversation when only_conv is 0,
+ * else just that one. Three queries regardless of the number of conversations. */
+static int build_conversations(struct chat_db *db, long long viewer_id, long long only_conv,
+                               json_object **out_array)
+{
+    struct chat_db_result convs = {0}, parts = {0}, lasts = {0};
+    json_object *arr = NULL;
+    int rc = chat_db_query(
+        db,
+        "SELECT c.id, c.is_group, c.name, c.created_at, c.last_activity_at, c.last_message_id, "
+        "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id "
+        "   AND m.id > p.last_read_message_id AND m.sender_id <> p.user_id "
+        "   AND m.deleted_at IS NULL) "
+        "FROM participants p JOIN conversations c ON c.id = p.conversation_id "
+        "WHERE p.user_id = ? AND (? = 0 OR c.id = ?) "
+        "ORDER BY c.last_activity_at DESC, c.id DESC LIMIT 200",
+        CHAT_DB_PARAMS(DB_INT(viewer_id), DB_INT(only_conv), DB_INT(only_conv)), &convs);
+    if (rc != CHAT_OK)
+        goto out;
+    rc = chat_db_query(db,
+                       "SELECT pp.conversation_id, u.id, u.username, u.display_name "
+                       "FROM participants p "
+                       "JOIN participants pp ON pp.conversation_id = p.conversation_id "
+                       "JOIN users u ON u.id = pp.user_id "
+                       "WHERE p.user_id = ? AND (? = 0 OR p.conversation_id = ?) "
+                       "ORDER BY pp.conversation_id, pp.joined_at, u.id",
+                       CHAT_DB_PARAMS(DB_INT(viewer_id), DB_INT(only_conv), DB_INT(only_conv)),
+                       &parts);
+    if (rc != CHAT_OK)
+        goto out;
+    rc = chat_db_query(db,
+                       "SELECT " CHAT_MESSAGE_COLUMNS " FROM participants p "
+                       "JOIN conversations c ON c.id = p.conversation_id "
+                       "JOIN messages m ON m.id = c.last_message_id "
+                       "JOIN users u ON u.id = m.sender_id "
+                       "WHERE p.user_id = ? AND (? = 0 OR p.conversation_id = ?)",
+                       CHAT_DB_PARAMS(DB_INT(viewer_id), DB_INT(only_conv), DB_INT(only_conv)),
+                       &lasts);
+    if (rc != CHAT_OK)
+        goto out;
+
+    arr = json_object_new_array_ext((int)convs.nrows);
+    for (unsigned i = 0; i < convs.nrows; i++) {
+        char t1[32], t2[32];
+        long long id = chat_db_cell_int(&convs, i, 0);
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "id", json_object_new_int64(id));
+        json_object_object_add(c, "is_group",
+                               json_object_new_boolean(chat_db_cell_int(&convs, i, 1) != 0));
+        chat_json_add_nullable_string(c, "name", chat_db_cell(&convs, i, 2));
+        chat_json_add_nullable_string(c, "created_at",
+                                      chat_time_rfc3339(chat_db_cell(&convs, i, 3), t1));
+        chat_json_add_nullable_string(c, "last_activity_at",
+                                      chat_time_rfc3339(chat_db_cell(&convs, i, 4), t2));
+        json_object *plist = json_object_new_array();
+        for (unsigned k = 0; k < parts.nrows; k++) {
+            if (chat_db_cell_int(&parts, k, 0) != id)
+                continue;
+            json_object *u = json_object_new_object();
+            json_object_object_add(u, "id", json_object_new_int64(chat_db_cell_int(&parts, k, 1)));
+            json_object_object_add(u, "username", json_object_new_string(chat_db_cell(&parts, k, 2)));
+            json_object_object_add(u, "display_name",
+                                   json_object_new_string(chat_db_cell(&parts, k, 3)));
+            json_object_array_add(plist, u);
+        }
+        json_object_object_add(c, "participants", plist);
+        json_object *last = NULL;
+        for (unsigned k = 0; k < lasts.nrows && !last; k++)
+            if (chat_db_cell_int(&lasts, k, 1) == id)
+                last = chat_message_json_from_row(&lasts, k);
+        json_object_object_add(c, "last_message", last);
+        json_object_object_add(c, "unread_count",
+                               json_object_new_int64(chat_db_cell_int(&convs, i, 6)));
+        json_object_array_add(arr, c);
+    }
+    *out_array = arr;
+out:
+    chat_db_result_free(&convs);
+    chat_db_result_free(&parts);
+    chat_db_result_free(&lasts);
+    return rc;
+}
+
+int chat_conv_list_json(struct chat_db *db, long long viewer_id, json_object **out_array)
+{
+    return build_conversations(db, viewer_id, 0, out_array);
+}
+
+int chat_conv_get_json(struct chat_db *db, long long conv_id, long long viewer_id,
+                       json_object **out)
+{
+    json_object *arr = NULL;
+    int rc = build_conversations(db, viewer_id, conv_id, &arr);
+    if (rc != CHAT_OK)
+        return rc;
+    if (json_object_array_length(arr) == 0) {
+        json_object_put(arr);
+        return CHAT_E_NOT_FOUND;
+    }
+    *out = json_object_get(json_object_array_get_idx(arr, 0));
+    json_object_put(arr);
+    return CHAT_OK;
+}
+
+static int find_direct(struct chat_db *db, const char *key, long long *conv_id)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db, "SELECT id FROM conversations WHERE direct_key = ?",
+                           CHAT_DB_PARAMS(DB_STR(key)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0)
+        rc = CHAT_E_NOT_FOUND;
+    else
+        *conv_id = chat_db_cell_int(&r, 0, 0);
+    chat_db_result_free(&r);
+    return rc;
+}
+
+static int user_exists(struct chat_db *db, long long user_id)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db, "SELECT 1 FROM users WHERE id = ?", CHAT_DB_PARAMS(DB_INT(user_id)),
+                           &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0)
+        rc = CHAT_E_VALIDATION;
+    chat_db_result_free(&r);
+    return rc;
+}
+
+static int insert_conversation(struct chat_db *db, long long creator_id, const long long *members,
+                               size_t count, const char *name, bool is_group, const char *direct_key,
+                               long long *conv_id)
+{
+    unsigned long long id = 0;
+    int rc = chat_db_exec(db,
+                          "INSERT INTO conversations (is_group, name, direct_key, created_by) "
+                          "VALUES (?, ?, ?, ?)",
+                          CHAT_DB_PARAMS(DB_INT(is_group ? 1 : 0), DB_STR_OR_NULL(name),
+                                         DB_STR_OR_NULL(direct_key), DB_INT(creator_id)),
+                          NULL, &id);
+    if (rc != CHAT_OK)
+        return rc;
+    for (size_t i = 0; i < count; i++) {
+        rc = chat_db_exec(db, "INSERT INTO participants (conversation_id, user_id) VALUES (?, ?)",
+                          CHAT_DB_PARAMS(DB_INT(id), DB_INT(members[i])), NULL, NULL);
+        if (rc != CHAT_OK)
+            return rc;
+    }
+    json_object *conv = NULL;
+    rc = chat_conv_get_json(db, (long long)id, creator_id, &conv);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = chat_event_append(db, (long long)id, "conversation.created", conv, NULL);
+    json_object_put(conv);
+    *conv_id = (long long)id;
+    return rc;
+}
+
+int chat_conv_create(struct chat_db *db, long long creator_id, const long long *participant_ids,
+                     size_t count, const char *name, bool is_group, long long *conv_id,
+                     bool *existed)
+{
+    *existed = false;
+    if (count > CHAT_GROUP_MAX_PARTICIPANTS)
+        return CHAT_E_VALIDATION;
+    /* Members: the creator first, then each distinct other id. */
+    long long members[CHAT_GROUP_MAX_PARTICIPANTS + 1];
+    size_t n = 0;
+    members[n++] = creator_id;
+    for (size_t i = 0; i < count; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < n && !seen; k++)
+            seen = members[k] == participant_ids[i];
+        if (!seen)
+            members[n++] = participant_ids[i];
+    }
+    if (n < 2 || (!is_group && n != 2))
+        return CHAT_E_VALIDATION;
+    if (!is_group && name && *name)
+        return CHAT_E_VALIDATION;
+    for (size_t i = 1; i < n; i++) {
+        int rc = user_exists(db, members[i]);
+        if (rc != CHAT_OK)
+            return rc;
+    }
+    char key[48] = "";
+    if (!is_group) {
+        long long lo = members[0] < members[1] ? members[0] : members[1];
+        long long hi = members[0] < members[1] ? members[1] : members[0];
+        snprintf(key, sizeof(key), "%lld:%lld", lo, hi);
+        if (find_direct(db, key, conv_id) == CHAT_OK) {
+            *existed = true;
+            return CHAT_OK;
+        }
+    }
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = insert_conversation(db, creator_id, members, n, is_group ? name : NULL, is_group,
+                             is_group ? NULL : key, conv_id);
+    if (rc == CHAT_OK)
+        return chat_db_commit(db);
+    chat_db_rollback(db);
+    if (rc == CHAT_E_DUPLICATE && !is_group) {
+        /* Lost a race with a concurrent create of the same direct chat. */
+        rc = find_direct(db, key, conv_id);
+        if (rc == CHAT_OK)
+            *existed = true;
+    }
+    return rc;
+}

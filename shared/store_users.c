@@ -1,0 +1,160 @@
+/* Users: creation, credentials and lookup. */
+#include <ctype.h>
+#include <string.h>
+
+#include "errors.h"
+#include "log.h"
+#include "store.h"
+#include "utf8.h"
+
+bool chat_username_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > CHAT_USERNAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!isalnum(c) && c != '_' && c != '.' && c != '-')
+            return false;
+    }
+    return true;
+}
+
+static int check_password(const char *password)
+{
+    size_t n = chat_utf8_length(password, strlen(password));
+    if (n < CHAT_PASSWORD_MIN || n > CHAT_PASSWORD_MAX)
+        return CHAT_E_VALIDATION;
+    return CHAT_OK;
+}
+
+int chat_user_create(struct chat_db *db, const struct chat_config *cfg, const char *username,
+                     const char *display_name, const char *password, long long *user_id)
+{
+    if (!chat_username_valid(username) || check_password(password) != CHAT_OK)
+        return CHAT_E_VALIDATION;
+    if (!display_name || !*display_name)
+        display_name = username;
+    char hash[128];
+    int rc = chat_password_hash(cfg, password, hash);
+    if (rc != CHAT_OK)
+        return rc;
+    unsigned long long id = 0;
+    rc = chat_db_exec(db,
+                      "INSERT INTO users (username, display_name, password_hash) VALUES (?, ?, ?)",
+                      CHAT_DB_PARAMS(DB_STR(username), DB_STR(display_name), DB_STR(hash)), NULL,
+                      &id);
+    if (rc == CHAT_OK && user_id)
+        *user_id = (long long)id;
+    return rc;
+}
+
+int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
+                           const char *username, const char *password)
+{
+    if (check_password(password) != CHAT_OK)
+        return CHAT_E_VALIDATION;
+    char hash[128];
+    int rc = chat_password_hash(cfg, password, hash);
+    if (rc != CHAT_OK)
+        return rc;
+    unsigned long long affected = 0;
+    rc = chat_db_exec(db, "UPDATE users SET password_hash = ? WHERE username = ?",
+                      CHAT_DB_PARAMS(DB_STR(hash), DB_STR(username)), &affected, NULL);
+    if (rc != CHAT_OK)
+        return rc;
+    if (affected == 0)
+        return CHAT_E_NOT_FOUND;
+    /* A new password ends every existing session of that user. */
+    return chat_db_exec(db,
+                        "DELETE s FROM sessions s JOIN users u ON u.id = s.user_id "
+                        "WHERE u.username = ?",
+                        CHAT_DB_PARAMS(DB_STR(username)), NULL, NULL);
+}
+
+int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
+                           const char *username, const char *password, long long *user_id)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db, "SELECT id, password_hash FROM users WHERE username = ?",
+                           CHAT_DB_PARAMS(DB_STR(username)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0) {
+        chat_db_result_free(&r);
+        chat_password_dummy_verify(cfg, password);
+        return CHAT_E_AUTH_FAILED;
+    }
+    bool ok = chat_password_verify(chat_db_cell(&r, 0, 1), password);
+    *user_id = chat_db_cell_int(&r, 0, 0);
+    chat_db_result_free(&r);
+    return ok ? CHAT_OK : CHAT_E_AUTH_FAILED;
+}
+
+static json_object *user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col)
+{
+    json_object *u = json_object_new_object();
+    json_object_object_add(u, "id", json_object_new_int64(chat_db_cell_int(r, row, col)));
+    json_object_object_add(u, "username", json_object_new_string(chat_db_cell(r, row, col + 1)));
+    json_object_object_add(u, "display_name",
+                           json_object_new_string(chat_db_cell(r, row, col + 2)));
+    return u;
+}
+
+int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db, "SELECT id, username, display_name FROM users WHERE id = ?",
+                           CHAT_DB_PARAMS(DB_INT(user_id)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0)
+        rc = CHAT_E_NOT_FOUND;
+    else
+        *out = user_json_from_row(&r, 0, 0);
+    chat_db_result_free(&r);
+    return rc;
+}
+
+int chat_user_find_by_username(struct chat_db *db, const char *username, long long *user_id)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db, "SELECT id FROM users WHERE username = ?",
+                           CHAT_DB_PARAMS(DB_STR(username)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0)
+        rc = CHAT_E_NOT_FOUND;
+    else
+        *user_id = chat_db_cell_int(&r, 0, 0);
+    chat_db_result_free(&r);
+    return rc;
+}
+
+int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_object **out_array)
+{
+    /* Escape LIKE wildcards so a query of "%" matches a literal percent sign. */
+    char pattern[2 * CHAT_DISPLAY_NAME_MAX + 2];
+    size_t n = 0;
+    for (const char *p = q; *p && n + 3 < sizeof(pattern); p++) {
+        if (*p == '%' || *p == '_' || *p == '\\')
+            pattern[n++] = '\\';
+        pattern[n++] = *p;
+    }
+    pattern[n++] = '%';
+    pattern[n] = '\0';
+    struct chat_db_result r;
+    int rc = chat_db_query(db,
+                           "SELECT id, username, display_name FROM users "
+                           "WHERE username LIKE ? OR display_name LIKE ? "
+                           "ORDER BY username LIMIT ?",
+                           CHAT_DB_PARAMS(DB_STR(pattern), DB_STR(pattern), DB_INT(limit)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    json_object *arr = json_object_new_array();
+    for (unsigned i = 0; i < r.nrows; i++)
+        json_object_array_add(arr, user_json_from_row(&r, i, 0));
+    chat_db_result_free(&r);
+    *out_array = arr;
+    return CHAT_OK;
+}
