@@ -8,6 +8,25 @@
 
 #define MAX_DEPTH 16
 
+/* json-c 0.16 accepts single-quoted strings even in strict mode; RFC 8259 does not. */
+static bool has_single_quote_outside_strings(const char *s, size_t len)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (in_string) {
+            if (s[i] == '\\')
+                i++;
+            else if (s[i] == '"')
+                in_string = false;
+        } else if (s[i] == '"') {
+            in_string = true;
+        } else if (s[i] == '\'') {
+            return true;
+        }
+    }
+    return false;
+}
+
 int chat_json_parse_object(const char *body, size_t len, json_object **out, char *detail,
                            size_t detail_len)
 {
@@ -16,8 +35,15 @@ int chat_json_parse_object(const char *body, size_t len, json_object **out, char
         snprintf(detail, detail_len, "The body is not valid UTF-8.");
         return CHAT_E_INVALID_UTF8;
     }
+    /* Strict mode rejects trailing white space, which clients commonly send. */
+    while (len > 0 && strchr(" \t\r\n", body[len - 1]))
+        len--;
     if (len == 0) {
         snprintf(detail, detail_len, "The body is empty; expected a JSON object.");
+        return CHAT_E_PARSE;
+    }
+    if (has_single_quote_outside_strings(body, len)) {
+        snprintf(detail, detail_len, "Malformed JSON: strings must use double quotes.");
         return CHAT_E_PARSE;
     }
     json_tokener *tok = json_tokener_new_ex(MAX_DEPTH);
