@@ -29,7 +29,7 @@ import pytest
 import requests
 
 from helpers import auth_headers as _auth_headers
-from helpers import port_open, tail, unique_name, unix_socket_open, wait_until
+from helpers import port_open, tail, unique_name, unix_socket_open
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = os.environ.get("CHAT_TEST_BUILD", "asan")
