@@ -1,0 +1,92 @@
+/* The DB worker: the only thread that talks to MariaDB, so the lws event loop never
+ * blocks on it. It waits (poll) on the API's wake-up datagram socket, on its job queue
+ * and on a timeout of push_poll_interval_ms; each round it runs the queued jobs in FIFO
+ * order and then tails the event log with gap tracking. Results go back through a
+ * mutex-protected FIFO, and the lws thread is woken with lws_cancel_service().
+ *
+ * Ordering guarantee: jobs and tailing share this thread and the result FIFO, so an auth
+ * result (the user's conversations read at time T) reaches the loop before any event
+ * that committed after T. The loop relies on it to subscribe without races.
+ *
+ * If MariaDB is down the worker retries with exponential backoff (up to 5 s); jobs that
+ * arrive meanwhile fail with CHAT_E_DB, and tailing resumes from where it was. */
+#ifndef CHAT_PUSH_DB_WORKER_H
+#define CHAT_PUSH_DB_WORKER_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "frame.h"
+
+/* How an event changes who receives what (decided on the worker from its payload). */
+enum push_event_kind {
+    PUSH_EVENT_PLAIN,               /* deliver to the conversation's subscribers */
+    PUSH_EVENT_CONV_CREATED,        /* subscribe users[] first, then deliver */
+    PUSH_EVENT_PARTICIPANT_ADDED,   /* subscribe users[0] first, then deliver */
+    PUSH_EVENT_PARTICIPANT_REMOVED, /* deliver (to users[0] too), then unsubscribe users[0] */
+    PUSH_EVENT_USERS,               /* no conversation: deliver to users[] */
+};
+
+struct push_event {
+    long long id;
+    long long conversation_id; /* 0 when the row has none */
+    enum push_event_kind kind;
+    long long *users;  /* owned */
+    size_t nusers;
+    struct push_frame *frame; /* one reference owned */
+};
+
+enum push_job_kind { PUSH_JOB_AUTH, PUSH_JOB_RESUME };
+
+struct push_job {
+    struct push_job *next;
+    enum push_job_kind kind;
+    unsigned long long conn_id;
+    long long conversation_id; /* 0 = every conversation; else /ws/chat/<pk>/ */
+    char *token;               /* auth: owned */
+    long long user_id;         /* resume */
+    long long last_event_id;   /* resume */
+};
+
+enum push_resume_status { PUSH_RESUME_OK, PUSH_RESUME_RESYNC, PUSH_RESUME_FAILED };
+
+enum push_result_kind { PUSH_RESULT_EVENTS, PUSH_RESULT_AUTH, PUSH_RESULT_RESUME };
+
+struct push_result {
+    struct push_result *next;
+    enum push_result_kind kind;
+    unsigned long long conn_id;
+    /* auth: CHAT_OK, CHAT_E_NOT_AUTHENTICATED, CHAT_E_NOT_FOUND (not a participant of the
+     * requested conversation) or CHAT_E_DB. resume: enum push_resume_status. */
+    int status;
+    long long user_id;
+    long long high;            /* auth: the tail position when the job ran */
+    struct push_frame *hello;  /* auth: the hello frame, one reference owned */
+    long long *conv_ids;       /* auth: owned */
+    size_t nconv;
+    struct push_event *events; /* events, or a resume backlog in id order; owned */
+    size_t nevents;
+};
+
+struct push_worker;
+
+/* Starts the worker thread. wake_fd is the bound wake-up socket (the worker drains it;
+ * the caller closes it after push_worker_stop). notify(arg) is called from the worker
+ * after results were queued. Returns NULL on failure. cfg must outlive the worker. */
+struct push_worker *push_worker_start(const struct chat_config *cfg, int wake_fd,
+                                      void (*notify)(void *arg), void *arg);
+
+/* Queues a job; the worker takes ownership of it and of its strings. Thread-safe. */
+void push_worker_submit(struct push_worker *w, struct push_job *job);
+
+/* Takes every queued result, oldest first. The caller frees each with push_result_free. */
+struct push_result *push_worker_take_results(struct push_worker *w);
+
+/* Stops and joins the thread and frees the worker with its pending jobs and results. */
+void push_worker_stop(struct push_worker *w);
+
+void push_job_free(struct push_job *job);
+void push_result_free(struct push_result *r);
+void push_event_clear(struct push_event *e);
+
+#endif

@@ -1,0 +1,108 @@
+/* Fan-out of event frames to connections, on the lws thread only.
+ *
+ * Indexes: conversation id -> subscribed connections, user id -> that user's
+ * authenticated connections, connection id -> connection (results from the DB worker
+ * name connections by id, since the connection may be gone when they arrive).
+ *
+ * Each connection has a queue of frame references bounded by push_max_queue_bytes; a
+ * frame that would go past the bound empties the queue and marks the connection for
+ * close 4008 ("too slow; resume"), so memory never grows with a slow client. While a
+ * resume is running, event frames wait in a separate `held` queue and control frames
+ * (pong, errors) still go out. */
+#ifndef CHAT_PUSH_FANOUT_H
+#define CHAT_PUSH_FANOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "db_worker.h"
+#include "frame.h"
+
+#define PUSH_CLOSE_TOO_SLOW 4008
+#define PUSH_CLOSE_NOT_AUTHENTICATED 4401
+#define PUSH_CLOSE_NOT_FOUND 4404
+
+struct push_queue {
+    struct push_frame **items; /* ring of owned references */
+    size_t head, count, cap;
+    size_t bytes;
+};
+
+enum push_conn_state {
+    PUSH_CONN_WAIT_AUTH,   /* no credentials yet: waiting for an auth frame */
+    PUSH_CONN_AUTHING,     /* auth job queued */
+    PUSH_CONN_READY,       /* authenticated and subscribed */
+};
+
+struct push_conn {
+    void *wsi;                  /* struct lws *, opaque here */
+    unsigned long long id;
+    enum push_conn_state state;
+    long long user_id;          /* 0 until authenticated */
+    long long only_conv;        /* /ws/chat/<pk>/: pk; /ws/: 0 */
+    long long resume_from;      /* resume to start after hello; -1 = none */
+    bool resuming;              /* resume job running: event frames are held */
+    int close_code;             /* nonzero: close with this code at the next WRITEABLE */
+    const char *close_reason;   /* static string */
+    long long *convs;           /* subscribed conversation ids (owned) */
+    size_t nconv, capconv;
+    struct push_queue out, held;
+    char *token;                /* credentials from the upgrade request until the auth job
+                                 * takes them (owned) */
+    char *rx;                   /* reassembly of a fragmented client message (owned) */
+    size_t rxlen;
+    bool rx_too_big;            /* discarding a message over push_max_frame_bytes */
+};
+
+struct push_index_entry;
+
+struct push_index {
+    struct push_index_entry **buckets;
+    size_t nbuckets, count;
+};
+
+struct push_fanout {
+    struct push_index by_conv, by_user, by_id;
+    size_t max_queue_bytes;
+    /* Called when a connection has something new to write (or must close). */
+    void (*want_write)(struct push_conn *conn);
+    unsigned long long delivered, dropped_slow;
+};
+
+void push_fanout_init(struct push_fanout *f, size_t max_queue_bytes,
+                      void (*want_write)(struct push_conn *conn));
+/* Frees the indexes (not the connections, which belong to their sessions). */
+void push_fanout_free(struct push_fanout *f);
+
+/* A new connection: adds it to the id index. */
+void push_fanout_register(struct push_fanout *f, struct push_conn *conn);
+/* The connection is going away: removes it from every index and frees its queues,
+ * subscriptions and rx buffer (not conn itself). */
+void push_fanout_unregister(struct push_fanout *f, struct push_conn *conn);
+struct push_conn *push_fanout_find(struct push_fanout *f, unsigned long long conn_id);
+
+/* Authentication succeeded: indexes conn under user_id and subscribes it to convs. */
+void push_fanout_attach(struct push_fanout *f, struct push_conn *conn, long long user_id,
+                        const long long *convs, size_t nconv);
+
+/* Applies the event's membership change and queues its frame for every recipient. */
+void push_fanout_event(struct push_fanout *f, const struct push_event *e);
+
+/* Queues a reference to frame on conn (the held queue when `event` and a resume is
+ * running). Returns false when conn is over its bound and is now marked to close 4008. */
+bool push_conn_send(struct push_fanout *f, struct push_conn *conn, struct push_frame *frame,
+                    bool event);
+
+/* A resume finished: queues the backlog (in id order), then the held live frames that
+ * are not in the backlog, and stops holding. */
+void push_conn_resume_done(struct push_fanout *f, struct push_conn *conn,
+                           const struct push_event *backlog, size_t n);
+
+/* Marks conn to close with code at its next WRITEABLE and drops what it had queued. */
+void push_conn_close(struct push_fanout *f, struct push_conn *conn, int code, const char *reason);
+
+/* The next frame to write, or NULL; push_queue_pop removes it (caller owns the ref). */
+struct push_frame *push_queue_peek(const struct push_queue *q);
+struct push_frame *push_queue_pop(struct push_queue *q);
+
+#endif

@@ -1,0 +1,247 @@
+/* chat-push: the WebSocket push daemon. It tails the events table (on a DB worker
+ * thread) and fans each event out to the connections of the conversation's
+ * participants. Protocol and design: docs/protocol.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "program.h"
+#include "db_worker.h"
+#include "log.h"
+#include "ws_protocol.h"
+
+static struct lws_context *volatile the_context;
+static volatile sig_atomic_t stop_requested;
+static bool using_libev;
+
+/* Under libev lws_service() only returns when the loop is broken, and lws watches only
+ * SIGINT (its handler breaks the loop). SIGTERM is therefore forwarded as SIGINT, so
+ * both signals take the one shutdown path lws already has. With the default poll loop
+ * the flag plus lws_cancel_service() end the service loop. */
+static void on_signal(int sig)
+{
+    stop_requested = 1;
+    if (using_libev && sig == SIGTERM) {
+        kill(getpid(), SIGINT);
+        return;
+    }
+    if (the_context)
+        lws_cancel_service(the_context);
+}
+
+static const char usage[] =
+    "Usage: chat-push [--config FILE] [--help]\n"
+    "\n"
+    "The chat WebSocket push daemon. Serves ws://LISTEN_HOST:PUSH_PORT/ws/ and\n"
+    "/ws/chat/<id>/, tails the events table and pushes each event to the\n"
+    "participants' connections (docs/protocol.md). Stops cleanly on SIGTERM or SIGINT.\n"
+    "\n"
+    "  --config FILE  read settings from FILE (default: $CHAT_CONFIG or " CHAT_CONFIG_DEFAULT_PATH ")\n"
+    "  --help         show this help\n";
+
+/* The first path of push_wake_sockets into addr. Returns false when it is empty or too
+ * long for a UNIX socket address. */
+static bool wake_socket_path(const struct chat_config *cfg, struct sockaddr_un *addr)
+{
+    const char *p = cfg->push_wake_sockets + strspn(cfg->push_wake_sockets, " ");
+    size_t n = strcspn(p, " ");
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    if (n == 0 || n >= sizeof(addr->sun_path))
+        return false;
+    memcpy(addr->sun_path, p, n);
+    return true;
+}
+
+/* Binds the wake-up datagram socket at the first path of push_wake_sockets, replacing a
+ * stale socket file. Returns the fd or -1. */
+static int bind_wake_socket(const struct chat_config *cfg)
+{
+    struct sockaddr_un addr;
+    if (!wake_socket_path(cfg, &addr)) {
+        log_error("push_wake_sockets needs a socket path shorter than %zu bytes",
+                  sizeof(addr.sun_path));
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        log_error("wake socket: %s", strerror(errno));
+        return -1;
+    }
+    if (unlink(addr.sun_path) < 0 && errno != ENOENT)
+        log_warn("cannot remove stale %s: %s", addr.sun_path, strerror(errno));
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        log_error("bind %s: %s", addr.sun_path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    log_info("wake-up socket %s", addr.sun_path);
+    return fd;
+}
+
+/* lws's rlimit_nofile fails silently, so raise the soft limit here and log the result. */
+static void check_file_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+        return;
+    }
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t old = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            log_warn("cannot raise the open-file limit from %llu: %s", (unsigned long long)old,
+                     strerror(errno));
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+    log_info("open-file limit %llu (hard %llu): at most about %llu connections",
+             (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+             (unsigned long long)(rl.rlim_cur > 32 ? rl.rlim_cur - 32 : 0));
+}
+
+static void lws_log_to_ours(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && line[n - 1] == '\n')
+        n--;
+    if (level & LLL_ERR)
+        log_error("lws: %.*s", (int)n, line);
+    else if (level & LLL_WARN)
+        log_warn("lws: %.*s", (int)n, line);
+    else
+        log_info("lws: %.*s", (int)n, line);
+}
+
+static struct lws_context *create_context(struct push_server *srv, const struct chat_config *cfg,
+                                          const struct lws_protocols *protocols,
+                                          const lws_retry_bo_t *retry, bool libev)
+{
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->push_port;
+    info.iface = cfg->listen_host;
+    info.protocols = protocols;
+    info.user = srv;
+    info.retry_and_idle_policy = retry;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (libev)
+        info.options |= LWS_SERVER_OPTION_LIBEV;
+    info.gid = -1;
+    info.uid = -1;
+    info.server_string = "chat-push";
+    return lws_create_context(&info);
+}
+
+int main(int argc, char **argv)
+{
+    int rc = 1, wake_fd = -1, argi;
+    struct chat_config cfg;
+    struct push_server srv;
+
+    chat_log_set_program("chat-push");
+    int setup = chat_program_setup(argc, argv, usage, &cfg, &argi);
+    if (setup != 0)
+        return setup > 0 ? 0 : 1;
+    if (argi < argc) {
+        fprintf(stderr, "chat-push: unexpected argument '%s'\n%s", argv[argi], usage);
+        chat_config_free(&cfg);
+        return 2;
+    }
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_ours);
+    check_file_limit();
+    signal(SIGPIPE, SIG_IGN);
+
+    wake_fd = bind_wake_socket(&cfg);
+    if (wake_fd < 0)
+        goto out;
+
+    push_server_init(&srv, &cfg);
+    const struct lws_protocols protocols[] = {
+        {
+            .name = "chat",
+            .callback = push_ws_callback,
+            .per_session_data_size = sizeof(struct push_session),
+            .rx_buffer_size = (size_t)cfg.push_rx_buffer_bytes,
+            /* Without this lws caps each send() at rx_buffer_size and copies the rest. */
+            .tx_packet_size = 65536,
+        },
+        {0},
+    };
+    /* lws pings a connection idle for push_ping_interval_s and drops it when nothing
+     * valid (a pong or any frame) arrived for twice that. */
+    const lws_retry_bo_t retry = {
+        .secs_since_valid_ping = (uint16_t)cfg.push_ping_interval_s,
+        .secs_since_valid_hangup = (uint16_t)(2 * cfg.push_ping_interval_s),
+    };
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL); /* replaced by lws's own watcher under libev */
+
+    using_libev = true;
+    struct lws_context *context = create_context(&srv, &cfg, protocols, &retry, true);
+    if (!context) {
+        log_warn("libwebsockets could not start with libev (is libwebsockets-evlib-ev "
+                 "installed?); falling back to the default poll loop, which scans every "
+                 "connection on each wake-up");
+        using_libev = false;
+        sigaction(SIGINT, &sa, NULL);
+        context = create_context(&srv, &cfg, protocols, &retry, false);
+    }
+    if (!context) {
+        log_error("cannot start libwebsockets on %s:%d", cfg.listen_host, cfg.push_port);
+        push_server_free(&srv);
+        goto out;
+    }
+    srv.context = context;
+    the_context = context;
+
+    srv.worker = push_worker_start(&cfg, wake_fd, push_server_notify, &srv);
+    if (!srv.worker) {
+        lws_context_destroy(context);
+        push_server_free(&srv);
+        goto out;
+    }
+    log_info("listening on ws://%s:%d/ws/ (%s loop, rx buffer %d bytes, ping every %d s)",
+             cfg.listen_host, cfg.push_port, using_libev ? "libev" : "poll",
+             cfg.push_rx_buffer_bytes, cfg.push_ping_interval_s);
+
+    while (!stop_requested) {
+        if (lws_service(context, 0) < 0)
+            break;
+        if (using_libev)
+            break; /* ev_run returned: the loop was broken by SIGINT */
+    }
+    log_info("shutting down (%llu connections open)", srv.connections);
+
+    /* The worker goes first: afterwards nothing calls lws_cancel_service(). */
+    push_worker_stop(srv.worker);
+    srv.worker = NULL;
+    the_context = NULL;
+    lws_context_destroy(context);
+    push_server_free(&srv);
+    rc = 0;
+out:
+    if (wake_fd >= 0) {
+        close(wake_fd);
+        struct sockaddr_un addr;
+        if (wake_socket_path(&cfg, &addr))
+            unlink(addr.sun_path);
+    }
+    chat_config_free(&cfg);
+    return rc;
+}
