@@ -71,19 +71,23 @@ const PING_MS = 25000;
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 30000;
 const SEEN_EVENTS_MAX = 2000;
+const CLOSE_NOT_AUTHENTICATED = 4401;
 
 // One WebSocket to the push daemon that comes back by itself. Callbacks:
 //   onEvent(frame)   each message.created / conversation.created frame, once per event id
 //   onResync()       the events since the last one seen cannot be replayed (or this is the
 //                    first connection): reload state over REST
 //   onStatus(state)  "connecting", "connected" or "reconnecting"
+//   onAuthLost()     the daemon refused the session (close 4401); reconnecting goes on
 export class PushConnection {
-  constructor(url, { onEvent, onResync, onStatus }) {
+  constructor(url, { onEvent, onResync, onStatus, onAuthLost }) {
     this.url = url;
     this.onEvent = onEvent;
     this.onResync = onResync;
     this.onStatus = onStatus;
+    this.onAuthLost = onAuthLost || (() => {});
     this.lastEventId = null; // highest event id delivered; null until the first hello
+    this.head = 0; // the daemon's newest event id when it said hello
     this.seen = new Set();
     this.attempt = 0;
     this.ws = null;
@@ -113,10 +117,11 @@ export class PushConnection {
     const ws = new WebSocket(url);
     this.ws = ws;
     ws.onmessage = (e) => this.receive(e.data);
-    ws.onclose = () => {
+    ws.onclose = (e) => {
       if (this.ws !== ws) return;
       clearInterval(this.pingTimer);
       this.ws = null;
+      if (e.code === CLOSE_NOT_AUTHENTICATED) this.onAuthLost();
       if (!this.stopped) this.scheduleReconnect();
     };
     // onerror is always followed by onclose, which does the work.
@@ -149,6 +154,7 @@ export class PushConnection {
         clearInterval(this.pingTimer);
         this.pingTimer = setInterval(() => this.send({ type: "ping" }), PING_MS);
         this.onStatus("connected");
+        this.head = Number(frame.last_event_id) || 0;
         if (this.lastEventId === null) {
           // Nothing to resume from: start at the daemon's position and fetch what
           // happened before it (the page may be older than this socket).
@@ -157,9 +163,10 @@ export class PushConnection {
         }
         break;
       case "resync_required":
-        this.lastEventId = null;
-        this.seen.clear();
-        if (this.ws) this.ws.close(4000); // reconnect fresh; the next hello resyncs
+        // The events after lastEventId are gone from the daemon's reach; live events
+        // after its hello still come on this socket. Reload the rest over REST.
+        if (this.lastEventId === null || this.lastEventId < this.head) this.lastEventId = this.head;
+        this.onResync();
         break;
       case "pong":
       case "error":

@@ -465,6 +465,8 @@ function startChat() {
     onEvent: (frame) => handleEvent(frame),
     onResync: () => reloadAll().catch(() => {}),
     onStatus: setStatus,
+    // A 401 here sends the page back to the login form; anything else keeps retrying.
+    onAuthLost: () => call("GET", "/api/auth/me").catch(() => {}),
   });
   push.start();
 
