@@ -307,7 +307,7 @@ static struct node *parse_include(struct parser *p, const char *w, size_t n)
     return node;
 }
 
-/* Parses the body of an if or for opened at open_line; *end receives how it ended. */
+/* Parses the body of an if or for one level deeper; *end receives how it ended. */
 static struct node *parse_nested(struct parser *p, enum block_end *end)
 {
     struct node *body = NULL;
