@@ -9,7 +9,8 @@ Layout under var/test/ (recreated each session):
                          includes etc/nginx/chat-locations.conf.in (the deploy config)
   chat.conf              the config file every program reads (CHAT_CONFIG)
 
-Programs come from build/asan (override with CHAT_TEST_BUILD=release). The session
+Programs come from build/asan (CHAT_TEST_BUILD=release picks build/release,
+CHAT_TEST_BIN_DIR=/some/dir any directory). The session
 fails at teardown when a program did not exit cleanly on SIGTERM, or left a sanitizer
 report, or logged "runtime error:" / AddressSanitizer / LeakSanitizer.
 """
@@ -33,7 +34,7 @@ from helpers import port_open, tail, unique_name, unix_socket_open
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD = os.environ.get("CHAT_TEST_BUILD", "asan")
-BIN = REPO / "build" / BUILD
+BIN = Path(os.environ.get("CHAT_TEST_BIN_DIR") or REPO / "build" / BUILD)
 VAR = REPO / "var" / "test"
 
 HOST = "127.0.0.1"
