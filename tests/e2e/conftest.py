@@ -1,7 +1,7 @@
 """End-to-end harness: starts the real programs once per session and hands them to the
 suites as the `servers` fixture.
 
-Layout under var/test/ (recreated each session):
+Layout under var/test/ (CHAT_TEST_VAR_DIR; recreated each session):
   mysql/, run/, log/     the private MariaDB (scripts/db.sh run var/test --fast)
   run/                   chat-api's FastCGI socket, chat-push's wake socket, nginx's pid
   log/<name>.log         each program's stderr; asan.* / ubsan.* sanitizer reports
@@ -35,12 +35,15 @@ from helpers import port_open, tail, unique_name, unix_socket_open
 REPO = Path(__file__).resolve().parents[2]
 BUILD = os.environ.get("CHAT_TEST_BUILD", "asan")
 BIN = Path(os.environ.get("CHAT_TEST_BIN_DIR") or REPO / "build" / BUILD)
-VAR = REPO / "var" / "test"
+VAR = Path(os.environ.get("CHAT_TEST_VAR_DIR") or REPO / "var" / "test")
 
+# CHAT_TEST_PORT_BASE moves every port, so two sessions (two work trees) can run at once.
 HOST = "127.0.0.1"
-HTTPD_PORT = 18000
-PUSH_PORT = 18001
-NGINX_PORT = 18080
+PORT_BASE = int(os.environ.get("CHAT_TEST_PORT_BASE", "18000"))
+HTTPD_PORT = PORT_BASE          # chat-httpd
+PUSH_PORT = PORT_BASE + 1       # chat-push
+EXTRA_PORT = PORT_BASE + 2      # free for a suite's own extra server (servers.extra_port)
+NGINX_PORT = PORT_BASE + 80     # nginx in front of chat-api and chat-push
 
 STARTUP_TIMEOUT = 60
 STOP_TIMEOUT = 30
@@ -160,6 +163,7 @@ class Servers:
         self.ws_url = "ws://%s:%d/ws/" % (HOST, PUSH_PORT)
         self.nginx_ws_url = "ws://%s:%d/ws/" % (HOST, NGINX_PORT)
         self.ws_origin = self.httpd_url
+        self.extra_port = EXTRA_PORT
         self.allowed_origins = [
             self.httpd_url, self.nginx_url,
             "http://localhost:%d" % HTTPD_PORT, "http://localhost:%d" % NGINX_PORT,

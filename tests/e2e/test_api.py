@@ -203,7 +203,7 @@ def test_register_password_length(api_url, password, ok):
 def test_registration_closed(servers, make_user):
     """A server with registration_enabled=false refuses new accounts (403
     registration_closed) but still logs existing users in."""
-    port = 18002
+    port = servers.extra_port
     servers.spawn("chat-httpd-closed", ["chat-httpd"],
                   {"CHAT_HTTP_PORT": str(port), "CHAT_REGISTRATION_ENABLED": "false"},
                   ready=lambda: port_open("127.0.0.1", port))
