@@ -151,8 +151,9 @@ def screenshot(driver, name):
 
 # ---- the browser test --------------------------------------------------------------
 
-def test_two_users_chat_live(servers, make_user, browsers):
-    base = servers.httpd_url
+def test_two_users_chat_live(servers, api_url, make_user, browsers):
+    base = api_url
+    front = "nginx" if api_url == servers.nginx_url else "httpd"
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
 
@@ -211,7 +212,7 @@ def test_two_users_chat_live(servers, make_user, browsers):
     for name, driver in (("alice", a), ("bob", b)):
         assert foreign_resources(driver, base) == []
         assert console_problems(driver) == []
-        screenshot(driver, "chat-%s.png" % name)
+        screenshot(driver, "chat-%s-%s.png" % (front, name))
 
     # A reload shows the same history, rendered from the server this time.
     a.refresh()
