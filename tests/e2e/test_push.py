@@ -378,24 +378,6 @@ def test_outsider_gets_4404_on_conversation_url(servers, pair, make_user):
     run(scenario())
 
 
-def test_conversation_url_receives_only_that_conversation(servers, pair, make_user):
-    a, b, conv = pair
-    c3 = make_user("c3")
-    other = create_conv(servers.httpd_url, b, [c3])
-
-    async def scenario():
-        cb = await connect(servers, b, path="/ws/chat/%d/" % conv)
-        send(servers.httpd_url, c3, other, "elsewhere")
-        m = send(servers.httpd_url, a, conv, "here")
-        f = await cb.wait_for(lambda f: f["type"] == "message.created")
-        assert f["conversation_id"] == conv and f["data"]["id"] == m["id"]
-        await cb.barrier()
-        assert all(f.get("conversation_id") in (None, conv) for f in cb.seen)
-        await cb.close()
-
-    run(scenario())
-
-
 def test_outsider_on_all_url_never_sees_other_conversations(servers, pair, make_user):
     a, b, conv = pair
     outsider = make_user("spy")
@@ -523,24 +505,30 @@ def test_resume_with_query_parameter(servers, pair):
     run(_resume_scenario(servers, a, b, conv, via_query=True))
 
 
-def test_resume_on_conversation_url(servers, pair, make_user):
+@pytest.mark.parametrize("resume", [False, True], ids=["live", "resume"])
+def test_conversation_url_receives_only_that_conversation(servers, pair, make_user, resume):
+    """/ws/chat/<pk>/ gets that conversation's events only, live and on resume."""
     a, b, conv = pair
-    c3 = make_user("rc")
+    c3 = make_user("c3")
     other = create_conv(servers.httpd_url, b, [c3])
 
     async def scenario():
-        first = await connect(servers, b)
-        last = first.hello["last_event_id"]
-        await first.close()
+        path = "/ws/chat/%d/" % conv
+        if resume:
+            first = await connect(servers, b)
+            last = first.hello["last_event_id"]
+            await first.close()
+        else:
+            cb = await connect(servers, b, path=path)
         send(servers.httpd_url, c3, other, "other conversation")
         m = send(servers.httpd_url, a, conv, "this conversation")
-        c = await connect(servers, b, path="/ws/chat/%d/" % conv,
-                          query="?last_event_id=%d" % last)
-        f = await c.wait_for(lambda f: f["type"] == "message.created")
-        assert f["data"]["id"] == m["id"]
-        await c.barrier()
-        assert all(f.get("conversation_id") in (None, conv) for f in c.seen)
-        await c.close()
+        if resume:
+            cb = await connect(servers, b, path=path, query="?last_event_id=%d" % last)
+        f = await cb.wait_for(lambda f: f["type"] == "message.created")
+        assert f["conversation_id"] == conv and f["data"]["id"] == m["id"]
+        await cb.barrier()
+        assert all(f.get("conversation_id") in (None, conv) for f in cb.seen)
+        await cb.close()
 
     run(scenario())
 
@@ -683,3 +671,47 @@ def test_burst_from_concurrent_writers_loses_nothing(servers, make_user):
         await cb.close()
 
     run(scenario())
+
+
+def test_slow_client_is_closed_4008_and_can_resume(servers, pair):
+    """A client that stops reading is cut off with 4008 once its queue passes
+    push_max_queue_bytes (1 MiB); the daemon's memory does not grow with it. The client
+    then resumes and gets what it missed."""
+    a, b, conv = pair
+    payload = {"pad": "x" * 20000}
+    count = 800  # 16 MB: more than the queue bound plus the kernel's socket buffers
+
+    async def scenario():
+        # max_queue=1 and a small read limit: the client library stops reading the socket
+        slow = await connect(servers, b, max_queue=1, read_limit=2 ** 12)
+        last = slow.hello["last_event_id"]
+        db = servers.db_connect(autocommit=True)
+        try:
+            cur = db.cursor()
+            ids = [_insert_event(cur, conv, "test.bulk", payload) for _ in range(count)]
+        finally:
+            db.close()
+        await asyncio.sleep(3)  # let the daemon tail, queue and give up on the client
+        got = []
+        try:
+            while True:
+                frame = json.loads(await asyncio.wait_for(slow.ws.recv(), RECV_TIMEOUT))
+                if frame["type"] == "test.bulk":
+                    got.append(frame["event_id"])
+        except websockets.ConnectionClosed as e:
+            assert e.code == 4008, e
+            assert e.reason == "too slow; resume"
+        assert len(got) < count
+        assert got == ids[: len(got)]  # what did arrive came in order
+        resume_from = got[-1] if got else last
+        # Resuming reads the rest (within push_resume_max_events and the queue bound,
+        # or resync_required).
+        c = await connect(servers, b, query="?last_event_id=%d" % resume_from)
+        f = await c.wait_for(lambda f: f["type"] in ("test.bulk", "resync_required"))
+        assert f["type"] == "resync_required" or f["event_id"] <= ids[len(got)]
+        await c.close()
+
+    try:
+        run(scenario())
+    finally:
+        servers.db("DELETE FROM events WHERE type = 'test.bulk'")
