@@ -227,20 +227,21 @@ CHAT_HANDLER(chat_handle_static)
     struct stat st;
     const char *rel = args->rest ? args->rest : "";
     const char *type = static_content_type(rel);
+    size_t base_len;
 
     if (!type || !static_path_valid(rel))
-        return chat_fail(req, res, CHAT_E_NOT_FOUND, NULL);
+        goto not_found;
     if (!realpath(app->cfg->static_dir, base)) {
         log_error("static_dir %s: %m", app->cfg->static_dir);
-        return chat_fail(req, res, CHAT_E_NOT_FOUND, NULL);
+        goto not_found;
     }
     snprintf(joined, sizeof(joined), "%s/%s", base, rel);
     /* A symlink inside static/ may point anywhere; only what resolves below base is
      * served. */
-    size_t base_len = strlen(base);
+    base_len = strlen(base);
     if (!realpath(joined, real) || strncmp(real, base, base_len) != 0 || real[base_len] != '/' ||
         stat(real, &st) != 0 || !S_ISREG(st.st_mode))
-        return chat_fail(req, res, CHAT_E_NOT_FOUND, NULL);
+        goto not_found;
 
     res->status = 200;
     res->content_type = type;
@@ -249,4 +250,6 @@ CHAT_HANDLER(chat_handle_static)
     chat_response_header(res, "Cache-Control", "public, max-age=3600");
     chat_response_header(res, "X-Content-Type-Options", "nosniff");
     return CHAT_OK;
+not_found:
+    return chat_fail(req, res, CHAT_E_NOT_FOUND, NULL);
 }

@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "errors.h"
+#include "handlers.h"
 #include "template.h"
 
 /* Renders src with the context given as JSON text; returns the rc and leaves the output
@@ -338,6 +340,123 @@ static void test_file_errors(void **state)
     assert_null(out.data);
 }
 
+/* ---- the static file handler (api/routes_page.c) ----
+ * It needs no database, so it runs here against a scratch directory: a real file, a
+ * hidden one, a subdirectory, and symlinks pointing inside and outside. */
+
+static char static_dir[64];
+
+static int static_request(const char *rest, struct chat_response *res)
+{
+    struct chat_config cfg = {.static_dir = static_dir};
+    struct chat_app app = {.cfg = &cfg};
+    struct chat_request req = {.method = "GET", .path = "/static/"};
+    struct chat_route_args args = {.rest = rest};
+    chat_response_init(res);
+    return chat_handle_static(&app, &req, res, &args);
+}
+
+static void expect_static_404(const char *rest)
+{
+    struct chat_response res;
+    int rc = static_request(rest, &res);
+    if (rc != CHAT_E_NOT_FOUND)
+        print_error("%s was served\n", rest);
+    assert_int_equal(rc, CHAT_E_NOT_FOUND);
+    assert_int_equal(res.status, 404);
+    assert_null(res.file_path);
+    chat_response_free(&res);
+}
+
+static int setup_static(void **state)
+{
+    (void)state;
+    char path[256];
+    snprintf(static_dir, sizeof(static_dir), "/tmp/chat-static-XXXXXX");
+    if (!mkdtemp(static_dir))
+        return -1;
+    snprintf(path, sizeof(path), "%s/sub", static_dir);
+    mkdir(path, 0700);
+    const char *files[] = {"app.js", ".secret.js", "sub/x.css", "notes.txt"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", static_dir, files[i]);
+        FILE *f = fopen(path, "w");
+        if (!f)
+            return -1;
+        fputs("x", f);
+        fclose(f);
+    }
+    snprintf(path, sizeof(path), "%s/outside.js", static_dir);
+    if (symlink("/etc/passwd", path) != 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/inside.js", static_dir);
+    if (symlink("app.js", path) != 0)
+        return -1;
+    return 0;
+}
+
+static int teardown_static(void **state)
+{
+    (void)state;
+    const char *names[] = {"app.js", ".secret.js", "sub/x.css", "notes.txt", "outside.js",
+                           "inside.js", "sub"};
+    char path[256];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", static_dir, names[i]);
+        remove(path);
+    }
+    rmdir(static_dir);
+    return 0;
+}
+
+static void test_static_serves_files_with_types(void **state)
+{
+    (void)state;
+    struct chat_response res;
+    assert_int_equal(static_request("app.js", &res), CHAT_OK);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.content_type, "application/javascript; charset=utf-8");
+    assert_non_null(res.file_path);
+    assert_non_null(strstr(res.file_path, "/app.js"));
+    assert_int_equal(res.file_size, 1);
+    chat_response_free(&res);
+
+    assert_int_equal(static_request("sub/x.css", &res), CHAT_OK);
+    assert_string_equal(res.content_type, "text/css; charset=utf-8");
+    chat_response_free(&res);
+
+    /* A symlink that stays inside is fine. */
+    assert_int_equal(static_request("inside.js", &res), CHAT_OK);
+    chat_response_free(&res);
+}
+
+static void test_static_refuses_escapes(void **state)
+{
+    (void)state;
+    const char *bad[] = {
+        "../etc/passwd", "sub/../app.js", "./app.js", ".secret.js", "/etc/passwd.js",
+        "sub//x.css", "sub/", "outside.js", "missing.js", "notes.txt", "sub", "app.js/",
+        "app.js/x.js", "%2e%2e/x.js", "app\\x.js", "", "sub/.x.css",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_static_404(bad[i]);
+}
+
+static void test_root_redirects(void **state)
+{
+    (void)state;
+    struct chat_response res;
+    struct chat_request req = {.method = "GET", .path = "/"};
+    struct chat_route_args args = {0};
+    chat_response_init(&res);
+    assert_int_equal(chat_handle_root(NULL, &req, &res, &args), CHAT_OK);
+    assert_int_equal(res.status, 302);
+    assert_int_equal(res.nheaders, 1);
+    assert_string_equal(res.headers[0].name, "Location");
+    assert_string_equal(res.headers[0].value, "/chat/");
+    chat_response_free(&res);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -358,5 +477,13 @@ int main(void)
         cmocka_unit_test(test_file_and_include),
         cmocka_unit_test(test_file_errors),
     };
-    return cmocka_run_group_tests_name("template", tests, setup_dir, teardown_dir);
+    const struct CMUnitTest page_tests[] = {
+        cmocka_unit_test(test_static_serves_files_with_types),
+        cmocka_unit_test(test_static_refuses_escapes),
+        cmocka_unit_test(test_root_redirects),
+    };
+    int failed = cmocka_run_group_tests_name("template", tests, setup_dir, teardown_dir);
+    failed += cmocka_run_group_tests_name("routes_page", page_tests, setup_static,
+                                          teardown_static);
+    return failed;
 }
