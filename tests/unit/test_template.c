@@ -280,17 +280,23 @@ static int setup_dir(void **state)
     return 0;
 }
 
+/* Removes dir/names[i] in order (files before the directories holding them), then dir. */
+static void remove_scratch(const char *dir, const char *const *names, size_t count)
+{
+    char path[256];
+    for (size_t i = 0; i < count; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        remove(path);
+    }
+    rmdir(dir);
+}
+
 static int teardown_dir(void **state)
 {
     (void)state;
     const char *names[] = {"page.html", "part.html", "bad_include.html", "broken.html",
                            "loop.html", "escape.html"};
-    char path[256];
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
-        unlink(path);
-    }
-    rmdir(tmpdir);
+    remove_scratch(tmpdir, names, sizeof(names) / sizeof(names[0]));
     return 0;
 }
 
@@ -400,12 +406,7 @@ static int teardown_static(void **state)
     (void)state;
     const char *names[] = {"app.js", ".secret.js", "sub/x.css", "notes.txt", "outside.js",
                            "inside.js", "sub"};
-    char path[256];
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        snprintf(path, sizeof(path), "%s/%s", static_dir, names[i]);
-        remove(path);
-    }
-    rmdir(static_dir);
+    remove_scratch(static_dir, names, sizeof(names) / sizeof(names[0]));
     return 0;
 }
 
