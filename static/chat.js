@@ -392,7 +392,8 @@ function conversationFromHash() {
 
 async function reloadAll() {
   const data = await call("GET", "/api/chat/conversations/");
-  convs.clear();
+  // Merge rather than replace: a conversation event may have arrived while the request
+  // was in flight, and conversations are never deleted.
   for (const c of data.results) addConversation(c);
   renderList();
   if (current !== null) {
