@@ -61,6 +61,7 @@ struct push_worker {
     void *notify_arg;
     pthread_t thread;
     atomic_bool stop;
+    atomic_bool ticks;
 
     pthread_mutex_t lock; /* guards the two queues below */
     struct push_job *jobs, **jobs_tail;
@@ -544,6 +545,8 @@ static void *worker_main(void *arg)
             jobs = next;
         }
         more = w->connected ? tail(w) : false;
+        if (atomic_load(&w->ticks))
+            w->notify(w->notify_arg);
     }
     chat_db_close(&w->db);
     return NULL;
@@ -560,6 +563,7 @@ struct push_worker *push_worker_start(const struct chat_config *cfg, int wake_fd
     w->jobs_tail = &w->jobs;
     w->results_tail = &w->results;
     atomic_init(&w->stop, false);
+    atomic_init(&w->ticks, false);
     pthread_mutex_init(&w->lock, NULL);
     push_gap_init(&w->gaps, 0, GAP_MAX);
     w->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -596,6 +600,11 @@ void push_worker_submit(struct push_worker *w, struct push_job *job)
     uint64_t one = 1;
     if (write(w->job_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         log_warn("eventfd write: %s", strerror(errno));
+}
+
+void push_worker_want_ticks(struct push_worker *w, bool on)
+{
+    atomic_store(&w->ticks, on);
 }
 
 struct push_result *push_worker_take_results(struct push_worker *w)

@@ -13,6 +13,7 @@
 #ifndef CHAT_PUSH_DB_WORKER_H
 #define CHAT_PUSH_DB_WORKER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
@@ -81,6 +82,10 @@ void push_worker_submit(struct push_worker *w, struct push_job *job);
 
 /* Takes every queued result, oldest first. The caller frees each with push_result_free. */
 struct push_result *push_worker_take_results(struct push_worker *w);
+
+/* While `on`, the worker also calls notify() once per round (every push_poll_interval_ms
+ * at least), giving the lws thread a clock that does not depend on lws timers. */
+void push_worker_want_ticks(struct push_worker *w, bool on);
 
 /* Stops and joins the thread and frees the worker with its pending jobs and results. */
 void push_worker_stop(struct push_worker *w);

@@ -5,6 +5,7 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errors.h"
 #include "json_util.h"
@@ -12,7 +13,7 @@
 #include "strbuf.h"
 
 /* A client has this long to send {"type":"auth"} when the upgrade carried no token. */
-#define AUTH_FRAME_TIMEOUT_US (10 * LWS_US_PER_SEC)
+#define AUTH_FRAME_TIMEOUT_MS 10000
 /* Longest token accepted from a cookie, header or frame (real ones are 43 characters). */
 #define TOKEN_MAX 256
 
@@ -42,6 +43,15 @@ void push_server_init(struct push_server *srv, const struct chat_config *cfg)
 void push_server_free(struct push_server *srv)
 {
     push_fanout_free(&srv->fanout);
+    free(srv->auth_waits);
+    srv->auth_waits = NULL;
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- frames to the client ---- */
@@ -264,6 +274,51 @@ static void process_results(struct push_server *srv)
     }
 }
 
+/* ---- the auth-frame deadline ----
+ *
+ * Not an lws timer: under libev, lws 4.1.6 re-arms its single ev_timer without stopping
+ * it, so a deadline earlier than the one already armed (for example the 20 s handshake
+ * timeout of the same connection) fires late; a 10 s lws_set_timer_usecs() was measured
+ * firing after 20 s. The DB worker ticks the loop every push_poll_interval_ms while
+ * deadlines are pending, and they are checked here, in order. */
+
+static void wait_for_auth_frame(struct push_server *srv, struct push_conn *conn)
+{
+    if (srv->auth_head + srv->auth_count == srv->auth_cap) {
+        if (srv->auth_head > 0) {
+            memmove(srv->auth_waits, srv->auth_waits + srv->auth_head,
+                    srv->auth_count * sizeof(*srv->auth_waits));
+            srv->auth_head = 0;
+        }
+        if (srv->auth_count == srv->auth_cap) {
+            srv->auth_cap = srv->auth_cap ? srv->auth_cap * 2 : 16;
+            srv->auth_waits = realloc(srv->auth_waits, srv->auth_cap * sizeof(*srv->auth_waits));
+            if (!srv->auth_waits)
+                abort();
+        }
+    }
+    srv->auth_waits[srv->auth_head + srv->auth_count++] =
+        (struct push_auth_wait){.conn_id = conn->id, .deadline_ms = now_ms() + AUTH_FRAME_TIMEOUT_MS};
+    push_worker_want_ticks(srv->worker, true);
+}
+
+static void check_auth_deadlines(struct push_server *srv)
+{
+    long long now = now_ms();
+    while (srv->auth_count > 0 && srv->auth_waits[srv->auth_head].deadline_ms <= now) {
+        struct push_conn *conn = push_fanout_find(&srv->fanout, srv->auth_waits[srv->auth_head].conn_id);
+        srv->auth_head++;
+        srv->auth_count--;
+        if (conn && conn->state == PUSH_CONN_WAIT_AUTH)
+            fail_conn(srv, conn, "not_authenticated", "No credentials were sent within 10 seconds.",
+                      PUSH_CLOSE_NOT_AUTHENTICATED, "not authenticated");
+    }
+    if (srv->auth_count == 0) {
+        srv->auth_head = 0;
+        push_worker_want_ticks(srv->worker, false);
+    }
+}
+
 /* ---- client frames ---- */
 
 static void handle_message(struct push_server *srv, struct push_conn *conn, const char *text,
@@ -294,7 +349,6 @@ static void handle_message(struct push_server *srv, struct push_conn *conn, cons
             fail_conn(srv, conn, "not_authenticated", "The auth frame needs a \"token\".",
                       PUSH_CLOSE_NOT_AUTHENTICATED, "not authenticated");
         } else {
-            lws_set_timer_usecs((struct lws *)conn->wsi, LWS_SET_TIMER_USEC_CANCEL);
             submit_auth(srv, conn, chat_xstrdup(json_object_get_string(v)));
         }
     } else if (strcmp(type, "resume") == 0) {
@@ -430,15 +484,8 @@ int push_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             pss->conn->token = NULL;
             submit_auth(srv, pss->conn, token);
         } else {
-            lws_set_timer_usecs(wsi, AUTH_FRAME_TIMEOUT_US);
+            wait_for_auth_frame(srv, pss->conn);
         }
-        return 0;
-
-    case LWS_CALLBACK_TIMER:
-        if (pss && pss->conn && pss->conn->state == PUSH_CONN_WAIT_AUTH)
-            fail_conn(server_of(wsi), pss->conn, "not_authenticated",
-                      "No credentials were sent within 10 seconds.", PUSH_CLOSE_NOT_AUTHENTICATED,
-                      "not authenticated");
         return 0;
 
     case LWS_CALLBACK_RECEIVE:
@@ -453,8 +500,10 @@ int push_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         srv = lws_context_user(lws_get_context(wsi));
-        if (srv && srv->worker)
+        if (srv && srv->worker) {
             process_results(srv);
+            check_auth_deadlines(srv);
+        }
         return 0;
 
     case LWS_CALLBACK_WSI_DESTROY:

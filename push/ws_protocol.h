@@ -16,6 +16,12 @@ struct push_server {
     struct push_fanout fanout;
     unsigned long long next_conn_id;
     unsigned long long connections; /* open WebSocket connections */
+    /* Connections waiting for an auth frame, oldest first (so deadlines are in order). */
+    struct push_auth_wait {
+        unsigned long long conn_id;
+        long long deadline_ms;
+    } *auth_waits;
+    size_t auth_head, auth_count, auth_cap;
 };
 
 /* Per-session data, allocated by lws for every connection including plain HTTP

@@ -203,6 +203,19 @@ def test_bad_token_closes_4401(servers, how):
     run(scenario())
 
 
+def test_no_credentials_closes_4401_after_10s(servers):
+    async def scenario():
+        c = await connect(servers, None, hello=False)
+        await c.barrier()  # ping works before authentication
+        t0 = time.monotonic()
+        err = await c.recv(timeout=15)
+        assert err["type"] == "error" and err["code"] == "not_authenticated", err
+        assert 9 <= time.monotonic() - t0 <= 12
+        assert (await c.closed())[0] == 4401
+
+    run(scenario())
+
+
 def test_logged_out_token_closes_4401(servers, make_user):
     u = make_user("out")
     r = requests.post(servers.httpd_url + "/api/auth/logout", headers=auth_headers(u), timeout=30)
