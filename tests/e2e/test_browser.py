@@ -239,13 +239,26 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
                           json={"text": text, "client_msg_id": uuid.uuid4().hex})
         assert r.status_code == 201, r.text
 
+    # A newer conversation with Carol lists first until Bob writes.
+    carol = make_user("carol", display_name="Carol")
+    r = requests.post(base + "/api/chat/conversations/", headers=auth_headers(carol),
+                      json={"participant_ids": [alice["id"]], "is_group": False}, timeout=10)
+    assert r.status_code == 201, r.text
+    carol_conv = r.json()["id"]
+
+    def order(d):
+        return [int(li.get_attribute("data-id"))
+                for li in d.find_elements(By.CSS_SELECTOR, "#conversation-list .conversation")]
+
     a = browsers()
     login_through_form(a, base, alice)
     wait_connected(a)
+    assert order(a) == [carol_conv, conv_id]
     conversation_row(a, conv_id).find_element(By.CSS_SELECTOR, "a").click()
     wait(a).until(EC.visibility_of_element_located((By.ID, "compose")))
     bob_says("before the restart")
     wait_for_message(a, "before the restart")
+    wait(a).until(lambda d: order(d) == [conv_id, carol_conv])
 
     push_port = urlsplit(servers.push_url).port
     servers.stop_proc("chat-push")
@@ -262,6 +275,17 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
         "before the restart", "while push was down", "after the restart"]
     assert conversation_row(a, conv_id).find_element(
         By.CSS_SELECTOR, ".conversation-preview").text == "after the restart"
+
+    # A message in a conversation that is not open: badge and order, not the open view.
+    r = requests.post(base + "/api/chat/conversations/%d/messages/" % carol_conv,
+                      headers=auth_headers(carol), timeout=10,
+                      json={"text": "psst", "client_msg_id": uuid.uuid4().hex})
+    assert r.status_code == 201, r.text
+    wait(a).until(lambda d: order(d) == [carol_conv, conv_id])
+    row = conversation_row(a, carol_conv)
+    wait(a).until(lambda d: row.find_element(By.CSS_SELECTOR, ".unread-badge").text == "1")
+    assert row.find_element(By.CSS_SELECTOR, ".conversation-preview").text == "psst"
+    assert "psst" not in [t for _, t in message_texts(a)]
     screenshot(a, "chat-after-reconnect.png")
 
 
