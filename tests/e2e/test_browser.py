@@ -226,25 +226,27 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
     """While chat-push is down the page says so; a message sent meanwhile appears once
     the page has reconnected (resumed from its last event id), exactly once."""
     base = servers.httpd_url
-    alice = make_user("alice", display_name="Alice")
-    bob = make_user("bob", display_name="Bob")
-    r = requests.post(base + "/api/chat/conversations/", headers=auth_headers(bob),
-                      json={"participant_ids": [alice["id"]], "is_group": False}, timeout=10)
-    assert r.status_code == 201, r.text
-    conv_id = r.json()["id"]
 
-    def bob_says(text):
-        r = requests.post(base + "/api/chat/conversations/%d/messages/" % conv_id,
-                          headers=auth_headers(bob), timeout=10,
+    def direct_chat(user, other):
+        r = requests.post(base + "/api/chat/conversations/", headers=auth_headers(user),
+                          json={"participant_ids": [other["id"]], "is_group": False}, timeout=10)
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def say(user, conv, text):
+        r = requests.post(base + "/api/chat/conversations/%d/messages/" % conv,
+                          headers=auth_headers(user), timeout=10,
                           json={"text": text, "client_msg_id": uuid.uuid4().hex})
         assert r.status_code == 201, r.text
 
-    # A newer conversation with Carol lists first until Bob writes.
+    alice = make_user("alice", display_name="Alice")
+    bob = make_user("bob", display_name="Bob")
     carol = make_user("carol", display_name="Carol")
-    r = requests.post(base + "/api/chat/conversations/", headers=auth_headers(carol),
-                      json={"participant_ids": [alice["id"]], "is_group": False}, timeout=10)
-    assert r.status_code == 201, r.text
-    carol_conv = r.json()["id"]
+    conv_id = direct_chat(bob, alice)
+    carol_conv = direct_chat(carol, alice)  # newer: listed first until Bob writes
+
+    def bob_says(text):
+        say(bob, conv_id, text)
 
     def order(d):
         return [int(li.get_attribute("data-id"))
@@ -277,10 +279,7 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
         By.CSS_SELECTOR, ".conversation-preview").text == "after the restart"
 
     # A message in a conversation that is not open: badge and order, not the open view.
-    r = requests.post(base + "/api/chat/conversations/%d/messages/" % carol_conv,
-                      headers=auth_headers(carol), timeout=10,
-                      json={"text": "psst", "client_msg_id": uuid.uuid4().hex})
-    assert r.status_code == 201, r.text
+    say(carol, carol_conv, "psst")
     wait(a).until(lambda d: order(d) == [carol_conv, conv_id])
     row = conversation_row(a, carol_conv)
     wait(a).until(lambda d: row.find_element(By.CSS_SELECTOR, ".unread-badge").text == "1")
