@@ -339,8 +339,14 @@ def test_csrf_on_cookie_session(api_url, make_user, servers):
     body = {"participant_ids": [b["id"]]}
     url = conv_url(api_url)
     assert_error(post(url, body, session=s), 403, "csrf_failed")
-    assert_error(post(url, body, session=s, headers={"X-CSRFToken": "x" + csrf[1:]}), 403,
-                 "csrf_failed")
+    wrong = ("A" if csrf[0] != "A" else "B") + csrf[1:]
+    r = post(url, body, session=s, headers={"X-CSRFToken": wrong})
+    assert r.status_code == 403, (
+        "wrong CSRF header accepted: csrf cookie %r, header %r, request cookies %r, "
+        "stored %r -> %s %s" % (csrf, wrong, r.request.headers.get("Cookie"),
+                                servers.db("SELECT csrf_token FROM sessions WHERE user_id = %s",
+                                           (a["id"],)), r.status_code, r.text))
+    assert_error(r, 403, "csrf_failed")
     assert_error(post(url, body, session=s, headers={"X-CSRFToken": ""}), 403, "csrf_failed")
     # Nothing was created by the refused requests.
     assert servers.db("SELECT COUNT(*) FROM participants WHERE user_id = %s", (a["id"],)) == ((0,),)
@@ -1025,3 +1031,81 @@ def test_migrations_recorded_and_idempotent(servers):
     assert before[0][0] >= 1
     servers.chatctl("migrate")
     assert servers.db("SELECT COUNT(*) FROM schema_migrations") == before
+
+
+# ---- sessions and the admin CLI --------------------------------------------------------
+
+def test_expired_session_is_refused(api_url, make_user, servers):
+    u = make_user("exp")
+    assert get(api_url + "/api/auth/me", auth_headers(u)).status_code == 200
+    servers.db("UPDATE sessions SET expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND "
+               "WHERE user_id = %s", (u["id"],))
+    assert_error(get(api_url + "/api/auth/me", auth_headers(u)), 401, "not_authenticated")
+    assert_error(get(api_url + "/api/auth/me", {"Cookie": "chat_session=" + u["token"]}), 401)
+
+
+def test_chatctl_user_add_and_passwd(api_url, servers):
+    name = unique_name("cli")
+    servers.chatctl("user", "add", name, "--password", "first-password",
+                    "--display-name", "From CLI")
+    r = post(api_url + "/api/auth/login", {"username": name, "password": "first-password"})
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["display_name"] == "From CLI"
+    token = r.json()["token"]
+    # Adding the same user again fails and changes nothing.
+    again = servers.chatctl("user", "add", name, "--password", "other-password", check=False)
+    assert again.returncode != 0
+    # passwd sets the password and ends the user's sessions.
+    servers.chatctl("user", "passwd", name, "--password", "second-password")
+    assert_error(get(api_url + "/api/auth/me", {"Authorization": "Bearer " + token}), 401)
+    assert_error(post(api_url + "/api/auth/login",
+                      {"username": name, "password": "first-password"}), 401,
+                 "authentication_failed")
+    r = post(api_url + "/api/auth/login", {"username": name, "password": "second-password"})
+    assert r.status_code == 200, r.text
+
+
+def test_chatctl_demo_is_idempotent(servers):
+    servers.chatctl("demo")
+    servers.chatctl("demo")
+    rows = servers.db("SELECT username FROM users WHERE username IN ('alice', 'bob', 'carol') "
+                      "ORDER BY username")
+    assert rows == (("alice",), ("bob",), ("carol",))
+    assert servers.db("SELECT COUNT(*) FROM conversations WHERE is_group AND name = %s",
+                      ("Demo group",)) == ((1,),)
+    r = post(servers.httpd_url + "/api/auth/login",
+             {"username": "alice", "password": "password123"})
+    assert r.status_code == 200, r.text
+    convs = get(servers.httpd_url + "/api/chat/conversations/",
+                {"Authorization": "Bearer " + r.json()["token"]}).json()["results"]
+    names = sorted((c["is_group"], c["name"] or "") for c in convs)
+    assert (True, "Demo group") in names and any(not g for g, _ in names), convs
+
+
+# ---- field limits that the schema enforces ---------------------------------------------
+
+@pytest.mark.parametrize("display_name", ["", "d" * 65])
+def test_register_display_name_limits(api_url, display_name):
+    r = post(api_url + "/api/auth/register", {"username": unique_name("dn"),
+                                              "password": "password123",
+                                              "display_name": display_name})
+    body = assert_error(r, r.status_code)
+    assert r.status_code in (400, 422), body
+
+
+def test_register_display_name_64_chars(api_url):
+    dn = "é" * 64
+    r = post(api_url + "/api/auth/register", {"username": unique_name("dn"),
+                                              "password": "password123", "display_name": dn})
+    assert r.status_code == 201, r.text
+    assert r.json()["user"]["display_name"] == dn
+
+
+def test_group_name_limits(api_url, trio):
+    a, b, c = trio
+    ok = create_conv(api_url, a, [b, c], name="n" * 100, is_group=True)
+    assert ok["name"] == "n" * 100
+    r = post(conv_url(api_url), {"participant_ids": [b["id"], c["id"]], "name": "n" * 101,
+                                 "is_group": True}, auth_headers(a))
+    body = assert_error(r, r.status_code)
+    assert r.status_code in (400, 422), body
