@@ -4,7 +4,8 @@ file handler's refusal of paths outside static/.
 
 Two separate browser instances play two users: they log in through the form, start a
 direct chat by username, and each sees the other's messages arrive over the WebSocket
-without a reload. Screenshots of the final states go to var/test/screenshots/.
+without a reload. Screenshots of the final states go to var/test/screenshots/ (the
+harness's var dir, CHAT_TEST_VAR_DIR).
 """
 
 import http.client
@@ -29,7 +30,6 @@ from selenium.webdriver.support.ui import WebDriverWait
 from helpers import port_open, unique_name
 
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "var" / "test" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT_S = 20
@@ -142,9 +142,11 @@ def console_problems(driver):
             if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]]
 
 
-def screenshot(driver, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / name
+def screenshot(servers, driver, name):
+    """Saves the page as <test var dir>/screenshots/<name> (var/test/ by default)."""
+    directory = Path(servers.var_dir) / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
     assert driver.save_screenshot(str(path)), "could not save %s" % path
     return path
 
@@ -212,7 +214,7 @@ def test_two_users_chat_live(servers, api_url, make_user, browsers):
     for name, driver in (("alice", a), ("bob", b)):
         assert foreign_resources(driver, base) == []
         assert console_problems(driver) == []
-        screenshot(driver, "chat-%s-%s.png" % (front, name))
+        screenshot(servers, driver, "chat-%s-%s.png" % (front, name))
 
     # A reload shows the same history, rendered from the server this time.
     a.refresh()
@@ -262,12 +264,12 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
     wait_for_message(a, "before the restart")
     wait(a).until(lambda d: order(d) == [conv_id, carol_conv])
 
-    push_port = urlsplit(servers.push_url).port
+    push = urlsplit(servers.push_url)
     servers.stop_proc("chat-push")
     wait(a).until(EC.text_to_be_present_in_element((By.ID, "connection-status"), "reconnecting"))
     bob_says("while push was down")
     servers.spawn("chat-push", ["chat-push"],
-                  ready=lambda: port_open("127.0.0.1", push_port) and
+                  ready=lambda: port_open(push.hostname, push.port) and
                   Path(servers.wake_socket).exists())
     wait(a, 60).until(EC.text_to_be_present_in_element((By.ID, "connection-status"), "connected"))
     wait_for_message(a, "while push was down")
@@ -285,7 +287,7 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
     wait(a).until(lambda d: row.find_element(By.CSS_SELECTOR, ".unread-badge").text == "1")
     assert row.find_element(By.CSS_SELECTOR, ".conversation-preview").text == "psst"
     assert "psst" not in [t for _, t in message_texts(a)]
-    screenshot(a, "chat-after-reconnect.png")
+    screenshot(servers, a, "chat-after-reconnect.png")
 
 
 def test_register_through_form_and_logout(servers, browsers):
