@@ -208,6 +208,8 @@ static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_
     }
     if (req->body_too_large)
         return chat_fail(req, res, CHAT_E_TOO_LARGE, NULL);
+    if (route->flags & CHAT_ROUTE_NO_DB)
+        return route->handler(app, req, res, &args);
     if (!ensure_db(app))
         return chat_fail(req, res, CHAT_E_DB, NULL);
     int rc = authenticate(app, req);

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "program.h"
+#include "strbuf.h"
 #include "transport.h"
 
 static const char usage[] =
@@ -73,30 +74,35 @@ static void read_body(FCGX_Request *r, const struct chat_config *cfg, struct cha
     *body = buf;
 }
 
+/* Formats the headers with the C library (libfcgi's own printf lacks %zu and %lld) and
+ * writes them in one call. */
 static void write_response(FCGX_Request *r, const struct chat_response *res)
 {
-    FCGX_FPrintF(r->out, "Status: %d %s\r\n", res->status, chat_status_reason(res->status));
+    struct strbuf head = {0};
+    strbuf_printf(&head, "Status: %d %s\r\n", res->status, chat_status_reason(res->status));
     if (res->content_type)
-        FCGX_FPrintF(r->out, "Content-Type: %s\r\n", res->content_type);
+        strbuf_printf(&head, "Content-Type: %s\r\n", res->content_type);
     for (unsigned i = 0; i < res->nheaders; i++)
-        FCGX_FPrintF(r->out, "%s: %s\r\n", res->headers[i].name, res->headers[i].value);
+        strbuf_printf(&head, "%s: %s\r\n", res->headers[i].name, res->headers[i].value);
+    FILE *f = NULL;
     if (res->file_path) {
-        FCGX_FPrintF(r->out, "Content-Length: %lld\r\n\r\n", res->file_size);
-        FILE *f = fopen(res->file_path, "rb");
-        if (!f) {
+        f = fopen(res->file_path, "rb");
+        if (!f)
             log_error("cannot open %s: %s", res->file_path, strerror(errno));
-            return;
-        }
+    }
+    long long length = res->file_path ? (f ? res->file_size : 0) : (long long)res->body.len;
+    strbuf_printf(&head, "Content-Length: %lld\r\n\r\n", length);
+    FCGX_PutStr(head.data, (int)head.len, r->out);
+    strbuf_free(&head);
+    if (f) {
         char chunk[16384];
         size_t n;
         while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
             FCGX_PutStr(chunk, (int)n, r->out);
         fclose(f);
-        return;
-    }
-    FCGX_FPrintF(r->out, "Content-Length: %zu\r\n\r\n", res->body.len);
-    if (res->body.len)
+    } else if (!res->file_path && res->body.len) {
         FCGX_PutStr(res->body.data, (int)res->body.len, r->out);
+    }
 }
 
 static void handle_one(struct chat_app *app, FCGX_Request *r)

@@ -7,9 +7,9 @@
 #include "handlers.h"
 
 const struct chat_route chat_routes[] = {
-    {"GET", "/", chat_handle_root, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_HTML},
-    {"GET", "/chat/", chat_handle_chat_page, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_HTML},
-    {"GET", "/static/{*}", chat_handle_static, CHAT_ROUTE_PUBLIC},
+    {"GET", "/", chat_handle_root, CHAT_ROUTE_PUBLIC},
+    {"GET", "/chat/", chat_handle_chat_page, CHAT_ROUTE_PUBLIC},
+    {"GET", "/static/{*}", chat_handle_static, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_NO_DB},
     {"POST", "/api/auth/register", chat_handle_register, CHAT_ROUTE_PUBLIC},
     {"POST", "/api/auth/login", chat_handle_login, CHAT_ROUTE_PUBLIC},
     {"POST", "/api/auth/logout", chat_handle_logout, CHAT_ROUTE_AUTH},

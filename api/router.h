@@ -22,7 +22,7 @@ typedef int (*chat_handler_fn)(struct chat_app *app, struct chat_request *req,
 enum chat_route_flags {
     CHAT_ROUTE_PUBLIC = 0,       /* no authentication needed (still identified if present) */
     CHAT_ROUTE_AUTH = 1 << 0,    /* 401 without a valid session */
-    CHAT_ROUTE_HTML = 1 << 1,    /* a page: errors render as HTML-friendly, not JSON only */
+    CHAT_ROUTE_NO_DB = 1 << 2,   /* served without MariaDB (static files) */
 };
 
 struct chat_route {

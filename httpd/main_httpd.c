@@ -58,23 +58,8 @@ static const char *header(struct MHD_Connection *c, const char *name)
     return MHD_lookup_connection_value(c, MHD_HEADER_KIND, name);
 }
 
-static void append_encoded(struct strbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; s && *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-            strchr("-_.~", ch)) {
-            strbuf_append(b, s, 1);
-        } else {
-            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
-            strbuf_append(b, e, 3);
-        }
-    }
-}
-
-/* MHD has already split and decoded the query; rebuild a canonical encoded form so the
- * handlers parse the same thing under both transports. */
+/* The query as the client sent it (MHD is told not to unescape, see no_unescape), so
+ * handlers parse the same bytes under both transports. */
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
@@ -82,12 +67,21 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     struct strbuf *q = cls;
     if (q->len)
         strbuf_puts(q, "&");
-    append_encoded(q, key);
+    strbuf_puts(q, key);
     if (value) {
         strbuf_puts(q, "=");
-        append_encoded(q, value);
+        strbuf_puts(q, value);
     }
     return MHD_YES;
+}
+
+/* Keeps the URL path and query raw, as FastCGI's REQUEST_URI is: the router matches
+ * literal bytes and percent-decoding belongs to the query parser alone. */
+static size_t no_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls;
+    (void)conn;
+    return strlen(s);
 }
 
 static enum MHD_Result send_response(struct MHD_Connection *conn, const struct chat_response *res)
@@ -245,7 +239,8 @@ int main(int argc, char **argv)
         (uint16_t)cfg.http_port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg.httpd_threads, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
-        1000u, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_END);
+        1000u, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
+        no_unescape, NULL, MHD_OPTION_END);
     if (!d) {
         log_error("cannot listen on %s:%d", cfg.listen_host, cfg.http_port);
         chat_config_free(&cfg);
