@@ -1109,3 +1109,80 @@ def test_group_name_limits(api_url, trio):
                                  "is_group": True}, auth_headers(a))
     body = assert_error(r, r.status_code)
     assert r.status_code in (400, 422), body
+
+
+# ---- hostile or racing clients ---------------------------------------------------------
+
+def test_oversized_credentials_are_just_unauthenticated(api_url):
+    # Past the front end's header limits (nginx: 8 KiB a line; libmicrohttpd: its
+    # connection memory) the server itself refuses the request.
+    r = get(api_url + "/api/auth/me", {"Authorization": "Bearer " + "t" * 20000})
+    assert r.status_code in (400, 401, 431), r.status_code
+    for headers in ({"Authorization": "Bearer " + "t" * 300},
+                    {"Authorization": "Bearer " + "t" * 4000},
+                    {"Cookie": "chat_session=" + "c" * 4000},
+                    {"Cookie": "a=b; " * 300 + "chat_session=zz"},
+                    {"Authorization": "Bearer"},
+                    {"Authorization": "Bearer    "}):
+        assert_error(get(api_url + "/api/auth/me", headers), 401, "not_authenticated")
+
+
+def test_deeply_nested_json(api_url, conv_pair):
+    a, _, conv = conv_pair
+    for depth in (64, 100000):
+        data = b'{"text": ' + b"[" * depth + b"]" * depth + b"}"
+        r = post_raw(msgs_url(api_url, conv["id"]), data, auth_headers(a))
+        body = assert_error(r, 400)
+        assert body["code"] in ("parse_error", "invalid_type"), body
+
+
+@pytest.mark.parametrize("raw_id", [
+    b"0", b"-1", b"9223372036854775807", b"9223372036854775808", b"18446744073709551616",
+    b"1e400", b"1.0", b"100000000000000000000000000000",
+])
+def test_odd_numbers_for_ids(api_url, conv_pair, raw_id):
+    a, _, conv = conv_pair
+    for url, data in (
+        (conv_url(api_url), b'{"participant_ids": [' + raw_id + b"]}"),
+        (msgs_url(api_url, conv["id"]), b'{"text": "x", "reply_to": ' + raw_id + b"}"),
+    ):
+        r = post_raw(url, data, auth_headers(a))
+        assert r.status_code in (400, 422), (url, data, r.status_code, r.text)
+        assert_error(r, r.status_code)
+
+
+def test_concurrent_direct_conversation_creation(api_url, make_user):
+    """Both sides starting the same direct chat at once get one conversation."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a, b = make_user("race"), make_user("race")
+
+    def start(i):
+        me, other = (a, b) if i % 2 else (b, a)
+        return post(conv_url(api_url), {"participant_ids": [other["id"]]}, auth_headers(me))
+
+    with ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(start, range(16)))
+    assert all(r.status_code in (200, 201) for r in rs), [r.text for r in rs]
+    assert len({r.json()["id"] for r in rs}) == 1
+    assert [r.status_code for r in rs].count(201) == 1
+
+
+def test_concurrent_idempotent_send(api_url, conv_pair, servers):
+    """Retries racing each other with one client_msg_id store one message."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    a, _, conv = conv_pair
+    url = msgs_url(api_url, conv["id"])
+    cid = uuid.uuid4().hex
+
+    def send_once(_):
+        return post(url, {"text": "racing", "client_msg_id": cid}, auth_headers(a))
+
+    with ThreadPoolExecutor(8) as ex:
+        rs = list(ex.map(send_once, range(16)))
+    assert all(r.status_code in (200, 201) for r in rs), [r.text for r in rs]
+    assert len({r.json()["id"] for r in rs}) == 1
+    assert [r.status_code for r in rs].count(201) == 1
+    assert servers.db("SELECT COUNT(*) FROM messages WHERE conversation_id = %s",
+                      (conv["id"],)) == ((1,),)
