@@ -67,6 +67,7 @@ CHAT_HANDLER(chat_handle_message_create)
         .client_msg_id = chat_json_get_string(body, "client_msg_id", NULL),
         .reply_to = chat_json_get_int(body, "reply_to", 0),
     };
+    bool has_reply_to = json_object_object_get(body, "reply_to") != NULL;
     char detail[128];
     bool created = false;
     /* A non-participant learns nothing, not even whether the body was valid. */
@@ -90,7 +91,7 @@ CHAT_HANDLER(chat_handle_message_create)
                        "client_msg_id must be 1 to 64 characters of letters, digits, '-', '_', '.' or ':'.");
         goto out;
     }
-    if (in.reply_to < 0) {
+    if (has_reply_to && in.reply_to <= 0) {
         rc = chat_fail(req, res, CHAT_E_VALIDATION, "reply_to must be a message id.");
         goto out;
     }
