@@ -15,6 +15,7 @@ fails at teardown when a program did not exit cleanly on SIGTERM, or left a sani
 report, or logged "runtime error:" / AddressSanitizer / LeakSanitizer.
 """
 
+import atexit
 import ctypes
 import os
 import re
@@ -340,7 +341,17 @@ class Servers:
     def _push_ready(self):
         return port_open(HOST, PUSH_PORT) and os.path.exists(self.wake_socket)
 
+    def _emergency_stop(self):
+        """atexit: if pytest dies without tearing the session down, do not leave the
+        programs running."""
+        popens = [p.popen for p in self.procs.values()] + [self.db_proc]
+        for popen in popens:
+            if popen is not None and popen.poll() is None:
+                popen.kill()
+                popen.wait()
+
     def start(self):
+        atexit.register(self._emergency_stop)
         _set_child_subreaper()
         self._check_binaries()
         self._prepare_dirs()
