@@ -13,6 +13,9 @@
 /* Sets a JSON body and status; takes ownership of obj. */
 void chat_respond_json(struct chat_response *res, int status, json_object *obj);
 
+/* Answers 200 {"results": array}; takes ownership of array. */
+void chat_respond_results(struct chat_response *res, json_object *array);
+
 /* Parses and validates a JSON request body against fields. On success *out is a new
  * reference the caller puts. On failure the error response is already written (415 for
  * a wrong Content-Type, 400 for bad JSON or fields) and the error is returned. */

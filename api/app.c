@@ -72,6 +72,13 @@ void chat_respond_json(struct chat_response *res, int status, json_object *obj)
     json_object_put(obj);
 }
 
+void chat_respond_results(struct chat_response *res, json_object *array)
+{
+    json_object *body = json_object_new_object();
+    json_object_object_add(body, "results", array);
+    chat_respond_json(res, 200, body);
+}
+
 int chat_fail(const struct chat_request *req, struct chat_response *res, int err,
               const char *detail)
 {

@@ -13,9 +13,7 @@ CHAT_HANDLER(chat_handle_conversation_list)
     int rc = chat_conv_list_json(&app->db, req->user_id, &arr);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "results", arr);
-    chat_respond_json(res, 200, body);
+    chat_respond_results(res, arr);
     return CHAT_OK;
 }
 

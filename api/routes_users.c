@@ -21,8 +21,6 @@ CHAT_HANDLER(chat_handle_user_search)
     rc = chat_user_search_json(&app->db, q, limit ? (int)limit : 20, &arr);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
-    json_object *body = json_object_new_object();
-    json_object_object_add(body, "results", arr);
-    chat_respond_json(res, 200, body);
+    chat_respond_results(res, arr);
     return CHAT_OK;
 }

@@ -297,6 +297,21 @@ int chat_db_exec(struct chat_db *db, const char *sql, const struct chat_db_param
     return CHAT_OK;
 }
 
+int chat_db_query_int(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                      unsigned nparams, long long *value)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db, sql, params, nparams, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0)
+        rc = CHAT_E_NOT_FOUND;
+    else if (value)
+        *value = chat_db_cell_int(&r, 0, 0);
+    chat_db_result_free(&r);
+    return rc;
+}
+
 static int simple(struct chat_db *db, const char *sql)
 {
     if (!db->mysql && reconnect(db) != CHAT_OK)

@@ -66,6 +66,12 @@ int chat_db_query(struct chat_db *db, const char *sql, const struct chat_db_para
 int chat_db_exec(struct chat_db *db, const char *sql, const struct chat_db_param *params,
                  unsigned nparams, unsigned long long *affected, unsigned long long *insert_id);
 
+/* Runs a query expected to return at most one row and stores its first column in *value
+ * (value may be NULL to only test existence). Returns CHAT_OK, CHAT_E_NOT_FOUND when no
+ * row matched, or the query's error. */
+int chat_db_query_int(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                      unsigned nparams, long long *value);
+
 int chat_db_begin(struct chat_db *db);
 int chat_db_commit(struct chat_db *db);
 /* Rolls back if a transaction is open; safe to call on every error path. */

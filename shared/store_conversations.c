@@ -11,16 +11,9 @@
 
 int chat_conv_check_participant(struct chat_db *db, long long conv_id, long long user_id)
 {
-    struct chat_db_result r;
-    int rc = chat_db_query(db,
-                           "SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?",
-                           CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(user_id)), &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    chat_db_result_free(&r);
-    return rc;
+    return chat_db_query_int(db,
+                             "SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?",
+                             CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(user_id)), NULL);
 }
 
 int chat_conv_ids_for_user(struct chat_db *db, long long user_id, long long **ids, size_t *count)
@@ -145,30 +138,15 @@ int chat_conv_get_json(struct chat_db *db, long long conv_id, long long viewer_i
 
 static int find_direct(struct chat_db *db, const char *key, long long *conv_id)
 {
-    struct chat_db_result r;
-    int rc = chat_db_query(db, "SELECT id FROM conversations WHERE direct_key = ?",
-                           CHAT_DB_PARAMS(DB_STR(key)), &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    else
-        *conv_id = chat_db_cell_int(&r, 0, 0);
-    chat_db_result_free(&r);
-    return rc;
+    return chat_db_query_int(db, "SELECT id FROM conversations WHERE direct_key = ?",
+                             CHAT_DB_PARAMS(DB_STR(key)), conv_id);
 }
 
 static int user_exists(struct chat_db *db, long long user_id)
 {
-    struct chat_db_result r;
-    int rc = chat_db_query(db, "SELECT 1 FROM users WHERE id = ?", CHAT_DB_PARAMS(DB_INT(user_id)),
-                           &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_VALIDATION;
-    chat_db_result_free(&r);
-    return rc;
+    int rc = chat_db_query_int(db, "SELECT 1 FROM users WHERE id = ?",
+                               CHAT_DB_PARAMS(DB_INT(user_id)), NULL);
+    return rc == CHAT_E_NOT_FOUND ? CHAT_E_VALIDATION : rc;
 }
 
 static int insert_conversation(struct chat_db *db, long long creator_id, const long long *members,

@@ -30,12 +30,13 @@ json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned
     return m;
 }
 
-static int load_message(struct chat_db *db, long long message_id, json_object **out)
+/* Runs a query selecting CHAT_MESSAGE_COLUMNS that matches at most one message. */
+static int query_one_message(struct chat_db *db, const char *sql,
+                             const struct chat_db_param *params, unsigned nparams,
+                             json_object **out)
 {
     struct chat_db_result r;
-    int rc = chat_db_query(db, "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
-                               "JOIN users u ON u.id = m.sender_id WHERE m.id = ?",
-                           CHAT_DB_PARAMS(DB_INT(message_id)), &r);
+    int rc = chat_db_query(db, sql, params, nparams, &r);
     if (rc != CHAT_OK)
         return rc;
     if (r.nrows == 0)
@@ -44,46 +45,37 @@ static int load_message(struct chat_db *db, long long message_id, json_object **
         *out = chat_message_json_from_row(&r, 0);
     chat_db_result_free(&r);
     return rc;
+}
+
+static int load_message(struct chat_db *db, long long message_id, json_object **out)
+{
+    return query_one_message(db, "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
+                                 "JOIN users u ON u.id = m.sender_id WHERE m.id = ?",
+                             CHAT_DB_PARAMS(DB_INT(message_id)), out);
 }
 
 /* Returns the existing message for a repeated client_msg_id, or CHAT_E_NOT_FOUND. */
 static int find_by_client_id(struct chat_db *db, const struct chat_message_input *in,
                              json_object **out)
 {
-    struct chat_db_result r;
-    int rc = chat_db_query(db,
-                           "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
-                           "JOIN users u ON u.id = m.sender_id "
-                           "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?",
-                           CHAT_DB_PARAMS(DB_INT(in->conversation_id), DB_INT(in->sender_id),
-                                          DB_STR(in->client_msg_id)),
-                           &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    else
-        *out = chat_message_json_from_row(&r, 0);
-    chat_db_result_free(&r);
-    return rc;
+    return query_one_message(db,
+                             "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
+                             "JOIN users u ON u.id = m.sender_id "
+                             "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?",
+                             CHAT_DB_PARAMS(DB_INT(in->conversation_id), DB_INT(in->sender_id),
+                                            DB_STR(in->client_msg_id)),
+                             out);
 }
 
 /* Locks the conversation row for the rest of the transaction, which orders every event
  * of one conversation by commit (see docs/protocol.md), and checks membership. */
 int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long long user_id)
 {
-    struct chat_db_result r;
-    int rc = chat_db_query(db,
-                           "SELECT c.id FROM conversations c JOIN participants p "
-                           "ON p.conversation_id = c.id AND p.user_id = ? "
-                           "WHERE c.id = ? FOR UPDATE",
-                           CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(conv_id)), &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    chat_db_result_free(&r);
-    return rc;
+    return chat_db_query_int(db,
+                             "SELECT c.id FROM conversations c JOIN participants p "
+                             "ON p.conversation_id = c.id AND p.user_id = ? "
+                             "WHERE c.id = ? FOR UPDATE",
+                             CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(conv_id)), NULL);
 }
 
 static int insert_message(struct chat_db *db, const struct chat_message_input *in,
@@ -91,15 +83,11 @@ static int insert_message(struct chat_db *db, const struct chat_message_input *i
 {
     int rc;
     if (in->reply_to) {
-        struct chat_db_result r;
-        rc = chat_db_query(db, "SELECT id FROM messages WHERE id = ? AND conversation_id = ?",
-                           CHAT_DB_PARAMS(DB_INT(in->reply_to), DB_INT(in->conversation_id)), &r);
+        rc = chat_db_query_int(db, "SELECT id FROM messages WHERE id = ? AND conversation_id = ?",
+                               CHAT_DB_PARAMS(DB_INT(in->reply_to), DB_INT(in->conversation_id)),
+                               NULL);
         if (rc != CHAT_OK)
-            return rc;
-        bool found = r.nrows > 0;
-        chat_db_result_free(&r);
-        if (!found)
-            return CHAT_E_VALIDATION;
+            return rc == CHAT_E_NOT_FOUND ? CHAT_E_VALIDATION : rc;
     }
     unsigned long long id = 0;
     rc = chat_db_exec(db,

@@ -118,17 +118,8 @@ int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)
 
 int chat_user_find_by_username(struct chat_db *db, const char *username, long long *user_id)
 {
-    struct chat_db_result r;
-    int rc = chat_db_query(db, "SELECT id FROM users WHERE username = ?",
-                           CHAT_DB_PARAMS(DB_STR(username)), &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    else
-        *user_id = chat_db_cell_int(&r, 0, 0);
-    chat_db_result_free(&r);
-    return rc;
+    return chat_db_query_int(db, "SELECT id FROM users WHERE username = ?",
+                             CHAT_DB_PARAMS(DB_STR(username)), user_id);
 }
 
 int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_object **out_array)
