@@ -236,10 +236,12 @@ int main(int argc, char **argv)
 
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-        (uint16_t)cfg.http_port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &addr,
+        (uint16_t)cfg.http_port, NULL, NULL, on_request, NULL,
+        /* The logger first, so MHD reports problems with the options that follow. */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_SOCK_ADDR, &addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg.httpd_threads, MHD_OPTION_NOTIFY_COMPLETED,
         on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_CONNECTION_LIMIT,
-        1000u, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL, MHD_OPTION_UNESCAPE_CALLBACK,
+        1000u, MHD_OPTION_UNESCAPE_CALLBACK,
         no_unescape, NULL, MHD_OPTION_END);
     if (!d) {
         log_error("cannot listen on %s:%d", cfg.listen_host, cfg.http_port);
