@@ -1,0 +1,392 @@
+#!/usr/bin/env bash
+# The REST benchmark behind `make bench` (which builds build/release first):
+#   1. a private, durable MariaDB under var/bench/ (scripts/db.sh, without --fast), the
+#      migrations, and seed data created through the REST API (bench/seed.py);
+#   2. chat-push, chat-api (FastCGI) behind nginx with the production location blocks
+#      (etc/nginx/chat-locations.conf.in), and chat-httpd, on their own ports;
+#   3. wrk (bench/rest.lua) against three endpoints through both front ends, checking that
+#      every response was 2xx and that every POST created its message in MariaDB;
+#   4. a table; then everything it started is stopped (also on failure or Ctrl-C), and
+#      pgrep must find nothing of it left.
+# Exits non-zero when a request failed or a process could not be started or stopped.
+#
+# Environment (all optional):
+#   BENCH_SECONDS       duration of each wrk run (default 10; six runs)
+#   BENCH_THREADS       wrk threads (default 2)
+#   BENCH_CONNECTIONS   wrk connections (default 16)
+#   BENCH_PORT_BASE     chat-httpd port; chat-push uses +1, nginx +80 (default 28000)
+#   BENCH_FCGI_WORKERS  chat-api worker processes (default 2)
+#   BENCH_HTTPD_THREADS chat-httpd threads (default 4, the shipped default)
+#   BENCH_HISTORY       messages in the benchmarked conversation before the runs (200)
+#   BIN                 directory of the programs (default build/release)
+# Caller CHAT_* variables are ignored, so the programs see only var/bench/chat.conf.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$PWD
+BIN=${BIN:-build/release}
+VAR=$REPO/var/bench
+RUN_SECONDS=${BENCH_SECONDS:-10}
+WRK_THREADS=${BENCH_THREADS:-2}
+WRK_CONNECTIONS=${BENCH_CONNECTIONS:-16}
+PORT_BASE=${BENCH_PORT_BASE:-28000}
+FCGI_WORKERS=${BENCH_FCGI_WORKERS:-2}
+HTTPD_THREADS=${BENCH_HTTPD_THREADS:-4}
+HISTORY=${BENCH_HISTORY:-200}
+PYTHON=/usr/bin/python3
+HOST=127.0.0.1
+HTTPD_PORT=$PORT_BASE
+PUSH_PORT=$((PORT_BASE + 1))
+NGINX_PORT=$((PORT_BASE + 80))
+STARTUP_TIMEOUT=30
+STOP_TIMEOUT=30
+own_var=0        # set once var/bench is ours (after the preflight checks)
+
+say() { printf 'bench.sh: %s\n' "$*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+for v in RUN_SECONDS WRK_THREADS WRK_CONNECTIONS PORT_BASE FCGI_WORKERS HTTPD_THREADS HISTORY; do
+    if ! [[ "${!v}" =~ ^[0-9]+$ ]] || [ "${!v}" -eq 0 ]; then
+        die "$v must be a positive integer, not '${!v}'"
+    fi
+done
+[ "$WRK_CONNECTIONS" -ge "$WRK_THREADS" ] || die "BENCH_CONNECTIONS must be at least BENCH_THREADS"
+
+# ---- preflight -------------------------------------------------------------------
+for prog in chatctl chat-api chat-httpd chat-push; do
+    [ -x "$BIN/$prog" ] || die "$BIN/$prog is missing; build it with: make BUILD=release all"
+done
+for tool in wrk nginx mariadb "$PYTHON"; do
+    command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh installs it)"
+done
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+for port in "$HTTPD_PORT" "$PUSH_PORT" "$NGINX_PORT"; do
+    if port_open "$HOST" "$port"; then
+        die "port $port is already in use (another bench.sh running? set BENCH_PORT_BASE)"
+    fi
+done
+if scripts/db.sh status "$VAR" >/dev/null 2>&1; then
+    die "a MariaDB is still running in $VAR (another bench.sh?); stop it with: scripts/db.sh stop var/bench"
+fi
+
+# Only var/bench/chat.conf counts: drop every CHAT_* the caller has set.
+while IFS= read -r name; do
+    case "$name" in CHAT_*) unset "$name" ;; esac
+done < <(compgen -e)
+
+own_var=1
+rm -rf "$VAR"
+mkdir -p "$VAR/run" "$VAR/log" "$VAR/nginx/tmp"
+DB_SOCKET=$VAR/run/mysqld.sock
+FCGI_SOCKET=$VAR/run/chat-api.sock
+WAKE_SOCKET=$VAR/run/chat-push.sock
+CONF=$VAR/chat.conf
+cat >"$CONF" <<EOF
+# Written by scripts/bench.sh for the benchmark; recreated on each run.
+listen_host = $HOST
+http_port = $HTTPD_PORT
+push_port = $PUSH_PORT
+push_public_url = :$PUSH_PORT/ws/
+allowed_origins = http://$HOST:$HTTPD_PORT http://$HOST:$NGINX_PORT
+push_wake_sockets = $WAKE_SOCKET
+fcgi_socket = $FCGI_SOCKET
+fcgi_workers = $FCGI_WORKERS
+httpd_threads = $HTTPD_THREADS
+db_socket = $DB_SOCKET
+db_user = chat
+db_password = chat
+db_name = chat
+static_dir = $REPO/static
+templates_dir = $REPO/templates
+sql_dir = $REPO/sql
+log_level = info
+EOF
+export CHAT_CONFIG=$CONF
+
+# ---- process bookkeeping ---------------------------------------------------------
+pids=()          # programs we started, in start order
+declare -A names=()
+watched=()       # every pid that must be gone at the end
+problems=()      # why the run fails, found while stopping
+db_started=0
+wrk_pid=
+stopping=0
+
+alive() {
+    kill -0 "$1" 2>/dev/null && [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" != Z ]
+}
+
+# Stops one program with SIGTERM (SIGKILL after STOP_TIMEOUT) and reaps it. Its
+# children (chat-api's workers, nginx's worker) are recorded first so the final check
+# can see whether they outlived it.
+stop_pid() {
+    local pid=$1 deadline
+    local children
+    mapfile -t children < <(pgrep -P "$pid" || true)
+    watched+=("${children[@]}")
+    alive "$pid" || { wait "$pid" 2>/dev/null || true; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT))
+    while alive "$pid" && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+    if alive "$pid"; then
+        say "${names[$pid]:-process} (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        problems+=("${names[$pid]:-process} (pid $pid) did not stop on SIGTERM")
+    fi
+    wait "$pid" 2>/dev/null || true
+}
+
+stop_all() {
+    local i pid stray
+    [ $stopping -eq 0 ] && [ $own_var -eq 1 ] || return 0
+    stopping=1
+    [ -n "$wrk_pid" ] && stop_pid "$wrk_pid"
+    # nginx first (it fronts chat-api), then the app servers, chat-push, the database.
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        watched+=("${pids[i]}")
+        stop_pid "${pids[i]}"
+    done
+    if [ $db_started -eq 1 ]; then
+        scripts/db.sh stop "$VAR" 2>>"$VAR/log/db.sh.log" ||
+            problems+=("scripts/db.sh stop $VAR failed")
+    fi
+    # Nothing of ours may be left: the recorded pids, and anything whose command line
+    # names var/bench (mariadbd, nginx's master, the programs run with --config).
+    stray=()
+    for pid in "${watched[@]}"; do alive "$pid" && stray+=("$pid"); done
+    while read -r pid; do
+        [ "$pid" = $$ ] || stray+=("$pid")
+    done < <(pgrep -f -- "$VAR/" || true)
+    if [ ${#stray[@]} -gt 0 ]; then
+        for pid in $(printf '%s\n' "${stray[@]}" | sort -u); do
+            problems+=("stray process left running, killed: $(ps -o pid=,args= -p "$pid" 2>/dev/null || echo "$pid")")
+            kill -KILL "$pid" 2>/dev/null || true
+        done
+    fi
+}
+
+on_exit() {
+    local rc=$? p
+    trap - EXIT INT TERM
+    stop_all
+    for p in "${problems[@]}"; do say "error: $p"; done
+    [ ${#problems[@]} -eq 0 ] || rc=1
+    if [ $rc -eq 0 ]; then
+        say "all processes stopped; logs in var/bench/log/"
+    else
+        say "FAILED (logs in var/bench/log/)"
+    fi
+    exit "$rc"
+}
+trap on_exit EXIT
+trap 'say "interrupted"; exit 130' INT
+trap 'say "terminated"; exit 143' TERM
+
+# Starts a program in the background in its own session (the terminal's Ctrl-C reaches
+# this script only, which then stops everything in order), logging to var/bench/log.
+start_child() {
+    local name=$1
+    shift
+    setsid "$@" </dev/null >>"$VAR/log/$name.log" 2>&1 &
+    pids+=($!)
+    names[$!]=$name
+}
+
+# Waits until `check ARGS...` succeeds; fails if the child exits or the timeout passes.
+wait_for() {
+    local pid=$1 deadline=$((SECONDS + STARTUP_TIMEOUT))
+    shift
+    until "$@"; do
+        if ! alive "$pid"; then
+            tail -n 20 "$VAR/log/${names[$pid]}.log" >&2 || true
+            die "${names[$pid]} exited during startup (log: var/bench/log/${names[$pid]}.log)"
+        fi
+        [ $SECONDS -lt $deadline ] || die "${names[$pid]} not ready after ${STARTUP_TIMEOUT}s"
+        sleep 0.1
+    done
+}
+
+# Prints the HTTP status of GET PATH on HOST:PORT (empty if there is no answer). Bash's
+# /dev/tcp, so the check needs no HTTP client.
+http_status() {
+    local line=
+    { exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null || return 0
+    printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\n\r\n' "$3" "$1" "$2" >&3
+    IFS= read -r -t 5 line <&3 || true
+    exec 3<&- 3>&-
+    line=${line#HTTP/1.? }
+    printf '%s\n' "${line%% *}"
+}
+# A front end is ready when the API answers /api/auth/me with its own 401.
+api_ready() { [ "$(http_status "$HOST" "$1" /api/auth/me)" = 401 ]; }
+push_ready() { port_open "$HOST" "$PUSH_PORT" && [ -S "$WAKE_SOCKET" ]; }
+
+sql() {
+    mariadb --no-defaults --protocol=socket --socket="$DB_SOCKET" -uchat -pchat -Nse "$1" chat
+}
+
+# Prints the number of messages in the benchmarked conversation once it has stopped
+# changing: requests still in flight when wrk stops (at most one per connection) are
+# finished and committed by the server after wrk has exited.
+settled_message_count() {
+    local prev=-1 now i
+    for ((i = 0; i < 50; i++)); do
+        now=$(sql "SELECT COUNT(*) FROM messages WHERE conversation_id = $CONV")
+        [ "$now" = "$prev" ] && break
+        prev=$now
+        sleep 0.2
+    done
+    printf '%s\n' "$now"
+}
+
+# ---- machine and build -----------------------------------------------------------
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if ! git diff --quiet HEAD -- api httpd push shared ctl sql Makefile 2>/dev/null; then
+    commit="$commit (plus uncommitted changes to the sources)"
+fi
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
+echo "== chat REST benchmark"
+echo "commit:   $commit"
+echo "machine:  $(nproc) CPUs, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)"
+echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before starting"
+if others=$(pgrep -f 'pytest|wrk ' | grep -v "^$$\$" || true) && [ -n "$others" ]; then
+    echo "note:     other test or load processes are running; figures will be lower"
+fi
+echo "software: $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), $(nginx -v 2>&1 | sed 's/.*: //'), $(mariadbd --version | sed 's/.*Ver \([^ ]*\).*/MariaDB \1/')"
+
+# ---- database --------------------------------------------------------------------
+say "starting a private MariaDB in var/bench (durable: innodb_flush_log_at_trx_commit=1, doublewrite on)"
+db_started=1
+scripts/db.sh start "$VAR" 2>>"$VAR/log/db.sh.log" ||
+    die "MariaDB did not start: $(tail -n 15 "$VAR/log/db.sh.log")"
+"$BIN/chatctl" --config "$CONF" migrate >>"$VAR/log/chatctl.log" 2>&1 ||
+    die "chatctl migrate failed: $(tail -n 5 "$VAR/log/chatctl.log")"
+
+# ---- servers ---------------------------------------------------------------------
+# chat-push first, so the API's wake-up datagrams after each commit have a receiver.
+start_child chat-push "$BIN/chat-push" --config "$CONF"
+wait_for "${pids[-1]}" push_ready
+start_child chat-api "$BIN/chat-api" --config "$CONF" --workers "$FCGI_WORKERS"
+wait_for "${pids[-1]}" test -S "$FCGI_SOCKET"
+start_child chat-httpd "$BIN/chat-httpd" --config "$CONF"
+wait_for "${pids[-1]}" api_ready "$HTTPD_PORT"
+
+# nginx with the production location blocks, rendered like tests/e2e/conftest.py does.
+user_line=
+[ "$(id -u)" -eq 0 ] && user_line='user root root;'
+sed -e "s|@STATIC_DIR@|$REPO/static|g" -e "s|@FCGI_SOCKET@|$FCGI_SOCKET|g" \
+    -e "s|@PUSH_ADDR@|$HOST:$PUSH_PORT|g" \
+    etc/nginx/chat-locations.conf.in >"$VAR/nginx/chat-locations.conf"
+sed -e "s|@VAR_DIR@|$VAR|g" -e "s|@USER@|$user_line|g" -e "s|@LISTEN@|$HOST:$NGINX_PORT|g" \
+    etc/nginx/nginx-test.conf.in >"$VAR/nginx/nginx.conf"
+if grep -n '@[A-Z_]*@' "$VAR/nginx/nginx.conf" "$VAR/nginx/chat-locations.conf"; then
+    die "unrendered placeholders in the nginx config (above)"
+fi
+nginx_args=(-p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -e "$VAR/log/nginx-error.log")
+nginx -t -q "${nginx_args[@]}" || die "nginx -t failed for var/bench/nginx/nginx.conf"
+start_child nginx nginx "${nginx_args[@]}"
+wait_for "${pids[-1]}" api_ready "$NGINX_PORT"
+
+echo "servers:  chat-api ($FCGI_WORKERS workers) behind nginx on :$NGINX_PORT," \
+    "chat-httpd ($HTTPD_THREADS threads) on :$HTTPD_PORT, chat-push on :$PUSH_PORT"
+echo "settings: nginx 1 worker, access log on; log_level info (one log line per request)"
+
+# ---- seed data -------------------------------------------------------------------
+say "creating 5 users, 5 conversations and $HISTORY messages of history through the API"
+TOKEN=''
+CONV=
+while IFS='=' read -r key value; do
+    case "$key" in
+        TOKEN) TOKEN=$value ;;
+        CONV) CONV=$value ;;
+    esac
+done < <("$PYTHON" bench/seed.py "http://$HOST:$HTTPD_PORT" bench "$HISTORY" ||
+    echo "FAILED=1")
+if [ -z "$TOKEN" ] || [ -z "$CONV" ]; then
+    die "seeding failed (bench/seed.py, output above)"
+fi
+
+# ---- runs ------------------------------------------------------------------------
+LIST_PATH=/api/chat/conversations/
+HISTORY_PATH="/api/chat/conversations/$CONV/messages/?limit=50"
+POST_PATH=/api/chat/conversations/$CONV/messages/
+rows=()
+failures=()
+run_tag=$(date +%s)
+
+# run FRONT ENDPOINT PORT PATH [post]: one wrk run; appends a table row, and a failure
+# when any response was not 2xx or any socket error happened.
+run() {
+    local front=$1 endpoint=$2 port=$3 path=$4 mode=${5:-get} prefix out line
+    local requests rps p50 p99 non2xx socket_errors first_bad before after created
+    local -a extra=() kvs=()
+    local -A r=()
+    if [ "$mode" = post ]; then
+        prefix="b$run_tag-${front%%+*}"
+        extra=(post "$prefix")
+        before=$(settled_message_count)
+    fi
+    out=$VAR/log/wrk-$front-${endpoint//[^a-z]/_}.txt
+    say "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${RUN_SECONDS}s: $front $endpoint"
+    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${RUN_SECONDS}s" --latency \
+        -s bench/rest.lua "http://$HOST:$port$path" -- "$TOKEN" "${extra[@]}" >"$out" 2>&1 &
+    wrk_pid=$!
+    wait "$wrk_pid" || { wrk_pid=; cat "$out" >&2; die "wrk failed ($front $endpoint)"; }
+    wrk_pid=
+    line=$(grep '^BENCH ' "$out") || { cat "$out" >&2; die "no BENCH line from wrk ($front $endpoint)"; }
+    read -ra kvs <<<"${line#BENCH }"
+    for kv in "${kvs[@]}"; do r[${kv%%=*}]=${kv#*=}; done
+    requests=${r[requests]} rps=${r[rps]} p50=${r[p50_ms]} p99=${r[p99_ms]}
+    non2xx=${r[non2xx]} socket_errors=${r[socket_errors]}
+    if [ "$non2xx" != 0 ]; then
+        first_bad=$(sed -n 's/^BENCH_FIRST_BAD //p' "$out")
+        failures+=("$front $endpoint: $non2xx non-2xx responses; the first: $first_bad")
+    fi
+    if [ "$socket_errors" != 0 ]; then
+        failures+=("$front $endpoint: $socket_errors socket errors (connect/read/write/timeout); see ${out#"$REPO"/}")
+    fi
+    if [ "$mode" = post ]; then
+        # wrk counts completed responses only; requests still in flight when it stops
+        # are committed too, at most one per connection.
+        after=$(settled_message_count)
+        created=$(sql "SELECT COUNT(*) FROM messages WHERE conversation_id = $CONV AND client_msg_id LIKE '$prefix-%'")
+        if [ $((after - before)) -ne "$created" ] || [ "$created" -lt "$((requests - non2xx))" ] ||
+            [ "$created" -gt "$((requests + WRK_CONNECTIONS))" ]; then
+            failures+=("$front $endpoint: $requests responses ($non2xx non-2xx) but $created new messages in MariaDB ($before -> $after)")
+        else
+            say "MariaDB: $created new messages for $requests completed POSTs ($before -> $after)"
+        fi
+    fi
+    rows+=("$(printf '| %-13s | %-52s | %9s | %7s | %7s | %7s |' \
+        "$front" "$endpoint" "$rps" "$p50" "$p99" "$non2xx")")
+}
+
+FRONT_NGINX=nginx+FastCGI
+FRONT_HTTPD=chat-httpd
+# Endpoint by endpoint, both front ends in turn, so both read the same data; the POST
+# runs come last because they grow the conversation.
+for spec in "GET /api/chat/conversations/|$LIST_PATH|get" \
+    "GET /api/chat/conversations/<pk>/messages/?limit=50|$HISTORY_PATH|get" \
+    "POST /api/chat/conversations/<pk>/messages/|$POST_PATH|post"; do
+    IFS='|' read -r endpoint path mode <<<"$spec"
+    run "$FRONT_NGINX" "$endpoint" "$NGINX_PORT" "$path" "$mode"
+    run "$FRONT_HTTPD" "$endpoint" "$HTTPD_PORT" "$path" "$mode"
+done
+
+# ---- report ----------------------------------------------------------------------
+echo
+echo "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${RUN_SECONDS}s --latency, one run each;" \
+    "latency in ms; MariaDB durable; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+printf '| %-13s | %-52s | %9s | %7s | %7s | %7s |\n' "front end" endpoint "req/s" p50 p99 non-2xx
+printf '|%s|%s|%s|%s|%s|%s|\n' "---------------" "------------------------------------------------------" \
+    "----------:" "--------:" "--------:" "--------:"
+printf '%s\n' "${rows[@]}"
+echo
+
+if [ ${#failures[@]} -gt 0 ]; then
+    for f in "${failures[@]}"; do say "FAILED: $f"; done
+    exit 1
+fi
