@@ -100,11 +100,13 @@ trap 'on_signal INT' INT
 trap 'on_signal TERM' TERM
 
 # Starts a program in the background and records it. stdin is /dev/null; stderr and
-# stdout go to this terminal.
+# stdout go to this terminal. setsid keeps the terminal's Ctrl-C away from the children:
+# only this script gets it, and it stops them in order (otherwise a child that exits on
+# the SIGINT first looks like a crash to `wait -n`).
 start_child() {
     local name=$1
     shift
-    "$@" </dev/null &
+    setsid "$@" </dev/null &
     pids+=($!)
     names[$!]=$name
 }
