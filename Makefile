@@ -14,6 +14,10 @@ CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Ishared -Iapi $(WARN) $(PKG_CFLAGS) -MMD 
 ifeq ($(BUILD),asan)
   OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDOPT := -fsanitize=address,undefined
+else ifeq ($(BUILD),fuzz)
+  # libFuzzer targets (clang): `make fuzz` builds with CC=clang.
+  OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+  LDOPT := -fsanitize=fuzzer,address,undefined
 else
   OPT := -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong
   LDOPT :=
@@ -33,8 +37,9 @@ PUSH_OBJ := $(PUSH_SRC:%.c=$(O)/%.o)
 
 BINS := $(O)/chat-api $(O)/chat-httpd $(O)/chat-push $(O)/chatctl
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+FUZZ_BINS := $(patsubst fuzz/%.c,$(O)/%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all deps run test unit unit-bins e2e bench clean help
+.PHONY: all deps run test unit unit-bins e2e bench fuzz fuzz-bins clean help
 all: $(BINS)
 
 help:
@@ -43,6 +48,7 @@ help:
 	@echo "make unit    build and run the cmocka unit tests only"
 	@echo "make e2e     run the end-to-end suites only (BUILD=asan by default in make test)"
 	@echo "make bench   run the benchmarks and print a table"
+	@echo "make fuzz    build the libFuzzer targets in fuzz/ with clang and run each for FUZZ_SECONDS (60)"
 	@echo "make clean   remove build/"
 
 deps:
@@ -75,6 +81,16 @@ $(O)/chatctl: $(O)/ctl/chatctl.o $(O)/libchatshared.a
 $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libchatapi.a $(O)/libchatshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(O)/fuzz_%: $(O)/fuzz/fuzz_%.o $(O)/libchatapi.a $(O)/libchatshared.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	@$(MAKE) --no-print-directory BUILD=fuzz CC=clang fuzz-bins
+	@scripts/fuzz.sh
 
 unit-bins: $(UNIT_BINS)
 

@@ -16,6 +16,11 @@ chromium chromium-driver
 wrk
 "
 
+# `make fuzz` also needs clang and its libFuzzer runtime; only it passes --fuzz.
+if [ "${1:-}" = "--fuzz" ]; then
+    PACKAGES="$PACKAGES clang libclang-rt-14-dev"
+fi
+
 missing=""
 for p in $PACKAGES; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
