@@ -29,11 +29,13 @@ LIBS := $(PKG_LIBS) -lfcgi -lpthread -lm
 SHARED_SRC := $(wildcard shared/*.c)
 API_SRC := $(filter-out api/main_fcgi.c,$(wildcard api/*.c))
 PUSH_SRC := $(wildcard push/*.c)
+LOADGEN_SRC := $(wildcard bench/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 SHARED_OBJ := $(SHARED_SRC:%.c=$(O)/%.o)
 API_OBJ := $(API_SRC:%.c=$(O)/%.o)
 PUSH_OBJ := $(PUSH_SRC:%.c=$(O)/%.o)
+LOADGEN_OBJ := $(LOADGEN_SRC:%.c=$(O)/%.o)
 
 BINS := $(O)/chat-api $(O)/chat-httpd $(O)/chat-push $(O)/chatctl
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
@@ -78,6 +80,10 @@ $(O)/chat-push: $(PUSH_OBJ) $(O)/libchatshared.a
 $(O)/chatctl: $(O)/ctl/chatctl.o $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+# The benchmark's load generator: built by `make bench`, not by `all` or `make test`.
+$(O)/chat-loadgen: $(LOADGEN_OBJ) $(O)/libchatshared.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libchatapi.a $(O)/libchatshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
@@ -109,7 +115,7 @@ e2e:
 	@scripts/test.sh --e2e-only
 
 bench: deps
-	@$(MAKE) --no-print-directory BUILD=release all
+	@$(MAKE) --no-print-directory BUILD=release all build/release/chat-loadgen
 	@scripts/bench.sh
 
 clean:

@@ -1,14 +1,25 @@
 #!/usr/bin/env bash
-# The REST benchmark behind `make bench` (which builds build/release first):
+# The benchmarks behind `make bench` (which builds build/release first):
 #   1. a private, durable MariaDB under var/bench/ (scripts/db.sh, without --fast), the
 #      migrations, and seed data created through the REST API (bench/seed.py);
 #   2. chat-push, chat-api (FastCGI) behind nginx with the production location blocks
 #      (etc/nginx/chat-locations.conf.in), and chat-httpd, on their own ports;
-#   3. wrk (bench/rest.lua) against three endpoints through both front ends, checking that
-#      every response was 2xx and that every POST created its message in MariaDB;
-#   4. a table; then everything it started is stopped (also on failure or Ctrl-C), and
+#   3. "rest": wrk (bench/rest.lua) against three endpoints through both front ends,
+#      checking that every response was 2xx and that every POST created its message in
+#      MariaDB;
+#   4. the real-time scenarios, each with build/release/chat-loadgen (bench/loadgen*.c)
+#      against a freshly started chat-push, POSTs going through nginx+FastCGI:
+#        "1"  500 direct conversations (1,000 sockets) at 500 messages/s;
+#        "2"  one group of 2,000 members (2,000 sockets) at 50 messages/s;
+#        "3"  10,000 idle sockets in 5,000 direct conversations, for memory.
+#      Their users, sessions, conversations and participants are inserted with SQL
+#      (bench_setup_sql below): one password hash copied from a seeded user, bearer
+#      tokens "<random run prefix><user id>" stored as their SHA-256 like real sessions,
+#      and the 2,000-member group inserted directly, past the API's group size cap;
+#   5. tables; then everything it started is stopped (also on failure or Ctrl-C), and
 #      pgrep must find nothing of it left.
-# Exits non-zero when a request failed or a process could not be started or stopped.
+# Exits non-zero when a request failed, a socket could not be opened, a delivery was
+# lost, or a process could not be started or stopped.
 #
 # Environment (all optional):
 #   BENCH_SECONDS       duration of each wrk run (default 10; six runs)
@@ -19,13 +30,21 @@
 #   BENCH_HTTPD_THREADS chat-httpd threads (default 4, the shipped default)
 #   BENCH_HISTORY       messages in the benchmarked conversation before the runs (200)
 #   BIN                 directory of the programs (default build/release)
+#   BENCH_SCENARIOS     which parts to run, comma-separated (default rest,1,2,3)
+#   BENCH_WS_SECONDS    how long scenarios 1 and 2 send (default 20)
+#   BENCH_IDLE_SECONDS  how long scenario 3 holds its sockets (default 10)
+#   BENCH_VAR           the var directory, relative to the repository (default var/bench)
 # Caller CHAT_* variables are ignored, so the programs see only var/bench/chat.conf.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
 BIN=${BIN:-build/release}
-VAR=$REPO/var/bench
+VAR=$REPO/${BENCH_VAR:-var/bench}
+VAR_REL=${VAR#"$REPO"/}
+SCENARIOS=,${BENCH_SCENARIOS:-rest,1,2,3},
+WS_SECONDS=${BENCH_WS_SECONDS:-20}
+IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
 RUN_SECONDS=${BENCH_SECONDS:-10}
 WRK_THREADS=${BENCH_THREADS:-2}
 WRK_CONNECTIONS=${BENCH_CONNECTIONS:-16}
@@ -45,17 +64,28 @@ own_var=0        # set once var/bench is ours (after the preflight checks)
 say() { printf 'bench.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-for v in RUN_SECONDS WRK_THREADS WRK_CONNECTIONS PORT_BASE FCGI_WORKERS HTTPD_THREADS HISTORY; do
+for v in RUN_SECONDS WRK_THREADS WRK_CONNECTIONS PORT_BASE FCGI_WORKERS HTTPD_THREADS HISTORY \
+    WS_SECONDS IDLE_SECONDS; do
     if ! [[ "${!v}" =~ ^[0-9]+$ ]] || [ "${!v}" -eq 0 ]; then
         die "$v must be a positive integer, not '${!v}'"
     fi
 done
 [ "$WRK_CONNECTIONS" -ge "$WRK_THREADS" ] || die "BENCH_CONNECTIONS must be at least BENCH_THREADS"
+[[ "$SCENARIOS" =~ ^,((rest|1|2|3),)+$ ]] ||
+    die "BENCH_SCENARIOS must list some of rest,1,2,3 (comma-separated), not '${BENCH_SCENARIOS}'"
+[[ "$VAR_REL" =~ ^[A-Za-z0-9_./-]+$ && "$VAR_REL" != *..* && "$VAR" != "$REPO" ]] ||
+    die "BENCH_VAR must be a plain directory inside the repository, not '${BENCH_VAR}'"
+# want PART: true when PART (rest, 1, 2 or 3) was selected.
+want() { [[ "$SCENARIOS" == *",$1,"* ]]; }
+want_ws() { want 1 || want 2 || want 3; }
 
 # ---- preflight -------------------------------------------------------------------
 for prog in chatctl chat-api chat-httpd chat-push; do
     [ -x "$BIN/$prog" ] || die "$BIN/$prog is missing; build it with: make BUILD=release all"
 done
+if want_ws && [ ! -x "$BIN/chat-loadgen" ]; then
+    die "$BIN/chat-loadgen is missing; build it with: make BUILD=release $BIN/chat-loadgen"
+fi
 for tool in wrk nginx mariadb "$PYTHON"; do
     command -v "$tool" >/dev/null || die "$tool is not installed (scripts/install-deps.sh installs it)"
 done
@@ -68,7 +98,7 @@ for port in "$HTTPD_PORT" "$PUSH_PORT" "$NGINX_PORT"; do
     fi
 done
 if scripts/db.sh status "$VAR" >/dev/null 2>&1; then
-    die "a MariaDB is still running in $VAR (another bench.sh?); stop it with: scripts/db.sh stop var/bench"
+    die "a MariaDB is still running in $VAR (another bench.sh?); stop it with: scripts/db.sh stop $VAR_REL"
 fi
 
 # Only var/bench/chat.conf counts: drop every CHAT_* the caller has set.
@@ -112,6 +142,8 @@ watched=()       # every pid that must be gone at the end
 problems=()      # why the run fails, found while stopping
 db_started=0
 wrk_pid=
+loadgen_pid=
+push_pid=
 stopping=0
 
 alive() {
@@ -143,6 +175,7 @@ stop_all() {
     [ $stopping -eq 0 ] && [ $own_var -eq 1 ] || return 0
     stopping=1
     [ -n "$wrk_pid" ] && stop_pid "$wrk_pid"
+    [ -n "$loadgen_pid" ] && stop_pid "$loadgen_pid"
     # nginx first (it fronts chat-api), then the app servers, chat-push, the database.
     for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
         watched+=("${pids[i]}")
@@ -174,9 +207,9 @@ on_exit() {
     for p in "${problems[@]}"; do say "error: $p"; done
     [ ${#problems[@]} -eq 0 ] || rc=1
     if [ $rc -eq 0 ]; then
-        say "all processes stopped; logs in var/bench/log/"
+        say "all processes stopped; logs in $VAR_REL/log/"
     else
-        say "FAILED (logs in var/bench/log/)"
+        say "FAILED (logs in $VAR_REL/log/)"
     fi
     exit "$rc"
 }
@@ -201,7 +234,7 @@ wait_for() {
     until "$@"; do
         if ! alive "$pid"; then
             tail -n 20 "$VAR/log/${names[$pid]}.log" >&2 || true
-            die "${names[$pid]} exited during startup (log: var/bench/log/${names[$pid]}.log)"
+            die "${names[$pid]} exited during startup (log: $VAR_REL/log/${names[$pid]}.log)"
         fi
         [ $SECONDS -lt $deadline ] || die "${names[$pid]} not ready after ${STARTUP_TIMEOUT}s"
         sleep 0.1
@@ -257,7 +290,7 @@ fi
 echo "software: $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2), $(nginx -v 2>&1 | sed 's/.*: //'), $(mariadbd --version | sed 's/.*Ver \([^ ]*\).*/MariaDB \1/')"
 
 # ---- database --------------------------------------------------------------------
-say "starting a private MariaDB in var/bench (durable: innodb_flush_log_at_trx_commit=1, doublewrite on)"
+say "starting a private MariaDB in $VAR_REL (durable: innodb_flush_log_at_trx_commit=1, doublewrite on)"
 db_started=1
 scripts/db.sh start "$VAR" 2>>"$VAR/log/db.sh.log" ||
     die "MariaDB did not start: $(tail -n 15 "$VAR/log/db.sh.log")"
@@ -267,7 +300,8 @@ scripts/db.sh start "$VAR" 2>>"$VAR/log/db.sh.log" ||
 # ---- servers ---------------------------------------------------------------------
 # chat-push first, so the API's wake-up datagrams after each commit have a receiver.
 start_child chat-push "$BIN/chat-push" --config "$CONF"
-wait_for "${pids[-1]}" push_ready
+push_pid=${pids[-1]}
+wait_for "$push_pid" push_ready
 start_child chat-api "$BIN/chat-api" --config "$CONF" --workers "$FCGI_WORKERS"
 wait_for "${pids[-1]}" test -S "$FCGI_SOCKET"
 start_child chat-httpd "$BIN/chat-httpd" --config "$CONF"
@@ -285,7 +319,7 @@ if grep -n '@[A-Z_]*@' "$VAR/nginx/nginx.conf" "$VAR/nginx/chat-locations.conf";
     die "unrendered placeholders in the nginx config (above)"
 fi
 nginx_args=(-p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -e "$VAR/log/nginx-error.log")
-nginx -t -q "${nginx_args[@]}" || die "nginx -t failed for var/bench/nginx/nginx.conf"
+nginx -t -q "${nginx_args[@]}" || die "nginx -t failed for $VAR_REL/nginx/nginx.conf"
 start_child nginx nginx "${nginx_args[@]}"
 wait_for "${pids[-1]}" api_ready "$NGINX_PORT"
 
@@ -371,20 +405,158 @@ for spec in "GET /api/chat/conversations/|$LIST_PATH|get" \
     "GET /api/chat/conversations/<pk>/messages/?limit=50|$HISTORY_PATH|get" \
     "POST /api/chat/conversations/<pk>/messages/|$POST_PATH|post"; do
     IFS='|' read -r endpoint path mode <<<"$spec"
+    want rest || break
     run "$FRONT_NGINX" "$endpoint" "$NGINX_PORT" "$path" "$mode"
     run "$FRONT_HTTPD" "$endpoint" "$HTTPD_PORT" "$path" "$mode"
 done
 
-# ---- report ----------------------------------------------------------------------
-echo
-echo "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${RUN_SECONDS}s --latency, one run each;" \
-    "latency in ms; MariaDB durable; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo
-printf '| %-13s | %-52s | %9s | %7s | %7s | %7s |\n' "front end" endpoint "req/s" p50 p99 non-2xx
-printf '|%s|%s|%s|%s|%s|%s|\n' "---------------" "------------------------------------------------------" \
-    "----------:" "--------:" "--------:" "--------:"
-printf '%s\n' "${rows[@]}"
-echo
+if want rest; then
+    echo
+    echo "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${RUN_SECONDS}s --latency, one run each;" \
+        "latency in ms; MariaDB durable; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    printf '| %-13s | %-52s | %9s | %7s | %7s | %7s |\n' "front end" endpoint "req/s" p50 p99 non-2xx
+    printf '|%s|%s|%s|%s|%s|%s|\n' "---------------" "------------------------------------------------------" \
+        "----------:" "--------:" "--------:" "--------:"
+    printf '%s\n' "${rows[@]}"
+    echo
+fi
+
+# ---- real-time scenarios ---------------------------------------------------------
+# The scenarios need up to 10,000 users with sessions. Registering them through the API
+# would spend minutes in argon2id, so they are inserted with SQL: every user gets the
+# password hash of the seeded user bench_a (nobody logs in as them), and a session whose
+# token is LG_TOKEN_PREFIX followed by the user id, stored like a real one as
+# SHA-256(token) (chat_session_lookup). chat-loadgen derives each token the same way.
+# Direct conversations pair users 2i-1 and 2i. The group is inserted with its 2,000
+# participants directly: the API caps groups at CHAT_GROUP_MAX_PARTICIPANTS (256).
+LG_TOKEN_PREFIX=lgt$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')u
+ws_rows=()
+
+bench_setup_sql() {
+    local users=$1 pairs=$2 group=$3
+    sql "SET @hash = (SELECT password_hash FROM users WHERE username = 'bench_a');
+        INSERT INTO users (username, display_name, password_hash)
+            SELECT CONCAT('lgu', LPAD(seq, 5, '0')), CONCAT('Load user ', seq), @hash
+            FROM seq_1_to_$users;
+        INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at)
+            SELECT UNHEX(SHA2(CONCAT('$LG_TOKEN_PREFIX', id), 256)), id,
+                   LEFT(SHA2(CONCAT('csrf', '$LG_TOKEN_PREFIX', id), 256), 43),
+                   UTC_TIMESTAMP(6) + INTERVAL 1 DAY
+            FROM users WHERE username LIKE 'lgu%';"
+    if [ "$pairs" -gt 0 ]; then
+        sql "INSERT INTO conversations (is_group, direct_key, created_by)
+                SELECT 0, CONCAT(LEAST(a.id, b.id), ':', GREATEST(a.id, b.id)), a.id
+                FROM seq_1_to_$pairs s
+                JOIN users a ON a.username = CONCAT('lgu', LPAD(2 * s.seq - 1, 5, '0'))
+                JOIN users b ON b.username = CONCAT('lgu', LPAD(2 * s.seq, 5, '0'))
+                ORDER BY s.seq;
+            INSERT INTO participants (conversation_id, user_id)
+                SELECT c.id, u.id FROM conversations c
+                JOIN users u ON u.id IN (CAST(SUBSTRING_INDEX(c.direct_key, ':', 1) AS UNSIGNED),
+                                         CAST(SUBSTRING_INDEX(c.direct_key, ':', -1) AS UNSIGNED))
+                WHERE c.is_group = 0 AND c.created_by IN
+                    (SELECT id FROM users WHERE username LIKE 'lgu%');"
+    fi
+    if [ "$group" -gt 0 ]; then
+        sql "INSERT INTO conversations (is_group, name, created_by)
+                SELECT 1, 'Load group', id FROM users WHERE username = 'lgu00001';
+            INSERT INTO participants (conversation_id, user_id)
+                SELECT LAST_INSERT_ID(), id FROM users
+                WHERE username BETWEEN 'lgu00001' AND CONCAT('lgu', LPAD($group, 5, '0'));"
+    fi
+}
+
+# Writes the plan of the first N direct conversations to FILE: "CONV USER USER" lines.
+plan_direct() {
+    sql "SELECT t.id, GROUP_CONCAT(p.user_id ORDER BY p.user_id SEPARATOR ' ')
+        FROM (SELECT id FROM conversations WHERE is_group = 0 AND created_by IN
+                  (SELECT id FROM users WHERE username LIKE 'lgu%') ORDER BY id LIMIT $1) t
+        JOIN participants p ON p.conversation_id = t.id GROUP BY t.id ORDER BY t.id" |
+        tr '\t' ' ' >"$2"
+    [ "$(wc -l <"$2")" -eq "$1" ] || die "the plan $2 has $(wc -l <"$2") conversations, not $1"
+}
+
+plan_group() {
+    sql "SELECT c.id, GROUP_CONCAT(p.user_id ORDER BY p.user_id SEPARATOR ' ')
+        FROM conversations c JOIN participants p ON p.conversation_id = c.id
+        WHERE c.name = 'Load group' GROUP BY c.id" | tr '\t' ' ' >"$2"
+    [ "$(wc -w <"$2")" -eq $(($1 + 1)) ] || die "the group plan $2 does not have $1 members"
+}
+
+# A fresh chat-push for each scenario, so its RSS growth is the scenario's sockets only.
+restart_push() {
+    stop_pid "$push_pid"
+    start_child chat-push "$BIN/chat-push" --config "$CONF"
+    push_pid=${pids[-1]}
+    wait_for "$push_pid" push_ready
+}
+
+# ws_run NAME PLAN RATE SECONDS: one chat-load run against a fresh chat-push; prints its
+# report, appends a table row, and a failure when a socket or a POST failed or a delivery
+# was lost.
+ws_run() {
+    local name=$1 plan=$2 rate=$3 seconds=$4 out line status=0
+    local -a kvs=()
+    local -A r=()
+    restart_push
+    out=$VAR/log/loadgen-$name.txt
+    say "scenario $name: chat-loadgen, $(wc -w <"$plan") ids in $(wc -l <"$plan") conversations, $rate msg/s for ${seconds}s"
+    "$BIN/chat-loadgen" --plan "$plan" --push "$HOST:$PUSH_PORT" --api "$HOST:$NGINX_PORT" \
+        --token-prefix "$LG_TOKEN_PREFIX" --tag "lg$run_tag-$name" --rate "$rate" \
+        --seconds "$seconds" --push-pid "$push_pid" --label "$name" >"$out" 2>&1 &
+    loadgen_pid=$!
+    wait "$loadgen_pid" || status=$?
+    loadgen_pid=
+    grep -v '^LOADGEN ' "$out" || true
+    line=$(grep '^LOADGEN ' "$out") || die "no LOADGEN line from chat-loadgen (scenario $name)"
+    read -ra kvs <<<"${line#LOADGEN }"
+    for kv in "${kvs[@]}"; do r[${kv%%=*}]=${kv#*=}; done
+    [ "$status" -eq 0 ] ||
+        failures+=("scenario $name: chat-loadgen exited with $status (${r[failed_conns]} sockets failed, ${r[post_failed]} POSTs failed)")
+    [ "${r[lost]}" = 0 ] || failures+=("scenario $name: ${r[lost]} of ${r[expected]} deliveries lost")
+    if [ "$rate" = 0 ]; then
+        r[p50_ms]=- r[p99_ms]=- r[p999_ms]=- r[max_ms]=- r[dps]=-
+    fi
+    ws_rows+=("$(printf '| %-8s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %5s%% |' \
+        "$name" "${r[conns]}" "${r[created]}" "${r[expected]}" "${r[received]}" "${r[lost]}" \
+        "${r[dup]}" "${r[p50_ms]}" "${r[p99_ms]}" "${r[p999_ms]}" "${r[max_ms]}" "${r[dps]}" \
+        "${r[rss_per_conn_kib]}" "${r[gen_cpu_pct]}")")
+}
+
+if want_ws; then
+    users=1000 pairs=0 group=0
+    want 1 && pairs=500
+    want 2 && users=2000 group=2000
+    want 3 && users=10000 pairs=5000
+    say "inserting $users users with sessions, $pairs direct conversations$([ $group -gt 0 ] && echo " and a group of $group") with SQL"
+    bench_setup_sql "$users" "$pairs" "$group"
+    if want 1; then
+        plan_direct 500 "$VAR/plan-1.txt"
+        ws_run 1 "$VAR/plan-1.txt" 500 "$WS_SECONDS"
+    fi
+    if want 2; then
+        plan_group 2000 "$VAR/plan-2.txt"
+        ws_run 2 "$VAR/plan-2.txt" 50 "$WS_SECONDS"
+    fi
+    if want 3; then
+        plan_direct 5000 "$VAR/plan-3.txt"
+        ws_run 3 "$VAR/plan-3.txt" 0 "$IDLE_SECONDS"
+    fi
+    echo
+    echo "chat-loadgen: WebSockets straight to chat-push, POSTs through nginx+FastCGI" \
+        "($FCGI_WORKERS workers); latency from POST send to the frame on each socket, in ms;" \
+        "MariaDB durable; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo
+    printf '| %-8s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %6s |\n' \
+        scenario sockets messages expected received lost dup p50 p99 p99.9 max "deliv/s" \
+        "KiB/sock" "gen CPU"
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "----------" "--------:" "---------:" \
+        "----------:" "----------:" "------:" "------:" "-------:" "-------:" "-------:" "--------:" \
+        "---------:" "---------:" "-------:"
+    printf '%s\n' "${ws_rows[@]}"
+    echo
+fi
 
 if [ ${#failures[@]} -gt 0 ]; then
     for f in "${failures[@]}"; do say "FAILED: $f"; done
