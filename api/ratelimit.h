@@ -1,0 +1,17 @@
+/* Rate limiting in the dispatcher: a token bucket per route class and caller (the user,
+ * or the client address for login/register and anonymous requests), kept in MariaDB
+ * (store_ratelimit.c) so that every chat-api worker, chat-httpd thread and host shares it. */
+#ifndef CHAT_RATELIMIT_H
+#define CHAT_RATELIMIT_H
+
+#include "http.h"
+#include "router.h"
+
+/* Takes a token for this request and adds the X-RateLimit-* headers. Returns CHAT_OK,
+ * or CHAT_E_RATE_LIMITED after writing the 429 (with Retry-After). A database error
+ * lets the request through (logged): an outage of the limiter is not an outage of the
+ * API, and the handler will meet the same database anyway. */
+int chat_rate_limit(struct chat_app *app, const struct chat_request *req,
+                    struct chat_response *res, const struct chat_route *route);
+
+#endif
