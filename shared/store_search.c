@@ -1,6 +1,7 @@
 /* Message search: InnoDB FULLTEXT, or a substring match for very short queries. */
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 
 #include "errors.h"
 #include "store.h"
@@ -19,6 +20,20 @@ static bool word_byte(unsigned char c)
            c == '_' || c >= 0x80;
 }
 
+/* InnoDB's default stopwords of 3+ letters (INFORMATION_SCHEMA.INNODB_FT_DEFAULT_STOPWORD).
+ * A required stopword ("+the*") matches nothing, so they are left out of the query. A
+ * server with its own innodb_ft_server_stopword_table should keep this list in step. */
+static bool stopword(const char *w, size_t n)
+{
+    static const char *const words[] = {"about", "are", "com", "for", "from", "how",
+                                        "that", "the", "this", "was", "what", "when",
+                                        "where", "who", "will", "with", "und", "www"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (strlen(words[i]) == n && strncasecmp(words[i], w, n) == 0)
+            return true;
+    return false;
+}
+
 static size_t utf8_chars(const char *s, size_t n)
 {
     size_t chars = 0;
@@ -29,7 +44,8 @@ static size_t utf8_chars(const char *s, size_t n)
 
 /* Turns the user's words into a boolean-mode query in which every word of 3+
  * characters is required as a prefix ("+word*"); no operator of the user's reaches
- * MATCH. Returns the number of such words; *any_word says whether q had a word at all. */
+ * MATCH; stopwords are skipped. Returns the number of words used; *any_word says whether
+ * q had a word at all. */
 static int fulltext_query(const char *q, struct strbuf *out, bool *any_word)
 {
     int words = 0;
@@ -44,7 +60,8 @@ static int fulltext_query(const char *q, struct strbuf *out, bool *any_word)
         if (p == start)
             break;
         *any_word = true;
-        if (utf8_chars(start, (size_t)(p - start)) < FT_MIN_WORD_CHARS)
+        if (utf8_chars(start, (size_t)(p - start)) < FT_MIN_WORD_CHARS ||
+            stopword(start, (size_t)(p - start)))
             continue;
         strbuf_printf(out, "%s+%.*s*", words ? " " : "", (int)(p - start), start);
         words++;
