@@ -82,7 +82,7 @@ $(O)/chatctl: $(O)/ctl/chatctl.o $(O)/libchatshared.a
 
 # The benchmark's load generator: built by `make bench`, not by `all` or `make test`.
 $(O)/chat-loadgen: $(LOADGEN_OBJ) $(O)/libchatshared.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lev
 
 $(O)/tests/%: $(O)/tests/unit/%.o $(O)/libchatapi.a $(O)/libchatshared.a
 	@mkdir -p $(dir $@)

@@ -145,6 +145,8 @@ void loadgen_http_join(struct loadgen_run *run);
 int64_t loadgen_now_ns(void);
 /* VmRSS of a process in KiB, or -1 when it cannot be read. */
 long loadgen_rss_kib(long pid);
+/* CPU time (user + system) a process has used so far, in seconds; -1 when unreadable. */
+double loadgen_process_cpu_seconds(long pid);
 /* The value at quantile q (0..1) of n sorted samples; 0 when n is 0. */
 uint32_t loadgen_quantile(const uint32_t *sorted, size_t n, double q);
 void loadgen_sort_u32(uint32_t *v, size_t n);

@@ -88,7 +88,7 @@ static int parse_options(int argc, char **argv, struct loadgen_options *opt)
     opt->seconds = 10;
     opt->drain_seconds = 5;
     opt->connect_timeout = 120;
-    opt->http_conns = 8;
+    opt->http_conns = 32;
     opt->connect_window = 200;
     opt->label = "run";
     int ch;
@@ -194,7 +194,7 @@ static double cpu_seconds(void)
 struct report {
     size_t conns, failed_conns;
     long rss_before, rss_connected, rss_end;
-    double gen_cpu_pct, window_seconds;
+    double gen_cpu_pct, push_cpu_pct, window_seconds;
     struct loadgen_ws_counts counts;
 };
 
@@ -243,13 +243,14 @@ static void print_report(const struct loadgen_run *run, const struct report *r)
         printf("  chat-push RSS          %ld KiB before, %ld KiB with the sockets open, %ld KiB at "
                "the end: %.2f KiB per connection\n",
                r->rss_before, r->rss_connected, r->rss_end, rss_per_conn / 1024.0);
-    printf("  generator CPU          %.0f%% of one core over %.1f s (both threads)\n",
-           r->gen_cpu_pct, r->window_seconds);
+    printf("  CPU                    generator %.0f%% of one core (both threads), chat-push %.0f%%, "
+           "over %.1f s\n",
+           r->gen_cpu_pct, r->push_cpu_pct, r->window_seconds);
     printf("LOADGEN label=%s conns=%zu failed_conns=%zu convs=%zu rate=%.0f messages=%zu "
            "created=%llu post_failed=%llu late=%llu expected=%llu received=%llu lost=%llu "
            "dup=%llu foreign=%llu p50_ms=%.2f p99_ms=%.2f p999_ms=%.2f max_ms=%.2f dps=%.0f "
            "rss_before_kib=%ld rss_conn_kib=%ld rss_end_kib=%ld rss_per_conn_kib=%.2f "
-           "gen_cpu_pct=%.0f connect_s=%.1f disconnects=%llu resyncs=%llu post_p50_ms=%.2f "
+           "gen_cpu_pct=%.0f push_cpu_pct=%.0f connect_s=%.1f disconnects=%llu resyncs=%llu post_p50_ms=%.2f "
            "post_p99_ms=%.2f\n",
            opt->label, r->conns, r->failed_conns, run->plan.nconvs, opt->rate, run->nmessages,
            (unsigned long long)run->posts_created, (unsigned long long)run->posts_failed,
@@ -257,7 +258,7 @@ static void print_report(const struct loadgen_run *run, const struct report *r)
            (unsigned long long)run->received, (unsigned long long)lost,
            (unsigned long long)run->duplicates, (unsigned long long)run->foreign, p50, p99, p999,
            max, dps, r->rss_before, r->rss_connected, r->rss_end,
-           rss_per_conn >= 0 ? rss_per_conn / 1024.0 : -1.0, r->gen_cpu_pct,
+           rss_per_conn >= 0 ? rss_per_conn / 1024.0 : -1.0, r->gen_cpu_pct, r->push_cpu_pct,
            r->counts.connect_seconds, (unsigned long long)r->counts.disconnects,
            (unsigned long long)r->counts.resyncs, post50, post99);
     if (run->first_bad[0])
@@ -311,6 +312,7 @@ int main(int argc, char **argv)
 
     int64_t t0 = loadgen_now_ns();
     double cpu0 = cpu_seconds();
+    double push_cpu0 = opt.push_pid ? loadgen_process_cpu_seconds(opt.push_pid) : -1;
     if (rep.failed_conns == 0 && run.nmessages > 0) {
         if (loadgen_http_start(&run) != 0)
             goto out;
@@ -324,6 +326,10 @@ int main(int argc, char **argv)
     }
     rep.window_seconds = (double)(loadgen_now_ns() - t0) / 1e9;
     rep.gen_cpu_pct = rep.window_seconds > 0 ? 100 * (cpu_seconds() - cpu0) / rep.window_seconds : 0;
+    double push_cpu1 = opt.push_pid ? loadgen_process_cpu_seconds(opt.push_pid) : -1;
+    rep.push_cpu_pct = push_cpu0 >= 0 && push_cpu1 >= 0 && rep.window_seconds > 0
+                           ? 100 * (push_cpu1 - push_cpu0) / rep.window_seconds
+                           : -1;
     rep.rss_end = opt.push_pid ? loadgen_rss_kib(opt.push_pid) : -1;
     if (run.nmessages == 0)
         rep.rss_connected = rep.rss_end; /* idle: memory after the hold */

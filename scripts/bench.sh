@@ -518,10 +518,10 @@ ws_run() {
     if [ "$rate" = 0 ]; then
         r[p50_ms]=- r[p99_ms]=- r[p999_ms]=- r[max_ms]=- r[dps]=-
     fi
-    ws_rows+=("$(printf '| %-8s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %5s%% |' \
+    ws_rows+=("$(printf '| %-8s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %5s%% | %5s%% |' \
         "$name" "${r[conns]}" "${r[created]}" "${r[expected]}" "${r[received]}" "${r[lost]}" \
         "${r[dup]}" "${r[p50_ms]}" "${r[p99_ms]}" "${r[p999_ms]}" "${r[max_ms]}" "${r[dps]}" \
-        "${r[rss_per_conn_kib]}" "${r[gen_cpu_pct]}")")
+        "${r[rss_per_conn_kib]}" "${r[gen_cpu_pct]}" "${r[push_cpu_pct]}")")
 }
 
 if want_ws; then
@@ -548,12 +548,12 @@ if want_ws; then
         "($FCGI_WORKERS workers); latency from POST send to the frame on each socket, in ms;" \
         "MariaDB durable; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    printf '| %-8s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %6s |\n' \
+    printf '| %-8s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %6s | %6s |\n' \
         scenario sockets messages expected received lost dup p50 p99 p99.9 max "deliv/s" \
-        "KiB/sock" "gen CPU"
-    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "----------" "--------:" "---------:" \
+        "KiB/sock" "gen CPU" "push CPU"
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "----------" "--------:" "---------:" \
         "----------:" "----------:" "------:" "------:" "-------:" "-------:" "-------:" "--------:" \
-        "---------:" "---------:" "-------:"
+        "---------:" "---------:" "-------:" "-------:"
     printf '%s\n' "${ws_rows[@]}"
     echo
 fi
