@@ -12,6 +12,7 @@
 #include "api.h"
 #include "errors.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "router.h"
 #include "store.h"
 #include "wake.h"
@@ -127,6 +128,26 @@ bool chat_query_param(const char *query, const char *name, char *out, size_t out
     return false;
 }
 
+int chat_percent_decode(const char *s, size_t n, char *out, size_t outlen, size_t *outn)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (o + 1 >= outlen)
+            return CHAT_E_VALIDATION;
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        if (n - i < 3 || hexval(s[i + 1]) < 0 || hexval(s[i + 2]) < 0)
+            return CHAT_E_BAD_REQUEST;
+        out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        i += 2;
+    }
+    out[o] = '\0';
+    *outn = o;
+    return CHAT_OK;
+}
+
 bool chat_cookie_value(const char *cookie_header, const char *name, char *out, size_t outlen)
 {
     size_t nlen = strlen(name);
@@ -213,8 +234,13 @@ static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_
         }
         return chat_fail(req, res, CHAT_E_NOT_FOUND, NULL);
     }
-    if (req->body_too_large)
-        return chat_fail(req, res, CHAT_E_TOO_LARGE, NULL);
+    if (req->body_too_large) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "The request body is larger than %d bytes.",
+                 (route->flags & CHAT_ROUTE_BODY_FILE) ? app->cfg->attachment_max_bytes
+                                                       : app->cfg->max_body_bytes);
+        return chat_fail(req, res, CHAT_E_TOO_LARGE, detail);
+    }
     if (route->flags & CHAT_ROUTE_NO_DB)
         return route->handler(app, req, res, &args);
     if (!ensure_db(app))
@@ -230,6 +256,8 @@ static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_
             (!req->csrf_header || !chat_secret_equal(req->csrf_header, req->csrf_token)))
             return chat_fail(req, res, CHAT_E_CSRF, NULL);
     }
+    if ((rc = chat_rate_limit(app, req, res, route)) != CHAT_OK)
+        return rc;
     return route->handler(app, req, res, &args);
 }
 

@@ -20,9 +20,30 @@ CHAT_HANDLER(chat_handle_user_search);
 CHAT_HANDLER(chat_handle_conversation_list);
 CHAT_HANDLER(chat_handle_conversation_create);
 CHAT_HANDLER(chat_handle_conversation_get);
+CHAT_HANDLER(chat_handle_conversation_rename);
+CHAT_HANDLER(chat_handle_conversation_leave);
+/* routes_participants.c */
+CHAT_HANDLER(chat_handle_participant_list);
+CHAT_HANDLER(chat_handle_participant_add);
+CHAT_HANDLER(chat_handle_participant_remove);
 /* routes_messages.c */
 CHAT_HANDLER(chat_handle_message_list);
 CHAT_HANDLER(chat_handle_message_create);
+CHAT_HANDLER(chat_handle_message_get);
+CHAT_HANDLER(chat_handle_message_edit);
+CHAT_HANDLER(chat_handle_message_delete);
+CHAT_HANDLER(chat_handle_message_status);
+/* routes_reactions.c */
+CHAT_HANDLER(chat_handle_reaction_put);
+CHAT_HANDLER(chat_handle_reaction_delete);
+/* routes_receipts.c */
+CHAT_HANDLER(chat_handle_receipt_read);
+CHAT_HANDLER(chat_handle_receipt_delivered);
+/* routes_attachments.c */
+CHAT_HANDLER(chat_handle_attachment_upload);
+CHAT_HANDLER(chat_handle_attachment_get);
+/* routes_search.c */
+CHAT_HANDLER(chat_handle_search);
 /* routes_page.c */
 CHAT_HANDLER(chat_handle_root);
 CHAT_HANDLER(chat_handle_chat_page);

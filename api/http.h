@@ -18,7 +18,13 @@ struct chat_request {
     const char *query;        /* raw query string without '?', or "" */
     const char *body;         /* may be NULL when body_len is 0 */
     size_t body_len;
-    bool body_too_large;      /* more than cfg->max_body_bytes arrived or was announced */
+    bool body_too_large;      /* more than cfg->max_body_bytes arrived or was announced
+                               * (attachment_max_bytes on CHAT_ROUTE_BODY_FILE routes) */
+    /* CHAT_ROUTE_BODY_FILE routes (uploads): the body is spooled to this file under
+     * data_dir/tmp instead of memory (body is NULL, body_len its size); NULL when it
+     * could not be created. The transport removes it after the response. */
+    const char *body_file;
+    bool body_incomplete;     /* the client sent less than it announced */
     const char *content_type; /* headers: NULL when absent */
     const char *cookie;
     const char *authorization;
@@ -81,6 +87,10 @@ int chat_fail(const struct chat_request *req, struct chat_response *res, int err
 
 /* Reads one query parameter into out (percent-decoded). Returns true when present. */
 bool chat_query_param(const char *query, const char *name, char *out, size_t outlen);
+/* Strictly percent-decodes the n bytes at s into out (NUL-terminated; '+' stays '+').
+ * *outn receives the decoded length, which may include NUL bytes. Returns CHAT_OK,
+ * CHAT_E_BAD_REQUEST for a malformed escape, or CHAT_E_VALIDATION when out is too small. */
+int chat_percent_decode(const char *s, size_t n, char *out, size_t outlen, size_t *outn);
 /* Reads one cookie's value into out. Returns true when present. */
 bool chat_cookie_value(const char *cookie_header, const char *name, char *out, size_t outlen);
 

@@ -10,16 +10,32 @@ const struct chat_route chat_routes[] = {
     {"GET", "/", chat_handle_root, CHAT_ROUTE_PUBLIC},
     {"GET", "/chat/", chat_handle_chat_page, CHAT_ROUTE_PUBLIC},
     {"GET", "/static/{*}", chat_handle_static, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_NO_DB},
-    {"POST", "/api/auth/register", chat_handle_register, CHAT_ROUTE_PUBLIC},
-    {"POST", "/api/auth/login", chat_handle_login, CHAT_ROUTE_PUBLIC},
+    {"POST", "/api/auth/register", chat_handle_register, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_RATE_AUTH},
+    {"POST", "/api/auth/login", chat_handle_login, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_RATE_AUTH},
     {"POST", "/api/auth/logout", chat_handle_logout, CHAT_ROUTE_AUTH},
     {"GET", "/api/auth/me", chat_handle_me, CHAT_ROUTE_AUTH},
     {"GET", "/api/users/", chat_handle_user_search, CHAT_ROUTE_AUTH},
     {"GET", "/api/chat/conversations/", chat_handle_conversation_list, CHAT_ROUTE_AUTH},
     {"POST", "/api/chat/conversations/", chat_handle_conversation_create, CHAT_ROUTE_AUTH},
     {"GET", "/api/chat/conversations/{id}/", chat_handle_conversation_get, CHAT_ROUTE_AUTH},
+    {"PATCH", "/api/chat/conversations/{id}/", chat_handle_conversation_rename, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/chat/conversations/{id}/", chat_handle_conversation_leave, CHAT_ROUTE_AUTH},
+    {"GET", "/api/chat/conversations/{id}/participants/", chat_handle_participant_list, CHAT_ROUTE_AUTH},
+    {"POST", "/api/chat/conversations/{id}/participants/", chat_handle_participant_add, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/chat/conversations/{id}/participants/{id}/", chat_handle_participant_remove, CHAT_ROUTE_AUTH},
+    {"POST", "/api/chat/conversations/{id}/read/", chat_handle_receipt_read, CHAT_ROUTE_AUTH},
+    {"POST", "/api/chat/conversations/{id}/delivered/", chat_handle_receipt_delivered, CHAT_ROUTE_AUTH},
     {"GET", "/api/chat/conversations/{id}/messages/", chat_handle_message_list, CHAT_ROUTE_AUTH},
     {"POST", "/api/chat/conversations/{id}/messages/", chat_handle_message_create, CHAT_ROUTE_AUTH},
+    {"GET", "/api/chat/conversations/{id}/messages/{id}/", chat_handle_message_get, CHAT_ROUTE_AUTH},
+    {"PATCH", "/api/chat/conversations/{id}/messages/{id}/", chat_handle_message_edit, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/chat/conversations/{id}/messages/{id}/", chat_handle_message_delete, CHAT_ROUTE_AUTH},
+    {"GET", "/api/chat/conversations/{id}/messages/{id}/status/", chat_handle_message_status, CHAT_ROUTE_AUTH},
+    {"PUT", "/api/chat/conversations/{id}/messages/{id}/reactions/{str}/", chat_handle_reaction_put, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/chat/conversations/{id}/messages/{id}/reactions/{str}/", chat_handle_reaction_delete, CHAT_ROUTE_AUTH},
+    {"POST", "/api/chat/attachments/", chat_handle_attachment_upload, CHAT_ROUTE_AUTH | CHAT_ROUTE_BODY_FILE},
+    {"GET", "/api/chat/attachments/{id}/", chat_handle_attachment_get, CHAT_ROUTE_AUTH},
+    {"GET", "/api/chat/search/", chat_handle_search, CHAT_ROUTE_AUTH},
 };
 const unsigned chat_routes_count = sizeof(chat_routes) / sizeof(chat_routes[0]);
 
@@ -27,11 +43,23 @@ bool chat_route_match(const char *pattern, const char *path, struct chat_route_a
 {
     args->nids = 0;
     args->rest = NULL;
+    args->str = NULL;
+    args->str_len = 0;
     const char *p = pattern, *s = path;
     while (*p) {
         if (strncmp(p, "{*}", 3) == 0) {
             args->rest = s;
             return *s != '\0';
+        }
+        if (strncmp(p, "{str}", 5) == 0) {
+            size_t n = strcspn(s, "/");
+            if (n == 0 || args->str)
+                return false;
+            args->str = s;
+            args->str_len = n;
+            s += n;
+            p += 5;
+            continue;
         }
         if (strncmp(p, "{id}", 4) == 0) {
             long long v = 0;
@@ -54,6 +82,15 @@ bool chat_route_match(const char *pattern, const char *path, struct chat_route_a
         s++;
     }
     return *s == '\0';
+}
+
+enum chat_rate_class chat_route_rate_class(const struct chat_route *route)
+{
+    if (route->flags & CHAT_ROUTE_RATE_AUTH)
+        return CHAT_RATE_AUTH;
+    if (route->flags & CHAT_ROUTE_BODY_FILE)
+        return CHAT_RATE_UPLOAD;
+    return strcmp(route->method, "GET") == 0 ? CHAT_RATE_READ : CHAT_RATE_WRITE;
 }
 
 const struct chat_route *chat_route_find(const char *method, const char *path,

@@ -1,4 +1,5 @@
-/* /api/chat/conversations/: list, create, get. */
+/* /api/chat/conversations/ and <pk>/: list, create, get, rename (PATCH), leave (DELETE). */
+#include <ctype.h>
 #include <stdio.h>
 
 #include "api.h"
@@ -79,5 +80,47 @@ CHAT_HANDLER(chat_handle_conversation_get)
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
     chat_respond_json(res, 200, conv);
+    return CHAT_OK;
+}
+
+static const struct chat_field rename_fields[] = {
+    {"name", CHAT_FIELD_STRING, true, false, CHAT_CONV_NAME_MAX},
+};
+
+CHAT_HANDLER(chat_handle_conversation_rename)
+{
+    json_object *body, *conv = NULL;
+    int rc = chat_read_json_body(req, res, rename_fields, 1, &body);
+    if (rc != CHAT_OK)
+        return rc;
+    const char *name = chat_json_get_string(body, "name", "");
+    bool blank = true;
+    for (const char *p = name; *p && blank; p++)
+        blank = isspace((unsigned char)*p) != 0;
+    rc = blank ? CHAT_E_VALIDATION : chat_conv_rename(&app->db, args->ids[0], req->user_id, name);
+    if (rc == CHAT_OK)
+        rc = chat_conv_get_json(&app->db, args->ids[0], req->user_id, &conv);
+    if (rc != CHAT_OK) {
+        rc = chat_fail(req, res, rc,
+                       rc == CHAT_E_NOT_FOUND    ? "Conversation not found."
+                       : rc == CHAT_E_VALIDATION ? (blank ? "name must not be empty."
+                                                          : "Only a group can be renamed.")
+                                                 : NULL);
+        goto out;
+    }
+    chat_app_wake_push(app);
+    chat_respond_json(res, 200, conv);
+out:
+    json_object_put(body);
+    return rc;
+}
+
+CHAT_HANDLER(chat_handle_conversation_leave)
+{
+    int rc = chat_participant_remove(&app->db, args->ids[0], req->user_id, req->user_id);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+    chat_app_wake_push(app);
+    res->status = 204;
     return CHAT_OK;
 }

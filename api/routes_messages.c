@@ -1,4 +1,5 @@
-/* /api/chat/conversations/<pk>/messages/: history and sending. */
+/* /api/chat/conversations/<pk>/messages/: history and sending; <id>/: get, edit, delete;
+ * <id>/status/: receipts per participant. */
 #include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
@@ -12,19 +13,24 @@
 
 CHAT_HANDLER(chat_handle_message_list)
 {
-    long long before, after, limit;
+    long long before, after, around, limit;
     int rc;
     if ((rc = chat_query_positive_int(req, res, "before", LLONG_MAX, &before)) != CHAT_OK ||
         (rc = chat_query_positive_int(req, res, "after", LLONG_MAX, &after)) != CHAT_OK ||
+        (rc = chat_query_positive_int(req, res, "around", LLONG_MAX, &around)) != CHAT_OK ||
         (rc = chat_query_positive_int(req, res, "limit", CHAT_PAGE_MAX, &limit)) != CHAT_OK)
         return rc;
-    if (before && after)
-        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "Use either 'before' or 'after', not both.");
+    if ((before != 0) + (after != 0) + (around != 0) > 1)
+        return chat_fail(req, res, CHAT_E_BAD_REQUEST,
+                         "Use at most one of 'before', 'after' and 'around'.");
     json_object *page;
-    rc = chat_message_page_json(&app->db, args->ids[0], req->user_id, before, after,
-                                limit ? (int)limit : CHAT_PAGE_DEFAULT, &page);
+    int n = limit ? (int)limit : CHAT_PAGE_DEFAULT;
+    if (around)
+        rc = chat_message_around_json(&app->db, args->ids[0], req->user_id, around, n, &page);
+    else
+        rc = chat_message_page_json(&app->db, args->ids[0], req->user_id, before, after, n, &page);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Not found." : NULL);
     chat_respond_json(res, 200, page);
     return CHAT_OK;
 }
@@ -110,4 +116,85 @@ CHAT_HANDLER(chat_handle_message_create)
 out:
     json_object_put(body);
     return rc;
+}
+
+CHAT_HANDLER(chat_handle_message_get)
+{
+    json_object *msg;
+    int rc = chat_message_get_json(&app->db, args->ids[0], args->ids[1], req->user_id, &msg);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Message not found." : NULL);
+    chat_respond_json(res, 200, msg);
+    return CHAT_OK;
+}
+
+/* The error detail for the author-only message changes. */
+static const char *change_detail(int rc)
+{
+    switch (rc) {
+    case CHAT_E_NOT_FOUND:
+        return "Message not found.";
+    case CHAT_E_FORBIDDEN:
+        return "Only the author may change a message.";
+    case CHAT_E_CONFLICT:
+        return "The message was deleted.";
+    default:
+        return NULL;
+    }
+}
+
+static const struct chat_field edit_fields[] = {
+    {"text", CHAT_FIELD_STRING, true, false, 0},
+};
+
+CHAT_HANDLER(chat_handle_message_edit)
+{
+    json_object *body, *msg = NULL;
+    char detail[128];
+    bool changed = false;
+    int rc = chat_read_json_body(req, res, edit_fields, 1, &body);
+    if (rc != CHAT_OK)
+        return rc;
+    const char *text = chat_json_get_string(body, "text", "");
+    /* A non-participant learns nothing, not even whether the text was valid. */
+    rc = chat_conv_check_participant(&app->db, args->ids[0], req->user_id);
+    if (rc == CHAT_OK && chat_message_text_check(app->cfg, text, detail, sizeof(detail)) != CHAT_OK) {
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, detail);
+        goto out;
+    }
+    if (rc == CHAT_OK)
+        rc = chat_message_edit(&app->db, args->ids[0], args->ids[1], req->user_id, text, &msg,
+                               &changed);
+    if (rc != CHAT_OK) {
+        rc = chat_fail(req, res, rc, change_detail(rc));
+        goto out;
+    }
+    if (changed)
+        chat_app_wake_push(app);
+    chat_respond_json(res, 200, msg);
+out:
+    json_object_put(body);
+    return rc;
+}
+
+CHAT_HANDLER(chat_handle_message_delete)
+{
+    bool changed = false;
+    int rc = chat_message_delete(&app->db, args->ids[0], args->ids[1], req->user_id, &changed);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, change_detail(rc));
+    if (changed)
+        chat_app_wake_push(app);
+    res->status = 204;
+    return CHAT_OK;
+}
+
+CHAT_HANDLER(chat_handle_message_status)
+{
+    json_object *arr;
+    int rc = chat_message_status_json(&app->db, args->ids[0], args->ids[1], req->user_id, &arr);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Message not found." : NULL);
+    chat_respond_results(res, arr);
+    return CHAT_OK;
 }

@@ -351,6 +351,14 @@ void chat_db_rollback(struct chat_db *db)
         log_warn("ROLLBACK failed: %s", mysql_error(db->mysql));
 }
 
+int chat_db_end(struct chat_db *db, int rc)
+{
+    if (rc == CHAT_OK)
+        return chat_db_commit(db);
+    chat_db_rollback(db);
+    return rc;
+}
+
 void chat_db_result_free(struct chat_db_result *r)
 {
     if (r->cells) {

@@ -38,7 +38,7 @@ struct chat_db_result {
     unsigned long long affected;
 };
 
-#define CHAT_DB_STMT_CACHE 96
+#define CHAT_DB_STMT_CACHE 192
 #define CHAT_DB_MAX_PARAMS 300
 
 struct chat_db {
@@ -76,6 +76,9 @@ int chat_db_begin(struct chat_db *db);
 int chat_db_commit(struct chat_db *db);
 /* Rolls back if a transaction is open; safe to call on every error path. */
 void chat_db_rollback(struct chat_db *db);
+/* Ends the open transaction: commits when rc is CHAT_OK, else rolls back. Returns rc, or
+ * the commit's error. */
+int chat_db_end(struct chat_db *db, int rc);
 
 void chat_db_result_free(struct chat_db_result *r);
 const char *chat_db_cell(const struct chat_db_result *r, unsigned row, unsigned col);

@@ -85,6 +85,8 @@ struct chat_message_input {
     const char *text;
     const char *client_msg_id; /* may be NULL */
     long long reply_to;        /* 0 = none */
+    const long long *attachment_ids; /* uploads of sender_id to attach; may be NULL */
+    size_t attachment_count;         /* at most CHAT_ATTACHMENTS_MAX; text may then be blank */
 };
 
 /* Validates and stores a message plus its message.created event in one transaction.
@@ -98,6 +100,171 @@ int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
  * at most one of them is non-zero. limit is already clamped by the caller. */
 int chat_message_page_json(struct chat_db *db, long long conv_id, long long viewer_id,
                            long long before, long long after, int limit, json_object **out);
+
+/* The page of history centred on message `around` (which must be a message of the
+ * conversation, else CHAT_E_NOT_FOUND): up to (limit - 1) / 2 older messages, the message
+ * and newer ones, filled from the other side when one side runs out.
+ * {results: [...oldest first], has_more_before, has_more_after}. */
+int chat_message_around_json(struct chat_db *db, long long conv_id, long long viewer_id,
+                             long long around, int limit, json_object **out);
+
+/* One message as the viewer sees it. CHAT_E_NOT_FOUND for non-participants and for
+ * messages of other conversations. */
+int chat_message_get_json(struct chat_db *db, long long conv_id, long long message_id,
+                          long long viewer_id, json_object **out);
+
+/* The rules for a message's text (not blank, at most cfg->max_message_chars
+ * characters): CHAT_OK, or CHAT_E_VALIDATION with the reason in detail. */
+int chat_message_text_check(const struct chat_config *cfg, const char *text, char *detail,
+                            size_t detail_len);
+
+/* Replaces the text of user_id's own message (text validated by the caller), keeping
+ * the old text in message_edits and setting edited_at; writes message.updated. An
+ * unchanged text changes nothing (*changed false, no event). Errors: CHAT_E_NOT_FOUND,
+ * CHAT_E_FORBIDDEN (not the author), CHAT_E_CONFLICT (a deleted message). *out is the
+ * message as user_id sees it. */
+int chat_message_edit(struct chat_db *db, long long conv_id, long long message_id,
+                      long long user_id, const char *text, json_object **out, bool *changed);
+
+/* Turns user_id's own message into a tombstone: text "", edit history, reactions and
+ * attachments removed, deleted_at set; writes message.deleted. Deleting a tombstone again
+ * succeeds with *changed false and no event. Errors: CHAT_E_NOT_FOUND, CHAT_E_FORBIDDEN. */
+int chat_message_delete(struct chat_db *db, long long conv_id, long long message_id,
+                        long long user_id, bool *changed);
+
+/* ---- reactions ---- */
+
+#define CHAT_EMOJI_MAX_BYTES 32
+#define CHAT_REACTIONS_PER_USER_MAX 20  /* distinct emoji one user may put on one message */
+#define CHAT_REACTION_KINDS_MAX 50      /* distinct emoji on one message */
+
+/* Adds (message, user_id, emoji) when absent (*added true) and writes reaction.added.
+ * emoji is validated by the caller. Errors: CHAT_E_NOT_FOUND, CHAT_E_CONFLICT (a deleted
+ * message, or one of the limits above). *out is the message as user_id sees it. */
+int chat_reaction_add(struct chat_db *db, long long conv_id, long long message_id,
+                      long long user_id, const char *emoji, bool *added, json_object **out);
+/* Removes the reaction when present (*removed true) and writes reaction.removed. */
+int chat_reaction_remove(struct chat_db *db, long long conv_id, long long message_id,
+                         long long user_id, const char *emoji, bool *removed);
+
+/* ---- receipts ---- */
+
+enum chat_receipt_kind { CHAT_RECEIPT_DELIVERED, CHAT_RECEIPT_READ };
+
+/* Moves user_id's delivered (or read, which implies delivered) marker forward to
+ * message_id, never back; writes receipt.updated when a marker moved (*moved).
+ * Errors: CHAT_E_NOT_FOUND (not a participant), CHAT_E_VALIDATION (message_id is not a
+ * message of the conversation). *out: {conversation_id, user_id, last_read_message_id,
+ * last_read_at, last_delivered_message_id, last_delivered_at}. */
+int chat_receipt_mark(struct chat_db *db, long long conv_id, long long user_id,
+                      enum chat_receipt_kind kind, long long message_id, json_object **out,
+                      bool *moved);
+/* [{user_id, status: "sent"|"delivered"|"read", at}] of every participant other than the
+ * message's author, from the markers. CHAT_E_NOT_FOUND as for chat_message_get_json. */
+int chat_message_status_json(struct chat_db *db, long long conv_id, long long message_id,
+                             long long viewer_id, json_object **out_array);
+
+/* ---- conversation changes and participants ---- */
+
+/* Renames a group (name validated by the caller); writes conversation.updated when the
+ * name changed. Errors: CHAT_E_NOT_FOUND, CHAT_E_VALIDATION (a direct conversation). */
+int chat_conv_rename(struct chat_db *db, long long conv_id, long long user_id, const char *name);
+/* [{id, username, display_name, joined_at}], in joining order. */
+int chat_participants_list_json(struct chat_db *db, long long conv_id, long long viewer_id,
+                                json_object **out_array);
+/* actor_id adds user_id to a group (*added false when already a member, nothing
+ * written); writes participant.added. Errors: CHAT_E_NOT_FOUND (actor not a participant),
+ * CHAT_E_CONFLICT (direct conversation, or the group is full), CHAT_E_VALIDATION
+ * (unknown user). *out is the participant object. */
+int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_id,
+                         long long user_id, bool *added, json_object **out);
+/* actor_id removes user_id; actor_id == user_id leaves (any conversation). Removing
+ * someone else needs a group and the group's creator. Writes participant.removed.
+ * Errors: CHAT_E_NOT_FOUND (actor or user not a participant), CHAT_E_CONFLICT (someone
+ * else in a direct conversation), CHAT_E_FORBIDDEN (not the creator). */
+int chat_participant_remove(struct chat_db *db, long long conv_id, long long actor_id,
+                            long long user_id);
+
+/* ---- attachments (store_attachments.c; files in blobs.h) ---- */
+
+#define CHAT_ATTACHMENTS_MAX 10          /* attachment_ids per message */
+#define CHAT_FILENAME_MAX_CHARS 200      /* display filename, after sanitizing */
+#define CHAT_CONTENT_TYPE_MAX 127
+
+/* Stores data (content-addressed on disk, see blobs.h) and an unattached attachment row
+ * of uploader_id, in that order inside one transaction: on any failure neither the row
+ * nor a newly created file remains. filename and content_type are already sanitized.
+ * *out is {id, filename, size, content_type, sha256, url}. */
+int chat_attachment_create(struct chat_db *db, const struct chat_config *cfg,
+                           long long uploader_id, const char *filename,
+                           const char *content_type, const void *data, size_t len,
+                           json_object **out);
+
+struct chat_attachment {
+    long long id, size;
+    char filename[CHAT_FILENAME_MAX_CHARS * 4 + 1];
+    char content_type[CHAT_CONTENT_TYPE_MAX + 1];
+    char sha256[65];
+};
+
+/* The attachment when viewer_id may download it: the uploader while it is unattached,
+ * afterwards the participants of its message's conversation (while the message is not
+ * deleted). CHAT_E_NOT_FOUND for everyone else. */
+int chat_attachment_get_for_viewer(struct chat_db *db, long long id, long long viewer_id,
+                                   struct chat_attachment *out);
+
+/* Checks attachment_ids before a send: at most CHAT_ATTACHMENTS_MAX, no repeats, each an
+ * upload of sender_id; else CHAT_E_VALIDATION with the reason in detail. That none is
+ * attached yet is checked atomically by chat_message_send (CHAT_E_CONFLICT). */
+int chat_attachments_validate(struct chat_db *db, long long sender_id, const long long *ids,
+                              size_t count, char *detail, size_t detail_len);
+
+/* Inside the caller's transaction: gives the attachments to message_id. Same errors as
+ * chat_attachments_check (CHAT_E_CONFLICT when a concurrent send took one first). */
+int chat_attachments_attach(struct chat_db *db, long long message_id, long long sender_id,
+                            const long long *ids, size_t count);
+
+/* ---- search (store_search.c) ---- */
+
+#define CHAT_SEARCH_QUERY_MAX 200 /* characters of q */
+
+/* Messages of viewer_id's conversations (or only of conv_id when non-zero, which must be
+ * one of them, else CHAT_E_NOT_FOUND) whose text matches q, tombstones excluded, newest
+ * first, with id < before when before > 0: {results, has_more}. Words of 3+ characters
+ * use the FULLTEXT index (all must match, as prefixes); a query with only shorter words
+ * is a substring match instead. CHAT_E_BAD_REQUEST when q has no word. */
+int chat_message_search_json(struct chat_db *db, long long viewer_id, const char *q,
+                             long long conv_id, long long before, int limit, json_object **out);
+
+/* ---- rate limits (store_ratelimit.c) ---- */
+
+struct chat_rate_result {
+    bool allowed;
+    double remaining;    /* tokens left after this request */
+    double reset_s;      /* seconds until the bucket is full again */
+    double retry_after_s; /* when refused: seconds until one token is there */
+};
+
+/* Takes one token from the bucket named key (refilling per_minute tokens a minute, up
+ * to burst) in one atomic statement, so every process and host sharing the database
+ * sees one bucket. Returns CHAT_OK (allowed or not in *res) or the query's error. */
+int chat_rate_take(struct chat_db *db, const char *key, int per_minute, int burst,
+                   struct chat_rate_result *res);
+
+/* ---- maintenance (chatctl gc) ---- */
+
+struct chat_gc_stats {
+    long long attachments;  /* rows: unattached after 24 h, or of deleted messages */
+    long long files;        /* files no row names */
+    long long tmp_files;    /* abandoned temp files */
+    long long events;       /* older than event_retention_hours */
+    long long rate_buckets; /* idle for an hour */
+};
+
+/* Removes what is no longer needed (see struct chat_gc_stats). A file is removed only
+ * when no row names its hash and it has not been written or reused for an hour (an
+ * upload reusing it may not have committed yet). */
+int chat_gc(struct chat_db *db, const struct chat_config *cfg, struct chat_gc_stats *st);
 
 /* ---- events ---- */
 

@@ -33,12 +33,14 @@ int chat_conv_ids_for_user(struct chat_db *db, long long user_id, long long **id
 }
 
 /* Builds conversation objects for the viewer: every conversation when only_conv is 0,
- * else just that one. Three queries regardless of the number of conversations. */
+ * else just that one. A fixed number of queries regardless of the number of
+ * conversations. for_event leaves out the viewer-specific fields (unread_count, and
+ * "me" in the last message's reactions). */
 static int build_conversations(struct chat_db *db, long long viewer_id, long long only_conv,
-                               json_object **out_array)
+                               bool for_event, json_object **out_array)
 {
     struct chat_db_result convs = {0}, parts = {0}, lasts = {0};
-    json_object *arr = NULL;
+    json_object *arr = NULL, *last_messages = NULL;
     int rc = chat_db_query(
         db,
         "SELECT c.id, c.is_group, c.name, c.created_at, c.last_activity_at, c.last_message_id, "
@@ -52,10 +54,12 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
     if (rc != CHAT_OK)
         goto out;
     rc = chat_db_query(db,
-                       "SELECT pp.conversation_id, u.id, u.username, u.display_name "
+                       "SELECT pp.conversation_id, u.id, u.username, u.display_name, "
+                       "COALESCE(up.online, 0) "
                        "FROM participants p "
                        "JOIN participants pp ON pp.conversation_id = p.conversation_id "
                        "JOIN users u ON u.id = pp.user_id "
+                       "LEFT JOIN user_presence up ON up.user_id = u.id "
                        "WHERE p.user_id = ? AND (? = 0 OR p.conversation_id = ?) "
                        "ORDER BY pp.conversation_id, pp.joined_at, u.id",
                        CHAT_DB_PARAMS(DB_INT(viewer_id), DB_INT(only_conv), DB_INT(only_conv)),
@@ -70,6 +74,12 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
                        "WHERE p.user_id = ? AND (? = 0 OR p.conversation_id = ?)",
                        CHAT_DB_PARAMS(DB_INT(viewer_id), DB_INT(only_conv), DB_INT(only_conv)),
                        &lasts);
+    if (rc != CHAT_OK)
+        goto out;
+    last_messages = json_object_new_array_ext((int)lasts.nrows);
+    for (unsigned k = 0; k < lasts.nrows; k++)
+        json_object_array_add(last_messages, chat_message_json_from_row(&lasts, k));
+    rc = chat_messages_decorate(db, last_messages, for_event ? 0 : viewer_id);
     if (rc != CHAT_OK)
         goto out;
 
@@ -90,25 +100,26 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
         for (unsigned k = 0; k < parts.nrows; k++) {
             if (chat_db_cell_int(&parts, k, 0) != id)
                 continue;
-            json_object *u = json_object_new_object();
-            json_object_object_add(u, "id", json_object_new_int64(chat_db_cell_int(&parts, k, 1)));
-            json_object_object_add(u, "username", json_object_new_string(chat_db_cell(&parts, k, 2)));
-            json_object_object_add(u, "display_name",
-                                   json_object_new_string(chat_db_cell(&parts, k, 3)));
+            json_object *u = chat_user_json_from_row(&parts, k, 1);
+            if (!for_event) /* presence (store_presence.c) changes without an event here */
+                json_object_object_add(u, "online",
+                                       json_object_new_boolean(chat_db_cell_int(&parts, k, 4)));
             json_object_array_add(plist, u);
         }
         json_object_object_add(c, "participants", plist);
         json_object *last = NULL;
         for (unsigned k = 0; k < lasts.nrows && !last; k++)
             if (chat_db_cell_int(&lasts, k, 1) == id)
-                last = chat_message_json_from_row(&lasts, k);
+                last = json_object_get(json_object_array_get_idx(last_messages, k));
         json_object_object_add(c, "last_message", last);
-        json_object_object_add(c, "unread_count",
-                               json_object_new_int64(chat_db_cell_int(&convs, i, 6)));
+        if (!for_event)
+            json_object_object_add(c, "unread_count",
+                                   json_object_new_int64(chat_db_cell_int(&convs, i, 6)));
         json_object_array_add(arr, c);
     }
     *out_array = arr;
 out:
+    json_object_put(last_messages);
     chat_db_result_free(&convs);
     chat_db_result_free(&parts);
     chat_db_result_free(&lasts);
@@ -117,14 +128,15 @@ out:
 
 int chat_conv_list_json(struct chat_db *db, long long viewer_id, json_object **out_array)
 {
-    return build_conversations(db, viewer_id, 0, out_array);
+    return build_conversations(db, viewer_id, 0, false, out_array);
 }
 
-int chat_conv_get_json(struct chat_db *db, long long conv_id, long long viewer_id,
-                       json_object **out)
+/* One conversation as viewer_id sees it (for_event: without viewer-specific fields). */
+static int get_one(struct chat_db *db, long long conv_id, long long viewer_id, bool for_event,
+                   json_object **out)
 {
     json_object *arr = NULL;
-    int rc = build_conversations(db, viewer_id, conv_id, &arr);
+    int rc = build_conversations(db, viewer_id, conv_id, for_event, &arr);
     if (rc != CHAT_OK)
         return rc;
     if (json_object_array_length(arr) == 0) {
@@ -134,6 +146,18 @@ int chat_conv_get_json(struct chat_db *db, long long conv_id, long long viewer_i
     *out = json_object_get(json_object_array_get_idx(arr, 0));
     json_object_put(arr);
     return CHAT_OK;
+}
+
+int chat_conv_get_json(struct chat_db *db, long long conv_id, long long viewer_id,
+                       json_object **out)
+{
+    return get_one(db, conv_id, viewer_id, false, out);
+}
+
+int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member_id,
+                         json_object **out)
+{
+    return get_one(db, conv_id, member_id, true, out);
 }
 
 static int find_direct(struct chat_db *db, const char *key, long long *conv_id)
@@ -196,7 +220,7 @@ int chat_conv_create(struct chat_db *db, long long creator_id, const long long *
         if (!seen)
             members[n++] = participant_ids[i];
     }
-    if (n < 2 || (!is_group && n != 2))
+    if (n < 2 || n > CHAT_GROUP_MAX_PARTICIPANTS || (!is_group && n != 2))
         return CHAT_E_VALIDATION;
     if (!is_group && name && *name)
         return CHAT_E_VALIDATION;
@@ -211,8 +235,9 @@ int chat_conv_create(struct chat_db *db, long long creator_id, const long long *
         long long hi = members[0] < members[1] ? members[1] : members[0];
         snprintf(key, sizeof(key), "%lld:%lld", lo, hi);
         if (find_direct(db, key, conv_id) == CHAT_OK) {
+            /* Starting a direct chat again rejoins it if either member had left. */
             *existed = true;
-            return CHAT_OK;
+            return chat_conv_rejoin_direct(db, *conv_id, members);
         }
     }
     int rc = chat_db_begin(db);

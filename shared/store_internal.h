@@ -13,8 +13,56 @@
     "m.id, m.conversation_id, m.sender_id, u.username, u.display_name, m.text, "           \
     "m.created_at, m.edited_at, m.deleted_at, m.reply_to_id, m.client_msg_id"
 
-/* Builds the REST message object from a row selected with CHAT_MESSAGE_COLUMNS. */
+/* Builds the REST message object from a row selected with CHAT_MESSAGE_COLUMNS, with
+ * empty "reactions" and "attachments"; chat_messages_decorate fills them. */
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row);
+
+/* One message of conv_id, decorated for viewer_id (0: for an event payload), without a
+ * membership check. CHAT_E_NOT_FOUND when it is not a message of that conversation. */
+int chat_message_load_json(struct chat_db *db, long long conv_id, long long message_id,
+                           long long viewer_id, json_object **out);
+
+/* Fills "reactions" and "attachments" of every message object in the json array
+ * `messages`, with one query per kind for the whole array (never one per message).
+ * viewer_id > 0 adds the viewer-specific "me" to each reaction (REST); 0 leaves it out
+ * (event payloads). Returns CHAT_OK or the query's error. */
+int chat_messages_decorate(struct chat_db *db, json_object *messages, long long viewer_id);
+/* chat_messages_decorate for a single message object. */
+int chat_message_decorate(struct chat_db *db, json_object *message, long long viewer_id);
+/* Adds "me" to each reaction of an already decorated message object, for viewer_id. */
+void chat_message_add_me(json_object *message, long long viewer_id);
+
+/* The "id"s of the message objects in `messages` as a JSON array text ("[1,2,3]"), for
+ * queries that join JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')).
+ * Caller frees. */
+char *chat_message_ids_json(json_object *messages);
+
+/* store_reactions.c: sets "reactions" of each message in `messages` (one query). */
+int chat_reactions_fill(struct chat_db *db, json_object *messages, long long viewer_id);
+
+/* The attachments hook (store_message_attachments.c, owned by the attachments module):
+ * sets "attachments" of each message in `messages` with one query, and detaches every
+ * attachment of a message that is being deleted (inside the caller's transaction). */
+int chat_attachments_fill(struct chat_db *db, json_object *messages);
+int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
+/* Column list for chat_attachment_json_from_row (the attachments row aliased as a). */
+#define CHAT_ATTACHMENT_COLUMNS "a.id, a.filename, a.size, a.content_type, a.sha256"
+/* The attachment object {id, filename, size, content_type, sha256, url} from the
+ * CHAT_ATTACHMENT_COLUMNS cells starting at col. */
+json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
+                                           unsigned col);
+
+/* The conversation object for event payloads: as member_id sees it (member_id must take
+ * part), without "unread_count" and without viewer-specific reaction fields. */
+int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member_id,
+                         json_object **out);
+
+/* Re-adds whichever of a direct conversation's two members left it (they see the whole
+ * history again), with participant.added events, in its own transaction. */
+int chat_conv_rejoin_direct(struct chat_db *db, long long conv_id, const long long members[2]);
+
+/* The user object {id, username, display_name} from a row's cells at col, col+1, col+2. */
+json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
 
 /* Inside a transaction: locks the conversation row (serializing its writers so its
  * events commit in id order) and checks that user_id takes part. CHAT_E_NOT_FOUND

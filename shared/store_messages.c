@@ -5,6 +5,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_internal.h"
+#include "strbuf.h"
 
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row)
 {
@@ -14,12 +15,7 @@ json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned
     json_object_object_add(m, "id", json_object_new_int64(chat_db_cell_int(r, row, 0)));
     json_object_object_add(m, "conversation_id",
                            json_object_new_int64(chat_db_cell_int(r, row, 1)));
-    json_object *sender = json_object_new_object();
-    json_object_object_add(sender, "id", json_object_new_int64(chat_db_cell_int(r, row, 2)));
-    json_object_object_add(sender, "username", json_object_new_string(chat_db_cell(r, row, 3)));
-    json_object_object_add(sender, "display_name",
-                           json_object_new_string(chat_db_cell(r, row, 4)));
-    json_object_object_add(m, "sender", sender);
+    json_object_object_add(m, "sender", chat_user_json_from_row(r, row, 2));
     json_object_object_add(m, "text", json_object_new_string(deleted ? "" : chat_db_cell(r, row, 5)));
     chat_json_add_nullable_string(m, "created_at", chat_time_rfc3339(chat_db_cell(r, row, 6), created));
     chat_json_add_nullable_string(m, "edited_at", chat_time_rfc3339(chat_db_cell(r, row, 7), edited));
@@ -27,31 +23,99 @@ json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned
     chat_json_add_nullable_int(m, "reply_to", chat_db_cell_int(r, row, 9),
                                chat_db_cell_is_null(r, row, 9));
     chat_json_add_nullable_string(m, "client_msg_id", chat_db_cell(r, row, 10));
+    json_object_object_add(m, "reactions", json_object_new_array());
+    json_object_object_add(m, "attachments", json_object_new_array());
     return m;
 }
 
-/* Runs a query selecting CHAT_MESSAGE_COLUMNS that matches at most one message. */
+char *chat_message_ids_json(json_object *messages)
+{
+    struct strbuf b = {0};
+    strbuf_puts(&b, "[");
+    size_t n = json_object_array_length(messages);
+    for (size_t i = 0; i < n; i++) {
+        json_object *id = json_object_object_get(json_object_array_get_idx(messages, i), "id");
+        strbuf_printf(&b, "%s%lld", i ? "," : "", (long long)json_object_get_int64(id));
+    }
+    strbuf_puts(&b, "]");
+    return strbuf_detach(&b, NULL);
+}
+
+int chat_messages_decorate(struct chat_db *db, json_object *messages, long long viewer_id)
+{
+    if (json_object_array_length(messages) == 0)
+        return CHAT_OK;
+    int rc = chat_reactions_fill(db, messages, viewer_id);
+    if (rc == CHAT_OK)
+        rc = chat_attachments_fill(db, messages);
+    return rc;
+}
+
+int chat_message_decorate(struct chat_db *db, json_object *message, long long viewer_id)
+{
+    json_object *one = json_object_new_array_ext(1);
+    json_object_array_add(one, json_object_get(message));
+    int rc = chat_messages_decorate(db, one, viewer_id);
+    json_object_put(one);
+    return rc;
+}
+
+void chat_message_add_me(json_object *message, long long viewer_id)
+{
+    json_object *reactions = json_object_object_get(message, "reactions");
+    size_t n = json_object_array_length(reactions);
+    for (size_t i = 0; i < n; i++) {
+        json_object *r = json_object_array_get_idx(reactions, i);
+        json_object *ids = json_object_object_get(r, "user_ids");
+        bool me = false;
+        size_t k = json_object_array_length(ids);
+        for (size_t j = 0; j < k && !me; j++)
+            me = json_object_get_int64(json_object_array_get_idx(ids, j)) == viewer_id;
+        json_object_object_add(r, "me", json_object_new_boolean(me));
+    }
+}
+
+/* Runs a query selecting CHAT_MESSAGE_COLUMNS that matches at most one message, and
+ * decorates it for viewer_id (0: for an event payload). */
 static int query_one_message(struct chat_db *db, const char *sql,
                              const struct chat_db_param *params, unsigned nparams,
-                             json_object **out)
+                             long long viewer_id, json_object **out)
 {
     struct chat_db_result r;
     int rc = chat_db_query(db, sql, params, nparams, &r);
     if (rc != CHAT_OK)
         return rc;
+    json_object *m = NULL;
     if (r.nrows == 0)
         rc = CHAT_E_NOT_FOUND;
     else
-        *out = chat_message_json_from_row(&r, 0);
+        m = chat_message_json_from_row(&r, 0);
     chat_db_result_free(&r);
+    if (m)
+        rc = chat_message_decorate(db, m, viewer_id);
+    if (rc == CHAT_OK)
+        *out = m;
+    else
+        json_object_put(m);
     return rc;
 }
 
-static int load_message(struct chat_db *db, long long message_id, json_object **out)
+int chat_message_load_json(struct chat_db *db, long long conv_id, long long message_id,
+                           long long viewer_id, json_object **out)
 {
     return query_one_message(db, "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
-                                 "JOIN users u ON u.id = m.sender_id WHERE m.id = ?",
-                             CHAT_DB_PARAMS(DB_INT(message_id)), out);
+                                 "JOIN users u ON u.id = m.sender_id "
+                                 "WHERE m.id = ? AND m.conversation_id = ?",
+                             CHAT_DB_PARAMS(DB_INT(message_id), DB_INT(conv_id)), viewer_id, out);
+}
+
+int chat_message_get_json(struct chat_db *db, long long conv_id, long long message_id,
+                          long long viewer_id, json_object **out)
+{
+    int rc = chat_conv_check_participant(db, conv_id, viewer_id);
+    if (rc != CHAT_OK)
+        return rc;
+    return chat_message_load_json(db, conv_id, message_id, viewer_id, out);
 }
 
 /* Returns the existing message for a repeated client_msg_id, or CHAT_E_NOT_FOUND. */
@@ -64,7 +128,7 @@ static int find_by_client_id(struct chat_db *db, const struct chat_message_input
                              "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?",
                              CHAT_DB_PARAMS(DB_INT(in->conversation_id), DB_INT(in->sender_id),
                                             DB_STR(in->client_msg_id)),
-                             out);
+                             in->sender_id, out);
 }
 
 /* Locks the conversation row for the rest of the transaction, which orders every event
@@ -99,6 +163,11 @@ static int insert_message(struct chat_db *db, const struct chat_message_input *i
                       NULL, &id);
     if (rc != CHAT_OK)
         return rc;
+    /* Same transaction: a failed attach (taken by a concurrent send) undoes the message. */
+    rc = chat_attachments_attach(db, (long long)id, in->sender_id, in->attachment_ids,
+                                 in->attachment_count);
+    if (rc != CHAT_OK)
+        return rc;
     rc = chat_db_exec(db,
                       "UPDATE conversations c JOIN messages m ON m.id = ? "
                       "SET c.last_activity_at = m.created_at, c.last_message_id = m.id "
@@ -108,7 +177,8 @@ static int insert_message(struct chat_db *db, const struct chat_message_input *i
         return rc;
     /* The sender has read everything up to their own message. */
     rc = chat_db_exec(db,
-                      "UPDATE participants SET last_read_message_id = ?, "
+                      "UPDATE participants SET last_read_message_id = ?, last_read_at = NOW(6), "
+                      "last_delivered_at = NOW(6), "
                       "last_delivered_message_id = GREATEST(last_delivered_message_id, ?) "
                       "WHERE conversation_id = ? AND user_id = ?",
                       CHAT_DB_PARAMS(DB_INT(id), DB_INT(id), DB_INT(in->conversation_id),
@@ -116,15 +186,17 @@ static int insert_message(struct chat_db *db, const struct chat_message_input *i
                       NULL, NULL);
     if (rc != CHAT_OK)
         return rc;
-    rc = load_message(db, (long long)id, out);
+    rc = chat_message_load_json(db, in->conversation_id, (long long)id, 0, out);
     if (rc != CHAT_OK)
         return rc;
     rc = chat_event_append(db, in->conversation_id, "message.created", *out, NULL);
     if (rc != CHAT_OK) {
         json_object_put(*out);
         *out = NULL;
+        return rc;
     }
-    return rc;
+    chat_message_add_me(*out, in->sender_id);
+    return CHAT_OK;
 }
 
 int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
@@ -162,6 +234,53 @@ out:
     return rc;
 }
 
+/* Appends the first count rows of r to results, oldest first: r is in ascending id order
+ * when ascending, else descending (nearest first either way). */
+static void add_rows(json_object *results, const struct chat_db_result *r, unsigned count,
+                     bool ascending)
+{
+    for (unsigned i = 0; i < count; i++) {
+        unsigned row = ascending ? i : count - 1 - i;
+        json_object_array_add(results, chat_message_json_from_row(r, row));
+    }
+}
+
+/* Up to limit messages of conv_id with id < before, newest first. */
+static int query_older(struct chat_db *db, long long conv_id, long long before, int limit,
+                       struct chat_db_result *r)
+{
+    return chat_db_query(db,
+                         "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
+                         "JOIN users u ON u.id = m.sender_id "
+                         "WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?",
+                         CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(before), DB_INT(limit)), r);
+}
+
+/* Up to limit messages of conv_id with id >= from, oldest first. */
+static int query_newer(struct chat_db *db, long long conv_id, long long from, int limit,
+                       struct chat_db_result *r)
+{
+    return chat_db_query(db,
+                         "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
+                         "JOIN users u ON u.id = m.sender_id "
+                         "WHERE m.conversation_id = ? AND m.id >= ? ORDER BY m.id ASC LIMIT ?",
+                         CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(from), DB_INT(limit)), r);
+}
+
+/* Decorates results for the viewer and wraps them as {results, ...}: the page object. */
+static int finish_page(struct chat_db *db, json_object *results, long long viewer_id,
+                       json_object **out)
+{
+    int rc = chat_messages_decorate(db, results, viewer_id);
+    if (rc != CHAT_OK) {
+        json_object_put(results);
+        return rc;
+    }
+    *out = json_object_new_object();
+    json_object_object_add(*out, "results", results);
+    return CHAT_OK;
+}
+
 int chat_message_page_json(struct chat_db *db, long long conv_id, long long viewer_id,
                            long long before, long long after, int limit, json_object **out)
 {
@@ -171,32 +290,58 @@ int chat_message_page_json(struct chat_db *db, long long conv_id, long long view
     struct chat_db_result r;
     bool ascending = after > 0;
     if (ascending)
-        rc = chat_db_query(db,
-                           "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
-                           "JOIN users u ON u.id = m.sender_id "
-                           "WHERE m.conversation_id = ? AND m.id > ? ORDER BY m.id ASC LIMIT ?",
-                           CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(after), DB_INT(limit + 1)), &r);
+        rc = query_newer(db, conv_id, after + 1, limit + 1, &r);
     else
-        rc = chat_db_query(db,
-                           "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
-                           "JOIN users u ON u.id = m.sender_id "
-                           "WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?",
-                           CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(before > 0 ? before : LLONG_MAX),
-                                          DB_INT(limit + 1)),
-                           &r);
+        rc = query_older(db, conv_id, before > 0 ? before : LLONG_MAX, limit + 1, &r);
     if (rc != CHAT_OK)
         return rc;
     bool has_more = r.nrows > (unsigned)limit;
     unsigned n = has_more ? (unsigned)limit : r.nrows;
     json_object *results = json_object_new_array_ext((int)n);
-    for (unsigned i = 0; i < n; i++) {
-        unsigned row = ascending ? i : n - 1 - i; /* results are always oldest first */
-        json_object_array_add(results, chat_message_json_from_row(&r, row));
-    }
+    add_rows(results, &r, n, ascending);
     chat_db_result_free(&r);
-    json_object *page = json_object_new_object();
-    json_object_object_add(page, "results", results);
-    json_object_object_add(page, "has_more", json_object_new_boolean(has_more));
-    *out = page;
-    return CHAT_OK;
+    rc = finish_page(db, results, viewer_id, out);
+    if (rc == CHAT_OK)
+        json_object_object_add(*out, "has_more", json_object_new_boolean(has_more));
+    return rc;
+}
+
+int chat_message_around_json(struct chat_db *db, long long conv_id, long long viewer_id,
+                             long long around, int limit, json_object **out)
+{
+    int rc = chat_conv_check_participant(db, conv_id, viewer_id);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = chat_db_query_int(db, "SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?",
+                           CHAT_DB_PARAMS(DB_INT(around), DB_INT(conv_id)), NULL);
+    if (rc != CHAT_OK)
+        return rc;
+    /* One more than a full page on each side tells whether more lies beyond it. */
+    struct chat_db_result older = {0}, newer = {0};
+    rc = query_older(db, conv_id, around, limit + 1, &older);
+    if (rc == CHAT_OK)
+        rc = query_newer(db, conv_id, around, limit + 1, &newer);
+    if (rc != CHAT_OK)
+        goto out;
+    unsigned want_before = (unsigned)(limit - 1) / 2;
+    unsigned take_before = older.nrows < want_before ? older.nrows : want_before;
+    unsigned take_after = newer.nrows < (unsigned)limit - take_before
+                              ? newer.nrows : (unsigned)limit - take_before;
+    if (take_before + take_after < (unsigned)limit) /* the newer side ran out */
+        take_before = older.nrows < (unsigned)limit - take_after
+                          ? older.nrows : (unsigned)limit - take_after;
+    json_object *results = json_object_new_array_ext((int)(take_before + take_after));
+    add_rows(results, &older, take_before, false);
+    add_rows(results, &newer, take_after, true);
+    rc = finish_page(db, results, viewer_id, out);
+    if (rc == CHAT_OK) {
+        json_object_object_add(*out, "has_more_before",
+                               json_object_new_boolean(older.nrows > take_before));
+        json_object_object_add(*out, "has_more_after",
+                               json_object_new_boolean(newer.nrows > take_after));
+    }
+out:
+    chat_db_result_free(&older);
+    chat_db_result_free(&newer);
+    return rc;
 }

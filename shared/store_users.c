@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "log.h"
 #include "store.h"
+#include "store_internal.h"
 #include "utf8.h"
 
 bool chat_username_valid(const char *name)
@@ -91,7 +92,7 @@ int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
     return ok ? CHAT_OK : CHAT_E_AUTH_FAILED;
 }
 
-static json_object *user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col)
+json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col)
 {
     json_object *u = json_object_new_object();
     json_object_object_add(u, "id", json_object_new_int64(chat_db_cell_int(r, row, col)));
@@ -111,7 +112,7 @@ int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)
     if (r.nrows == 0)
         rc = CHAT_E_NOT_FOUND;
     else
-        *out = user_json_from_row(&r, 0, 0);
+        *out = chat_user_json_from_row(&r, 0, 0);
     chat_db_result_free(&r);
     return rc;
 }
@@ -144,7 +145,7 @@ int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_obj
         return rc;
     json_object *arr = json_object_new_array();
     for (unsigned i = 0; i < r.nrows; i++)
-        json_object_array_add(arr, user_json_from_row(&r, i, 0));
+        json_object_array_add(arr, chat_user_json_from_row(&r, i, 0));
     chat_db_result_free(&r);
     *out_array = arr;
     return CHAT_OK;

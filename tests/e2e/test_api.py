@@ -960,7 +960,7 @@ def test_method_not_allowed(api_url, conv_pair):
     a, _, conv = conv_pair
     for method, url in (("PUT", msgs_url(api_url, conv["id"])),
                         ("DELETE", msgs_url(api_url, conv["id"])),
-                        ("PATCH", conv_url(api_url, conv["id"])),
+                        ("PUT", conv_url(api_url, conv["id"])),
                         ("DELETE", conv_url(api_url)),
                         ("GET", api_url + "/api/auth/login"),
                         ("PUT", api_url + "/api/auth/me")):

@@ -46,6 +46,40 @@ static void test_rest_wildcard(void **state)
     assert_false(chat_route_match("/static/{*}", "/static/", &a));
 }
 
+static void test_str_segment(void **state)
+{
+    (void)state;
+    struct chat_route_args a;
+    const char *pat = "/api/chat/conversations/{id}/messages/{id}/reactions/{str}/";
+    assert_true(chat_route_match(pat, "/api/chat/conversations/3/messages/9/reactions/%F0%9F%91%8D/", &a));
+    assert_int_equal(a.nids, 2);
+    assert_int_equal(a.ids[1], 9);
+    assert_int_equal(a.str_len, strlen("%F0%9F%91%8D"));
+    assert_memory_equal(a.str, "%F0%9F%91%8D", a.str_len);
+    /* One whole, non-empty segment: no empty match, no slash inside. */
+    assert_false(chat_route_match(pat, "/api/chat/conversations/3/messages/9/reactions//", &a));
+    assert_false(chat_route_match(pat, "/api/chat/conversations/3/messages/9/reactions/a/b/", &a));
+    assert_false(chat_route_match(pat, "/api/chat/conversations/3/messages/9/reactions/a", &a));
+    assert_true(chat_route_match("/api/chat/conversations/{id}/", "/api/chat/conversations/3/", &a));
+    assert_null(a.str);
+}
+
+static void test_percent_decode(void **state)
+{
+    (void)state;
+    char out[8];
+    size_t n = 0;
+    assert_int_equal(chat_percent_decode("a%2Fb+", 6, out, sizeof(out), &n), 0);
+    assert_int_equal(n, 4);
+    assert_string_equal(out, "a/b+");
+    assert_int_equal(chat_percent_decode("%00x", 4, out, sizeof(out), &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_not_equal(chat_percent_decode("%G1", 3, out, sizeof(out), &n), 0);
+    assert_int_not_equal(chat_percent_decode("ab%4", 4, out, sizeof(out), &n), 0);
+    assert_int_not_equal(chat_percent_decode("12345678", 8, out, sizeof(out), &n), 0);
+    assert_int_equal(chat_percent_decode("1234567", 7, out, sizeof(out), &n), 0);
+}
+
 static void test_find_404_405(void **state)
 {
     (void)state;
@@ -118,6 +152,8 @@ int main(void)
         cmocka_unit_test(test_literal_and_id),
         cmocka_unit_test(test_id_rejects_bad_numbers),
         cmocka_unit_test(test_rest_wildcard),
+        cmocka_unit_test(test_str_segment),
+        cmocka_unit_test(test_percent_decode),
         cmocka_unit_test(test_find_404_405),
         cmocka_unit_test(test_every_api_route_requires_auth_except_login_register),
         cmocka_unit_test(test_query_param),

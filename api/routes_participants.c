@@ -1,0 +1,64 @@
+/* /api/chat/conversations/<pk>/participants/: list, add, remove. */
+#include "api.h"
+#include "errors.h"
+#include "handlers.h"
+#include "store.h"
+
+CHAT_HANDLER(chat_handle_participant_list)
+{
+    json_object *arr;
+    int rc = chat_participants_list_json(&app->db, args->ids[0], req->user_id, &arr);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+    chat_respond_results(res, arr);
+    return CHAT_OK;
+}
+
+static const struct chat_field add_fields[] = {
+    {"user_id", CHAT_FIELD_INT, true, false, 0},
+};
+
+CHAT_HANDLER(chat_handle_participant_add)
+{
+    json_object *body, *participant = NULL;
+    int rc = chat_read_json_body(req, res, add_fields, 1, &body);
+    if (rc != CHAT_OK)
+        return rc;
+    long long user_id = chat_json_get_int(body, "user_id", 0);
+    bool added = false;
+    rc = user_id > 0 ? chat_participant_add(&app->db, args->ids[0], req->user_id, user_id, &added,
+                                            &participant)
+                     : CHAT_E_VALIDATION;
+    if (rc != CHAT_OK) {
+        rc = chat_fail(req, res, rc,
+                       rc == CHAT_E_NOT_FOUND    ? "Conversation not found."
+                       : rc == CHAT_E_VALIDATION ? "user_id must be an existing user's id."
+                       : rc == CHAT_E_CONFLICT   ? "Only a group takes new participants, at most 256."
+                                                 : NULL);
+        goto out;
+    }
+    if (added)
+        chat_app_wake_push(app);
+    chat_respond_json(res, added ? 201 : 200, participant);
+out:
+    json_object_put(body);
+    return rc;
+}
+
+CHAT_HANDLER(chat_handle_participant_remove)
+{
+    int rc = chat_participant_remove(&app->db, args->ids[0], req->user_id, args->ids[1]);
+    if (rc != CHAT_OK) {
+        const char *detail = NULL;
+        if (rc == CHAT_E_NOT_FOUND)
+            detail = "Not found.";
+        else if (rc == CHAT_E_CONFLICT)
+            detail = "A direct conversation has exactly two participants; leave it instead.";
+        else if (rc == CHAT_E_FORBIDDEN)
+            detail = "Only the group's creator may remove other participants.";
+        return chat_fail(req, res, rc, detail);
+    }
+    chat_app_wake_push(app);
+    res->status = 204;
+    return CHAT_OK;
+}

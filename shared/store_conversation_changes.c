@@ -1,0 +1,242 @@
+/* Changes to an existing conversation: renaming a group and its membership (listing,
+ * adding, removing, leaving, rejoining a direct chat). Every change locks the
+ * conversation row first and writes its event in the same transaction. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "store.h"
+#include "store_internal.h"
+
+/* Inside a transaction: locks the conversation for actor_id (CHAT_E_NOT_FOUND when they
+ * do not take part) and reads its kind and creator (0 when unknown). */
+static int lock_conversation(struct chat_db *db, long long conv_id, long long actor_id,
+                             bool *is_group, long long *creator_id)
+{
+    int rc = chat_conv_lock_for_participant(db, conv_id, actor_id);
+    if (rc != CHAT_OK)
+        return rc;
+    struct chat_db_result r;
+    rc = chat_db_query(db, "SELECT is_group, COALESCE(created_by, 0) FROM conversations WHERE id = ?",
+                       CHAT_DB_PARAMS(DB_INT(conv_id)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0)
+        rc = CHAT_E_NOT_FOUND;
+    else {
+        *is_group = chat_db_cell_int(&r, 0, 0) != 0;
+        *creator_id = chat_db_cell_int(&r, 0, 1);
+    }
+    chat_db_result_free(&r);
+    return rc;
+}
+
+int chat_conv_rename(struct chat_db *db, long long conv_id, long long user_id, const char *name)
+{
+    bool is_group = false;
+    long long creator_id = 0;
+    json_object *conv = NULL;
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = lock_conversation(db, conv_id, user_id, &is_group, &creator_id);
+    if (rc == CHAT_OK && !is_group)
+        rc = CHAT_E_VALIDATION;
+    if (rc != CHAT_OK)
+        goto out;
+    struct chat_db_result r;
+    rc = chat_db_query(db, "SELECT name FROM conversations WHERE id = ?",
+                       CHAT_DB_PARAMS(DB_INT(conv_id)), &r);
+    if (rc != CHAT_OK)
+        goto out;
+    /* Byte comparison: the column's collation would call "a" and "A" the same name. */
+    bool same = r.nrows == 1 && chat_db_cell(&r, 0, 0) && strcmp(chat_db_cell(&r, 0, 0), name) == 0;
+    chat_db_result_free(&r);
+    if (same)
+        goto out;
+    rc = chat_db_exec(db, "UPDATE conversations SET name = ? WHERE id = ?",
+                      CHAT_DB_PARAMS(DB_STR(name), DB_INT(conv_id)), NULL, NULL);
+    if (rc == CHAT_OK)
+        rc = chat_conv_event_json(db, conv_id, user_id, &conv);
+    if (rc == CHAT_OK)
+        rc = chat_event_append(db, conv_id, "conversation.updated", conv, NULL);
+out:
+    json_object_put(conv);
+    return chat_db_end(db, rc);
+}
+
+/* Participant objects {id, username, display_name, joined_at} of conv_id in joining
+ * order: all of them when user_id is 0, else only that user's (possibly none). */
+static int query_participants(struct chat_db *db, long long conv_id, long long user_id,
+                              json_object **out_array)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db,
+                           "SELECT u.id, u.username, u.display_name, p.joined_at "
+                           "FROM participants p JOIN users u ON u.id = p.user_id "
+                           "WHERE p.conversation_id = ? AND (? = 0 OR p.user_id = ?) "
+                           "ORDER BY p.joined_at, u.id",
+                           CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(user_id), DB_INT(user_id)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    json_object *arr = json_object_new_array_ext((int)r.nrows);
+    for (unsigned i = 0; i < r.nrows; i++) {
+        char joined[32];
+        json_object *p = chat_user_json_from_row(&r, i, 0);
+        chat_json_add_nullable_string(p, "joined_at", chat_time_rfc3339(chat_db_cell(&r, i, 3), joined));
+        json_object_array_add(arr, p);
+    }
+    chat_db_result_free(&r);
+    *out_array = arr;
+    return CHAT_OK;
+}
+
+/* One participant object, or CHAT_E_NOT_FOUND when user_id does not take part. */
+static int get_participant(struct chat_db *db, long long conv_id, long long user_id,
+                           json_object **out)
+{
+    json_object *arr = NULL;
+    int rc = query_participants(db, conv_id, user_id, &arr);
+    if (rc != CHAT_OK)
+        return rc;
+    if (json_object_array_length(arr) == 1)
+        *out = json_object_get(json_object_array_get_idx(arr, 0));
+    else
+        rc = CHAT_E_NOT_FOUND;
+    json_object_put(arr);
+    return rc;
+}
+
+int chat_participants_list_json(struct chat_db *db, long long conv_id, long long viewer_id,
+                                json_object **out_array)
+{
+    int rc = chat_conv_check_participant(db, conv_id, viewer_id);
+    if (rc != CHAT_OK)
+        return rc;
+    return query_participants(db, conv_id, 0, out_array);
+}
+
+/* {conversation_id, user_id, user}: the payload of participant.added and .removed. Takes
+ * a new reference to user. */
+static json_object *participant_payload(long long conv_id, long long user_id, json_object *user)
+{
+    json_object *payload = json_object_new_object();
+    json_object_object_add(payload, "conversation_id", json_object_new_int64(conv_id));
+    json_object_object_add(payload, "user_id", json_object_new_int64(user_id));
+    json_object_object_add(payload, "user", json_object_get(user));
+    return payload;
+}
+
+/* Inside a transaction holding the conversation lock: adds user_id (who must exist and
+ * not take part yet) and writes participant.added. */
+static int insert_participant(struct chat_db *db, long long conv_id, long long user_id)
+{
+    json_object *user = NULL, *conv = NULL, *payload = NULL;
+    int rc = chat_db_exec(db, "INSERT INTO participants (conversation_id, user_id) VALUES (?, ?)",
+                          CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(user_id)), NULL, NULL);
+    if (rc == CHAT_OK)
+        rc = chat_user_get_json(db, user_id, &user);
+    if (rc == CHAT_OK)
+        rc = chat_conv_event_json(db, conv_id, user_id, &conv);
+    if (rc != CHAT_OK)
+        goto out;
+    payload = participant_payload(conv_id, user_id, user);
+    json_object_object_add(payload, "conversation", json_object_get(conv));
+    rc = chat_event_append(db, conv_id, "participant.added", payload, NULL);
+out:
+    json_object_put(payload);
+    json_object_put(conv);
+    json_object_put(user);
+    return rc;
+}
+
+int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_id,
+                         long long user_id, bool *added, json_object **out)
+{
+    *added = false;
+    *out = NULL;
+    bool is_group = false;
+    long long creator_id = 0, count = 0;
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = lock_conversation(db, conv_id, actor_id, &is_group, &creator_id);
+    if (rc == CHAT_OK && !is_group)
+        rc = CHAT_E_CONFLICT;
+    if (rc == CHAT_OK) {
+        rc = chat_db_query_int(db, "SELECT 1 FROM users WHERE id = ?",
+                               CHAT_DB_PARAMS(DB_INT(user_id)), NULL);
+        if (rc == CHAT_E_NOT_FOUND)
+            rc = CHAT_E_VALIDATION;
+    }
+    if (rc != CHAT_OK)
+        goto out;
+    rc = get_participant(db, conv_id, user_id, out);
+    if (rc != CHAT_E_NOT_FOUND)
+        goto out; /* already a member (nothing changes), or an error */
+    rc = chat_db_query_int(db, "SELECT COUNT(*) FROM participants WHERE conversation_id = ?",
+                           CHAT_DB_PARAMS(DB_INT(conv_id)), &count);
+    if (rc == CHAT_OK && count >= CHAT_GROUP_MAX_PARTICIPANTS)
+        rc = CHAT_E_CONFLICT;
+    if (rc == CHAT_OK)
+        rc = insert_participant(db, conv_id, user_id);
+    if (rc == CHAT_OK)
+        rc = get_participant(db, conv_id, user_id, out);
+    *added = rc == CHAT_OK;
+out:
+    rc = chat_db_end(db, rc);
+    if (rc != CHAT_OK) {
+        json_object_put(*out);
+        *out = NULL;
+        *added = false;
+    }
+    return rc;
+}
+
+int chat_participant_remove(struct chat_db *db, long long conv_id, long long actor_id,
+                            long long user_id)
+{
+    bool is_group = false;
+    long long creator_id = 0;
+    json_object *user = NULL, *payload = NULL;
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = lock_conversation(db, conv_id, actor_id, &is_group, &creator_id);
+    if (rc == CHAT_OK && user_id != actor_id) {
+        if (!is_group)
+            rc = CHAT_E_CONFLICT;
+        else if (creator_id != actor_id)
+            rc = CHAT_E_FORBIDDEN;
+        else
+            rc = chat_conv_check_participant(db, conv_id, user_id);
+    }
+    if (rc == CHAT_OK)
+        rc = chat_user_get_json(db, user_id, &user);
+    if (rc == CHAT_OK)
+        rc = chat_db_exec(db, "DELETE FROM participants WHERE conversation_id = ? AND user_id = ?",
+                          CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(user_id)), NULL, NULL);
+    if (rc != CHAT_OK)
+        goto out;
+    payload = participant_payload(conv_id, user_id, user);
+    rc = chat_event_append(db, conv_id, "participant.removed", payload, NULL);
+out:
+    json_object_put(payload);
+    json_object_put(user);
+    return chat_db_end(db, rc);
+}
+
+int chat_conv_rejoin_direct(struct chat_db *db, long long conv_id, const long long members[2])
+{
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = chat_db_query_int(db, "SELECT id FROM conversations WHERE id = ? FOR UPDATE",
+                           CHAT_DB_PARAMS(DB_INT(conv_id)), NULL);
+    for (int i = 0; i < 2 && rc == CHAT_OK; i++) {
+        rc = chat_conv_check_participant(db, conv_id, members[i]);
+        if (rc == CHAT_E_NOT_FOUND)
+            rc = insert_participant(db, conv_id, members[i]);
+    }
+    return chat_db_end(db, rc);
+}

@@ -1,0 +1,153 @@
+/* Changes to a message by its author: edits (keeping the old text) and deletes
+ * (tombstones). Each writes its event in the same transaction, after locking the
+ * conversation row. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+#include "store.h"
+#include "store_internal.h"
+#include "strbuf.h"
+#include "utf8.h"
+
+int chat_message_text_check(const struct chat_config *cfg, const char *text, char *detail,
+                            size_t detail_len)
+{
+    bool blank = true;
+    for (const char *p = text; *p && blank; p++)
+        blank = isspace((unsigned char)*p) != 0;
+    if (blank) {
+        snprintf(detail, detail_len, "text must not be empty.");
+        return CHAT_E_VALIDATION;
+    }
+    if (chat_utf8_length(text, strlen(text)) > (size_t)cfg->max_message_chars) {
+        snprintf(detail, detail_len, "text is longer than %d characters.", cfg->max_message_chars);
+        return CHAT_E_VALIDATION;
+    }
+    return CHAT_OK;
+}
+
+/* Inside a transaction: locks the conversation for user_id and checks that message_id
+ * is user_id's own message there. *deleted tells whether it is a tombstone; when
+ * old_text is not NULL it receives a copy of the current text (caller frees).
+ * CHAT_E_NOT_FOUND (not a participant, or not a message of the conversation),
+ * CHAT_E_FORBIDDEN (someone else's message). */
+static int lock_own_message(struct chat_db *db, long long conv_id, long long message_id,
+                            long long user_id, bool *deleted, char **old_text)
+{
+    int rc = chat_conv_lock_for_participant(db, conv_id, user_id);
+    if (rc != CHAT_OK)
+        return rc;
+    struct chat_db_result r;
+    rc = chat_db_query(db,
+                       "SELECT sender_id, deleted_at IS NOT NULL, text FROM messages "
+                       "WHERE id = ? AND conversation_id = ?",
+                       CHAT_DB_PARAMS(DB_INT(message_id), DB_INT(conv_id)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0)
+        rc = CHAT_E_NOT_FOUND;
+    else if (chat_db_cell_int(&r, 0, 0) != user_id)
+        rc = CHAT_E_FORBIDDEN;
+    else {
+        *deleted = chat_db_cell_int(&r, 0, 1) != 0;
+        if (old_text)
+            *old_text = chat_xstrdup(chat_db_cell(&r, 0, 2));
+    }
+    chat_db_result_free(&r);
+    return rc;
+}
+
+/* Loads the changed message, writes its event (payload without viewer fields), then
+ * adds the author's "me" for the REST answer. *out is set only on success. */
+static int append_message_event(struct chat_db *db, long long conv_id, long long message_id,
+                                long long user_id, const char *type, json_object **out)
+{
+    json_object *msg = NULL;
+    int rc = chat_message_load_json(db, conv_id, message_id, 0, &msg);
+    if (rc == CHAT_OK)
+        rc = chat_event_append(db, conv_id, type, msg, NULL);
+    if (rc != CHAT_OK) {
+        json_object_put(msg);
+        return rc;
+    }
+    chat_message_add_me(msg, user_id);
+    *out = msg;
+    return CHAT_OK;
+}
+
+int chat_message_edit(struct chat_db *db, long long conv_id, long long message_id,
+                      long long user_id, const char *text, json_object **out, bool *changed)
+{
+    *out = NULL;
+    *changed = false;
+    bool deleted = false;
+    char *old_text = NULL;
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = lock_own_message(db, conv_id, message_id, user_id, &deleted, &old_text);
+    if (rc == CHAT_OK && deleted)
+        rc = CHAT_E_CONFLICT;
+    if (rc != CHAT_OK)
+        goto out;
+    if (strcmp(old_text, text) == 0) {
+        /* Byte-identical (the column's collation would call "a" and "A" equal). */
+        rc = chat_message_load_json(db, conv_id, message_id, user_id, out);
+        goto out;
+    }
+    rc = chat_db_exec(db,
+                      "INSERT INTO message_edits (message_id, old_text) "
+                      "SELECT id, text FROM messages WHERE id = ?",
+                      CHAT_DB_PARAMS(DB_INT(message_id)), NULL, NULL);
+    if (rc == CHAT_OK)
+        rc = chat_db_exec(db, "UPDATE messages SET text = ?, edited_at = NOW(6) WHERE id = ?",
+                          CHAT_DB_PARAMS(DB_STR(text), DB_INT(message_id)), NULL, NULL);
+    if (rc == CHAT_OK)
+        rc = append_message_event(db, conv_id, message_id, user_id, "message.updated", out);
+    *changed = rc == CHAT_OK;
+out:
+    free(old_text);
+    rc = chat_db_end(db, rc);
+    if (rc != CHAT_OK) {
+        json_object_put(*out);
+        *out = NULL;
+        *changed = false;
+    }
+    return rc;
+}
+
+int chat_message_delete(struct chat_db *db, long long conv_id, long long message_id,
+                        long long user_id, bool *changed)
+{
+    *changed = false;
+    bool deleted = false;
+    json_object *msg = NULL;
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = lock_own_message(db, conv_id, message_id, user_id, &deleted, NULL);
+    if (rc != CHAT_OK || deleted)
+        goto out; /* deleting a tombstone again changes nothing */
+    rc = chat_db_exec(db, "UPDATE messages SET text = '', deleted_at = NOW(6) WHERE id = ?",
+                      CHAT_DB_PARAMS(DB_INT(message_id)), NULL, NULL);
+    if (rc == CHAT_OK)
+        rc = chat_db_exec(db, "DELETE FROM message_edits WHERE message_id = ?",
+                          CHAT_DB_PARAMS(DB_INT(message_id)), NULL, NULL);
+    if (rc == CHAT_OK)
+        rc = chat_db_exec(db, "DELETE FROM reactions WHERE message_id = ?",
+                          CHAT_DB_PARAMS(DB_INT(message_id)), NULL, NULL);
+    if (rc == CHAT_OK)
+        rc = chat_attachments_clear_for_message(db, message_id);
+    if (rc == CHAT_OK)
+        rc = append_message_event(db, conv_id, message_id, user_id, "message.deleted", &msg);
+    *changed = rc == CHAT_OK;
+out:
+    json_object_put(msg);
+    rc = chat_db_end(db, rc);
+    if (rc != CHAT_OK)
+        *changed = false;
+    return rc;
+}
