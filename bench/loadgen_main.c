@@ -222,19 +222,21 @@ static void print_report(const struct loadgen_run *run, const struct report *r)
            opt->label, r->conns, run->plan.nconvs, opt->rate, opt->seconds);
     printf("  connections            %zu authenticated, %zu failed, in %.1f s\n",
            r->conns - r->failed_conns, r->failed_conns, r->counts.connect_seconds);
-    printf("  messages               %zu planned, %llu created (201), %llu failed, %llu sent >10 ms late\n",
-           run->nmessages, (unsigned long long)run->posts_created,
-           (unsigned long long)run->posts_failed, (unsigned long long)run->posts_late);
-    printf("  POST response          p50 %.2f ms, p99 %.2f ms\n", post50, post99);
-    printf("  deliveries             %llu expected, %llu received, %llu lost, %llu duplicated, "
-           "%llu on wrong sockets\n",
-           (unsigned long long)run->expected, (unsigned long long)run->received,
-           (unsigned long long)lost, (unsigned long long)run->duplicates,
-           (unsigned long long)run->foreign);
-    printf("  POST -> delivery       p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n", p50,
-           p99, p999, max);
-    printf("  delivery rate          %.0f deliveries/s (first to last delivery, %.2f s)\n", dps,
-           span);
+    if (run->nmessages > 0) {
+        printf("  messages               %zu planned, %llu created (201), %llu failed, %llu sent >10 ms late\n",
+               run->nmessages, (unsigned long long)run->posts_created,
+               (unsigned long long)run->posts_failed, (unsigned long long)run->posts_late);
+        printf("  POST response          p50 %.2f ms, p99 %.2f ms\n", post50, post99);
+        printf("  deliveries             %llu expected, %llu received, %llu lost, %llu duplicated, "
+               "%llu on wrong sockets\n",
+               (unsigned long long)run->expected, (unsigned long long)run->received,
+               (unsigned long long)lost, (unsigned long long)run->duplicates,
+               (unsigned long long)run->foreign);
+        printf("  POST -> delivery       p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms\n", p50,
+               p99, p999, max);
+        printf("  delivery rate          %.0f deliveries/s (first to last delivery, %.2f s)\n", dps,
+               span);
+    }
     printf("  sockets                %llu disconnects (resumed), %llu resync_required, %llu "
            "error frames, last close code %d\n",
            (unsigned long long)r->counts.disconnects, (unsigned long long)r->counts.resyncs,

@@ -60,6 +60,8 @@ static void queue_push(struct loadgen_ws *ws, struct ws_conn *c)
     ws->queue_len++;
 }
 
+static void connect_failed(struct loadgen_ws *ws, struct ws_conn *c, const char *why);
+
 static void start_connection(struct loadgen_ws *ws, struct ws_conn *c)
 {
     const struct loadgen_options *opt = ws->run->opt;
@@ -80,8 +82,10 @@ static void start_connection(struct loadgen_ws *ws, struct ws_conn *c)
     c->state = CONN_CONNECTING;
     c->attempts++;
     ws->in_flight++;
-    /* A NULL return has already run CLIENT_CONNECTION_ERROR, which did the accounting. */
-    lws_client_connect_via_info(&info);
+    /* A NULL return has usually run CLIENT_CONNECTION_ERROR already, which did the
+     * accounting; if it has not (a failure before lws made the wsi), do it here. */
+    if (!lws_client_connect_via_info(&info) && c->state == CONN_CONNECTING)
+        connect_failed(ws, c, "lws_client_connect_via_info failed");
 }
 
 /* Starts queued connections while fewer than connect_window handshakes are in flight. */
