@@ -16,6 +16,8 @@ CHAT_HANDLER(chat_handle_logout);
 CHAT_HANDLER(chat_handle_me);
 /* routes_users.c */
 CHAT_HANDLER(chat_handle_user_search);
+/* routes_presence.c */
+CHAT_HANDLER(chat_handle_user_presence);
 /* routes_conversations.c */
 CHAT_HANDLER(chat_handle_conversation_list);
 CHAT_HANDLER(chat_handle_conversation_create);

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "program.h"
+#include "spool.h"
 #include "strbuf.h"
 #include "transport.h"
 
@@ -72,6 +73,30 @@ static void read_body(FCGX_Request *r, const struct chat_config *cfg, struct cha
     req->body = buf;
     req->body_len = got > 0 ? (size_t)got : 0;
     *body = buf;
+}
+
+/* Upload routes: streams the body into a spool file instead (see api/spool.h). */
+static void spool_body(FCGX_Request *r, const struct chat_config *cfg, struct chat_request *req,
+                       struct chat_spool *sp)
+{
+    const char *cl = param(r, "CONTENT_LENGTH");
+    long long left = cl && *cl ? atoll(cl) : 0;
+    chat_spool_open(sp, cfg);
+    if (left > cfg->attachment_max_bytes) {
+        sp->too_large = true; /* refused unread */
+    } else {
+        char chunk[65536];
+        while (left > 0 && !sp->failed) {
+            int got = FCGX_GetStr(chunk, left > (long long)sizeof(chunk) ? (int)sizeof(chunk) : (int)left,
+                                  r->in);
+            if (got <= 0)
+                break;
+            chat_spool_write(sp, chunk, (size_t)got);
+            left -= got;
+        }
+        req->body_incomplete = left > 0 && !sp->failed;
+    }
+    chat_spool_to_request(sp, req);
 }
 
 /* Formats the headers with the C library (libfcgi's own printf lacks %zu and %lld) and
@@ -135,11 +160,16 @@ static void handle_one(struct chat_app *app, FCGX_Request *r)
     req.remote_addr = param(r, "REMOTE_ADDR");
     if (req.content_type && !*req.content_type)
         req.content_type = NULL;
-    read_body(r, app->cfg, &req, &body);
+    struct chat_spool spool = {.fd = -1};
+    if (chat_spool_wanted(req.method, path))
+        spool_body(r, app->cfg, &req, &spool);
+    else
+        read_body(r, app->cfg, &req, &body);
 
     chat_app_handle(app, &req, &res);
     write_response(r, &res);
 
+    chat_spool_discard(&spool);
     chat_response_free(&res);
     free(body);
     free(path);

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "errors.h"
+#include "http.h"
 
 #define MAX_HEADER_LINES 16
 
@@ -95,39 +96,15 @@ static bool name_is(const char *name, size_t nlen, const char *want)
     return nlen == strlen(want) && strncasecmp(name, want, nlen) == 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* RFC 5987 ext-value "UTF-8''percent-encoded" into out. */
+/* RFC 5987 ext-value "UTF-8''percent-encoded" into out; NUL bytes are refused. */
 static bool decode_ext_value(const char *v, char *out, size_t outlen)
 {
     const char *q = strstr(v, "''");
     if (!q || (size_t)(q - v) != 5 || strncasecmp(v, "UTF-8", 5) != 0)
         return false;
-    size_t o = 0;
-    for (const char *p = q + 2; *p; p++) {
-        char c = *p;
-        if (c == '%') {
-            int hi = hexval(p[1]), lo = hi >= 0 ? hexval(p[2]) : -1;
-            if (lo < 0)
-                return false;
-            c = (char)(hi * 16 + lo);
-            p += 2;
-        }
-        if (o + 1 >= outlen)
-            return false;
-        out[o++] = c;
-    }
-    out[o] = '\0';
-    return true;
+    size_t n = 0;
+    q += 2;
+    return chat_percent_decode(q, strlen(q), out, outlen, &n) == CHAT_OK && n == strlen(out);
 }
 
 static bool disposition_param(void *ctx, const char *name, size_t nlen, const char *value)

@@ -15,6 +15,7 @@ const struct chat_route chat_routes[] = {
     {"POST", "/api/auth/logout", chat_handle_logout, CHAT_ROUTE_AUTH},
     {"GET", "/api/auth/me", chat_handle_me, CHAT_ROUTE_AUTH},
     {"GET", "/api/users/", chat_handle_user_search, CHAT_ROUTE_AUTH},
+    {"GET", "/api/users/{id}/presence/", chat_handle_user_presence, CHAT_ROUTE_AUTH},
     {"GET", "/api/chat/conversations/", chat_handle_conversation_list, CHAT_ROUTE_AUTH},
     {"POST", "/api/chat/conversations/", chat_handle_conversation_create, CHAT_ROUTE_AUTH},
     {"GET", "/api/chat/conversations/{id}/", chat_handle_conversation_get, CHAT_ROUTE_AUTH},

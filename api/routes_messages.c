@@ -35,79 +35,42 @@ CHAT_HANDLER(chat_handle_message_list)
     return CHAT_OK;
 }
 
-static bool blank(const char *s)
-{
-    for (; *s; s++)
-        if (!isspace((unsigned char)*s))
-            return false;
-    return true;
-}
-
-static bool client_msg_id_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > CHAT_CLIENT_MSG_ID_MAX)
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr("-_.:", *s))
-            return false;
-    return true;
-}
-
 static const struct chat_field send_fields[] = {
     {"text", CHAT_FIELD_STRING, true, false, 0},
     {"client_msg_id", CHAT_FIELD_STRING, false, true, 0},
     {"reply_to", CHAT_FIELD_INT, false, true, 0},
+    {"attachment_ids", CHAT_FIELD_INT_ARRAY, false, true, CHAT_ATTACHMENTS_MAX},
 };
 
 CHAT_HANDLER(chat_handle_message_create)
 {
     json_object *body, *msg = NULL;
-    int rc = chat_read_json_body(req, res, send_fields, 3, &body);
+    int rc = chat_read_json_body(req, res, send_fields,
+                                 sizeof(send_fields) / sizeof(send_fields[0]), &body);
     if (rc != CHAT_OK)
         return rc;
+    /* At most CHAT_ATTACHMENTS_MAX, checked with the fields. */
+    long long attachment_ids[CHAT_ATTACHMENTS_MAX];
+    json_object *ids = json_object_object_get(body, "attachment_ids");
+    size_t nids = ids ? json_object_array_length(ids) : 0;
+    for (size_t i = 0; i < nids; i++)
+        attachment_ids[i] = json_object_get_int64(json_object_array_get_idx(ids, i));
     struct chat_message_input in = {
         .conversation_id = args->ids[0],
         .sender_id = req->user_id,
         .text = chat_json_get_string(body, "text", ""),
         .client_msg_id = chat_json_get_string(body, "client_msg_id", NULL),
         .reply_to = chat_json_get_int(body, "reply_to", 0),
+        .attachment_ids = attachment_ids,
+        .attachment_count = nids,
     };
     bool has_reply_to = json_object_object_get(body, "reply_to") != NULL;
-    char detail[128];
+    char detail[160];
     bool created = false;
-    /* A non-participant learns nothing, not even whether the body was valid. */
-    rc = chat_conv_check_participant(&app->db, in.conversation_id, in.sender_id);
+    rc = chat_message_submit(&app->db, app->cfg, &in, has_reply_to, &msg, &created, detail,
+                             sizeof(detail));
     if (rc != CHAT_OK) {
-        rc = chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
-        goto out;
-    }
-    if (blank(in.text)) {
-        rc = chat_fail(req, res, CHAT_E_VALIDATION, "text must not be empty.");
-        goto out;
-    }
-    if (chat_utf8_length(in.text, strlen(in.text)) > (size_t)app->cfg->max_message_chars) {
-        snprintf(detail, sizeof(detail), "text is longer than %d characters.",
-                 app->cfg->max_message_chars);
-        rc = chat_fail(req, res, CHAT_E_VALIDATION, detail);
-        goto out;
-    }
-    if (in.client_msg_id && !client_msg_id_valid(in.client_msg_id)) {
-        rc = chat_fail(req, res, CHAT_E_VALIDATION,
-                       "client_msg_id must be 1 to 64 characters of letters, digits, '-', '_', '.' or ':'.");
-        goto out;
-    }
-    if (has_reply_to && in.reply_to <= 0) {
-        rc = chat_fail(req, res, CHAT_E_VALIDATION, "reply_to must be a message id.");
-        goto out;
-    }
-    rc = chat_message_send(&app->db, app->cfg, &in, &msg, &created);
-    if (rc == CHAT_E_VALIDATION) {
-        rc = chat_fail(req, res, rc, "reply_to must be a message in this conversation.");
-        goto out;
-    }
-    if (rc != CHAT_OK) {
-        rc = chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+        rc = chat_fail(req, res, rc, detail[0] ? detail : NULL);
         goto out;
     }
     if (created)

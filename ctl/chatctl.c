@@ -27,7 +27,11 @@ static const char usage[] =
     "                                set a password and end the user's sessions\n"
     "  demo                          create alice, bob and carol (password 'password123'),\n"
     "                                a direct chat alice-bob and a group with all three\n"
-    "  config example                print an example config file with every setting\n";
+    "  config example                print an example config file with every setting\n"
+    "  gc                            remove uploads never attached after 24 h (and their\n"
+    "                                files once no row names them), abandoned temp files,\n"
+    "                                events older than event_retention_hours and idle\n"
+    "                                rate-limit buckets; run it from cron, e.g. hourly\n";
 
 #define DEMO_PASSWORD "password123"
 
@@ -296,6 +300,22 @@ static int cmd_demo(const struct chat_config *cfg, struct chat_db *db)
     return 0;
 }
 
+/* ---- gc ---- */
+
+static int cmd_gc(const struct chat_config *cfg, struct chat_db *db)
+{
+    struct chat_gc_stats st;
+    int rc = chat_gc(db, cfg, &st);
+    printf("gc: removed %lld attachment rows, %lld files, %lld temp files, %lld events, "
+           "%lld rate-limit buckets\n",
+           st.attachments, st.files, st.tmp_files, st.events, st.rate_buckets);
+    if (rc != CHAT_OK) {
+        fprintf(stderr, "chatctl: gc stopped: %s\n", chat_err_message(rc));
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct chat_config cfg;
@@ -319,7 +339,7 @@ int main(int argc, char **argv)
         rc = cmd_migrate(&cfg);
         goto out;
     }
-    if (strcmp(cmd, "user") != 0 && strcmp(cmd, "demo") != 0) {
+    if (strcmp(cmd, "user") != 0 && strcmp(cmd, "demo") != 0 && strcmp(cmd, "gc") != 0) {
         fprintf(stderr, "chatctl: unknown command '%s'\n%s", cmd, usage);
         goto out;
     }
@@ -331,6 +351,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "user"))
         rc = cmd_user(&cfg, &db, argc - argi - 1, argv + argi + 1);
+    else if (!strcmp(cmd, "gc"))
+        rc = cmd_gc(&cfg, &db);
     else
         rc = cmd_demo(&cfg, &db);
     chat_db_close(&db);

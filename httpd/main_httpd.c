@@ -18,6 +18,7 @@
 #include "http.h"
 #include "log.h"
 #include "program.h"
+#include "spool.h"
 #include "strbuf.h"
 #include "transport.h"
 
@@ -33,6 +34,8 @@ struct upload {
     struct strbuf body;
     bool too_large;
     bool answered;
+    bool spooled;            /* an upload route: the body goes to spool, not body */
+    struct chat_spool spool;
 };
 
 static void free_thread_app(void *p)
@@ -130,6 +133,8 @@ static enum MHD_Result answer(struct MHD_Connection *conn, const char *url, cons
     req.body = up->body.data;
     req.body_len = up->body.len;
     req.body_too_large = up->too_large;
+    if (up->spooled)
+        chat_spool_to_request(&up->spool, &req);
     req.content_type = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
     req.cookie = header(conn, MHD_HTTP_HEADER_COOKIE);
     req.authorization = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
@@ -155,8 +160,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct upload *up = *con_cls;
     if (!up) {
         up = chat_xcalloc(1, sizeof(*up));
+        up->spool.fd = -1;
         *con_cls = up;
         const char *cl = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (chat_spool_wanted(method, url)) {
+            up->spooled = true;
+            chat_spool_open(&up->spool, config);
+            if (cl && atoll(cl) > config->attachment_max_bytes) {
+                up->spool.too_large = true;
+                return answer(conn, url, method, up);
+            }
+            return MHD_YES;
+        }
         if (cl && atoll(cl) > config->max_body_bytes) {
             /* Refuse before reading: MHD closes the connection instead of draining it. */
             up->too_large = true;
@@ -165,6 +180,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (up->answered) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size && up->spooled) {
+        chat_spool_write(&up->spool, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -189,6 +209,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)toe;
     struct upload *up = *con_cls;
     if (up) {
+        /* Also after an interrupted upload: its temp file goes with the request. */
+        chat_spool_discard(&up->spool);
         strbuf_free(&up->body);
         free(up);
         *con_cls = NULL;

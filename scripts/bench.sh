@@ -29,6 +29,7 @@
 #   BENCH_FCGI_WORKERS  chat-api worker processes (default 2)
 #   BENCH_HTTPD_THREADS chat-httpd threads (default 4, the shipped default)
 #   BENCH_HISTORY       messages in the benchmarked conversation before the runs (200)
+#   BENCH_RATE_LIMIT    rate_limit_enabled for the run (default true)
 #   BIN                 directory of the programs (default build/release)
 #   BENCH_SCENARIOS     which parts to run, comma-separated (default rest,1,2,3)
 #   BENCH_WS_SECONDS    how long scenarios 1 and 2 send (default 20)
@@ -132,6 +133,16 @@ static_dir = $REPO/static
 templates_dir = $REPO/templates
 sql_dir = $REPO/sql
 log_level = info
+data_dir = $VAR/data
+# The limiter runs on every request (its cost is part of the figures) but never refuses:
+# wrk is one client. BENCH_RATE_LIMIT=false measures without it.
+rate_limit_enabled = ${BENCH_RATE_LIMIT:-true}
+rate_read_per_minute = 100000000
+rate_read_burst = 100000000
+rate_write_per_minute = 100000000
+rate_write_burst = 100000000
+rate_auth_per_minute = 100000000
+rate_auth_burst = 100000000
 EOF
 export CHAT_CONFIG=$CONF
 

@@ -23,8 +23,12 @@ const struct chat_setting chat_settings[] = {
                 "Space-separated Origin values allowed to open a WebSocket. Requests without an "
                 "Origin header (non-browser clients) are allowed."),
     STR_SETTING(push_wake_sockets, "var/run/chat-push.sock",
-                "Space-separated UNIX datagram socket paths: the API wakes each push daemon "
-                "through one; chat-push binds the first."),
+                "Space-separated wake-up addresses, one per push daemon: a UNIX datagram socket "
+                "path (contains '/') or a UDP IP:PORT ([IPv6]:PORT). The API wakes every one "
+                "after each commit."),
+    STR_SETTING(push_wake_bind, "",
+                "The wake-up address this chat-push binds (a UNIX socket path or a UDP IP:PORT); "
+                "empty means the first entry of push_wake_sockets."),
     INT_SETTING(push_poll_interval_ms, "500", 20, 60000,
                 "chat-push re-reads the event log this often even without a wake-up."),
     INT_SETTING(push_gap_timeout_ms, "10000", 100, 600000,
@@ -41,6 +45,20 @@ const struct chat_setting chat_settings[] = {
                 "A resume that would replay more events than this gets resync_required."),
     INT_SETTING(push_rx_buffer_bytes, "1024", 128, 65536,
                 "libwebsockets receive buffer per connection; memory per connection grows with it."),
+    INT_SETTING(push_max_connections_per_user, "20", 1, 100000,
+                "Open WebSocket/SSE/long-poll connections one user may hold on one chat-push "
+                "(more: close 4409)."),
+    INT_SETTING(push_client_frames_per_s, "20", 1, 100000,
+                "Sustained rate of client frames allowed per WebSocket (token bucket)."),
+    INT_SETTING(push_client_frame_burst, "60", 1, 1000000,
+                "Client frames a WebSocket may send at once above the sustained rate (over: "
+                "error rate_limited, then close 4429)."),
+    INT_SETTING(push_presence_offline_delay_ms, "60000", 0, 3600000,
+                "A user goes offline this long after their last connection closed (about one "
+                "ping timeout, so a reconnect does not flap)."),
+    STR_SETTING(push_metrics_allow, "127.0.0.1 ::1",
+                "Space-separated client IP addresses allowed to read chat-push's /metrics and "
+                "/healthz."),
     STR_SETTING(fcgi_socket, "var/run/chat-api.sock",
                 "UNIX socket path (or :PORT) chat-api listens on for FastCGI."),
     INT_SETTING(fcgi_workers, "2", 1, 256, "chat-api worker processes."),
@@ -67,6 +85,33 @@ const struct chat_setting chat_settings[] = {
                 "Events older than this may be purged; resuming from before them gets "
                 "resync_required."),
     STR_SETTING(log_level, "info", "debug, info, warn or error."),
+    STR_SETTING(data_dir, "var/data",
+                "Directory for uploaded files (attachments/ named by SHA-256, tmp/ for uploads "
+                "in progress); must be on one filesystem."),
+    INT_SETTING(attachment_max_bytes, "26214400", 1024, 1073741824,
+                "Largest upload to POST /api/chat/attachments/ (bytes of the request body); "
+                "larger uploads get 413. nginx's client_max_body_size for that location must "
+                "be above it."),
+    STR_SETTING(attachment_types,
+                "image/* audio/* video/* text/plain text/csv application/pdf application/zip "
+                "application/gzip application/json application/octet-stream",
+                "Space-separated content types accepted for uploads ('type/*' matches a whole "
+                "type, '*/*' anything); others get 415. Types a browser could run (HTML, SVG, "
+                "XML, unknown) are always served as application/octet-stream downloads."),
+    BOOL_SETTING(rate_limit_enabled, "true",
+                 "Enforce the per-user (per-address for login and register) token buckets."),
+    INT_SETTING(rate_auth_per_minute, "30", 1, 100000000,
+                "Login and register: tokens added per minute to each client address's bucket."),
+    INT_SETTING(rate_auth_burst, "20", 1, 100000000, "Login and register: bucket capacity."),
+    INT_SETTING(rate_read_per_minute, "6000", 1, 100000000,
+                "GET requests: tokens added per minute to each user's bucket."),
+    INT_SETTING(rate_read_burst, "200", 1, 100000000, "GET requests: bucket capacity."),
+    INT_SETTING(rate_write_per_minute, "1800", 1, 100000000,
+                "POST, PATCH, PUT and DELETE requests: tokens added per minute per user."),
+    INT_SETTING(rate_write_burst, "60", 1, 100000000, "Writes: bucket capacity."),
+    INT_SETTING(rate_upload_per_minute, "60", 1, 100000000,
+                "Uploads (POST /api/chat/attachments/): tokens added per minute per user."),
+    INT_SETTING(rate_upload_burst, "20", 1, 100000000, "Uploads: bucket capacity."),
 };
 const unsigned chat_settings_count = sizeof(chat_settings) / sizeof(chat_settings[0]);
 

@@ -16,6 +16,7 @@ struct chat_config {
     char *push_public_url;
     char *allowed_origins;
     char *push_wake_sockets;
+    char *push_wake_bind;
     int push_poll_interval_ms;
     int push_gap_timeout_ms;
     int push_max_queue_bytes;
@@ -23,6 +24,11 @@ struct chat_config {
     int push_ping_interval_s;
     int push_resume_max_events;
     int push_rx_buffer_bytes;
+    int push_max_connections_per_user;
+    int push_client_frames_per_s;
+    int push_client_frame_burst;
+    int push_presence_offline_delay_ms;
+    char *push_metrics_allow;
     char *fcgi_socket;
     int fcgi_workers;
     int httpd_threads;
@@ -47,6 +53,20 @@ struct chat_config {
     int password_opslimit;
     int event_retention_hours;
     char *log_level;
+    /* Attachments */
+    char *data_dir;
+    int attachment_max_bytes;
+    char *attachment_types;
+    /* Rate limits: a token bucket per route class and user (client address for auth) */
+    bool rate_limit_enabled;
+    int rate_auth_per_minute;
+    int rate_auth_burst;
+    int rate_read_per_minute;
+    int rate_read_burst;
+    int rate_write_per_minute;
+    int rate_write_burst;
+    int rate_upload_per_minute;
+    int rate_upload_burst;
 };
 
 enum chat_setting_type { CHAT_SETTING_INT, CHAT_SETTING_STR, CHAT_SETTING_BOOL };

@@ -96,6 +96,15 @@ struct chat_message_input {
 int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
                       const struct chat_message_input *in, json_object **out, bool *created);
 
+/* What a client's send goes through, on REST and on the WebSocket alike: checks
+ * participation (CHAT_E_NOT_FOUND first, so outsiders learn nothing about their input),
+ * validates the input (blank or too long text, malformed client_msg_id, reply_to <= 0
+ * when has_reply_to) and calls chat_message_send. On an error, detail (never NULL) holds
+ * the message for the client, or "" for the error's default. store_message_submit.c. */
+int chat_message_submit(struct chat_db *db, const struct chat_config *cfg,
+                        const struct chat_message_input *in, bool has_reply_to,
+                        json_object **out, bool *created, char *detail, size_t detail_len);
+
 /* One page of history: {results: [...oldest first], has_more}. before/after 0 = unset;
  * at most one of them is non-zero. limit is already clamped by the caller. */
 int chat_message_page_json(struct chat_db *db, long long conv_id, long long viewer_id,
@@ -184,6 +193,31 @@ int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_
  * else in a direct conversation), CHAT_E_FORBIDDEN (not the creator). */
 int chat_participant_remove(struct chat_db *db, long long conv_id, long long actor_id,
                             long long user_id);
+
+/* ---- presence (store_presence.c; used by chat-push and the REST API) ---- */
+
+/* Creates or refreshes daemon_id's heartbeat row. */
+int chat_presence_heartbeat(struct chat_db *db, const char *daemon_id);
+/* Records that user_id now holds `connections` connections on daemon_id. When that makes
+ * an offline user online, marks them online and writes a presence event (*announced).
+ * Going offline is left to chat_presence_sweep, after the offline delay. */
+int chat_presence_set(struct chat_db *db, const char *daemon_id, long long user_id,
+                      int connections, bool *announced);
+/* Marks offline (with a presence event each) the online users with no live connection
+ * row: none on a daemon with a heartbeat newer than stale_ms, and none closed within
+ * offline_delay_ms. Deletes rows that no longer matter. *announced counts the events. */
+int chat_presence_sweep(struct chat_db *db, int offline_delay_ms, int stale_ms, int *announced);
+/* A daemon stopping cleanly: its users' counts become 0 as of now (the delay still
+ * applies, so a restart does not flap) and its heartbeat row goes. */
+int chat_presence_daemon_stop(struct chat_db *db, const char *daemon_id);
+/* The users who share a conversation with user_id (not user_id). *ids is malloc'ed. */
+int chat_presence_recipients(struct chat_db *db, long long user_id, long long **ids,
+                             size_t *count);
+/* {user_id, online, last_seen} for viewer_id, who must be user_id or share a
+ * conversation with them (else CHAT_E_NOT_FOUND). last_seen is now while online, the
+ * last moment seen once offline, null if never. */
+int chat_presence_get_json(struct chat_db *db, long long viewer_id, long long user_id,
+                           json_object **out);
 
 /* ---- attachments (store_attachments.c; files in blobs.h) ---- */
 

@@ -30,6 +30,7 @@ import pymysql
 import pytest
 import requests
 
+import openapi_check
 from helpers import auth_headers as _auth_headers
 from helpers import port_open, tail, unique_name, unix_socket_open
 
@@ -45,6 +46,10 @@ HTTPD_PORT = PORT_BASE          # chat-httpd
 PUSH_PORT = PORT_BASE + 1       # chat-push
 EXTRA_PORT = PORT_BASE + 2      # free for a suite's own extra server (servers.extra_port)
 NGINX_PORT = PORT_BASE + 80     # nginx in front of chat-api and chat-push
+
+# Every response the suites receive through requests is checked against
+# docs/openapi.yaml (tests/e2e/openapi_check.py; CHAT_TEST_OPENAPI=0 switches it off).
+openapi_check.install()
 
 STARTUP_TIMEOUT = 60
 STOP_TIMEOUT = 30
@@ -201,6 +206,21 @@ class Servers:
             "password_memlimit_kib": "8192",
             "password_opslimit": "1",
             "log_level": "info",
+            "data_dir": str(VAR / "data"),
+            # Small enough that the oversized-upload tests send little; nginx's
+            # client_max_body_size for the upload location (26m) stays above it.
+            "attachment_max_bytes": str(8 * 1024 * 1024),
+            # The suites register hundreds of users from 127.0.0.1 and send bursts; the
+            # limiter runs on every request but never refuses here.
+            # tests/e2e/test_api_ratelimit.py starts its own instances with low limits.
+            "rate_auth_per_minute": "100000000",
+            "rate_auth_burst": "100000000",
+            "rate_read_per_minute": "100000000",
+            "rate_read_burst": "100000000",
+            "rate_write_per_minute": "100000000",
+            "rate_write_burst": "100000000",
+            "rate_upload_per_minute": "100000000",
+            "rate_upload_burst": "100000000",
         }
 
     def _make_env(self):
@@ -391,6 +411,16 @@ class Servers:
             if problem:
                 self.problems.append(problem)
 
+    def restart_db(self, down_seconds=0):
+        """Stops the test MariaDB (SIGTERM, like a service restart), waits down_seconds,
+        and starts it again on the same data directory; returns once it answers."""
+        if self.db_proc is not None:
+            self.db_proc.send_signal(signal.SIGTERM)
+            self.db_proc.wait(60)
+            self.db_proc = None
+        time.sleep(down_seconds)
+        self._start_db()
+
     def restart_push(self):
         """Stops chat-push with SIGTERM and starts it again with the same settings;
         returns once it accepts connections."""
@@ -468,6 +498,16 @@ def servers():
         sys.stderr.write("\n==== end-to-end teardown problems ====\n%s\n" % msg)
         pytest.fail("programs did not shut down cleanly or sanitizers reported errors:\n"
                     + msg, pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def openapi_coverage():
+    """Writes which documented responses the session exercised to
+    <var dir>/openapi-coverage.txt."""
+    yield
+    if openapi_check.seen:
+        VAR.mkdir(parents=True, exist_ok=True)
+        (VAR / "openapi-coverage.txt").write_text(openapi_check.coverage_report())
 
 
 @pytest.fixture(params=["httpd", "nginx"])
