@@ -20,6 +20,7 @@
 #include "log.h"
 #include "store.h"
 #include "strbuf.h"
+#include "wake.h"
 
 /* Rows read per tail query; a full batch makes the worker read again at once. */
 #define TAIL_BATCH 500
@@ -34,8 +35,19 @@
 #define GAP_CHUNKS_PER_ROUND 16
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+/* The loop's clock: the worker wakes the lws thread at least this often, whatever
+ * push_poll_interval_ms is (auth deadlines, typing expiry, long-poll timeouts). */
+#define CLOCK_TICK_MS 500
+/* Presence: the heartbeat period, and how old a heartbeat may be before the daemon's
+ * connections stop counting (it crashed). */
+#define HEARTBEAT_MS 5000
+#define HEARTBEAT_STALE_MS 15000
+/* Events one long-poll response carries at most. */
+#define POLL_MAX_EVENTS 500
 
-#define EVENT_COLUMNS "SELECT id, conversation_id, type, payload FROM events "
+/* Columns of every event query: id, conversation_id, type, payload, created_at in Unix
+ * seconds with microseconds (for the commit-to-send metric). */
+#define EVENT_COLUMNS "SELECT id, conversation_id, type, payload, UNIX_TIMESTAMP(created_at) FROM events "
 static const char SQL_MAX_ID[] = "SELECT COALESCE(MAX(id), 0) FROM events";
 static const char SQL_TAIL[] = EVENT_COLUMNS "WHERE id > ? ORDER BY id LIMIT ?";
 #define P8 "?,?,?,?,?,?,?,?"
@@ -46,26 +58,33 @@ static const char SQL_CUTOFF[] =
     "SELECT DATE_SUB(created_at, INTERVAL ? MICROSECOND) FROM events WHERE id <= ? "
     "ORDER BY id DESC LIMIT 1";
 static const char SQL_BACKLOG_ALL[] =
-    "SELECT e.id, e.conversation_id, e.type, e.payload FROM events e "
+    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "
     "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "
     "WHERE (e.id > ? OR e.created_at >= ?) AND e.id <= ? ORDER BY e.id LIMIT ?";
+static const char SQL_POLL[] =
+    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "
+    "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "
+    "WHERE e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?";
 static const char SQL_BACKLOG_ONE[] =
-    "SELECT e.id, e.conversation_id, e.type, e.payload FROM events e "
+    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "
     "WHERE e.conversation_id = ? AND (e.id > ? OR e.created_at >= ?) AND e.id <= ? "
     "ORDER BY e.id LIMIT ?";
 
 struct push_worker {
     const struct chat_config *cfg;
     int wake_fd, job_fd;
+    int wake_send_fd; /* unbound datagram socket for waking the other daemons */
+    char daemon_id[100];
     void (*notify)(void *);
     void *notify_arg;
     pthread_t thread;
     atomic_bool stop;
-    atomic_bool ticks;
+    atomic_llong notified_ms; /* see push_worker_take_notify_time */
 
-    pthread_mutex_t lock; /* guards the two queues below */
+    pthread_mutex_t lock; /* guards the two queues and `stats` below */
     struct push_job *jobs, **jobs_tail;
     struct push_result *results, **results_tail;
+    struct push_worker_stats stats;
 
     /* Worker thread only. */
     struct chat_db db;
@@ -73,6 +92,8 @@ struct push_worker {
     long long next_connect_ms;
     int backoff_ms;
     struct push_gap_tracker gaps;
+    long long next_heartbeat_ms, next_sweep_ms;
+    bool wrote_events; /* a job committed events: wake the other daemons */
 };
 
 static long long now_ms(void)
@@ -97,6 +118,9 @@ void push_job_free(struct push_job *job)
         memset(job->token, 0, strlen(job->token));
         free(job->token);
     }
+    free(job->text);
+    free(job->client_msg_id);
+    free(job->attachment_ids);
     free(job);
 }
 
@@ -105,11 +129,21 @@ void push_result_free(struct push_result *r)
     if (!r)
         return;
     push_frame_unref(r->hello);
+    push_frame_unref(r->body);
+    free(r->user_json);
+    free(r->client_msg_id);
     free(r->conv_ids);
     for (size_t i = 0; i < r->nevents; i++)
         push_event_clear(&r->events[i]);
     free(r->events);
     free(r);
+}
+
+static void notify_loop(struct push_worker *w)
+{
+    long long expected = 0;
+    atomic_compare_exchange_strong(&w->notified_ms, &expected, now_ms());
+    w->notify(w->notify_arg);
 }
 
 static void post_result(struct push_worker *w, struct push_result *r)
@@ -119,7 +153,7 @@ static void post_result(struct push_worker *w, struct push_result *r)
     *w->results_tail = r;
     w->results_tail = &r->next;
     pthread_mutex_unlock(&w->lock);
-    w->notify(w->notify_arg);
+    notify_loop(w);
 }
 
 /* ---- turning rows into events ---- */
@@ -142,6 +176,7 @@ static void classify(struct push_event *e, const char *type, const char *payload
     bool created = strcmp(type, "conversation.created") == 0;
     bool added = strcmp(type, "participant.added") == 0;
     bool removed = strcmp(type, "participant.removed") == 0;
+    bool presence = strcmp(type, "presence") == 0;
     e->kind = PUSH_EVENT_PLAIN;
     if (!created && !added && !removed && e->conversation_id > 0)
         return;
@@ -152,6 +187,14 @@ static void classify(struct push_event *e, const char *type, const char *payload
     if (!obj || !json_object_is_type(obj, json_type_object))
         goto out;
     json_object *v;
+    if (presence) {
+        /* The recipients are looked up by the caller (take_rows): never in the payload,
+         * which every recipient sees. */
+        e->kind = PUSH_EVENT_PRESENCE;
+        if (json_object_object_get_ex(obj, "user_id", &v))
+            add_user(e, json_object_get_int64(v));
+        goto out;
+    }
     if (created) {
         e->kind = PUSH_EVENT_CONV_CREATED;
         if (json_object_object_get_ex(obj, "participants", &v) &&
@@ -196,6 +239,8 @@ static bool event_from_row(const struct chat_db_result *r, unsigned row, bool cl
     memset(e, 0, sizeof(*e));
     e->id = chat_db_cell_int(r, row, 0);
     e->conversation_id = chat_db_cell_int(r, row, 1);
+    const char *created = chat_db_cell(r, row, 4);
+    e->created_us = created ? (long long)(strtod(created, NULL) * 1e6) : 0;
     const char *type = chat_db_cell(r, row, 2);
     const char *payload = chat_db_cell(r, row, 3);
     size_t len = payload ? r->lens[(size_t)row * r->ncols + 3] : 0;
@@ -204,6 +249,7 @@ static bool event_from_row(const struct chat_db_result *r, unsigned row, bool cl
         log_warn("event %lld has an unusable type; not delivered", e->id);
         return false;
     }
+    e->frame->created_us = e->created_us;
     if (classify_it)
         classify(e, type, payload ? payload : "", len);
     return true;
@@ -240,6 +286,9 @@ static void disconnect(struct push_worker *w, const char *why)
 {
     if (w->connected)
         log_warn("MariaDB unavailable (%s); retrying with backoff", why);
+    pthread_mutex_lock(&w->lock);
+    w->stats.connected = false;
+    pthread_mutex_unlock(&w->lock);
     chat_db_close(&w->db);
     schedule_retry(w);
 }
@@ -266,22 +315,46 @@ static void try_connect(struct push_worker *w)
     }
     w->connected = true;
     w->backoff_ms = 0;
+    w->next_heartbeat_ms = 0; /* at once: the heartbeat row may have expired meanwhile */
+    pthread_mutex_lock(&w->lock);
+    w->stats.connected = true;
+    w->stats.db_connects++;
+    pthread_mutex_unlock(&w->lock);
 }
 
 /* ---- tailing ---- */
 
-/* Adds the rows of r that the tracker has not delivered yet. */
-static void take_rows(struct push_worker *w, const struct chat_db_result *r, long long now,
-                      struct event_list *out)
+/* A presence event goes to the users who share a conversation with its subject. */
+static int address_presence(struct push_worker *w, struct push_event *e)
 {
+    long long subject = e->nusers ? e->users[0] : 0;
+    free(e->users);
+    e->users = NULL;
+    e->nusers = 0;
+    e->kind = PUSH_EVENT_USERS;
+    if (subject <= 0)
+        return CHAT_OK;
+    return chat_presence_recipients(&w->db, subject, &e->users, &e->nusers);
+}
+
+/* Adds the rows of r that the tracker has not delivered yet. */
+static int take_rows(struct push_worker *w, const struct chat_db_result *r, long long now,
+                     struct event_list *out)
+{
+    int rc = CHAT_OK;
     for (unsigned i = 0; i < r->nrows; i++) {
         long long id = chat_db_cell_int(r, i, 0);
         if (!push_gap_observe(&w->gaps, id, now))
             continue;
         struct push_event *e = event_list_add(out);
-        if (!event_from_row(r, i, true, e))
+        if (!event_from_row(r, i, true, e)) {
             out->count--;
+            continue;
+        }
+        if (e->kind == PUSH_EVENT_PRESENCE && rc == CHAT_OK)
+            rc = address_presence(w, e);
     }
+    return rc;
 }
 
 static int reread_gaps(struct push_worker *w, long long now, struct event_list *out)
@@ -296,8 +369,10 @@ static int reread_gaps(struct push_worker *w, long long now, struct event_list *
         int rc = chat_db_query(&w->db, SQL_GAPS, params, GAP_CHUNK, &r);
         if (rc != CHAT_OK)
             return rc;
-        take_rows(w, &r, now, out);
+        rc = take_rows(w, &r, now, out);
         chat_db_result_free(&r);
+        if (rc != CHAT_OK)
+            return rc;
         if (n < GAP_CHUNK || push_gap_count(&w->gaps) <= GAP_CHUNK * (size_t)(chunk + 1))
             break;
     }
@@ -321,7 +396,7 @@ static bool tail(struct push_worker *w)
         if (rc == CHAT_OK) {
             more = r.nrows == TAIL_BATCH;
             unsigned long long dropped = w->gaps.dropped;
-            take_rows(w, &r, now, &events);
+            rc = take_rows(w, &r, now, &events);
             chat_db_result_free(&r);
             if (w->gaps.dropped != dropped)
                 log_warn("gap set full (%d): dropped %llu oldest gaps (%llu in total)", GAP_MAX,
@@ -337,6 +412,16 @@ static bool tail(struct push_worker *w)
         log_info("%zu more gaps abandoned", n - 8);
     if (rc == CHAT_E_DB)
         disconnect(w, "tail query failed");
+    pthread_mutex_lock(&w->lock);
+    if (rc == CHAT_OK)
+        w->stats.last_tail_ms = now_ms();
+    w->stats.connected = w->connected;
+    w->stats.high = w->gaps.high;
+    w->stats.events_read += events.count;
+    w->stats.gaps_open = push_gap_count(&w->gaps);
+    w->stats.gaps_abandoned = w->gaps.abandoned;
+    w->stats.gaps_dropped = w->gaps.dropped;
+    pthread_mutex_unlock(&w->lock);
 
     if (events.count > 0) {
         struct push_result *res = chat_xcalloc(1, sizeof(*res));
@@ -378,6 +463,9 @@ static void run_auth(struct push_worker *w, struct push_job *job, struct push_re
     }
     res->user_id = user_id;
     res->high = w->gaps.high;
+    size_t ulen;
+    const char *utext = chat_json_to_string(user, &ulen);
+    res->user_json = chat_xstrndup(utext, ulen);
     hello = json_object_new_object();
     json_object_object_add(hello, "type", json_object_new_string("hello"));
     json_object_object_add(hello, "user", json_object_get(user));
@@ -465,41 +553,216 @@ out:
         disconnect(w, "resume query failed");
 }
 
+/* message.send: exactly what the REST POST does (chat_message_submit). */
+static void run_send(struct push_worker *w, struct push_job *job, struct push_result *res)
+{
+    struct chat_message_input in = {
+        .conversation_id = job->conversation_id,
+        .sender_id = job->user_id,
+        .text = job->text,
+        .client_msg_id = job->client_msg_id,
+        .reply_to = job->reply_to,
+        .attachment_ids = job->attachment_ids,
+        .attachment_count = job->attachment_count,
+    };
+    json_object *msg = NULL;
+    bool created = false;
+    res->client_msg_id = job->client_msg_id;
+    job->client_msg_id = NULL;
+    res->status = chat_message_submit(&w->db, w->cfg, &in, job->has_reply_to, &msg, &created,
+                                      res->detail, sizeof(res->detail));
+    if (res->status == CHAT_OK) {
+        json_object *id;
+        if (json_object_object_get_ex(msg, "id", &id))
+            res->message_id = json_object_get_int64(id);
+        w->wrote_events |= created;
+    }
+    json_object_put(msg);
+}
+
+/* read / delivered: the store code behind POST .../read/ and .../delivered/. */
+static void run_receipt(struct push_worker *w, struct push_job *job, struct push_result *res)
+{
+    json_object *out = NULL;
+    bool moved = false;
+    res->status = chat_receipt_mark(&w->db, job->conversation_id, job->user_id,
+                                    job->read ? CHAT_RECEIPT_READ : CHAT_RECEIPT_DELIVERED,
+                                    job->message_id, &out, &moved);
+    if (res->status == CHAT_E_NOT_FOUND)
+        snprintf(res->detail, sizeof(res->detail), "Conversation not found.");
+    else if (res->status == CHAT_E_VALIDATION)
+        snprintf(res->detail, sizeof(res->detail),
+                 "message_id must be a message of this conversation.");
+    w->wrote_events |= res->status == CHAT_OK && moved;
+    json_object_put(out);
+}
+
+static int run_presence(struct push_worker *w, struct push_job *job)
+{
+    bool announced = false;
+    int rc = chat_presence_set(&w->db, w->daemon_id, job->user_id, job->connections, &announced);
+    w->wrote_events |= announced;
+    if (rc != CHAT_OK)
+        log_warn("presence of user %lld not recorded (%s)", job->user_id, chat_err_code(rc));
+    return rc;
+}
+
+/* The highest id below which every event has been seen (or given up): the long-poll
+ * cursor never passes an id that may still commit. */
+static long long safe_position(const struct push_gap_tracker *t)
+{
+    for (size_t i = t->head; i < t->head + t->count; i++)
+        if (t->gaps[i].noticed_ms >= 0)
+            return t->gaps[i].id - 1;
+    return t->high;
+}
+
+/* Long-poll: the user's events after last_event_id, up to the safe position, as the JSON
+ * body {"events":[<event frames>],"last_event_id":N}. */
+static void run_poll(struct push_worker *w, struct push_job *job, struct push_result *res)
+{
+    struct chat_db_result r = {0};
+    struct strbuf b = {0};
+    long long safe = safe_position(&w->gaps);
+    long long last = job->last_event_id > safe ? job->last_event_id : safe;
+    if (job->last_event_id < 0) { /* no cursor yet: just the starting position */
+        char text[64];
+        int n = snprintf(text, sizeof(text), "{\"events\":[],\"last_event_id\":%lld}", safe);
+        res->status = CHAT_OK;
+        res->body = push_frame_new(text, (size_t)n, 0);
+        return;
+    }
+    res->status = chat_db_query(&w->db, SQL_POLL,
+                                CHAT_DB_PARAMS(DB_INT(job->user_id), DB_INT(job->last_event_id),
+                                               DB_INT(safe), DB_INT(POLL_MAX_EVENTS)),
+                                &r);
+    if (res->status != CHAT_OK)
+        goto out;
+    strbuf_puts(&b, "{\"events\":[");
+    for (unsigned i = 0; i < r.nrows; i++) {
+        struct push_event e;
+        if (!event_from_row(&r, i, false, &e))
+            continue;
+        if (res->poll_count++)
+            strbuf_puts(&b, ",");
+        strbuf_append(&b, (const char *)push_frame_text(e.frame), e.frame->len);
+        push_event_clear(&e);
+    }
+    if (r.nrows == POLL_MAX_EVENTS)
+        last = chat_db_cell_int(&r, r.nrows - 1, 0); /* more to come: continue from here */
+    strbuf_printf(&b, "],\"last_event_id\":%lld}", last);
+    res->body = push_frame_new(b.data, b.len, 0);
+out:
+    strbuf_free(&b);
+    chat_db_result_free(&r);
+}
+
 static void run_job(struct push_worker *w, struct push_job *job)
 {
     struct push_result *res = chat_xcalloc(1, sizeof(*res));
     res->conn_id = job->conn_id;
     res->user_id = job->user_id;
-    if (job->kind == PUSH_JOB_AUTH) {
+    switch (job->kind) {
+    case PUSH_JOB_AUTH:
         res->kind = PUSH_RESULT_AUTH;
-        if (w->connected) {
+        res->status = CHAT_E_DB;
+        if (w->connected)
             run_auth(w, job, res);
-            if (res->status == CHAT_E_DB)
-                disconnect(w, "auth query failed");
-        } else {
-            res->status = CHAT_E_DB;
-        }
-    } else {
+        break;
+    case PUSH_JOB_RESUME:
         res->kind = PUSH_RESULT_RESUME;
+        res->status = PUSH_RESUME_FAILED;
         if (w->connected)
             run_resume(w, job, res);
+        break;
+    case PUSH_JOB_SEND:
+        res->kind = PUSH_RESULT_SEND;
+        res->status = CHAT_E_DB;
+        if (w->connected)
+            run_send(w, job, res);
         else
-            res->status = PUSH_RESUME_FAILED;
+            res->client_msg_id = chat_xstrdup(job->client_msg_id);
+        break;
+    case PUSH_JOB_RECEIPT:
+        res->kind = PUSH_RESULT_RECEIPT;
+        res->status = CHAT_E_DB;
+        if (w->connected)
+            run_receipt(w, job, res);
+        break;
+    case PUSH_JOB_POLL:
+        res->kind = PUSH_RESULT_POLL;
+        res->status = CHAT_E_DB;
+        if (w->connected)
+            run_poll(w, job, res);
+        break;
+    case PUSH_JOB_PRESENCE:
+        /* Nothing to report; the presence event, if any, comes through the log. A change
+         * lost while MariaDB is down is repaired by the sweep and the next connection. */
+        if (w->connected && run_presence(w, job) == CHAT_E_DB)
+            disconnect(w, "presence update failed");
+        free(res);
+        return;
     }
+    if (res->status == CHAT_E_DB && w->connected)
+        disconnect(w, "query failed");
+    pthread_mutex_lock(&w->lock);
+    w->stats.jobs_done++;
+    pthread_mutex_unlock(&w->lock);
     post_result(w, res);
+}
+
+/* Presence upkeep: the heartbeat that keeps this daemon's connections counting, and the
+ * sweep that takes users offline once the delay has passed (any daemon may do it). */
+static void presence_upkeep(struct push_worker *w, long long now)
+{
+    int rc = CHAT_OK;
+    if (now >= w->next_heartbeat_ms) {
+        rc = chat_presence_heartbeat(&w->db, w->daemon_id);
+        w->next_heartbeat_ms = now + HEARTBEAT_MS;
+    }
+    if (rc == CHAT_OK && now >= w->next_sweep_ms) {
+        int announced = 0;
+        rc = chat_presence_sweep(&w->db, w->cfg->push_presence_offline_delay_ms,
+                                 HEARTBEAT_STALE_MS, &announced);
+        w->wrote_events |= announced > 0;
+        int every = w->cfg->push_presence_offline_delay_ms / 4;
+        w->next_sweep_ms = now + (every < 250 ? 250 : every > HEARTBEAT_MS ? HEARTBEAT_MS : every);
+    }
+    if (rc == CHAT_E_DB)
+        disconnect(w, "presence upkeep failed");
+    else if (rc != CHAT_OK)
+        log_warn("presence upkeep: %s", chat_err_code(rc));
 }
 
 /* ---- the thread ---- */
 
-static void drain(int fd)
+/* Reads every pending datagram of the wake-up socket. A plain wake-up needs nothing
+ * more (the round that follows tails the log); a typing relay from another daemon
+ * ("T<conversation_id> <user_id> <frame>") goes to the loop for its local subscribers. */
+static void drain(struct push_worker *w)
 {
-    char buf[64];
+    char buf[PUSH_PEER_TYPING_MAX + 1];
     for (;;) {
-        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        ssize_t n = recv(w->wake_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return; /* EAGAIN: drained */
+        buf[n] = '\0';
+        long long conv, user;
+        int used = 0;
+        if (n < 2 || buf[0] != 'T' || sscanf(buf + 1, "%lld %lld %n", &conv, &user, &used) != 2 ||
+            used <= 0 || conv <= 0 || user <= 0)
+            continue;
+        const char *frame = buf + 1 + used;
+        if (*frame != '{')
+            continue;
+        struct push_result *res = chat_xcalloc(1, sizeof(*res));
+        res->kind = PUSH_RESULT_TYPING;
+        res->conversation_id = conv;
+        res->user_id = user;
+        res->body = push_frame_new(frame, strlen(frame), 0);
+        post_result(w, res);
     }
 }
 
@@ -507,14 +770,20 @@ static void *worker_main(void *arg)
 {
     struct push_worker *w = arg;
     bool more = false;
+    long long next_tail_ms = 0;
     chat_log_set_request_id("db-worker");
     while (!atomic_load(&w->stop)) {
         long long now = now_ms();
         if (!w->connected && now >= w->next_connect_ms)
             try_connect(w);
-        int timeout = w->cfg->push_poll_interval_ms;
-        if (!w->connected)
-            timeout = (int)(w->next_connect_ms > now ? w->next_connect_ms - now : 0);
+        long long until = w->connected ? next_tail_ms : w->next_connect_ms;
+        if (w->connected && w->next_heartbeat_ms < until)
+            until = w->next_heartbeat_ms;
+        if (w->connected && w->next_sweep_ms < until)
+            until = w->next_sweep_ms;
+        int timeout = until > now ? (int)(until - now) : 0;
+        if (timeout > CLOCK_TICK_MS)
+            timeout = CLOCK_TICK_MS;
         if (more)
             timeout = 0;
         struct pollfd fds[2] = {{.fd = w->wake_fd, .events = POLLIN},
@@ -523,8 +792,9 @@ static void *worker_main(void *arg)
             log_error("poll: %s", strerror(errno));
             break;
         }
+        bool woken = more || (fds[0].revents & POLLIN) || (fds[1].revents & POLLIN);
         if (fds[0].revents & POLLIN)
-            drain(w->wake_fd);
+            drain(w);
         if (fds[1].revents & POLLIN) {
             uint64_t v;
             if (read(w->job_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
@@ -544,26 +814,40 @@ static void *worker_main(void *arg)
             push_job_free(jobs);
             jobs = next;
         }
-        more = w->connected ? tail(w) : false;
-        if (atomic_load(&w->ticks))
-            w->notify(w->notify_arg);
+        if (w->connected)
+            presence_upkeep(w, now_ms());
+        if (w->wrote_events) {
+            chat_wake_push_daemons(w->wake_send_fd, w->cfg);
+            w->wrote_events = false;
+        }
+        more = false;
+        if (w->connected && (woken || now_ms() >= next_tail_ms)) {
+            more = tail(w);
+            next_tail_ms = now_ms() + w->cfg->push_poll_interval_ms;
+        }
+        notify_loop(w); /* the loop's clock, see push_worker_start */
     }
+    if (w->connected && chat_presence_daemon_stop(&w->db, w->daemon_id) != CHAT_OK)
+        log_warn("could not clear this daemon's presence rows; they expire by heartbeat");
     chat_db_close(&w->db);
     return NULL;
 }
 
 struct push_worker *push_worker_start(const struct chat_config *cfg, int wake_fd,
-                                      void (*notify)(void *arg), void *arg)
+                                      const char *daemon_id, void (*notify)(void *arg),
+                                      void *arg)
 {
     struct push_worker *w = chat_xcalloc(1, sizeof(*w));
     w->cfg = cfg;
     w->wake_fd = wake_fd;
+    w->wake_send_fd = chat_wake_open();
+    snprintf(w->daemon_id, sizeof(w->daemon_id), "%s", daemon_id);
     w->notify = notify;
     w->notify_arg = arg;
     w->jobs_tail = &w->jobs;
     w->results_tail = &w->results;
     atomic_init(&w->stop, false);
-    atomic_init(&w->ticks, false);
+    atomic_init(&w->notified_ms, 0);
     pthread_mutex_init(&w->lock, NULL);
     push_gap_init(&w->gaps, 0, GAP_MAX);
     w->job_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -584,6 +868,8 @@ struct push_worker *push_worker_start(const struct chat_config *cfg, int wake_fd
     }
     return w;
 fail:
+    if (w->wake_send_fd >= 0)
+        close(w->wake_send_fd);
     pthread_mutex_destroy(&w->lock);
     push_gap_free(&w->gaps);
     free(w);
@@ -602,9 +888,16 @@ void push_worker_submit(struct push_worker *w, struct push_job *job)
         log_warn("eventfd write: %s", strerror(errno));
 }
 
-void push_worker_want_ticks(struct push_worker *w, bool on)
+void push_worker_stats(struct push_worker *w, struct push_worker_stats *out)
 {
-    atomic_store(&w->ticks, on);
+    pthread_mutex_lock(&w->lock);
+    *out = w->stats;
+    pthread_mutex_unlock(&w->lock);
+}
+
+long long push_worker_take_notify_time(struct push_worker *w)
+{
+    return atomic_exchange(&w->notified_ms, 0);
 }
 
 struct push_result *push_worker_take_results(struct push_worker *w)
@@ -627,6 +920,8 @@ void push_worker_stop(struct push_worker *w)
         log_warn("eventfd write: %s", strerror(errno));
     pthread_join(w->thread, NULL);
     close(w->job_fd);
+    if (w->wake_send_fd >= 0)
+        close(w->wake_send_fd);
     for (struct push_job *j = w->jobs, *next; j; j = next) {
         next = j->next;
         push_job_free(j);

@@ -26,32 +26,63 @@ enum push_event_kind {
     PUSH_EVENT_PARTICIPANT_ADDED,   /* subscribe users[0] first, then deliver */
     PUSH_EVENT_PARTICIPANT_REMOVED, /* deliver (to users[0] too), then unsubscribe users[0] */
     PUSH_EVENT_USERS,               /* no conversation: deliver to users[] */
+    PUSH_EVENT_PRESENCE,            /* worker only: users[0] is the subject; becomes USERS
+                                     * addressed to those sharing a conversation */
 };
 
 struct push_event {
     long long id;
     long long conversation_id; /* 0 when the row has none */
+    long long created_us;      /* events.created_at in Unix microseconds (live events) */
     enum push_event_kind kind;
     long long *users;  /* owned */
     size_t nusers;
     struct push_frame *frame; /* one reference owned */
 };
 
-enum push_job_kind { PUSH_JOB_AUTH, PUSH_JOB_RESUME };
+/* Largest typing relay forwarded to the other daemons through their wake-up sockets:
+ * "T<conversation_id> <user_id> <frame JSON>". */
+#define PUSH_PEER_TYPING_MAX 1024
+
+enum push_job_kind {
+    PUSH_JOB_AUTH,     /* token -> user and conversations, hello frame */
+    PUSH_JOB_RESUME,   /* backlog after last_event_id */
+    PUSH_JOB_SEND,     /* message.send: chat_message_submit */
+    PUSH_JOB_RECEIPT,  /* read / delivered: chat_receipt_mark */
+    PUSH_JOB_PRESENCE, /* user_id holds `connections` connections here (no result) */
+    PUSH_JOB_POLL,     /* long-poll: events after last_event_id up to the safe position */
+};
 
 struct push_job {
     struct push_job *next;
     enum push_job_kind kind;
     unsigned long long conn_id;
-    long long conversation_id; /* 0 = every conversation; else /ws/chat/<pk>/ */
+    long long conversation_id; /* auth/resume: 0 = every conversation; send/receipt: target */
     char *token;               /* auth: owned */
-    long long user_id;         /* resume */
-    long long last_event_id;   /* resume */
+    long long user_id;         /* everything but auth */
+    long long last_event_id;   /* resume, poll */
+    char *text;                /* send: owned */
+    char *client_msg_id;       /* send: owned */
+    long long reply_to;        /* send (has_reply_to says whether it was given) */
+    bool has_reply_to;
+    long long *attachment_ids; /* send: owned, at most CHAT_ATTACHMENTS_MAX */
+    size_t attachment_count;
+    long long message_id;      /* receipt */
+    bool read;                 /* receipt: read (true) or delivered */
+    int connections;           /* presence */
 };
 
 enum push_resume_status { PUSH_RESUME_OK, PUSH_RESUME_RESYNC, PUSH_RESUME_FAILED };
 
-enum push_result_kind { PUSH_RESULT_EVENTS, PUSH_RESULT_AUTH, PUSH_RESULT_RESUME };
+enum push_result_kind {
+    PUSH_RESULT_EVENTS,
+    PUSH_RESULT_AUTH,
+    PUSH_RESULT_RESUME,
+    PUSH_RESULT_SEND,
+    PUSH_RESULT_RECEIPT,
+    PUSH_RESULT_POLL,
+    PUSH_RESULT_TYPING, /* a typing relay from another daemon (wake-up socket) */
+};
 
 struct push_result {
     struct push_result *next;
@@ -67,6 +98,23 @@ struct push_result {
     size_t nconv;
     struct push_event *events; /* events, or a resume backlog in id order; owned */
     size_t nevents;
+    char *user_json;           /* auth: {id,username,display_name} as JSON text; owned */
+    long long message_id;      /* send */
+    char *client_msg_id;       /* send: owned */
+    char detail[160];          /* send/receipt errors: the client's message, or "" */
+    struct push_frame *body;   /* poll: the JSON body {events, last_event_id}; typing:
+                                * the relay frame; one reference owned */
+    size_t poll_count;         /* poll: events in body */
+    long long conversation_id; /* typing */
+};
+
+/* Counters the worker keeps for /metrics and /healthz (read with push_worker_stats). */
+struct push_worker_stats {
+    bool connected;
+    long long last_tail_ms;    /* CLOCK_MONOTONIC ms of the last successful tail round */
+    long long high;            /* highest event id seen */
+    unsigned long long events_read, gaps_open, gaps_abandoned, gaps_dropped, db_connects;
+    unsigned long long jobs_done;
 };
 
 struct push_worker;
@@ -75,7 +123,15 @@ struct push_worker;
  * the caller closes it after push_worker_stop). notify(arg) is called from the worker
  * after results were queued. Returns NULL on failure. cfg must outlive the worker. */
 struct push_worker *push_worker_start(const struct chat_config *cfg, int wake_fd,
-                                      void (*notify)(void *arg), void *arg);
+                                      const char *daemon_id, void (*notify)(void *arg),
+                                      void *arg);
+
+/* A consistent copy of the worker's counters. Thread-safe. */
+void push_worker_stats(struct push_worker *w, struct push_worker_stats *out);
+
+/* When the worker last woke the loop (CLOCK_MONOTONIC ms), and resets it: the loop's
+ * lag is the time from then to the moment it runs. 0 = no wake-up pending. */
+long long push_worker_take_notify_time(struct push_worker *w);
 
 /* Queues a job; the worker takes ownership of it and of its strings. Thread-safe. */
 void push_worker_submit(struct push_worker *w, struct push_job *job);
@@ -83,9 +139,9 @@ void push_worker_submit(struct push_worker *w, struct push_job *job);
 /* Takes every queued result, oldest first. The caller frees each with push_result_free. */
 struct push_result *push_worker_take_results(struct push_worker *w);
 
-/* While `on`, the worker also calls notify() once per round (every push_poll_interval_ms
- * at least), giving the lws thread a clock that does not depend on lws timers. */
-void push_worker_want_ticks(struct push_worker *w, bool on);
+/* The worker calls notify() at least once per round (every push_poll_interval_ms), which
+ * gives the lws thread a clock that does not depend on lws timers (deadlines, typing
+ * expiry, long-poll timeouts, SSE keep-alives). */
 
 /* Stops and joins the thread and frees the worker with its pending jobs and results. */
 void push_worker_stop(struct push_worker *w);

@@ -187,7 +187,7 @@ struct push_conn *push_fanout_find(struct push_fanout *f, unsigned long long con
     return e && e->n ? e->conns[0] : NULL;
 }
 
-static bool conn_has_conv(const struct push_conn *conn, long long conv)
+bool push_conn_subscribed(const struct push_conn *conn, long long conv)
 {
     for (size_t i = 0; i < conn->nconv; i++)
         if (conn->convs[i] == conv)
@@ -195,9 +195,24 @@ static bool conn_has_conv(const struct push_conn *conn, long long conv)
     return false;
 }
 
+struct push_conn *const *push_fanout_user_conns(struct push_fanout *f, long long user_id,
+                                                size_t *n)
+{
+    struct push_index_entry *e = index_entry(&f->by_user, user_id);
+    *n = e ? e->n : 0;
+    return e ? e->conns : NULL;
+}
+
+struct push_conn *const *push_fanout_conv_conns(struct push_fanout *f, long long conv, size_t *n)
+{
+    struct push_index_entry *e = index_entry(&f->by_conv, conv);
+    *n = e ? e->n : 0;
+    return e ? e->conns : NULL;
+}
+
 static void subscribe(struct push_fanout *f, struct push_conn *conn, long long conv)
 {
-    if (conv <= 0 || conn_has_conv(conn, conv))
+    if (conv <= 0 || push_conn_subscribed(conn, conv))
         return;
     if (conn->only_conv && conn->only_conv != conv)
         return;
@@ -239,6 +254,10 @@ void push_fanout_unregister(struct push_fanout *f, struct push_conn *conn)
     free(conn->rx);
     conn->rx = NULL;
     conn->rxlen = 0;
+    free(conn->user_json);
+    conn->user_json = NULL;
+    push_frame_unref(conn->http_body);
+    conn->http_body = NULL;
 }
 
 void push_fanout_attach(struct push_fanout *f, struct push_conn *conn, long long user_id,
@@ -350,6 +369,7 @@ void push_fanout_event(struct push_fanout *f, const struct push_event *ev)
         }
         break;
     case PUSH_EVENT_USERS:
+    case PUSH_EVENT_PRESENCE: /* turned into USERS by the worker */
         for (size_t u = 0; u < ev->nusers; u++) {
             struct push_index_entry *e = index_entry(&f->by_user, ev->users[u]);
             for (size_t i = 0; e && i < e->n; i++)

@@ -21,6 +21,8 @@
 #define PUSH_CLOSE_TOO_SLOW 4008
 #define PUSH_CLOSE_NOT_AUTHENTICATED 4401
 #define PUSH_CLOSE_NOT_FOUND 4404
+#define PUSH_CLOSE_TOO_MANY_CONNECTIONS 4409
+#define PUSH_CLOSE_RATE_LIMITED 4429
 
 struct push_queue {
     struct push_frame **items; /* ring of owned references */
@@ -34,9 +36,16 @@ enum push_conn_state {
     PUSH_CONN_READY,       /* authenticated and subscribed */
 };
 
+enum push_conn_kind {
+    PUSH_KIND_WS,   /* WebSocket /ws/ or /ws/chat/<pk>/ */
+    PUSH_KIND_SSE,  /* Server-Sent Events /events/stream/ */
+    PUSH_KIND_POLL, /* long-poll /events/poll/ (one request) */
+};
+
 struct push_conn {
     void *wsi;                  /* struct lws *, opaque here */
     unsigned long long id;
+    enum push_conn_kind kind;
     enum push_conn_state state;
     long long user_id;          /* 0 until authenticated */
     long long only_conv;        /* /ws/chat/<pk>/: pk; /ws/: 0 */
@@ -52,6 +61,22 @@ struct push_conn {
     char *rx;                   /* reassembly of a fragmented client message (owned) */
     size_t rxlen;
     bool rx_too_big;            /* discarding a message over push_max_frame_bytes */
+    char *user_json;            /* {id,username,display_name} once authenticated (owned) */
+    double tokens;              /* client-frame rate limit: token bucket */
+    long long tokens_ms;
+    /* HTTP fallbacks (SSE and long-poll) */
+    int http_status;            /* nonzero: answer with this error status */
+    const char *http_code, *http_detail; /* static strings */
+    bool headers_sent;          /* SSE: the 200 and its headers are out */
+    long long last_write_ms;    /* SSE: for keep-alive comments */
+    long long poll_from;        /* long-poll: last_event_id */
+    long long poll_deadline_ms;
+    bool poll_waiting;          /* no events yet: waiting for a wake-up or the deadline */
+    bool poll_running;          /* a poll job is queued */
+    bool poll_dirty;            /* events arrived while a poll job was running */
+    bool poll_final;            /* the deadline passed: answer whatever the job finds */
+    struct push_frame *http_body; /* long-poll: the response body (one reference owned) */
+    struct push_conn *http_prev, *http_next; /* list of SSE/long-poll connections */
 };
 
 struct push_index_entry;
@@ -80,6 +105,14 @@ void push_fanout_register(struct push_fanout *f, struct push_conn *conn);
  * subscriptions and rx buffer (not conn itself). */
 void push_fanout_unregister(struct push_fanout *f, struct push_conn *conn);
 struct push_conn *push_fanout_find(struct push_fanout *f, unsigned long long conn_id);
+/* The authenticated connections of user_id (count in *n), or NULL. Valid until the
+ * next attach or unregister. */
+struct push_conn *const *push_fanout_user_conns(struct push_fanout *f, long long user_id,
+                                                size_t *n);
+/* The connections subscribed to conversation conv (count in *n), or NULL. */
+struct push_conn *const *push_fanout_conv_conns(struct push_fanout *f, long long conv, size_t *n);
+/* True when conn is subscribed to conv. */
+bool push_conn_subscribed(const struct push_conn *conn, long long conv);
 
 /* Authentication succeeded: indexes conn under user_id and subscribes it to convs. */
 void push_fanout_attach(struct push_fanout *f, struct push_conn *conn, long long user_id,

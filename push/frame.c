@@ -12,6 +12,7 @@ struct push_frame *push_frame_new(const char *text, size_t len, long long event_
     struct push_frame *f = chat_xmalloc(sizeof(*f) + LWS_PRE + len + 1);
     f->refs = 1;
     f->event_id = event_id;
+    f->created_us = 0;
     f->len = len;
     memcpy(f->data + LWS_PRE, text, len);
     f->data[LWS_PRE + len] = '\0';
@@ -54,6 +55,7 @@ struct push_frame *push_frame_event(long long id, long long conversation_id, con
     struct push_frame *f = chat_xmalloc(sizeof(*f) + LWS_PRE + len + 1);
     f->refs = 1;
     f->event_id = id;
+    f->created_us = 0;
     f->len = len;
     unsigned char *p = f->data + LWS_PRE;
     memcpy(p, head, (size_t)n);

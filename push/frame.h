@@ -13,6 +13,7 @@
 struct push_frame {
     unsigned refs;
     long long event_id; /* 0 for control frames (hello, pong, errors) */
+    long long created_us; /* live events: events.created_at (Unix us), for metrics; else 0 */
     size_t len;         /* bytes of text after the LWS_PRE headroom */
     unsigned char data[]; /* LWS_PRE headroom + text + NUL */
 };

@@ -17,6 +17,7 @@
 #include "program.h"
 #include "db_worker.h"
 #include "log.h"
+#include "wake.h"
 #include "ws_protocol.h"
 
 static struct lws_context *volatile the_context;
@@ -48,44 +49,62 @@ static const char usage[] =
     "  --config FILE  read settings from FILE (default: $CHAT_CONFIG or " CHAT_CONFIG_DEFAULT_PATH ")\n"
     "  --help         show this help\n";
 
-/* The first path of push_wake_sockets into addr. Returns false when it is empty or too
- * long for a UNIX socket address. */
-static bool wake_socket_path(const struct chat_config *cfg, struct sockaddr_un *addr)
+/* The wake-up address this daemon binds: push_wake_bind, or the first entry of
+ * push_wake_sockets. Written to text (NUL-terminated); false when there is none. */
+static bool wake_bind_text(const struct chat_config *cfg, char *text, size_t size)
 {
-    const char *p = cfg->push_wake_sockets + strspn(cfg->push_wake_sockets, " ");
+    const char *p = cfg->push_wake_bind[0] ? cfg->push_wake_bind : cfg->push_wake_sockets;
+    p += strspn(p, " ");
     size_t n = strcspn(p, " ");
-    memset(addr, 0, sizeof(*addr));
-    addr->sun_family = AF_UNIX;
-    if (n == 0 || n >= sizeof(addr->sun_path))
+    if (n == 0 || n >= size)
         return false;
-    memcpy(addr->sun_path, p, n);
+    memcpy(text, p, n);
+    text[n] = '\0';
     return true;
 }
 
-/* Binds the wake-up datagram socket at the first path of push_wake_sockets, replacing a
- * stale socket file. Returns the fd or -1. */
-static int bind_wake_socket(const struct chat_config *cfg)
+/* Binds the wake-up datagram socket (a UNIX path, replacing a stale socket file, or a
+ * UDP IP:PORT). Returns the fd or -1. */
+static int bind_wake_socket(const char *text)
 {
-    struct sockaddr_un addr;
-    if (!wake_socket_path(cfg, &addr)) {
-        log_error("push_wake_sockets needs a socket path shorter than %zu bytes",
-                  sizeof(addr.sun_path));
+    struct sockaddr_storage addr;
+    socklen_t len;
+    if (!chat_wake_parse(text, strlen(text), &addr, &len)) {
+        log_error("wake-up address '%s' is neither a UNIX socket path (with '/') nor an "
+                  "IP:PORT", text);
         return -1;
     }
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(addr.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         log_error("wake socket: %s", strerror(errno));
         return -1;
     }
-    if (unlink(addr.sun_path) < 0 && errno != ENOENT)
-        log_warn("cannot remove stale %s: %s", addr.sun_path, strerror(errno));
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-        log_error("bind %s: %s", addr.sun_path, strerror(errno));
+    if (addr.ss_family == AF_UNIX && unlink(text) < 0 && errno != ENOENT)
+        log_warn("cannot remove stale %s: %s", text, strerror(errno));
+    if (bind(fd, (struct sockaddr *)&addr, len) < 0) {
+        log_error("bind %s: %s", text, strerror(errno));
         close(fd);
         return -1;
     }
-    log_info("wake-up socket %s", addr.sun_path);
+    log_info("wake-up socket %s (%s)", text, addr.ss_family == AF_UNIX ? "UNIX" : "UDP");
     return fd;
+}
+
+/* A name for this daemon in the presence tables, unique across hosts and restarts. */
+static void make_daemon_id(const struct chat_config *cfg, char *out, size_t size)
+{
+    char host[64] = "localhost";
+    unsigned char rnd[4] = {0};
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = '\0';
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        if (read(fd, rnd, sizeof(rnd)) < 0)
+            memset(rnd, 0, sizeof(rnd));
+        close(fd);
+    }
+    snprintf(out, size, "%.60s:%d:%d:%02x%02x%02x%02x", host, cfg->push_port, (int)getpid(),
+             rnd[0], rnd[1], rnd[2], rnd[3]);
 }
 
 /* lws's rlimit_nofile fails silently, so raise the soft limit here and log the result. */
@@ -148,6 +167,7 @@ int main(int argc, char **argv)
     int rc = 1, wake_fd = -1, argi;
     struct chat_config cfg;
     struct push_server srv;
+    char wake_text[256] = "", daemon_id[100];
 
     chat_log_set_program("chat-push");
     int setup = chat_program_setup(argc, argv, usage, &cfg, &argi);
@@ -162,11 +182,16 @@ int main(int argc, char **argv)
     check_file_limit();
     signal(SIGPIPE, SIG_IGN);
 
-    wake_fd = bind_wake_socket(&cfg);
+    if (!wake_bind_text(&cfg, wake_text, sizeof(wake_text))) {
+        log_error("no wake-up address: set push_wake_bind or push_wake_sockets");
+        goto out;
+    }
+    wake_fd = bind_wake_socket(wake_text);
     if (wake_fd < 0)
         goto out;
+    make_daemon_id(&cfg, daemon_id, sizeof(daemon_id));
 
-    push_server_init(&srv, &cfg);
+    push_server_init(&srv, &cfg, wake_text);
     const struct lws_protocols protocols[] = {
         {
             .name = "chat",
@@ -210,15 +235,15 @@ int main(int argc, char **argv)
     srv.context = context;
     the_context = context;
 
-    srv.worker = push_worker_start(&cfg, wake_fd, push_server_notify, &srv);
+    srv.worker = push_worker_start(&cfg, wake_fd, daemon_id, push_server_notify, &srv);
     if (!srv.worker) {
         lws_context_destroy(context);
         push_server_free(&srv);
         goto out;
     }
-    log_info("listening on ws://%s:%d/ws/ (%s loop, rx buffer %d bytes, ping every %d s)",
-             cfg.listen_host, cfg.push_port, using_libev ? "libev" : "poll",
-             cfg.push_rx_buffer_bytes, cfg.push_ping_interval_s);
+    log_info("listening on ws://%s:%d/ws/ as daemon %s (%s loop, rx buffer %d bytes, ping "
+             "every %d s)", cfg.listen_host, cfg.push_port, daemon_id,
+             using_libev ? "libev" : "poll", cfg.push_rx_buffer_bytes, cfg.push_ping_interval_s);
 
     while (!stop_requested) {
         if (lws_service(context, 0) < 0)
@@ -238,9 +263,8 @@ int main(int argc, char **argv)
 out:
     if (wake_fd >= 0) {
         close(wake_fd);
-        struct sockaddr_un addr;
-        if (wake_socket_path(&cfg, &addr))
-            unlink(addr.sun_path);
+        if (strchr(wake_text, '/'))
+            unlink(wake_text);
     }
     chat_config_free(&cfg);
     return rc;

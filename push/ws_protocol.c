@@ -5,22 +5,27 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "errors.h"
 #include "json_util.h"
 #include "log.h"
+#include "store.h"
 #include "strbuf.h"
+#include "wake.h"
 
 /* A client has this long to send {"type":"auth"} when the upgrade carried no token. */
 #define AUTH_FRAME_TIMEOUT_MS 10000
 /* Longest token accepted from a cookie, header or frame (real ones are 43 characters). */
 #define TOKEN_MAX 256
 
-static struct push_server *server_of(struct lws *wsi)
+struct push_server *push_server_of(struct lws *wsi)
 {
     return lws_context_user(lws_get_context(wsi));
 }
+#define server_of push_server_of
 
 void push_server_notify(void *arg)
 {
@@ -33,25 +38,99 @@ static void want_write(struct push_conn *conn)
     lws_callback_on_writable((struct lws *)conn->wsi);
 }
 
-void push_server_init(struct push_server *srv, const struct chat_config *cfg)
+void push_server_init(struct push_server *srv, const struct chat_config *cfg,
+                      const char *wake_self)
 {
     memset(srv, 0, sizeof(*srv));
     srv->cfg = cfg;
+    snprintf(srv->wake_self, sizeof(srv->wake_self), "%s", wake_self);
+    srv->peer_fd = chat_wake_open();
     push_fanout_init(&srv->fanout, (size_t)cfg->push_max_queue_bytes, want_write);
 }
 
 void push_server_free(struct push_server *srv)
 {
     push_fanout_free(&srv->fanout);
+    push_typing_free(&srv->typing);
     free(srv->auth_waits);
     srv->auth_waits = NULL;
+    if (srv->peer_fd >= 0)
+        close(srv->peer_fd);
+    srv->peer_fd = -1;
 }
 
-static long long now_ms(void)
+long long push_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+#define now_ms push_now_ms
+
+static long long realtime_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- connections ---- */
+
+struct push_conn *push_conn_new(struct push_server *srv, struct lws *wsi,
+                                enum push_conn_kind kind, long long only_conv)
+{
+    struct push_conn *conn = chat_xcalloc(1, sizeof(*conn));
+    conn->wsi = wsi;
+    conn->id = ++srv->next_conn_id;
+    conn->kind = kind;
+    conn->only_conv = only_conv;
+    conn->resume_from = -1;
+    conn->state = PUSH_CONN_WAIT_AUTH;
+    conn->tokens = srv->cfg->push_client_frame_burst;
+    conn->tokens_ms = now_ms();
+    push_fanout_register(&srv->fanout, conn);
+    srv->connections++;
+    srv->connections_by_kind[kind]++;
+    srv->metrics.connections_total++;
+    if (kind != PUSH_KIND_WS) {
+        conn->http_next = srv->http_conns;
+        if (srv->http_conns)
+            srv->http_conns->http_prev = conn;
+        srv->http_conns = conn;
+    }
+    return conn;
+}
+
+static void presence_job(struct push_server *srv, long long user_id, int connections)
+{
+    struct push_job *job = chat_xcalloc(1, sizeof(*job));
+    job->kind = PUSH_JOB_PRESENCE;
+    job->user_id = user_id;
+    job->connections = connections;
+    push_worker_submit(srv->worker, job);
+}
+
+void push_conn_destroy(struct push_server *srv, struct push_conn *conn)
+{
+    bool was_ready = conn->state == PUSH_CONN_READY;
+    push_fanout_unregister(&srv->fanout, conn);
+    if (was_ready && srv->worker) {
+        size_t left;
+        push_fanout_user_conns(&srv->fanout, conn->user_id, &left);
+        if (left == 0)
+            presence_job(srv, conn->user_id, 0);
+    }
+    if (conn->kind != PUSH_KIND_WS) {
+        if (conn->http_prev)
+            conn->http_prev->http_next = conn->http_next;
+        else
+            srv->http_conns = conn->http_next;
+        if (conn->http_next)
+            conn->http_next->http_prev = conn->http_prev;
+    }
+    srv->connections--;
+    srv->connections_by_kind[conn->kind]--;
+    free(conn);
 }
 
 /* ---- frames to the client ---- */
@@ -66,14 +145,23 @@ static void send_json(struct push_server *srv, struct push_conn *conn, json_obje
     json_object_put(obj);
 }
 
-static void send_error(struct push_server *srv, struct push_conn *conn, const char *code,
-                       const char *detail)
+/* {"type":"error","code","detail"[,"client_msg_id"]}; client_msg_id may be NULL. */
+static void send_error_for(struct push_server *srv, struct push_conn *conn, const char *code,
+                           const char *detail, const char *client_msg_id)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "type", json_object_new_string("error"));
     json_object_object_add(o, "code", json_object_new_string(code));
     json_object_object_add(o, "detail", json_object_new_string(detail));
+    if (client_msg_id)
+        json_object_object_add(o, "client_msg_id", json_object_new_string(client_msg_id));
     send_json(srv, conn, o);
+}
+
+static void send_error(struct push_server *srv, struct push_conn *conn, const char *code,
+                       const char *detail)
+{
+    send_error_for(srv, conn, code, detail, NULL);
 }
 
 static void send_type(struct push_server *srv, struct push_conn *conn, const char *type)
@@ -140,26 +228,34 @@ static unsigned check_upgrade(struct lws *wsi, const struct chat_config *cfg, lo
     *conv = parse_path(buf);
     if (*conv < 0)
         return HTTP_STATUS_NOT_FOUND;
-    int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
-    if (olen > 0) {
-        /* No Origin header means a non-browser client; a browser always sends one. */
-        if (olen >= (int)sizeof(buf) || lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_ORIGIN) < 0 ||
-            !origin_allowed(cfg, buf, strlen(buf))) {
-            log_info("WebSocket upgrade refused: Origin not allowed");
-            return HTTP_STATUS_FORBIDDEN;
-        }
+    if (!push_request_origin_ok(wsi, cfg)) {
+        log_info("WebSocket upgrade refused: Origin not allowed");
+        return HTTP_STATUS_FORBIDDEN;
     }
     return 0;
 }
 
+bool push_request_origin_ok(struct lws *wsi, const struct chat_config *cfg)
+{
+    char buf[512];
+    int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+    if (olen <= 0)
+        return true; /* no Origin: a non-browser client (a browser sends one cross-site) */
+    return olen < (int)sizeof(buf) && lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_ORIGIN) >= 0 &&
+           origin_allowed(cfg, buf, strlen(buf));
+}
+
 /* The token from the chat_session cookie or an "Authorization: Bearer" header, or NULL.
  * The caller frees it. */
-static char *request_token(struct lws *wsi)
+char *push_request_token(struct lws *wsi, bool *from_cookie)
 {
     char buf[TOKEN_MAX + 16];
     size_t max = sizeof(buf);
-    if (lws_http_cookie_get(wsi, "chat_session", buf, &max) == 0 && max > 0)
+    *from_cookie = false;
+    if (lws_http_cookie_get(wsi, "chat_session", buf, &max) == 0 && max > 0) {
+        *from_cookie = true;
         return chat_xstrndup(buf, max);
+    }
     int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (n > 0 && n < (int)sizeof(buf) &&
         lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
@@ -173,22 +269,30 @@ static char *request_token(struct lws *wsi)
     return NULL;
 }
 
-/* ?last_event_id=N as N, or -1 when absent or malformed. */
-static long long request_resume_from(struct lws *wsi)
+long long push_request_int_arg(struct lws *wsi, const char *name)
 {
     char buf[64];
-    const char *v = lws_get_urlarg_by_name(wsi, "last_event_id=", buf, sizeof(buf));
-    if (!v || !isdigit((unsigned char)*v))
+    const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof(buf));
+    if (!v)
         return -1;
+    if (!isdigit((unsigned char)*v))
+        return -2;
     char *end;
     errno = 0;
     long long n = strtoll(v, &end, 10);
-    return errno || *end ? -1 : n;
+    return errno || *end ? -2 : n;
+}
+
+/* ?last_event_id=N as N, or -1 when absent or malformed. */
+static long long request_resume_from(struct lws *wsi)
+{
+    long long n = push_request_int_arg(wsi, "last_event_id=");
+    return n < 0 ? -1 : n;
 }
 
 /* ---- jobs ---- */
 
-static void submit_auth(struct push_server *srv, struct push_conn *conn, char *token)
+void push_submit_auth(struct push_server *srv, struct push_conn *conn, char *token)
 {
     struct push_job *job = chat_xcalloc(1, sizeof(*job));
     job->kind = PUSH_JOB_AUTH;
@@ -199,7 +303,7 @@ static void submit_auth(struct push_server *srv, struct push_conn *conn, char *t
     push_worker_submit(srv->worker, job);
 }
 
-static void start_resume(struct push_server *srv, struct push_conn *conn, long long from)
+void push_start_resume(struct push_server *srv, struct push_conn *conn, long long from)
 {
     struct push_job *job = chat_xcalloc(1, sizeof(*job));
     job->kind = PUSH_JOB_RESUME;
@@ -213,16 +317,49 @@ static void start_resume(struct push_server *srv, struct push_conn *conn, long l
 
 /* ---- results from the DB worker ---- */
 
+/* Authentication succeeded: enforces the per-user limit, subscribes, updates presence.
+ * Returns false when the connection is refused for the limit. */
+static bool admit(struct push_server *srv, struct push_conn *conn, struct push_result *r)
+{
+    size_t n;
+    push_fanout_user_conns(&srv->fanout, r->user_id, &n);
+    if (n >= (size_t)srv->cfg->push_max_connections_per_user) {
+        srv->metrics.closed_too_many++;
+        log_info("connection %llu: user %lld already holds %zu connections; refused", conn->id,
+                 r->user_id, n);
+        return false;
+    }
+    push_fanout_attach(&srv->fanout, conn, r->user_id, r->conv_ids, r->nconv);
+    conn->user_json = r->user_json;
+    r->user_json = NULL;
+    if (n == 0)
+        presence_job(srv, r->user_id, 1);
+    log_debug("connection %llu authenticated as user %lld (%zu conversations)", conn->id,
+              r->user_id, r->nconv);
+    return true;
+}
+
 static void auth_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
 {
-    switch (r->status) {
+    int status = r->status;
+    if (status == CHAT_OK && !admit(srv, conn, r))
+        status = CHAT_E_RATE_LIMITED; /* stands for "too many connections" below */
+    if (conn->kind != PUSH_KIND_WS) {
+        if (status == CHAT_OK && conn->kind == PUSH_KIND_SSE)
+            push_conn_send(&srv->fanout, conn, r->hello, false);
+        push_http_auth_done(srv, conn, status);
+        return;
+    }
+    switch (status) {
     case CHAT_OK:
-        push_fanout_attach(&srv->fanout, conn, r->user_id, r->conv_ids, r->nconv);
         push_conn_send(&srv->fanout, conn, r->hello, false);
-        log_debug("connection %llu authenticated as user %lld (%zu conversations)", conn->id,
-                  r->user_id, r->nconv);
         if (conn->resume_from >= 0)
-            start_resume(srv, conn, conn->resume_from);
+            push_start_resume(srv, conn, conn->resume_from);
+        break;
+    case CHAT_E_RATE_LIMITED:
+        fail_conn(srv, conn, "too_many_connections",
+                  "Too many open connections for this user.", PUSH_CLOSE_TOO_MANY_CONNECTIONS,
+                  "too many connections");
         break;
     case CHAT_E_NOT_FOUND:
         fail_conn(srv, conn, "not_found", "Conversation not found.", PUSH_CLOSE_NOT_FOUND,
@@ -233,10 +370,32 @@ static void auth_done(struct push_server *srv, struct push_conn *conn, struct pu
                   PUSH_CLOSE_NOT_AUTHENTICATED, "not authenticated");
         break;
     default:
-        fail_conn(srv, conn, chat_err_code(r->status), chat_err_message(r->status),
+        fail_conn(srv, conn, chat_err_code(status), chat_err_message(status),
                   LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "try again");
         break;
     }
+}
+
+static void send_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
+{
+    if (r->status == CHAT_OK) {
+        srv->metrics.messages_sent++;
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "type", json_object_new_string("message.sent"));
+        json_object_object_add(o, "client_msg_id", json_object_new_string(r->client_msg_id));
+        json_object_object_add(o, "message_id", json_object_new_int64(r->message_id));
+        send_json(srv, conn, o);
+        return;
+    }
+    send_error_for(srv, conn, chat_err_code(r->status),
+                   r->detail[0] ? r->detail : chat_err_message(r->status), r->client_msg_id);
+}
+
+static void receipt_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
+{
+    if (r->status != CHAT_OK)
+        send_error(srv, conn, chat_err_code(r->status),
+                   r->detail[0] ? r->detail : chat_err_message(r->status));
 }
 
 static void resume_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
@@ -252,6 +411,50 @@ static void resume_done(struct push_server *srv, struct push_conn *conn, struct 
     }
 }
 
+/* Sends a typing frame to the local subscribers of conv other than user_id. */
+static void deliver_typing(struct push_server *srv, long long conv, long long user_id,
+                           struct push_frame *frame)
+{
+    size_t n;
+    struct push_conn *const *conns = push_fanout_conv_conns(&srv->fanout, conv, &n);
+    for (size_t i = 0; i < n; i++)
+        if (conns[i]->user_id != user_id && push_conn_send(&srv->fanout, conns[i], frame, false))
+            srv->metrics.typing_relays++;
+}
+
+/* Relays {"type":"typing","conversation_id","user","is_typing"} here and, through their
+ * wake-up sockets, on the other daemons. */
+static void relay_typing(struct push_server *srv, long long conv, long long user_id,
+                         const char *user_json, bool typing)
+{
+    char text[PUSH_PEER_TYPING_MAX];
+    int head = snprintf(text, sizeof(text), "T%lld %lld ", conv, user_id);
+    int n = snprintf(text + head, sizeof(text) - (size_t)head,
+                     "{\"type\":\"typing\",\"conversation_id\":%lld,\"user\":%s,"
+                     "\"is_typing\":%s}",
+                     conv, user_json ? user_json : "null", typing ? "true" : "false");
+    if (head < 0 || n < 0 || (size_t)(head + n) >= sizeof(text))
+        return; /* cannot happen with the bounded user fields */
+    struct push_frame *f = push_frame_new(text + head, (size_t)n, 0);
+    deliver_typing(srv, conv, user_id, f);
+    push_frame_unref(f);
+    chat_wake_send_all(srv->peer_fd, srv->cfg, text, (size_t)(head + n), srv->wake_self);
+}
+
+static void expire_typing(struct push_server *srv, long long now)
+{
+    struct push_typing_expired gone[64];
+    size_t n;
+    do {
+        n = push_typing_expire(&srv->typing, now, gone, 64);
+        for (size_t i = 0; i < n; i++) {
+            relay_typing(srv, gone[i].key.conversation_id, gone[i].key.user_id,
+                         gone[i].user_json, false);
+            free(gone[i].user_json);
+        }
+    } while (n == 64);
+}
+
 static void process_results(struct push_server *srv)
 {
     struct push_result *r = push_worker_take_results(srv->worker);
@@ -260,13 +463,30 @@ static void process_results(struct push_server *srv)
         if (r->kind == PUSH_RESULT_EVENTS) {
             for (size_t i = 0; i < r->nevents; i++)
                 push_fanout_event(&srv->fanout, &r->events[i]);
+        } else if (r->kind == PUSH_RESULT_TYPING) {
+            deliver_typing(srv, r->conversation_id, r->user_id, r->body);
         } else {
             struct push_conn *conn = push_fanout_find(&srv->fanout, r->conn_id);
-            if (conn && !conn->close_code) {
-                if (r->kind == PUSH_RESULT_AUTH)
+            if (conn && (!conn->close_code || conn->kind == PUSH_KIND_POLL)) {
+                switch (r->kind) {
+                case PUSH_RESULT_AUTH:
                     auth_done(srv, conn, r);
-                else
+                    break;
+                case PUSH_RESULT_RESUME:
                     resume_done(srv, conn, r);
+                    break;
+                case PUSH_RESULT_SEND:
+                    send_done(srv, conn, r);
+                    break;
+                case PUSH_RESULT_RECEIPT:
+                    receipt_done(srv, conn, r);
+                    break;
+                case PUSH_RESULT_POLL:
+                    push_http_poll_done(srv, conn, r);
+                    break;
+                default:
+                    break;
+                }
             }
         }
         push_result_free(r);
@@ -299,7 +519,6 @@ static void wait_for_auth_frame(struct push_server *srv, struct push_conn *conn)
     }
     srv->auth_waits[srv->auth_head + srv->auth_count++] =
         (struct push_auth_wait){.conn_id = conn->id, .deadline_ms = now_ms() + AUTH_FRAME_TIMEOUT_MS};
-    push_worker_want_ticks(srv->worker, true);
 }
 
 static void check_auth_deadlines(struct push_server *srv)
@@ -313,13 +532,132 @@ static void check_auth_deadlines(struct push_server *srv)
             fail_conn(srv, conn, "not_authenticated", "No credentials were sent within 10 seconds.",
                       PUSH_CLOSE_NOT_AUTHENTICATED, "not authenticated");
     }
-    if (srv->auth_count == 0) {
+    if (srv->auth_count == 0)
         srv->auth_head = 0;
-        push_worker_want_ticks(srv->worker, false);
-    }
 }
 
 /* ---- client frames ---- */
+
+/* A positive integer field, or 0. */
+static long long positive_field(json_object *obj, const char *name)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(obj, name, &v) || !json_object_is_type(v, json_type_int))
+        return 0;
+    long long n = json_object_get_int64(v);
+    return n > 0 ? n : 0;
+}
+
+static const char *string_field(json_object *obj, const char *name)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(obj, name, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static void handle_typing(struct push_server *srv, struct push_conn *conn, json_object *obj)
+{
+    json_object *v;
+    long long conv = positive_field(obj, "conversation_id");
+    if (!conv || !json_object_object_get_ex(obj, "is_typing", &v) ||
+        !json_object_is_type(v, json_type_boolean)) {
+        send_error(srv, conn, "bad_frame",
+                   "typing needs a positive \"conversation_id\" and a boolean \"is_typing\".");
+        return;
+    }
+    if (!push_conn_subscribed(conn, conv)) {
+        send_error(srv, conn, "not_found", "Conversation not found.");
+        return;
+    }
+    bool typing = json_object_get_boolean(v);
+    struct push_typing_key key = {.user_id = conn->user_id, .conversation_id = conv};
+    enum push_typing_action a = push_typing_update(&srv->typing, key, typing, now_ms(),
+                                                   conn->user_json);
+    if (a != PUSH_TYPING_NOTHING)
+        relay_typing(srv, conv, conn->user_id, conn->user_json, a == PUSH_TYPING_RELAY_START);
+}
+
+/* message.send: stored on the DB worker through chat_message_submit, like the REST POST. */
+static void handle_send(struct push_server *srv, struct push_conn *conn, json_object *obj)
+{
+    json_object *v;
+    const char *cmid = string_field(obj, "client_msg_id");
+    const char *text = string_field(obj, "text");
+    long long conv = positive_field(obj, "conversation_id");
+    bool has_reply_to = json_object_object_get_ex(obj, "reply_to", &v) &&
+                        !json_object_is_type(v, json_type_null);
+    json_object *ids = NULL;
+    bool ids_ok = !json_object_object_get_ex(obj, "attachment_ids", &ids) ||
+                  json_object_is_type(ids, json_type_null) ||
+                  (json_object_is_type(ids, json_type_array) &&
+                   json_object_array_length(ids) <= CHAT_ATTACHMENTS_MAX);
+    for (size_t i = 0; ids_ok && ids && json_object_is_type(ids, json_type_array) &&
+                       i < json_object_array_length(ids); i++)
+        ids_ok = json_object_is_type(json_object_array_get_idx(ids, i), json_type_int);
+    if (!cmid || !text || !conv || (has_reply_to && !json_object_is_type(v, json_type_int)) ||
+        !ids_ok) {
+        send_error_for(srv, conn, "bad_frame",
+                       "message.send needs a positive \"conversation_id\", string \"text\" and "
+                       "\"client_msg_id\", an integer \"reply_to\" if any, and at most 10 "
+                       "integer \"attachment_ids\".",
+                       cmid);
+        return;
+    }
+    struct push_job *job = chat_xcalloc(1, sizeof(*job));
+    job->kind = PUSH_JOB_SEND;
+    job->conn_id = conn->id;
+    job->user_id = conn->user_id;
+    job->conversation_id = conv;
+    job->text = chat_xstrdup(text);
+    job->client_msg_id = chat_xstrdup(cmid);
+    job->has_reply_to = has_reply_to;
+    job->reply_to = has_reply_to ? json_object_get_int64(v) : 0;
+    if (ids && json_object_is_type(ids, json_type_array) && json_object_array_length(ids)) {
+        job->attachment_count = json_object_array_length(ids);
+        job->attachment_ids = chat_xmalloc(job->attachment_count * sizeof(long long));
+        for (size_t i = 0; i < job->attachment_count; i++)
+            job->attachment_ids[i] = json_object_get_int64(json_object_array_get_idx(ids, i));
+    }
+    push_worker_submit(srv->worker, job);
+}
+
+/* read / delivered: the receipt store code, on the DB worker. */
+static void handle_receipt(struct push_server *srv, struct push_conn *conn, json_object *obj,
+                           bool read)
+{
+    long long conv = positive_field(obj, "conversation_id");
+    long long message_id = positive_field(obj, "message_id");
+    if (!conv || !message_id) {
+        send_error(srv, conn, "bad_frame",
+                   "A receipt needs positive \"conversation_id\" and \"message_id\".");
+        return;
+    }
+    struct push_job *job = chat_xcalloc(1, sizeof(*job));
+    job->kind = PUSH_JOB_RECEIPT;
+    job->conn_id = conn->id;
+    job->user_id = conn->user_id;
+    job->conversation_id = conv;
+    job->message_id = message_id;
+    job->read = read;
+    push_worker_submit(srv->worker, job);
+}
+
+/* Token bucket: push_client_frames_per_s sustained, push_client_frame_burst at once.
+ * Returns false when the frame is over the limit. */
+static bool take_token(struct push_server *srv, struct push_conn *conn)
+{
+    long long now = now_ms();
+    double burst = srv->cfg->push_client_frame_burst;
+    conn->tokens += (double)(now - conn->tokens_ms) * srv->cfg->push_client_frames_per_s / 1000.0;
+    if (conn->tokens > burst)
+        conn->tokens = burst;
+    conn->tokens_ms = now;
+    if (conn->tokens < 1.0)
+        return false;
+    conn->tokens -= 1.0;
+    return true;
+}
 
 static void handle_message(struct push_server *srv, struct push_conn *conn, const char *text,
                            size_t len)
@@ -335,10 +673,21 @@ static void handle_message(struct push_server *srv, struct push_conn *conn, cons
                                json_object_is_type(v, json_type_string)
                            ? json_object_get_string(v)
                            : NULL;
+    bool ready = conn->state == PUSH_CONN_READY;
     if (!type) {
         send_error(srv, conn, "bad_frame", "A frame needs a string \"type\".");
     } else if (strcmp(type, "ping") == 0) {
         send_type(srv, conn, "pong");
+    } else if (!ready && (strcmp(type, "typing") == 0 || strcmp(type, "message.send") == 0 ||
+                          strcmp(type, "read") == 0 || strcmp(type, "delivered") == 0)) {
+        send_error_for(srv, conn, "not_authenticated", "Authenticate first.",
+                       string_field(obj, "client_msg_id"));
+    } else if (strcmp(type, "typing") == 0) {
+        handle_typing(srv, conn, obj);
+    } else if (strcmp(type, "message.send") == 0) {
+        handle_send(srv, conn, obj);
+    } else if (strcmp(type, "read") == 0 || strcmp(type, "delivered") == 0) {
+        handle_receipt(srv, conn, obj, strcmp(type, "read") == 0);
     } else if (strcmp(type, "auth") == 0) {
         if (conn->state != PUSH_CONN_WAIT_AUTH) {
             send_error(srv, conn, "bad_frame", "Already authenticated.");
@@ -349,7 +698,7 @@ static void handle_message(struct push_server *srv, struct push_conn *conn, cons
             fail_conn(srv, conn, "not_authenticated", "The auth frame needs a \"token\".",
                       PUSH_CLOSE_NOT_AUTHENTICATED, "not authenticated");
         } else {
-            submit_auth(srv, conn, chat_xstrdup(json_object_get_string(v)));
+            push_submit_auth(srv, conn, chat_xstrdup(json_object_get_string(v)));
         }
     } else if (strcmp(type, "resume") == 0) {
         if (!json_object_object_get_ex(obj, "last_event_id", &v) ||
@@ -360,7 +709,7 @@ static void handle_message(struct push_server *srv, struct push_conn *conn, cons
         } else if (conn->state != PUSH_CONN_READY) {
             conn->resume_from = json_object_get_int64(v); /* runs right after hello */
         } else {
-            start_resume(srv, conn, json_object_get_int64(v));
+            push_start_resume(srv, conn, json_object_get_int64(v));
         }
     } else {
         send_error(srv, conn, "bad_frame", "Unknown frame type.");
@@ -388,6 +737,7 @@ static int receive(struct push_server *srv, struct lws *wsi, struct push_conn *c
         if (!lws_is_final_fragment(wsi))
             return 0;
         static const char reason[] = "message too big";
+        srv->metrics.closed_too_big++;
         lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)reason,
                          sizeof(reason) - 1);
         return -1;
@@ -398,6 +748,16 @@ static int receive(struct push_server *srv, struct lws *wsi, struct push_conn *c
     conn->rxlen += len;
     if (!lws_is_final_fragment(wsi))
         return 0;
+    srv->metrics.client_frames++;
+    if (!take_token(srv, conn)) {
+        srv->metrics.closed_rate_limited++;
+        log_info("connection %llu (user %lld) sends frames too fast; closing 4429", conn->id,
+                 conn->user_id);
+        conn->rxlen = 0;
+        fail_conn(srv, conn, "rate_limited", "Too many frames; slow down and reconnect.",
+                  PUSH_CLOSE_RATE_LIMITED, "rate limited");
+        return 0;
+    }
     if (lws_frame_is_binary(wsi))
         send_error(srv, conn, "bad_frame", "Send JSON text frames.");
     else
@@ -408,7 +768,7 @@ static int receive(struct push_server *srv, struct lws *wsi, struct push_conn *c
 
 /* ---- writing ---- */
 
-static int writeable(struct lws *wsi, struct push_conn *conn)
+static int writeable(struct push_server *srv, struct lws *wsi, struct push_conn *conn)
 {
     if (conn->close_code && conn->out.count == 0) {
         const char *reason = conn->close_reason ? conn->close_reason : "";
@@ -421,6 +781,9 @@ static int writeable(struct lws *wsi, struct push_conn *conn)
         return 0;
     size_t len = f->len;
     int n = lws_write(wsi, push_frame_text(f), len, LWS_WRITE_TEXT);
+    srv->metrics.frames_sent++;
+    if (f->created_us)
+        push_metrics_observe_latency(&srv->metrics, (double)(realtime_us() - f->created_us) / 1000.0);
     push_frame_unref(f);
     if (n < (int)len) {
         log_info("connection %llu: write failed; closing", conn->id);
@@ -433,6 +796,19 @@ static int writeable(struct lws *wsi, struct push_conn *conn)
 
 /* ---- the callback ---- */
 
+/* The clock tick: every worker round (push_poll_interval_ms) and every result. */
+static void on_wake(struct push_server *srv)
+{
+    long long now = now_ms();
+    long long notified = push_worker_take_notify_time(srv->worker);
+    if (notified)
+        push_metrics_observe_lag(&srv->metrics, now - notified);
+    process_results(srv);
+    check_auth_deadlines(srv);
+    expire_typing(srv, now);
+    push_http_tick(srv, now);
+}
+
 int push_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                      size_t len)
 {
@@ -443,10 +819,10 @@ int push_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 
     switch (reason) {
     case LWS_CALLBACK_HTTP:
-        /* Only WebSocket upgrades are served here. */
-        if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
-            return -1;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
+        return push_http_request(server_of(wsi), wsi, pss, (const char *)in);
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return push_http_writeable(server_of(wsi), wsi, pss);
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
         /* The first look at an upgrade, while a proper HTTP status can still be sent. */
@@ -462,16 +838,11 @@ int push_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         srv = server_of(wsi);
         if (check_upgrade(wsi, srv->cfg, &conv) != 0)
             return 1; /* CONFIRM_UPGRADE already refused it; belt and braces */
-        struct push_conn *conn = chat_xcalloc(1, sizeof(*conn));
-        conn->wsi = wsi;
-        conn->id = ++srv->next_conn_id;
-        conn->only_conv = conv;
+        struct push_conn *conn = push_conn_new(srv, wsi, PUSH_KIND_WS, conv);
         conn->resume_from = request_resume_from(wsi);
-        conn->token = request_token(wsi);
-        conn->state = PUSH_CONN_WAIT_AUTH;
+        bool from_cookie;
+        conn->token = push_request_token(wsi, &from_cookie);
         pss->conn = conn;
-        push_fanout_register(&srv->fanout, conn);
-        srv->connections++;
         return 0;
     }
 
@@ -482,7 +853,7 @@ int push_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         if (pss->conn->token) {
             char *token = pss->conn->token;
             pss->conn->token = NULL;
-            submit_auth(srv, pss->conn, token);
+            push_submit_auth(srv, pss->conn, token);
         } else {
             wait_for_auth_frame(srv, pss->conn);
         }
@@ -496,22 +867,17 @@ int push_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!pss->conn)
             return 0;
-        return writeable(wsi, pss->conn);
+        return writeable(server_of(wsi), wsi, pss->conn);
 
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
         srv = lws_context_user(lws_get_context(wsi));
-        if (srv && srv->worker) {
-            process_results(srv);
-            check_auth_deadlines(srv);
-        }
+        if (srv && srv->worker)
+            on_wake(srv);
         return 0;
 
     case LWS_CALLBACK_WSI_DESTROY:
         if (pss && pss->conn) {
-            srv = server_of(wsi);
-            push_fanout_unregister(&srv->fanout, pss->conn);
-            srv->connections--;
-            free(pss->conn);
+            push_conn_destroy(server_of(wsi), pss->conn);
             pss->conn = NULL;
         }
         return 0;
