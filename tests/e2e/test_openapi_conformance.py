@@ -1,8 +1,9 @@
-"""The generic rules of docs/openapi.yaml, exercised on every operation it lists, through
-both front ends: authentication (401), CSRF on cookie writes (403), JSON-only bodies (415)
-and 404 for outsiders on every conversation resource. The operations come from the spec,
-so a new route is covered as soon as it is documented; each response is also validated
-against the spec by openapi_check (installed by conftest.py)."""
+"""The generic rules of docs/openapi.yaml, exercised on every JSON API operation it lists
+(paths under /api/; the HTML pages have their own suites), through both front ends:
+authentication (401), CSRF on cookie writes (403), JSON-only bodies (415) and 404 for
+outsiders on every conversation resource. The operations come from the spec, so a new
+route is covered as soon as it is documented; each response is also validated against
+the spec by openapi_check (installed by conftest.py)."""
 
 import re
 
@@ -31,8 +32,10 @@ BODIES = {
 
 
 def operations():
-    """(method, template, operation) for every documented operation."""
+    """(method, template, operation) for every documented operation of the JSON API."""
     for template, item in openapi_check.spec().doc["paths"].items():
+        if not template.startswith("/api/"):
+            continue
         for method in openapi_check.METHODS:
             if method in item:
                 yield method, template, item[method]
