@@ -177,3 +177,27 @@ def test_outsiders_get_404_on_every_conversation_resource(world, op):
     r = send("get", "%s/api/chat/conversations/%d/" % (base, p["conversation_id"]),
              headers=auth_headers(world["member"]))
     assert r.json()["name"] == "g", r.text
+
+
+@pytest.mark.parametrize("case", [
+    ("post", "/api/auth/login", {"json": {"username": "x", "password": "p" * 257}}, 422,
+     "validation_error"),
+    ("get", "/api/users/?limit=0", {}, 400, "bad_request"),
+    ("get", "/api/users/?limit=51", {}, 400, "bad_request"),
+    ("delete", "/api/chat/conversations/{conversation_id}/messages/{message_id}/reactions/"
+     + "x" * 33 + "/", {}, 422, "validation_error"),
+    ("delete", "/api/chat/conversations/{conversation_id}/messages/{message_id}/reactions/%20/",
+     {}, 422, "validation_error"),
+    ("delete", "/api/chat/conversations/{conversation_id}/messages/{message_id}/reactions/%FF/",
+     {}, 400, "invalid_utf8"),
+    ("get", "/static/../README.md", {}, 404, None),
+    ("get", "/static/no-such-file.js", {}, 404, None),
+], ids=lambda c: "%s %s %d" % (c[0].upper(), c[1], c[3]))
+def test_documented_error_paths(world, case):
+    """Documented error responses that the feature suites do not reach; each answer is
+    also validated against the spec."""
+    method, template, kw, status, code = case
+    r = send(method, url_for(world, template), headers=auth_headers(world["member"]), **kw)
+    assert r.status_code == status, r.text
+    if code is not None:
+        assert r.json()["code"] == code, r.text
