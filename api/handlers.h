@@ -49,6 +49,8 @@ CHAT_HANDLER(chat_handle_search);
 /* routes_page.c */
 CHAT_HANDLER(chat_handle_root);
 CHAT_HANDLER(chat_handle_chat_page);
+CHAT_HANDLER(chat_handle_conversation_page);
+CHAT_HANDLER(chat_handle_conversation_send);
 CHAT_HANDLER(chat_handle_static);
 
 #endif

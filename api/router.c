@@ -9,6 +9,10 @@
 const struct chat_route chat_routes[] = {
     {"GET", "/", chat_handle_root, CHAT_ROUTE_PUBLIC},
     {"GET", "/chat/", chat_handle_chat_page, CHAT_ROUTE_PUBLIC},
+    {"GET", "/chat/{id}/", chat_handle_conversation_page, CHAT_ROUTE_PUBLIC},
+    /* Public: the handler checks the session and the form's csrf_token itself (a plain
+     * form post cannot send the X-CSRFToken header). */
+    {"POST", "/chat/{id}/send", chat_handle_conversation_send, CHAT_ROUTE_PUBLIC},
     {"GET", "/static/{*}", chat_handle_static, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_NO_DB},
     {"POST", "/api/auth/register", chat_handle_register, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_RATE_AUTH},
     {"POST", "/api/auth/login", chat_handle_login, CHAT_ROUTE_PUBLIC | CHAT_ROUTE_RATE_AUTH},

@@ -1,12 +1,19 @@
-// The chat page UI. The server renders the first view and a JSON bootstrap element; this
-// script takes over from there. User text only ever reaches the DOM through textContent.
-import { api, ApiError, PushConnection, newClientId, resolveWsUrl } from "./chat-client.js";
+// The chat page UI. The server renders the first view (list, open conversation, latest
+// messages) and a JSON bootstrap element; this script takes over from there. User text
+// only ever reaches the DOM through textContent (or as the text of links it builds).
+import { api, ApiError, ChatConnection, Outbox, newClientId, resolveWsUrl, upload } from "./chat-client.js";
 
 const boot = JSON.parse(document.getElementById("bootstrap").textContent);
 const $ = (id) => document.getElementById(id);
 const PAGE = 50;
 const PREVIEW_CHARS = 80;
 const CATCH_UP_PAGES = 20;
+const TYPING_SEND_MS = 2000; // chat-push relays one typing start per 2 s anyway
+const TYPING_SHOW_MS = 7000; // chat-push sends a stop after 6 s without a repeat
+const NEAR_BOTTOM_PX = 80;
+const REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🎉"];
+const IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
+const URL_RE = /\bhttps?:\/\/[^\s<>"']+/g;
 
 function el(tag, className, text) {
   const e = document.createElement(tag);
@@ -15,17 +22,32 @@ function el(tag, className, text) {
   return e;
 }
 
+function button(className, text, label) {
+  const b = el("button", className, text);
+  b.type = "button";
+  if (label) b.setAttribute("aria-label", label);
+  return b;
+}
+
 function showError(node, err) {
-  node.textContent = err ? (err instanceof ApiError ? err.message : "Network error; try again.") : "";
+  if (!node) return;
+  node.textContent = err ? (err instanceof ApiError ? err.message : String(err.message || err)) : "";
+  if (err && !(err instanceof ApiError) && err instanceof TypeError) node.textContent = "Network error; try again.";
   node.hidden = !err;
 }
 
 function call(method, path, body) {
   return api(method, path, body, boot.csrf_cookie).catch((err) => {
     // The session ended (logout elsewhere, expiry): back to the login form.
-    if (err instanceof ApiError && err.status === 401) window.location.assign("/chat/");
+    if (err instanceof ApiError && err.status === 401) window.location.assign(window.location.pathname);
     throw err;
   });
+}
+
+function formatBytes(n) {
+  if (n >= 1048576) return `${(n / 1048576).toFixed(n % 1048576 ? 1 : 0)} MiB`;
+  if (n >= 1024) return `${Math.round(n / 1024)} KiB`;
+  return `${n} bytes`;
 }
 
 // ---- logged out ----
@@ -61,7 +83,8 @@ function startLogin() {
         await api("POST", "/api/auth/register", body);
       }
       await api("POST", "/api/auth/login", { username, password });
-      window.location.assign("/chat/");
+      // The same URL, now rendered for the user: a shared /chat/<pk>/ link opens there.
+      window.location.replace(window.location.pathname);
     } catch (err) {
       showError($("login-error"), err);
       submit.disabled = false;
@@ -69,25 +92,61 @@ function startLogin() {
   });
 }
 
-// ---- logged in ----
+// ---- state ----
 
 const me = boot.user;
 const convs = new Map(); // id -> conversation object as the REST API returns it
+const presence = new Map(); // user id -> {online, last_seen}
 let current = null; // the open conversation's id
-let loadSeq = 0; // bumps on every open, so late history responses are dropped
+let loadSeq = 0; // bumps on every open, so late responses for another one are dropped
 let hasMore = false;
-const messageEls = new Map(); // message id -> <li>, for the open conversation
-const pendingEls = new Map(); // client_msg_id -> <li> of a message not yet confirmed
+let loadingOlder = false;
+const messages = new Map(); // message id -> message, open conversation
+const messageEls = new Map(); // message id -> <li>
+const pendingEls = new Map(); // client_msg_id -> <li> of a message not yet stored
+let markers = new Map(); // user id -> {read, delivered}, open conversation
+let firstUnreadId = 0; // the "new messages" divider sits before this message
+let lastReadSent = 0;
+const deliveredSent = new Map(); // conv id -> highest delivered message id reported
+const typing = new Map(); // conv id -> Map(user id -> {name, timer})
+let typingSentAt = 0;
+let typingConv = null;
+let replyTo = null; // message being replied to
+const uploads = []; // {file, li, progress, attachment, error}
+let connection = null;
+let outbox = null;
+let statusTimer = null;
+const baseTitle = "Chat";
+
+function displayName(user) {
+  return user ? user.display_name || user.username : "";
+}
+
+function userName(conv, id) {
+  if (id === me.id) return "You";
+  const p = conv && (conv.participants || []).find((u) => u.id === id);
+  return p ? displayName(p) : `user ${id}`;
+}
+
+function otherParticipant(conv) {
+  return conv.is_group ? null : (conv.participants || []).find((p) => p.id !== me.id) || null;
+}
 
 function conversationTitle(conv) {
   if (conv.is_group) return conv.name || "Group";
-  const other = (conv.participants || []).find((p) => p.id !== me.id);
-  return other ? other.display_name || other.username : "Just you";
+  const other = otherParticipant(conv);
+  return other ? displayName(other) : "Just you";
+}
+
+function isOnline(userId) {
+  const p = presence.get(userId);
+  return !!(p && p.online);
 }
 
 function previewText(msg) {
   if (!msg) return "";
   if (msg.deleted) return "Message deleted";
+  if (!msg.text && msg.attachments && msg.attachments.length) return "Attachment";
   const chars = Array.from(msg.text || "");
   return chars.length > PREVIEW_CHARS ? chars.slice(0, PREVIEW_CHARS).join("") + "\u2026" : chars.join("");
 }
@@ -96,35 +155,63 @@ function activity(conv) {
   return conv.last_activity_at || conv.created_at || "";
 }
 
+// ---- the conversation list ----
+
+function rowFor(conv) {
+  const li = el("li", "conversation");
+  li.dataset.id = conv.id;
+  const a = el("a", "conversation-link");
+  a.href = `/chat/${conv.id}/`;
+  const dot = el("span", "presence-dot");
+  dot.setAttribute("aria-hidden", "true");
+  a.append(dot, el("span", "conversation-name"), el("span", "unread-badge"), el("span", "conversation-preview"));
+  li.append(a);
+  return li;
+}
+
 function renderList() {
   const list = $("conversation-list");
   const sorted = [...convs.values()].sort(
     (a, b) => (activity(a) < activity(b) ? 1 : activity(a) > activity(b) ? -1 : b.id - a.id));
   const rows = new Map();
   for (const li of list.querySelectorAll(".conversation")) rows.set(Number(li.dataset.id), li);
+  const filter = $("conversation-filter").value.trim().toLowerCase();
+  let total = 0;
   for (const conv of sorted) {
     let li = rows.get(conv.id);
     rows.delete(conv.id);
-    if (!li) {
-      li = el("li", "conversation");
-      li.dataset.id = conv.id;
-      const a = el("a", "conversation-link");
-      a.href = `#c${conv.id}`;
-      a.append(el("span", "conversation-name"), el("span", "unread-badge"),
-        el("span", "conversation-preview"));
-      li.append(a);
-    }
-    li.querySelector(".conversation-name").textContent = conversationTitle(conv);
-    li.querySelector(".conversation-preview").textContent = previewText(conv.last_message);
+    if (!li) li = rowFor(conv);
+    const title = conversationTitle(conv);
+    const preview = previewText(conv.last_message);
+    li.querySelector(".conversation-name").textContent = title;
+    li.querySelector(".conversation-preview").textContent = typingText(conv.id) || preview;
+    li.querySelector(".conversation-preview").classList.toggle("typing", !!typingText(conv.id));
     const badge = li.querySelector(".unread-badge");
     badge.textContent = conv.unread_count || "";
     badge.hidden = !conv.unread_count;
-    li.classList.toggle("active", conv.id === current);
+    badge.setAttribute("aria-label", `${conv.unread_count || 0} unread`);
+    total += conv.unread_count || 0;
+    const other = otherParticipant(conv);
+    const online = conv.is_group
+      ? (conv.participants || []).some((p) => p.id !== me.id && isOnline(p.id))
+      : !!(other && isOnline(other.id));
+    const dot = li.querySelector(".presence-dot");
+    dot.classList.toggle("online", online);
+    dot.title = online ? "online" : "offline";
+    const active = conv.id === current;
+    li.classList.toggle("active", active);
+    const link = li.querySelector("a");
+    if (active) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
     li.classList.toggle("unread", conv.unread_count > 0);
+    li.hidden = !!filter && !title.toLowerCase().includes(filter) && !preview.toLowerCase().includes(filter);
     list.append(li); // moves existing rows into sorted order
   }
   for (const li of rows.values()) li.remove();
   $("no-conversations").hidden = sorted.length > 0;
+  const open = current !== null && convs.get(current);
+  const name = open ? `${conversationTitle(open)} · ${baseTitle}` : baseTitle;
+  document.title = total ? `(${total}) ${name}` : name;
 }
 
 function addConversation(conv) {
@@ -135,92 +222,315 @@ function addConversation(conv) {
       conv.last_message = old.last_message;
       conv.last_activity_at = old.last_activity_at;
     }
+    if (conv.unread_count === undefined) conv.unread_count = old.unread_count;
     // The server does not know what is on screen here.
-    if (conv.id === current && !document.hidden) conv.unread_count = 0;
+    if (conv.id === current && !document.hidden && nearBottom()) conv.unread_count = 0;
+  }
+  for (const p of conv.participants || []) {
+    if (typeof p.online === "boolean" && !presence.has(p.id)) presence.set(p.id, { online: p.online, last_seen: null });
+    else if (typeof p.online === "boolean") presence.get(p.id).online = p.online;
   }
   convs.set(conv.id, conv);
 }
 
-// ---- messages ----
+// ---- time ----
 
-function formatTime(iso) {
+function localTime(iso) {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
-function fillMessage(li, msg) {
-  li.querySelector(".message-sender").textContent =
-    msg.sender ? msg.sender.display_name || msg.sender.username : "";
-  const time = li.querySelector(".message-time");
-  if (msg.created_at) {
-    time.dateTime = msg.created_at;
-    time.textContent = formatTime(msg.created_at) + (msg.edited_at ? " (edited)" : "");
-  }
-  const text = li.querySelector(".message-text");
-  text.textContent = msg.deleted ? "Message deleted" : msg.text;
-  li.classList.toggle("deleted", !!msg.deleted);
+function dayKey(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
 }
 
-function messageElement(msg) {
-  const li = el("li", "message");
+function dayLabel(iso) {
+  const d = new Date(iso);
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (dayKey(iso) === dayKey(today.toISOString())) return "Today";
+  if (dayKey(iso) === dayKey(yesterday.toISOString())) return "Yesterday";
+  return d.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+}
+
+function lastSeenText(p) {
+  if (!p) return "";
+  if (p.online) return "online";
+  if (!p.last_seen) return "offline";
+  const d = new Date(p.last_seen);
+  const when = dayKey(p.last_seen) === dayKey(new Date().toISOString()) ? `today at ${localTime(p.last_seen)}`
+    : `${d.toLocaleDateString()} at ${localTime(p.last_seen)}`;
+  return `last seen ${when}`;
+}
+
+// ---- message rendering ----
+
+// Appends text to node with http(s) URLs as links; nothing is ever parsed as HTML.
+function appendLinkified(node, text) {
+  let last = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    let url = m[0];
+    const trail = /[.,!?;:)\]]+$/.exec(url);
+    if (trail) url = url.slice(0, -trail[0].length);
+    node.append(text.slice(last, m.index));
+    const a = el("a", "message-link", url);
+    a.href = url;
+    a.target = "_blank";
+    a.rel = "noopener noreferrer nofollow";
+    node.append(a);
+    last = m.index + url.length;
+  }
+  node.append(text.slice(last));
+}
+
+function tickState(msg) {
+  const conv = convs.get(msg.conversation_id);
+  const others = conv ? (conv.participants || []).filter((p) => p.id !== me.id) : [];
+  if (!others.length) return "sent";
+  let read = true;
+  let delivered = true;
+  for (const p of others) {
+    const m = markers.get(p.id) || { read: 0, delivered: 0 };
+    if (m.read < msg.id) read = false;
+    if (Math.max(m.delivered, m.read) < msg.id) delivered = false;
+  }
+  return read ? "read" : delivered ? "delivered" : "sent";
+}
+
+const TICKS = { pending: "\u{1F552}", sent: "\u2713", delivered: "\u2713\u2713", read: "\u2713\u2713", failed: "!" };
+
+function setTicks(li, state) {
+  const t = li.querySelector(".ticks");
+  if (!t) return;
+  t.textContent = TICKS[state] || "";
+  t.dataset.state = state;
+  t.title = state === "pending" ? "sending" : state === "failed" ? "not sent" : state;
+  t.setAttribute("aria-label", t.title);
+}
+
+function reactionTitle(conv, r) {
+  return (r.user_ids || []).map((id) => userName(conv, id)).join(", ");
+}
+
+function renderAttachments(msg) {
+  const ul = el("ul", "attachments");
+  for (const a of msg.attachments || []) {
+    const li = el("li", "attachment");
+    if (IMAGE_TYPES.includes(a.content_type)) {
+      const b = button("thumb-button", undefined, `View image ${a.filename}`);
+      const img = el("img", "thumb");
+      img.src = a.url;
+      img.alt = a.filename;
+      img.loading = "lazy";
+      b.append(img);
+      b.addEventListener("click", () => openViewer(a));
+      li.append(b);
+    } else {
+      const link = el("a", "file-link", a.filename);
+      link.href = a.url;
+      link.download = a.filename;
+      li.append(link, el("span", "file-size", ` ${formatBytes(a.size)}`));
+    }
+    ul.append(li);
+  }
+  return ul;
+}
+
+function openViewer(a) {
+  $("image-viewer-img").src = a.url;
+  $("image-viewer-img").alt = a.filename;
+  $("image-viewer-download").href = a.url;
+  $("image-viewer-download").download = a.filename;
+  $("image-viewer").showModal();
+}
+
+// Fills li (class "message") from msg. Pending messages have no id yet.
+function fillMessage(li, msg, state) {
+  const conv = convs.get(msg.conversation_id);
+  const mine = !!(msg.sender && msg.sender.id === me.id);
+  li.replaceChildren();
+  li.className = "message";
+  li.classList.toggle("mine", mine);
+  li.classList.toggle("deleted", !!msg.deleted);
+  if (msg.id) {
+    li.id = `m${msg.id}`;
+    li.dataset.id = msg.id;
+  }
+  const bubble = el("div", "bubble");
   const meta = el("div", "message-meta");
-  meta.append(el("span", "message-sender"), el("time", "message-time"));
-  li.append(meta, el("div", "message-text"));
-  li.classList.toggle("mine", !!(msg.sender && msg.sender.id === me.id));
-  fillMessage(li, msg);
+  meta.append(el("span", "message-sender", displayName(msg.sender)));
+  bubble.append(meta);
+  if (msg.reply_to) {
+    const quote = el("a", "reply-quote");
+    quote.href = `#m${msg.reply_to}`;
+    const orig = messages.get(msg.reply_to);
+    quote.append(el("span", "reply-sender", orig ? displayName(orig.sender) : "Reply"), " ",
+      el("span", "reply-text", orig ? previewText(orig) : "an earlier message"));
+    quote.addEventListener("click", (e) => {
+      e.preventDefault();
+      jumpTo(msg.reply_to);
+    });
+    bubble.append(quote);
+  }
+  const text = el("div", "message-text");
+  if (msg.deleted) text.textContent = "Message deleted";
+  else appendLinkified(text, msg.text || "");
+  bubble.append(text);
+  if (!msg.deleted && msg.attachments && msg.attachments.length) bubble.append(renderAttachments(msg));
+  const footer = el("div", "message-footer");
+  const time = el("time", "message-time", msg.created_at ? localTime(msg.created_at) : "");
+  if (msg.created_at) {
+    time.dateTime = msg.created_at;
+    time.title = new Date(msg.created_at).toLocaleString();
+  }
+  footer.append(time);
+  if (msg.edited_at && !msg.deleted) footer.append(" ", el("span", "edited", "edited"));
+  if (mine) footer.append(" ", el("span", "ticks"));
+  bubble.append(footer);
+  if (!msg.deleted && msg.reactions && msg.reactions.length) {
+    const rx = el("div", "reactions");
+    for (const r of msg.reactions) {
+      const mineR = (r.user_ids || []).includes(me.id);
+      const b = button("reaction" + (mineR ? " mine" : ""), `${r.emoji} ${r.count}`);
+      b.title = reactionTitle(conv, r);
+      b.setAttribute("aria-label", `${r.emoji} ${r.count}: ${b.title}`);
+      b.setAttribute("aria-pressed", String(mineR));
+      b.dataset.emoji = r.emoji;
+      b.addEventListener("click", () => toggleReaction(msg, r.emoji, mineR));
+      rx.append(b);
+    }
+    bubble.append(rx);
+  }
+  li.append(bubble);
+  if (msg.id && !msg.deleted) li.append(actionsFor(msg, mine));
+  if (mine) setTicks(li, state || (msg.id ? tickState(msg) : "pending"));
+}
+
+function actionsFor(msg, mine) {
+  const wrap = el("div", "message-actions");
+  const more = button("more-button", "\u22EF", "Message actions");
+  more.setAttribute("aria-expanded", "false");
+  const bar = el("div", "action-bar");
+  bar.hidden = true;
+  const react = button("react-button", "React");
+  react.addEventListener("click", () => openReactionPicker(msg));
+  const reply = button("reply-button", "Reply");
+  reply.addEventListener("click", () => startReply(msg));
+  bar.append(react, reply);
+  if (mine) {
+    const edit = button("edit-button", "Edit");
+    edit.addEventListener("click", () => startEdit(msg));
+    const del = button("delete-button", "Delete");
+    del.addEventListener("click", () => {
+      if (del.dataset.armed) {
+        deleteMessage(msg);
+        return;
+      }
+      del.dataset.armed = "1";
+      del.textContent = "Confirm delete";
+      setTimeout(() => {
+        delete del.dataset.armed;
+        del.textContent = "Delete";
+      }, 5000);
+    });
+    bar.append(edit, del);
+  }
+  more.addEventListener("click", () => {
+    bar.hidden = !bar.hidden;
+    more.setAttribute("aria-expanded", String(!bar.hidden));
+    if (!bar.hidden) bar.querySelector("button").focus();
+  });
+  wrap.append(more, bar);
+  return wrap;
+}
+
+function separator(text, className) {
+  const li = el("li", className);
+  li.setAttribute("role", "separator");
+  li.append(el("span", "", text));
   return li;
 }
 
-// Inserts li ordered by message id; unconfirmed messages stay at the end.
-function placeMessage(li, id) {
+// Rebuilds the list from `messages` (sorted by id), reusing each message's element, with
+// day separators, the unread divider and the unconfirmed messages at the end.
+function renderMessages() {
   const list = $("messages");
-  let before = null;
-  for (let node = list.lastElementChild; node; node = node.previousElementSibling) {
-    if (!node.dataset.id) {
-      before = node;
-      continue;
+  const sorted = [...messages.values()].sort((a, b) => a.id - b.id);
+  const nodes = [];
+  let prevDay = "";
+  for (const msg of sorted) {
+    const day = dayKey(msg.created_at);
+    if (day !== prevDay) {
+      nodes.push(separator(dayLabel(msg.created_at), "day-separator"));
+      prevDay = day;
     }
-    if (Number(node.dataset.id) < id) break;
-    before = node;
+    if (msg.id === firstUnreadId) nodes.push(separator("New messages", "unread-divider"));
+    let li = messageEls.get(msg.id);
+    if (!li) {
+      li = el("li");
+      fillMessage(li, msg);
+      messageEls.set(msg.id, li);
+    }
+    nodes.push(li);
   }
-  list.insertBefore(li, before);
+  for (const li of pendingEls.values()) nodes.push(li);
+  list.replaceChildren(...nodes);
+  const empty = $("no-messages");
+  if (empty) empty.hidden = nodes.length > 0;
 }
+
+function refreshMessage(msg) {
+  const li = messageEls.get(msg.id);
+  if (li) fillMessage(li, msg);
+}
+
+function refreshTicks() {
+  for (const [id, li] of messageEls) {
+    const msg = messages.get(id);
+    if (msg && msg.sender && msg.sender.id === me.id) setTicks(li, tickState(msg));
+  }
+}
+
+// ---- scrolling ----
 
 function nearBottom() {
   const s = $("message-scroller");
-  return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+  return !s || s.scrollHeight - s.scrollTop - s.clientHeight < NEAR_BOTTOM_PX;
 }
 
 function scrollToBottom() {
   const s = $("message-scroller");
-  s.scrollTop = s.scrollHeight;
+  if (s) s.scrollTop = s.scrollHeight;
+  updateJump();
 }
 
-// Shows msg in the open conversation, once per message id, whatever its source
-// (history, our own POST, the socket).
-function showMessage(msg) {
-  let li = messageEls.get(msg.id);
-  if (li) {
-    fillMessage(li, msg);
-    return;
-  }
-  li = msg.client_msg_id && msg.sender && msg.sender.id === me.id ? pendingEls.get(msg.client_msg_id) : null;
-  if (li) {
-    pendingEls.delete(msg.client_msg_id);
-    li.classList.remove("pending", "failed");
-    const retry = li.querySelector(".retry");
-    if (retry) retry.remove();
-    fillMessage(li, msg);
-  } else {
-    li = messageElement(msg);
-  }
-  li.dataset.id = msg.id;
-  messageEls.set(msg.id, li);
-  placeMessage(li, msg.id);
+function updateJump() {
+  const jump = $("jump-latest");
+  if (jump) jump.hidden = nearBottom();
+}
+
+async function jumpTo(id) {
+  for (let i = 0; i < CATCH_UP_PAGES && !messageEls.has(id) && hasMore; i++) await loadOlder();
+  const li = messageEls.get(id);
+  if (!li) return;
+  li.scrollIntoView({ block: "center" });
+  li.classList.add("flash");
+  li.tabIndex = -1;
+  li.focus({ preventScroll: true });
+  setTimeout(() => li.classList.remove("flash"), 1500);
+}
+
+// ---- receiving ----
+
+function announce(text) {
+  const a = $("announcer");
+  a.textContent = "";
+  setTimeout(() => (a.textContent = text), 50);
 }
 
 // Records msg as its conversation's latest when it is. `live` is true for messages that
-// just arrived (socket), which count as unread when not in view.
+// just arrived, which count as unread when not in view.
 function noteLastMessage(msg, live) {
   const conv = convs.get(msg.conversation_id);
   if (!conv) return false;
@@ -229,250 +539,1144 @@ function noteLastMessage(msg, live) {
     conv.last_message = msg;
     if (!conv.last_activity_at || conv.last_activity_at < msg.created_at) conv.last_activity_at = msg.created_at;
   }
-  if (live && msg.sender.id !== me.id && (msg.conversation_id !== current || document.hidden) &&
-      (!last || last.id < msg.id)) {
+  const seen = msg.conversation_id === current && !document.hidden && nearBottom();
+  if (live && msg.sender.id !== me.id && !seen && (!last || last.id < msg.id)) {
     conv.unread_count = (conv.unread_count || 0) + 1;
   }
   return true;
 }
 
+function showMessage(msg) {
+  const pending = msg.client_msg_id && msg.sender && msg.sender.id === me.id && pendingEls.get(msg.client_msg_id);
+  if (pending) {
+    pendingEls.delete(msg.client_msg_id);
+    messageEls.set(msg.id, pending);
+  }
+  messages.set(msg.id, msg);
+  const li = messageEls.get(msg.id);
+  if (li) fillMessage(li, msg);
+}
+
 function receiveMessage(msg, live) {
   if (msg.conversation_id === current) {
     const stick = nearBottom() || (msg.sender && msg.sender.id === me.id);
+    const isNew = !messages.has(msg.id);
     showMessage(msg);
+    if (isNew) renderMessages();
     if (stick) scrollToBottom();
+    else updateJump();
+    if (live && isNew && msg.sender.id !== me.id) announce(`${displayName(msg.sender)}: ${previewText(msg)}`);
+    maybeMarkRead();
   }
   if (noteLastMessage(msg, live)) renderList();
+  if (live && msg.sender.id !== me.id) {
+    markDelivered(msg);
+    if (document.hidden) notify(msg);
+  }
 }
 
-async function loadHistory(id, params) {
-  const q = new URLSearchParams({ limit: String(PAGE), ...params });
-  return call("GET", `/api/chat/conversations/${id}/messages/?${q}`);
+function notify(msg) {
+  if (!("Notification" in window) || Notification.permission !== "granted") return;
+  const conv = convs.get(msg.conversation_id);
+  try {
+    const n = new Notification(conv ? conversationTitle(conv) : "New message", {
+      body: `${displayName(msg.sender)}: ${previewText(msg)}`,
+      tag: `conv-${msg.conversation_id}`,
+    });
+    n.onclick = () => {
+      window.focus();
+      selectConversation(msg.conversation_id);
+    };
+  } catch {
+    // Some platforms only allow notifications from a service worker.
+  }
 }
 
-async function openConversation(id) {
+// ---- receipts ----
+
+function sendReceipt(kind, convId, messageId) {
+  if (connection && connection.sendFrame({ type: kind, conversation_id: convId, message_id: messageId })) return;
+  call("POST", `/api/chat/conversations/${convId}/${kind}/`, { message_id: messageId }).catch(() => {});
+}
+
+function markDelivered(msg) {
+  const done = deliveredSent.get(msg.conversation_id) || 0;
+  if (msg.id <= done) return;
+  deliveredSent.set(msg.conversation_id, msg.id);
+  // Reading it right away implies delivery; maybeMarkRead has then sent that.
+  if (msg.conversation_id === current && msg.id <= lastReadSent) return;
+  sendReceipt("delivered", msg.conversation_id, msg.id);
+}
+
+// The open conversation is read when the window is visible and the newest message is in
+// view.
+function maybeMarkRead() {
+  if (current === null || document.hidden || !nearBottom()) return;
+  let newest = 0;
+  for (const id of messages.keys()) if (id > newest) newest = id;
+  const conv = convs.get(current);
+  if (conv && conv.unread_count) {
+    conv.unread_count = 0;
+    renderList();
+  }
+  if (!newest || newest <= lastReadSent) return;
+  lastReadSent = newest;
+  sendReceipt("read", current, newest);
+}
+
+async function loadMarkers(convId, seq) {
+  let mineLast = null;
+  for (const msg of messages.values()) {
+    if (msg.sender.id === me.id && !msg.deleted && (!mineLast || msg.id > mineLast.id)) mineLast = msg;
+  }
+  if (!mineLast) return;
+  try {
+    const st = await call("GET", `/api/chat/conversations/${convId}/messages/${mineLast.id}/status/`);
+    if (seq !== loadSeq) return;
+    for (const s of st.results) {
+      const m = markers.get(s.user_id) || { read: 0, delivered: 0 };
+      if (s.status === "read") m.read = Math.max(m.read, mineLast.id);
+      if (s.status !== "sent") m.delivered = Math.max(m.delivered, mineLast.id);
+      markers.set(s.user_id, m);
+    }
+    refreshTicks();
+  } catch {
+    // Ticks stay at "sent" until receipts arrive.
+  }
+}
+
+// ---- opening a conversation ----
+
+function setView(view) {
+  $("app").dataset.view = view;
+}
+
+// Builds the conversation pane's content for conv (the server renders it for the first
+// page; later opens happen here). Everything is inside #conversation-pane.
+function buildPane(conv) {
+  const pane = $("conversation-pane");
+  const tpl = $("pane-template");
+  pane.replaceChildren(tpl.content.cloneNode(true));
+  pane.dataset.id = conv.id;
+  $("compose").action = `/chat/${conv.id}/send`;
+  wirePane();
+}
+
+function renderHeader() {
+  const conv = convs.get(current);
+  if (!conv) return;
+  $("conversation-title").textContent = conversationTitle(conv);
+  const sub = $("conversation-subtitle");
+  const t = typingText(current);
+  if (t) sub.textContent = t;
+  else if (conv.is_group) {
+    const n = (conv.participants || []).length;
+    const online = (conv.participants || []).filter((p) => p.id !== me.id && isOnline(p.id)).length;
+    sub.textContent = `${n} members` + (online ? `, ${online} online` : "");
+  } else {
+    const other = otherParticipant(conv);
+    sub.textContent = other ? lastSeenText(presence.get(other.id) || { online: false }) : "";
+  }
+  sub.classList.toggle("typing", !!t);
+  $("details-button").hidden = false;
+  $("typing-indicator").textContent = t;
+}
+
+async function fetchPresence(conv) {
+  const other = otherParticipant(conv);
+  if (!other) return;
+  try {
+    const p = await call("GET", `/api/users/${other.id}/presence/`);
+    presence.set(other.id, { online: p.online, last_seen: p.last_seen });
+    if (current === conv.id) renderHeader();
+    renderList();
+  } catch {
+    // Presence is a nicety; the dot stays as it was.
+  }
+}
+
+function resetConversationState() {
+  messages.clear();
+  messageEls.clear();
+  pendingEls.clear();
+  markers = new Map();
+  firstUnreadId = 0;
+  lastReadSent = 0;
+  hasMore = false;
+  replyTo = null;
+  uploads.length = 0;
+  stopTyping();
+}
+
+// The divider goes before the oldest of the last `unread` messages from others.
+function computeFirstUnread(unread) {
+  if (!unread) return 0;
+  const sorted = [...messages.values()].sort((a, b) => b.id - a.id);
+  let count = 0;
+  for (const m of sorted) {
+    if (m.sender.id === me.id || m.deleted) continue;
+    if (++count === unread) return m.id;
+  }
+  return sorted.length ? sorted[sorted.length - 1].id : 0;
+}
+
+function showPage(page, unread) {
+  for (const m of page.results) messages.set(m.id, m);
+  hasMore = !!page.has_more;
+  firstUnreadId = computeFirstUnread(unread);
+  for (const item of outbox.items) if (item.conversation_id === current) addPending(item, "pending");
+  renderMessages();
+  const divider = document.querySelector("#messages .unread-divider");
+  if (divider) divider.scrollIntoView({ block: "start" });
+  else scrollToBottom();
+  updateHistoryStatus();
+  updateJump();
+}
+
+async function openConversation(id, { push = false, fromServer = false } = {}) {
   const conv = convs.get(id);
   if (!conv) return;
   const seq = ++loadSeq;
+  const firstOpen = current !== id;
   current = id;
-  messageEls.clear();
-  pendingEls.clear();
-  $("messages").replaceChildren();
-  $("no-conversation").hidden = true;
-  $("conversation-title").hidden = false;
-  $("conversation-title").textContent = conversationTitle(conv);
-  $("compose").hidden = false;
-  $("load-older").hidden = true;
-  showError($("compose-error"), null);
-  conv.unread_count = 0;
+  if (push) history.pushState({ conv: id }, "", `/chat/${id}/`);
+  setView("conversation");
+  resetConversationState();
+  if (!fromServer) buildPane(conv);
+  renderHeader();
+  const unread = conv.unread_count || 0;
   renderList();
+  if (firstOpen) fetchPresence(conv);
   try {
-    const page = await loadHistory(id, {});
+    const page = fromServer && boot.messages && !boot.messages_before
+      ? boot.messages
+      : await call("GET", `/api/chat/conversations/${id}/messages/?limit=${PAGE}`);
     if (seq !== loadSeq) return;
-    for (const m of page.results) showMessage(m);
-    hasMore = page.has_more;
-    $("load-older").hidden = !hasMore;
-    scrollToBottom();
-    $("compose").elements.text.focus();
+    if (fromServer && boot.messages_before) history.replaceState({ conv: id }, "", `/chat/${id}/`);
+    showPage(page, unread);
+    loadMarkers(id, seq);
+    maybeMarkRead();
+    if (!fromServer || window.matchMedia("(min-width: 701px)").matches) $("compose-text").focus({ preventScroll: true });
   } catch (err) {
-    if (seq === loadSeq) showError($("compose-error"), err);
+    if (seq !== loadSeq) return;
+    if (err instanceof ApiError && err.status === 404) {
+      convs.delete(id);
+      showList();
+      renderList();
+      return;
+    }
+    showError($("compose-error"), err);
   }
 }
 
-async function loadOlder() {
-  const seq = loadSeq;
-  const ids = [...messageEls.keys()];
-  if (!ids.length) return;
-  const s = $("message-scroller");
-  const fromBottom = s.scrollHeight - s.scrollTop;
-  const page = await loadHistory(current, { before: String(Math.min(...ids)) });
-  if (seq !== loadSeq) return;
-  for (const m of page.results) showMessage(m);
-  hasMore = page.has_more;
-  $("load-older").hidden = !hasMore;
-  s.scrollTop = s.scrollHeight - fromBottom;
+function showList({ push = false } = {}) {
+  loadSeq++;
+  current = null;
+  resetConversationState();
+  if (push) history.pushState({ conv: null }, "", "/chat/");
+  setView("list");
+  const pane = $("conversation-pane");
+  const p = el("p", "empty", "Choose a conversation or start a new one.");
+  p.id = "no-conversation";
+  pane.replaceChildren(p);
+  delete pane.dataset.id;
+  renderList();
 }
 
-// Fetches what the open conversation missed while the socket could not replay it.
+function selectConversation(id) {
+  if (id === current) {
+    setView("conversation");
+    return;
+  }
+  openConversation(id, { push: true });
+}
+
+function updateHistoryStatus() {
+  const s = $("history-status");
+  if (!s) return;
+  s.textContent = loadingOlder ? "Loading older messages…" : hasMore ? "" : (messages.size ? "Beginning of the conversation" : "");
+}
+
+async function loadOlder() {
+  if (loadingOlder || !hasMore || current === null) return;
+  const seq = loadSeq;
+  const ids = [...messages.keys()];
+  if (!ids.length) return;
+  loadingOlder = true;
+  updateHistoryStatus();
+  const s = $("message-scroller");
+  try {
+    const page = await call("GET", `/api/chat/conversations/${current}/messages/?limit=${PAGE}&before=${Math.min(...ids)}`);
+    if (seq !== loadSeq) return;
+    // Keep what the reader is looking at in place: the distance from the bottom stays.
+    const fromBottom = s.scrollHeight - s.scrollTop;
+    for (const m of page.results) messages.set(m.id, m);
+    hasMore = !!page.has_more;
+    renderMessages();
+    s.scrollTop = s.scrollHeight - fromBottom;
+  } finally {
+    loadingOlder = false;
+    if (seq === loadSeq) updateHistoryStatus();
+  }
+}
+
+// Fetches what the open conversation missed while the connection could not replay it.
 async function catchUpCurrent() {
   const id = current;
   const seq = loadSeq;
-  const ids = [...messageEls.keys()];
+  const ids = [...messages.keys()];
   if (!ids.length) {
     await openConversation(id);
     return;
   }
   let after = Math.max(...ids);
   for (let i = 0; i < CATCH_UP_PAGES; i++) {
-    const page = await loadHistory(id, { after: String(after) });
+    const page = await call("GET", `/api/chat/conversations/${id}/messages/?limit=${PAGE}&after=${after}`);
     if (seq !== loadSeq) return;
     for (const m of page.results) receiveMessage(m, false);
-    if (!page.has_more || !page.results.length) return;
+    if (!page.has_more || !page.results.length) break;
     after = page.results[page.results.length - 1].id;
+  }
+  // Edits, deletions and reactions the socket could not replay: reload what is shown.
+  const page = await call("GET", `/api/chat/conversations/${id}/messages/?limit=${Math.min(200, Math.max(PAGE, messages.size))}`);
+  if (seq !== loadSeq) return;
+  for (const m of page.results) {
+    if (messages.has(m.id)) {
+      messages.set(m.id, m);
+      refreshMessage(m);
+    }
+  }
+  loadMarkers(id, seq);
+}
+
+// ---- sending ----
+
+function addPending(item, state) {
+  if (pendingEls.has(item.client_msg_id)) return pendingEls.get(item.client_msg_id);
+  const li = el("li");
+  const msg = { sender: me, text: item.text, conversation_id: item.conversation_id, reply_to: item.reply_to || null,
+    attachments: item.attachments || [], client_msg_id: item.client_msg_id };
+  fillMessage(li, msg, state);
+  li.classList.add("pending");
+  li.dataset.clientId = item.client_msg_id;
+  pendingEls.set(item.client_msg_id, li);
+  return li;
+}
+
+function markPending(clientId, state, item) {
+  const li = pendingEls.get(clientId);
+  if (!li) return;
+  li.classList.toggle("failed", state === "failed");
+  setTicks(li, state);
+  let retry = li.querySelector(".retry");
+  if (state === "failed" && item) {
+    if (!retry) {
+      retry = button("retry link", "Not sent. Retry");
+      li.querySelector(".bubble").append(retry);
+    }
+    retry.onclick = () => {
+      retry.remove();
+      li.classList.remove("failed");
+      setTicks(li, "pending");
+      if (outbox.items.some((i) => i.client_msg_id === clientId)) outbox.flush();
+      else outbox.add(item);
+    };
+  } else if (retry) {
+    retry.remove();
   }
 }
 
-async function sendMessage(convId, text, clientId, li) {
-  li.classList.add("pending");
-  li.classList.remove("failed");
-  try {
-    const msg = await call("POST", `/api/chat/conversations/${convId}/messages/`,
-      { text, client_msg_id: clientId });
-    if (convId === current) receiveMessage(msg, false);
-    else noteLastMessage(msg, false);
-  } catch (err) {
-    if (convId !== current || !li.isConnected || li.dataset.id) return;
-    li.classList.replace("pending", "failed");
-    // Only a lost request is worth repeating, with the same client_msg_id so the server
-    // stores it once; a refused one (validation, permission) would be refused again.
-    const retryable = !(err instanceof ApiError) || err.status >= 500 || err.status === 429;
-    if (retryable && !li.querySelector(".retry")) {
-      const retry = el("button", "retry link", "Retry");
-      retry.type = "button";
-      retry.addEventListener("click", () => {
-        retry.remove();
-        sendMessage(convId, text, clientId, li);
-      });
-      li.append(retry);
-    }
-    showError($("compose-error"), err);
-  }
+function sendItem(item) {
+  const body = { text: item.text, client_msg_id: item.client_msg_id };
+  if (item.reply_to) body.reply_to = item.reply_to;
+  if (item.attachment_ids && item.attachment_ids.length) body.attachment_ids = item.attachment_ids;
+  return call("POST", `/api/chat/conversations/${item.conversation_id}/messages/`, body);
 }
 
 function submitCompose(e) {
   e.preventDefault();
-  const area = $("compose").elements.text;
+  const area = $("compose-text");
   const text = area.value;
-  if (!text.trim() || current === null) return;
-  const clientId = newClientId();
-  const li = messageElement({ sender: me, text, client_msg_id: clientId });
-  li.dataset.clientId = clientId;
-  pendingEls.set(clientId, li);
-  $("messages").append(li);
+  const ready = uploads.filter((u) => u.attachment);
+  if (uploads.some((u) => !u.attachment && !u.error)) {
+    showError($("compose-error"), new Error("Wait for the uploads to finish."));
+    return;
+  }
+  if ((!text.trim() && !ready.length) || current === null) return;
+  const item = {
+    conversation_id: current,
+    text,
+    client_msg_id: newClientId(),
+    reply_to: replyTo ? replyTo.id : null,
+    attachment_ids: ready.map((u) => u.attachment.id),
+    attachments: ready.map((u) => u.attachment),
+  };
+  addPending(item, "pending");
+  if (!outbox.add(item)) {
+    pendingEls.get(item.client_msg_id).remove();
+    pendingEls.delete(item.client_msg_id);
+    showError($("compose-error"), new Error("Too many messages are waiting to be sent."));
+    return;
+  }
+  renderMessages();
   scrollToBottom();
   area.value = "";
+  autoGrow();
+  cancelReply();
+  clearUploads();
+  stopTyping();
   showError($("compose-error"), null);
-  sendMessage(current, text, clientId, li);
+  if (!outbox.ready) markPending(item.client_msg_id, "pending");
 }
 
-async function startDirectChat(e) {
-  e.preventDefault();
-  const input = $("new-chat-username");
-  const name = input.value.trim();
-  const error = $("new-chat-error");
-  if (!name) return;
-  showError(error, null);
-  try {
-    const found = await call("GET", `/api/users/?q=${encodeURIComponent(name)}`);
-    const user = found.results.find((u) => u.username.toLowerCase() === name.toLowerCase());
-    if (!user || user.id === me.id) {
-      error.textContent = user ? "That is you." : `No user named "${name}".`;
-      error.hidden = false;
-      return;
-    }
-    const conv = await call("POST", "/api/chat/conversations/", { participant_ids: [user.id], is_group: false });
-    addConversation(conv);
-    renderList();
-    input.value = "";
-    selectConversation(conv.id);
-  } catch (err) {
-    showError(error, err);
+// ---- typing ----
+
+function typingText(convId) {
+  const t = typing.get(convId);
+  if (!t || !t.size) return "";
+  const names = [...t.values()].map((v) => v.name);
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  return `${names.length} people are typing…`;
+}
+
+function onTypingFrame(frame) {
+  if (!frame.user || frame.user.id === me.id) return;
+  const convId = frame.conversation_id;
+  if (!typing.has(convId)) typing.set(convId, new Map());
+  const t = typing.get(convId);
+  const old = t.get(frame.user.id);
+  if (old) clearTimeout(old.timer);
+  if (frame.is_typing) {
+    const timer = setTimeout(() => {
+      t.delete(frame.user.id);
+      typingChanged(convId);
+    }, TYPING_SHOW_MS);
+    t.set(frame.user.id, { name: displayName(frame.user), timer });
+  } else {
+    t.delete(frame.user.id);
+  }
+  typingChanged(convId);
+}
+
+function typingChanged(convId) {
+  if (convId === current) renderHeader();
+  renderList();
+}
+
+function clearTypingFor(convId, userId) {
+  const t = typing.get(convId);
+  if (t && t.has(userId)) {
+    clearTimeout(t.get(userId).timer);
+    t.delete(userId);
+    typingChanged(convId);
   }
 }
 
-function selectConversation(id) {
-  if (window.location.hash === `#c${id}`) openConversation(id);
-  else window.location.hash = `c${id}`; // hashchange opens it
+function noteTyping() {
+  if (current === null || !$("compose-text").value) return;
+  const now = Date.now();
+  if (typingConv === current && now - typingSentAt < TYPING_SEND_MS) return;
+  if (connection.sendFrame({ type: "typing", conversation_id: current, is_typing: true })) {
+    typingSentAt = now;
+    typingConv = current;
+  }
 }
 
-function conversationFromHash() {
-  const m = /^#c(\d+)$/.exec(window.location.hash);
-  return m ? Number(m[1]) : null;
+function stopTyping() {
+  if (typingConv !== null && connection) {
+    connection.sendFrame({ type: "typing", conversation_id: typingConv, is_typing: false });
+  }
+  typingConv = null;
+  typingSentAt = 0;
+}
+
+// ---- message actions ----
+
+function startReply(msg) {
+  replyTo = msg;
+  $("reply-bar").hidden = false;
+  $("reply-bar-text").textContent = `Replying to ${displayName(msg.sender)}: ${previewText(msg)}`;
+  $("compose-text").focus();
+}
+
+function cancelReply() {
+  replyTo = null;
+  const bar = $("reply-bar");
+  if (bar) bar.hidden = true;
+}
+
+function startEdit(msg) {
+  const li = messageEls.get(msg.id);
+  if (!li) return;
+  const text = li.querySelector(".message-text");
+  const form = el("form", "edit-form");
+  const area = el("textarea", "edit-text");
+  area.value = msg.text;
+  area.maxLength = boot.max_message_chars;
+  area.setAttribute("aria-label", "Edit message");
+  const save = el("button", "save-edit", "Save");
+  save.type = "submit";
+  const cancel = button("cancel-edit secondary", "Cancel");
+  const err = el("p", "error");
+  err.hidden = true;
+  err.setAttribute("role", "alert");
+  form.append(area, save, cancel, err);
+  text.replaceWith(form);
+  area.focus();
+  const done = () => fillMessage(li, messages.get(msg.id) || msg);
+  cancel.addEventListener("click", done);
+  area.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") done();
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      form.requestSubmit();
+    }
+  });
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      const updated = await call("PATCH", `/api/chat/conversations/${msg.conversation_id}/messages/${msg.id}/`, { text: area.value });
+      receiveUpdate(updated);
+      done();
+    } catch (error) {
+      showError(err, error);
+    }
+  });
+}
+
+async function deleteMessage(msg) {
+  try {
+    await call("DELETE", `/api/chat/conversations/${msg.conversation_id}/messages/${msg.id}/`);
+    receiveUpdate({ ...msg, deleted: true, text: "", attachments: [], reactions: [] });
+  } catch (err) {
+    showError($("compose-error"), err);
+  }
+}
+
+function openReactionPicker(msg) {
+  const box = $("reaction-choices");
+  box.replaceChildren();
+  for (const emoji of REACTIONS) {
+    const r = (msg.reactions || []).find((x) => x.emoji === emoji);
+    const mine = !!(r && (r.user_ids || []).includes(me.id));
+    const b = button("reaction-choice" + (mine ? " mine" : ""), emoji, `React with ${emoji}`);
+    b.setAttribute("aria-pressed", String(mine));
+    b.addEventListener("click", () => {
+      $("reaction-dialog").close();
+      toggleReaction(messages.get(msg.id) || msg, emoji, mine);
+    });
+    box.append(b);
+  }
+  $("reaction-dialog").showModal();
+  box.querySelector("button").focus();
+}
+
+async function toggleReaction(msg, emoji, mine) {
+  const path = `/api/chat/conversations/${msg.conversation_id}/messages/${msg.id}/reactions/${encodeURIComponent(emoji)}/`;
+  try {
+    if (mine) {
+      await call("DELETE", path);
+      const reactions = (msg.reactions || []).map((r) => r.emoji !== emoji ? r
+        : { ...r, count: r.count - 1, user_ids: r.user_ids.filter((id) => id !== me.id) }).filter((r) => r.count > 0);
+      receiveUpdate({ ...msg, reactions });
+    } else {
+      receiveUpdate(await call("PUT", path));
+    }
+  } catch (err) {
+    showError($("compose-error"), err);
+  }
+}
+
+function receiveUpdate(msg) {
+  if (msg.conversation_id === current && messages.has(msg.id)) {
+    messages.set(msg.id, msg);
+    refreshMessage(msg);
+    // Quotes of it show its new text.
+    for (const other of messages.values()) if (other.reply_to === msg.id) refreshMessage(other);
+  }
+  const conv = convs.get(msg.conversation_id);
+  if (conv && conv.last_message && conv.last_message.id === msg.id) {
+    conv.last_message = msg;
+    renderList();
+  }
+}
+
+// ---- attachments ----
+
+function clearUploads() {
+  uploads.length = 0;
+  const tray = $("upload-tray");
+  if (tray) {
+    tray.replaceChildren();
+    tray.hidden = true;
+  }
+}
+
+function addFiles(files) {
+  if (current === null) return;
+  const tray = $("upload-tray");
+  for (const file of files) {
+    const li = el("li", "upload");
+    const name = el("span", "upload-name", `${file.name || "file"} (${formatBytes(file.size)})`);
+    const bar = el("progress", "upload-progress");
+    bar.max = 1;
+    bar.value = 0;
+    bar.setAttribute("aria-label", `Uploading ${file.name}`);
+    const remove = button("upload-remove link", "\u00D7", `Remove ${file.name}`);
+    const u = { file, li, attachment: null, error: null };
+    remove.addEventListener("click", () => {
+      uploads.splice(uploads.indexOf(u), 1);
+      li.remove();
+      tray.hidden = !uploads.length;
+    });
+    li.append(name, bar, remove);
+    tray.append(li);
+    tray.hidden = false;
+    uploads.push(u);
+    if (file.size > boot.max_attachment_bytes) {
+      u.error = new Error(`Too large: the limit is ${formatBytes(boot.max_attachment_bytes)}.`);
+      bar.remove();
+      li.classList.add("failed");
+      li.append(el("span", "error", u.error.message));
+      continue;
+    }
+    upload(file, { csrfCookie: boot.csrf_cookie, onProgress: (f) => (bar.value = f) })
+      .then((a) => {
+        u.attachment = a;
+        bar.value = 1;
+        li.classList.add("done");
+      })
+      .catch((err) => {
+        u.error = err;
+        li.classList.add("failed");
+        const p = el("span", "error");
+        showError(p, err);
+        li.append(p);
+      });
+  }
+}
+
+// ---- dialogs: new chat, details ----
+
+function debounce(fn, ms) {
+  let t = null;
+  return (...args) => {
+    clearTimeout(t);
+    t = setTimeout(() => fn(...args), ms);
+  };
+}
+
+// A user search box: as you type, GET /api/users/?q= fills `list` with options;
+// choosing one calls onChoose(user).
+function userPicker(input, list, onChoose, exclude) {
+  const run = debounce(async () => {
+    const q = input.value.trim();
+    if (!q) {
+      list.replaceChildren();
+      return;
+    }
+    try {
+      const found = await call("GET", `/api/users/?q=${encodeURIComponent(q)}&limit=10`);
+      if (input.value.trim() !== q) return;
+      list.replaceChildren();
+      for (const u of found.results) {
+        if (u.id === me.id || exclude().has(u.id)) continue;
+        const li = el("li", "user-option");
+        li.setAttribute("role", "option");
+        li.tabIndex = 0;
+        li.dataset.id = u.id;
+        li.append(el("span", "user-display", displayName(u)), " ", el("span", "username", `@${u.username}`));
+        const choose = () => onChoose(u);
+        li.addEventListener("click", choose);
+        li.addEventListener("keydown", (e) => {
+          if (e.key === "Enter" || e.key === " ") {
+            e.preventDefault();
+            choose();
+          }
+        });
+        list.append(li);
+      }
+      if (!list.children.length) list.append(el("li", "empty", "No one found."));
+    } catch {
+      // Typing on retries.
+    }
+  }, 200);
+  input.addEventListener("input", run);
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "ArrowDown" && list.querySelector("[role=option]")) {
+      e.preventDefault();
+      list.querySelector("[role=option]").focus();
+    }
+  });
+}
+
+function startNewChatDialog() {
+  const chosen = new Map();
+  const dialog = $("new-chat-dialog");
+  const render = () => {
+    const ul = $("chosen-users");
+    ul.replaceChildren();
+    for (const u of chosen.values()) {
+      const li = el("li", "chip", displayName(u));
+      const x = button("chip-remove link", "\u00D7", `Remove ${displayName(u)}`);
+      x.addEventListener("click", () => {
+        chosen.delete(u.id);
+        render();
+      });
+      li.append(x);
+      ul.append(li);
+    }
+    const group = chosen.size > 1;
+    $("group-name").hidden = $("group-name-label").hidden = !group;
+    $("new-chat-start").disabled = chosen.size === 0;
+    $("new-chat-start").textContent = group ? "Create group" : "Start chat";
+  };
+  userPicker($("user-search"), $("user-results"), (u) => {
+    chosen.set(u.id, u);
+    $("user-search").value = "";
+    $("user-results").replaceChildren();
+    render();
+    $("user-search").focus();
+  }, () => new Set(chosen.keys()));
+  $("new-chat-open").addEventListener("click", () => {
+    chosen.clear();
+    render();
+    $("user-search").value = "";
+    $("group-name").value = "";
+    $("user-results").replaceChildren();
+    showError($("new-chat-error"), null);
+    dialog.showModal();
+    $("user-search").focus();
+  });
+  $("new-chat-cancel").addEventListener("click", () => dialog.close());
+  $("new-chat-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const ids = [...chosen.keys()];
+    if (!ids.length) return;
+    const group = ids.length > 1;
+    const body = { participant_ids: ids, is_group: group };
+    if (group) body.name = $("group-name").value.trim() || [...chosen.values()].map(displayName).join(", ").slice(0, 100);
+    try {
+      const conv = await call("POST", "/api/chat/conversations/", body);
+      addConversation(conv);
+      dialog.close();
+      selectConversation(conv.id);
+    } catch (err) {
+      showError($("new-chat-error"), err);
+    }
+  });
+}
+
+function renderDetails() {
+  const conv = convs.get(current);
+  if (!conv) return;
+  $("details-heading").textContent = conversationTitle(conv);
+  $("rename-row").hidden = !conv.is_group;
+  $("add-member-row").hidden = !conv.is_group;
+  $("leave-button").textContent = conv.is_group ? "Leave group" : "Leave conversation";
+  const ul = $("member-list");
+  ul.replaceChildren();
+  for (const p of conv.participants || []) {
+    const li = el("li", "member");
+    li.dataset.id = p.id;
+    const dot = el("span", "presence-dot" + (isOnline(p.id) ? " online" : ""));
+    dot.setAttribute("aria-hidden", "true");
+    li.append(dot, el("span", "member-name", p.id === me.id ? `${displayName(p)} (you)` : displayName(p)));
+    if (conv.is_group && p.id !== me.id) {
+      const rm = button("remove-member link", "Remove", `Remove ${displayName(p)}`);
+      rm.addEventListener("click", async () => {
+        try {
+          await call("DELETE", `/api/chat/conversations/${conv.id}/participants/${p.id}/`);
+          conv.participants = conv.participants.filter((x) => x.id !== p.id);
+          renderDetails();
+          renderHeader();
+        } catch (err) {
+          showError($("details-error"), err);
+        }
+      });
+      li.append(" ", rm);
+    }
+    ul.append(li);
+  }
+}
+
+function startDetailsDialog() {
+  const dialog = $("details-dialog");
+  userPicker($("add-member-input"), $("add-member-results"), async (u) => {
+    const conv = convs.get(current);
+    try {
+      await call("POST", `/api/chat/conversations/${conv.id}/participants/`, { user_id: u.id });
+      if (!conv.participants.some((p) => p.id === u.id)) conv.participants.push(u);
+      $("add-member-input").value = "";
+      $("add-member-results").replaceChildren();
+      renderDetails();
+      renderHeader();
+    } catch (err) {
+      showError($("details-error"), err);
+    }
+  }, () => new Set((convs.get(current) || { participants: [] }).participants.map((p) => p.id)));
+  $("rename-button").addEventListener("click", async () => {
+    const conv = convs.get(current);
+    try {
+      const updated = await call("PATCH", `/api/chat/conversations/${conv.id}/`, { name: $("rename-input").value });
+      applyConversationUpdate(updated);
+    } catch (err) {
+      showError($("details-error"), err);
+    }
+  });
+  $("leave-button").addEventListener("click", async () => {
+    const id = current;
+    try {
+      await call("DELETE", `/api/chat/conversations/${id}/`);
+      dialog.close();
+      removeConversation(id);
+    } catch (err) {
+      showError($("details-error"), err);
+    }
+  });
+  $("details-close").addEventListener("click", () => dialog.close());
+}
+
+function openDetails() {
+  const conv = convs.get(current);
+  if (!conv) return;
+  $("rename-input").value = conv.name || "";
+  showError($("details-error"), null);
+  renderDetails();
+  $("details-dialog").showModal();
+}
+
+function applyConversationUpdate(data) {
+  const conv = convs.get(data.id);
+  if (!conv) return;
+  conv.name = data.name;
+  if (data.participants) conv.participants = data.participants;
+  renderList();
+  if (data.id === current) {
+    renderHeader();
+    if ($("details-dialog").open) renderDetails();
+  }
+}
+
+function removeConversation(id) {
+  convs.delete(id);
+  typing.delete(id);
+  if (id === current) {
+    for (const d of document.querySelectorAll("dialog[open]")) d.close();
+    showList({ push: true });
+  }
+  renderList();
+}
+
+// ---- events ----
+
+async function ensureConversation(convId) {
+  if (convs.has(convId)) return true;
+  try {
+    addConversation(await call("GET", `/api/chat/conversations/${convId}/`));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function handleEvent(frame) {
+  const d = frame.data || {};
+  switch (frame.type) {
+    case "conversation.created":
+      if (!convs.has(d.id)) {
+        addConversation(d);
+        renderList();
+      }
+      break;
+    case "conversation.updated":
+      applyConversationUpdate(d);
+      break;
+    case "message.created":
+      if (!(await ensureConversation(d.conversation_id))) return;
+      clearTypingFor(d.conversation_id, d.sender.id);
+      receiveMessage(d, true);
+      break;
+    case "message.updated":
+    case "message.deleted":
+      if (d.conversation_id === current && messages.has(d.id)) {
+        // Event payloads omit the viewer-specific `me`; fillMessage works from user_ids.
+        receiveUpdate(d);
+      } else {
+        receiveUpdate(d);
+      }
+      break;
+    case "reaction.added":
+    case "reaction.removed": {
+      const msg = d.conversation_id === current && messages.get(d.message_id);
+      if (msg) receiveUpdate({ ...msg, reactions: d.reactions });
+      break;
+    }
+    case "receipt.updated": {
+      if (d.conversation_id === current) {
+        const m = markers.get(d.user_id) || { read: 0, delivered: 0 };
+        if (d.kind === "read") m.read = Math.max(m.read, d.message_id);
+        m.delivered = Math.max(m.delivered, d.message_id);
+        markers.set(d.user_id, m);
+        refreshTicks();
+      }
+      if (d.user_id === me.id && d.kind === "read") {
+        // Read in another window of ours.
+        const conv = convs.get(d.conversation_id);
+        if (conv && conv.unread_count && conv.last_message && d.message_id >= conv.last_message.id) {
+          conv.unread_count = 0;
+          renderList();
+        }
+      }
+      break;
+    }
+    case "participant.added": {
+      if (d.user_id === me.id) {
+        if (d.conversation) {
+          addConversation({ unread_count: 0, ...d.conversation });
+          renderList();
+        } else {
+          await ensureConversation(d.conversation_id);
+          renderList();
+        }
+      } else {
+        const conv = convs.get(d.conversation_id);
+        if (conv && !conv.participants.some((p) => p.id === d.user_id)) conv.participants.push(d.user);
+        if (conv) applyConversationUpdate({ ...conv });
+      }
+      break;
+    }
+    case "participant.removed": {
+      if (d.user_id === me.id) {
+        removeConversation(d.conversation_id);
+      } else {
+        const conv = convs.get(d.conversation_id);
+        if (conv) {
+          conv.participants = conv.participants.filter((p) => p.id !== d.user_id);
+          clearTypingFor(d.conversation_id, d.user_id);
+          applyConversationUpdate({ ...conv });
+        }
+      }
+      break;
+    }
+    case "presence": {
+      presence.set(d.user_id, { online: !!d.online, last_seen: d.last_seen || null });
+      renderList();
+      if (current !== null) {
+        renderHeader();
+        if ($("details-dialog").open) renderDetails();
+      }
+      break;
+    }
+    default:
+      break;
+  }
 }
 
 async function reloadAll() {
   const data = await call("GET", "/api/chat/conversations/");
   // Merge rather than replace: a conversation event may have arrived while the request
-  // was in flight, and conversations are never deleted.
+  // was in flight. Conversations we left are gone from the answer.
+  const ids = new Set(data.results.map((c) => c.id));
+  for (const id of [...convs.keys()]) if (!ids.has(id)) removeConversation(id);
   for (const c of data.results) addConversation(c);
   renderList();
-  if (current !== null) {
-    if (convs.has(current)) await catchUpCurrent();
-  } else {
-    const id = conversationFromHash();
-    if (id !== null && convs.has(id)) openConversation(id);
-  }
+  if (current !== null && convs.has(current)) await catchUpCurrent();
 }
 
-async function handleEvent(frame) {
-  if (frame.type === "conversation.created") {
-    if (!convs.has(frame.data.id)) {
-      addConversation(frame.data);
-      renderList();
-    }
-  } else if (frame.type === "message.created") {
-    const msg = frame.data;
-    if (!convs.has(msg.conversation_id)) {
-      // A conversation we have not heard of yet (its event may still be on the way).
-      try {
-        addConversation(await call("GET", `/api/chat/conversations/${msg.conversation_id}/`));
-      } catch {
-        return;
-      }
-    }
-    receiveMessage(msg, true);
-  }
-}
+// ---- connection status ----
 
-function setStatus(state) {
+function setStatus({ state, transport, retryAt }) {
   const s = $("connection-status");
-  s.textContent = state;
+  clearInterval(statusTimer);
   s.dataset.state = state;
+  s.dataset.transport = transport;
+  const waiting = outbox ? outbox.size : 0;
+  const queued = waiting ? ` · ${waiting} waiting to send` : "";
+  if (state === "reconnecting" && retryAt) {
+    const tick = () => {
+      const secs = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+      s.textContent = `reconnecting in ${secs} s${queued}`;
+    };
+    tick();
+    statusTimer = setInterval(tick, 1000);
+  } else if (state === "connected") {
+    s.textContent = transport === "ws" ? "connected" : `connected (${transport === "sse" ? "SSE" : "long-poll"})`;
+  } else if (state === "offline") {
+    s.textContent = `offline${queued}`;
+  } else {
+    s.textContent = `${state}…${queued}`;
+  }
+  if (outbox) outbox.setReady(state === "connected");
 }
 
-function startChat() {
-  for (const c of boot.conversations) addConversation(c);
-  renderList();
+// ---- wiring ----
 
-  $("compose").addEventListener("submit", submitCompose);
-  $("compose").elements.text.addEventListener("keydown", (e) => {
+function autoGrow() {
+  const area = $("compose-text");
+  if (!area) return;
+  area.style.height = "auto";
+  area.style.height = `${Math.min(area.scrollHeight, 160)}px`;
+}
+
+// Hooks up the conversation pane's controls (after the server rendered it, or after
+// buildPane()).
+function wirePane() {
+  const form = $("compose");
+  if (!form) return;
+  const area = $("compose-text");
+  form.addEventListener("submit", submitCompose);
+  area.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
-      $("compose").requestSubmit();
+      form.requestSubmit();
     }
   });
-  $("new-chat-form").addEventListener("submit", startDirectChat);
-  $("load-older").addEventListener("click", () => loadOlder().catch((err) => showError($("compose-error"), err)));
+  area.addEventListener("input", () => {
+    autoGrow();
+    noteTyping();
+  });
+  area.addEventListener("blur", stopTyping);
+  area.addEventListener("paste", (e) => {
+    const files = [...(e.clipboardData ? e.clipboardData.files : [])];
+    if (files.length) {
+      e.preventDefault();
+      addFiles(files);
+    }
+  });
+  $("attach-label").hidden = false;
+  $("attach-hint").hidden = false;
+  $("attach-hint").textContent = `Attach files by picking, dropping or pasting them; up to ${formatBytes(boot.max_attachment_bytes)} each.`;
+  $("attach-input").addEventListener("change", (e) => {
+    addFiles([...e.target.files]);
+    e.target.value = "";
+  });
+  const pane = $("conversation-pane");
+  pane.ondragover = (e) => {
+    if (e.dataTransfer && [...e.dataTransfer.types].includes("Files")) {
+      e.preventDefault();
+      pane.classList.add("dropping");
+    }
+  };
+  pane.ondragleave = () => pane.classList.remove("dropping");
+  pane.ondrop = (e) => {
+    pane.classList.remove("dropping");
+    if (e.dataTransfer && e.dataTransfer.files.length) {
+      e.preventDefault();
+      addFiles([...e.dataTransfer.files]);
+    }
+  };
+  $("reply-cancel").addEventListener("click", cancelReply);
+  $("details-button").addEventListener("click", openDetails);
+  $("jump-latest").addEventListener("click", () => {
+    scrollToBottom();
+    maybeMarkRead();
+  });
+  $("back-button").addEventListener("click", (e) => {
+    e.preventDefault();
+    showList({ push: true });
+  });
+  const scroller = $("message-scroller");
+  scroller.addEventListener("scroll", () => {
+    updateJump();
+    if (scroller.scrollTop < 200) loadOlder().catch(() => {});
+    maybeMarkRead();
+  }, { passive: true });
+  // The no-JavaScript "Older messages" link becomes infinite scroll.
+  const older = $("older-link");
+  if (older) older.remove();
+  // The server-rendered form carries a client_msg_id for plain posts; the script makes
+  // its own per message.
+  form.elements.client_msg_id.disabled = true;
+}
+
+function conversationFromPath() {
+  const m = /^\/chat\/(\d+)\/$/.exec(window.location.pathname);
+  return m ? Number(m[1]) : null;
+}
+
+async function startChat() {
+  for (const c of boot.conversations) addConversation(c);
+  if (boot.conversation) addConversation(boot.conversation);
+  outbox = new Outbox(`chat-outbox-${me.id}`, sendItem);
+  outbox.on("sent", ({ item, message }) => {
+    if (item.conversation_id === current) receiveMessage(message, false);
+    else noteLastMessage(message, false) && renderList();
+  });
+  outbox.on("failed", ({ item, error }) => {
+    if (item.conversation_id === current) {
+      markPending(item.client_msg_id, "failed", item);
+      showError($("compose-error"), error);
+    }
+  });
+  outbox.on("stalled", ({ item }) => {
+    if (item.conversation_id === current) markPending(item.client_msg_id, "failed", item);
+  });
+
+  $("conversation-filter").hidden = false;
+  $("new-chat-open").hidden = false;
+  $("conversation-filter").addEventListener("input", renderList);
+  $("conversation-list").addEventListener("click", (e) => {
+    const a = e.target.closest("a.conversation-link");
+    if (!a || e.ctrlKey || e.metaKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    selectConversation(Number(a.closest(".conversation").dataset.id));
+  });
   $("logout-button").addEventListener("click", async () => {
     try {
       await api("POST", "/api/auth/logout", undefined, boot.csrf_cookie);
     } finally {
+      try {
+        localStorage.removeItem(`chat-outbox-${me.id}`);
+      } catch {
+        // nothing stored
+      }
       window.location.assign("/chat/");
     }
   });
-  window.addEventListener("hashchange", () => {
-    const id = conversationFromHash();
-    if (id !== null && id !== current) openConversation(id);
+  if ("Notification" in window && Notification.permission === "default") {
+    const nb = $("notify-button");
+    nb.hidden = false;
+    nb.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      nb.hidden = true;
+    });
+  }
+  startNewChatDialog();
+  startDetailsDialog();
+  window.addEventListener("popstate", () => {
+    const id = conversationFromPath();
+    if (id !== null && convs.has(id)) openConversation(id);
+    else showList();
   });
   document.addEventListener("visibilitychange", () => {
-    const conv = convs.get(current);
-    if (!document.hidden && conv && conv.unread_count) {
-      conv.unread_count = 0;
-      renderList();
-    }
+    if (!document.hidden) maybeMarkRead();
+    renderList();
+  });
+  window.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && current !== null && !document.querySelector("dialog[open]") && $("app").dataset.view === "conversation" &&
+        window.matchMedia("(max-width: 700px)").matches) showList({ push: true });
   });
 
-  const push = new PushConnection(resolveWsUrl(boot.ws_url), {
-    onEvent: (frame) => handleEvent(frame),
-    onResync: () => reloadAll().catch(() => {}),
-    onStatus: setStatus,
-    // A 401 here sends the page back to the login form; anything else keeps retrying.
-    onAuthLost: () => call("GET", "/api/auth/me").catch(() => {}),
-  });
-  push.start();
+  connection = new ChatConnection(resolveWsUrl(boot.ws_url));
+  connection.on("event", (frame) => handleEvent(frame).catch((err) => console.error(err)));
+  connection.on("typing", onTypingFrame);
+  connection.on("resync", () => reloadAll().catch(() => {}));
+  connection.on("status", setStatus);
+  // A 401 here sends the page back to the login form; anything else keeps retrying.
+  connection.on("authlost", () => call("GET", "/api/auth/me").catch(() => {}));
 
-  const id = conversationFromHash();
-  if (id !== null && convs.has(id)) openConversation(id);
+  renderList();
+  const id = conversationFromPath();
+  if (id !== null && convs.has(id) && $("compose")) {
+    wirePane();
+    history.replaceState({ conv: id }, "", window.location.pathname);
+    await openConversation(id, { fromServer: true });
+  } else {
+    setView("list");
+  }
+  connection.start();
 }
 
 if (me) startChat();

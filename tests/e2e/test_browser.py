@@ -11,149 +11,26 @@ harness's var dir, CHAT_TEST_VAR_DIR).
 import http.client
 import json
 import re
-import shutil
-import tempfile
-import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import requests
-from selenium import webdriver
 from selenium.common.exceptions import NoAlertPresentException
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
-from selenium.webdriver.support.ui import WebDriverWait
 
+from browser_helpers import (REPO, browsers, console_problems, conversation_row,  # noqa: F401
+                             direct_chat, foreign_resources, login_through_form, message_texts,
+                             say, screenshot, send, wait, wait_connected, wait_for_message)
 from helpers import port_open, unique_name
-
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-WAIT_S = 20
-
-# Without the background-networking flags Chromium tries to reach Google services,
-# which cannot work here and only adds noise and delay.
-CHROMIUM_FLAGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1200,800",
-]
-
-
-# ---- browser plumbing ------------------------------------------------------------
-
-@pytest.fixture
-def browsers():
-    """browsers() starts one more Chromium with its own fresh profile; all are quit and
-    their profiles removed at teardown."""
-    started = []
-    profiles = []
-
-    def start():
-        profile = tempfile.mkdtemp(prefix="chat-chromium-")
-        profiles.append(profile)
-        opts = Options()
-        opts.binary_location = CHROMIUM
-        for flag in CHROMIUM_FLAGS:
-            opts.add_argument(flag)
-        opts.add_argument("--user-data-dir=" + profile)
-        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-        driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-        driver.set_page_load_timeout(WAIT_S)
-        started.append(driver)
-        return driver
-
-    yield start
-    for driver in started:
-        try:
-            driver.quit()
-        except Exception:  # a crashed browser must not hide the test's own failure
-            pass
-    for profile in profiles:
-        shutil.rmtree(profile, ignore_errors=True)
-
-
-def wait(driver, timeout=WAIT_S):
-    return WebDriverWait(driver, timeout)
-
-
-def login_through_form(driver, base_url, user):
-    driver.get(base_url + "/chat/")
-    wait(driver).until(EC.element_to_be_clickable((By.ID, "login-submit")))
-    driver.find_element(By.ID, "login-username").send_keys(user["username"])
-    driver.find_element(By.ID, "login-password").send_keys(user["password"])
-    driver.find_element(By.ID, "login-submit").click()
-    # The script reloads /chat/, which the server now renders for the user.
-    wait(driver).until(EC.presence_of_element_located((By.ID, "app")))
-    assert driver.find_element(By.ID, "me-name").text == user["display_name"]
-
-
-def wait_connected(driver):
-    wait(driver).until(EC.text_to_be_present_in_element((By.ID, "connection-status"), "connected"))
-    assert driver.find_element(By.ID, "connection-status").text == "connected"
-
-
-def message_texts(driver):
-    """(id, text) of every confirmed message shown, in page order."""
-    return driver.execute_script(
-        "return [...document.querySelectorAll('#messages .message[data-id]')]"
-        ".map(li => [Number(li.dataset.id), li.querySelector('.message-text').textContent]);")
-
-
-def wait_for_message(driver, text):
-    """Waits until a confirmed message (one with a server id) shows `text`."""
-    def shown(d):
-        return any(t == text for _, t in message_texts(d))
-    wait(driver).until(shown, "message %r never appeared" % text)
-
-
-def send(driver, text):
-    box = driver.find_element(By.CSS_SELECTOR, "#compose textarea")
-    box.send_keys(text)
-    driver.find_element(By.ID, "send-button").click()
-
-
-def conversation_row(driver, conv_id):
-    return driver.find_element(By.CSS_SELECTOR, '.conversation[data-id="%s"]' % conv_id)
-
-
-def foreign_resources(driver, base_url):
-    """URLs the page loaded from any origin other than base_url's."""
-    origin = "{0.scheme}://{0.netloc}".format(urlsplit(base_url))
-    urls = driver.execute_script(
-        "return [location.href].concat("
-        "performance.getEntriesByType('resource').map(e => e.name));")
-    return [u for u in urls if not u.startswith(origin + "/")]
-
-
-def console_problems(driver):
-    """Console lines that mean the page is broken: script errors and CSP violations."""
-    return [e["message"] for e in driver.get_log("browser")
-            if e["level"] == "SEVERE" or "Content Security Policy" in e["message"]]
-
-
-def screenshot(servers, driver, name):
-    """Saves the page as <test var dir>/screenshots/<name> (var/test/ by default)."""
-    directory = Path(servers.var_dir) / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / name
-    assert driver.save_screenshot(str(path)), "could not save %s" % path
-    return path
 
 
 # ---- the browser test --------------------------------------------------------------
 
 def test_two_users_chat_live(servers, api_url, make_user, browsers):
+    """Two browsers, two users: a direct chat started from the dialog, messages both
+    ways live, markup shown as text, a real URL that survives a reload."""
     base = api_url
     front = "nginx" if api_url == servers.nginx_url else "httpd"
     alice = make_user("alice", display_name="Alice")
@@ -166,12 +43,19 @@ def test_two_users_chat_live(servers, api_url, make_user, browsers):
     wait_connected(a)
     wait_connected(b)
 
-    # Alice starts a direct chat with Bob by username.
-    a.find_element(By.ID, "new-chat-username").send_keys(bob["username"])
-    a.find_element(By.ID, "new-chat-button").click()
+    # Alice starts a direct chat with Bob: the dialog searches users as she types.
+    a.find_element(By.ID, "new-chat-open").click()
+    a.find_element(By.ID, "user-search").send_keys(bob["username"])
+    option = wait(a).until(EC.element_to_be_clickable(
+        (By.CSS_SELECTOR, '#user-results .user-option[data-id="%d"]' % bob["id"])))
+    option.click()
+    a.find_element(By.ID, "new-chat-start").click()
     wait(a).until(EC.visibility_of_element_located((By.ID, "compose")))
+    wait(a).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".conversation.active"))
     conv_id = int(a.find_element(By.CSS_SELECTOR, ".conversation.active").get_attribute("data-id"))
     assert a.find_element(By.ID, "conversation-title").text == "Bob"
+    # A real URL for the conversation.
+    assert urlsplit(a.current_url).path == "/chat/%d/" % conv_id
 
     send(a, "hello bob")
     wait_for_message(a, "hello bob")
@@ -219,7 +103,6 @@ def test_two_users_chat_live(servers, api_url, make_user, browsers):
     # A reload shows the same history, rendered from the server this time.
     a.refresh()
     wait(a).until(EC.presence_of_element_located((By.ID, "app")))
-    conversation_row(a, conv_id).find_element(By.CSS_SELECTOR, "a").click()
     wait_for_message(a, "bye bob")
     assert [t for _, t in message_texts(a)] == expected
 
@@ -229,26 +112,14 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
     the page has reconnected (resumed from its last event id), exactly once."""
     base = servers.httpd_url
 
-    def direct_chat(user, other):
-        r = requests.post(base + "/api/chat/conversations/", headers=auth_headers(user),
-                          json={"participant_ids": [other["id"]], "is_group": False}, timeout=10)
-        assert r.status_code == 201, r.text
-        return r.json()["id"]
-
-    def say(user, conv, text):
-        r = requests.post(base + "/api/chat/conversations/%d/messages/" % conv,
-                          headers=auth_headers(user), timeout=10,
-                          json={"text": text, "client_msg_id": uuid.uuid4().hex})
-        assert r.status_code == 201, r.text
-
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     carol = make_user("carol", display_name="Carol")
-    conv_id = direct_chat(bob, alice)
-    carol_conv = direct_chat(carol, alice)  # newer: listed first until Bob writes
+    conv_id = direct_chat(servers, bob, alice)
+    carol_conv = direct_chat(servers, carol, alice)  # newer: listed first until Bob writes
 
     def bob_says(text):
-        say(bob, conv_id, text)
+        say(servers, bob, conv_id, text)
 
     def order(d):
         return [int(li.get_attribute("data-id"))
@@ -266,12 +137,12 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
 
     push = urlsplit(servers.push_url)
     servers.stop_proc("chat-push")
-    wait(a).until(EC.text_to_be_present_in_element((By.ID, "connection-status"), "reconnecting"))
+    wait(a).until(EC.text_to_be_present_in_element((By.ID, "connection-status"), "reconnecting in"))
     bob_says("while push was down")
     servers.spawn("chat-push", ["chat-push"],
                   ready=lambda: port_open(push.hostname, push.port) and
                   Path(servers.wake_socket).exists())
-    wait(a, 60).until(EC.text_to_be_present_in_element((By.ID, "connection-status"), "connected"))
+    wait_connected(a, 60)
     wait_for_message(a, "while push was down")
     bob_says("after the restart")
     wait_for_message(a, "after the restart")
@@ -281,7 +152,7 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
         By.CSS_SELECTOR, ".conversation-preview").text == "after the restart"
 
     # A message in a conversation that is not open: badge and order, not the open view.
-    say(carol, carol_conv, "psst")
+    say(servers, carol, carol_conv, "psst")
     wait(a).until(lambda d: order(d) == [carol_conv, conv_id])
     row = conversation_row(a, carol_conv)
     wait(a).until(lambda d: row.find_element(By.CSS_SELECTOR, ".unread-badge").text == "1")
@@ -306,10 +177,12 @@ def test_register_through_form_and_logout(servers, browsers):
     wait_connected(driver)
     assert driver.find_element(By.ID, "no-conversations").is_displayed()
 
-    # An unknown username gives an error, not a conversation.
-    driver.find_element(By.ID, "new-chat-username").send_keys("nobody_" + username[:20])
-    driver.find_element(By.ID, "new-chat-button").click()
-    wait(driver).until(EC.visibility_of_element_located((By.ID, "new-chat-error")))
+    # An unknown username finds no one, and nothing can be started.
+    driver.find_element(By.ID, "new-chat-open").click()
+    driver.find_element(By.ID, "user-search").send_keys("nobody_" + username[:20])
+    wait(driver).until(EC.text_to_be_present_in_element((By.ID, "user-results"), "No one found."))
+    assert not driver.find_element(By.ID, "new-chat-start").is_enabled()
+    driver.find_element(By.ID, "new-chat-cancel").click()
     assert driver.find_elements(By.CSS_SELECTOR, ".conversation") == []
 
     driver.find_element(By.ID, "logout-button").click()
