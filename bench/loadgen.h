@@ -87,6 +87,8 @@ struct loadgen_run {
     uint64_t duplicates;
     uint64_t foreign;                 /* arrived on a socket that is not a recipient */
     int64_t first_delivery_ns, last_delivery_ns;
+    int64_t last_frame_ns;            /* any frame on any socket */
+    uint64_t other_frames;            /* frames that are not this run's messages */
 
     /* Written by the sender thread; read by the main thread after it has finished. */
     int64_t send_start_ns, send_end_ns;

@@ -198,6 +198,9 @@ static void handle_frame(struct loadgen_ws *ws, struct ws_conn *c, const char *f
     int64_t now = loadgen_now_ns();
     const char *end = frame + len;
     const char *type = find_value(frame, len, "\"type\":");
+    ws->run->last_frame_ns = now;
+    if (!type_is(type, end, "message.created"))
+        ws->run->other_frames++;
     const char *eid = find_value(frame, len, "\"event_id\":");
     if (eid) {
         long long id = parse_digits(eid, end);

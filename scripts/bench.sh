@@ -434,60 +434,70 @@ if want rest; then
 fi
 
 # ---- real-time scenarios ---------------------------------------------------------
-# The scenarios need up to 10,000 users with sessions. Registering them through the API
+# The scenarios need up to 13,000 users with sessions. Registering them through the API
 # would spend minutes in argon2id, so they are inserted with SQL: every user gets the
 # password hash of the seeded user bench_a (nobody logs in as them), and a session whose
 # token is LG_TOKEN_PREFIX followed by the user id, stored like a real one as
 # SHA-256(token) (chat_session_lookup). chat-loadgen derives each token the same way.
-# Direct conversations pair users 2i-1 and 2i. The group is inserted with its 2,000
+# Each scenario has users of its own (1: lgu00001-01000, 2: lgu01001-03000, 3:
+# lgu03001-13000), so that no scenario's sockets belong to another's conversations.
+# Direct conversations pair consecutive users. The group is inserted with its 2,000
 # participants directly: the API caps groups at CHAT_GROUP_MAX_PARTICIPANTS (256).
 LG_TOKEN_PREFIX=lgt$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')u
 ws_rows=()
 
-bench_setup_sql() {
-    local users=$1 pairs=$2 group=$3
+# lg_range FIRST COUNT: the SQL condition for users lgu<FIRST> .. lgu<FIRST+COUNT-1>.
+lg_range() {
+    printf "username BETWEEN 'lgu%05d' AND 'lgu%05d'" "$1" $(($1 + $2 - 1))
+}
+
+# bench_users FIRST COUNT: the users and their sessions.
+bench_users() {
     sql "SET @hash = (SELECT password_hash FROM users WHERE username = 'bench_a');
         INSERT INTO users (username, display_name, password_hash)
             SELECT CONCAT('lgu', LPAD(seq, 5, '0')), CONCAT('Load user ', seq), @hash
-            FROM seq_1_to_$users;
+            FROM seq_${1}_to_$(($1 + $2 - 1));
         INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at)
             SELECT UNHEX(SHA2(CONCAT('$LG_TOKEN_PREFIX', id), 256)), id,
                    LEFT(SHA2(CONCAT('csrf', '$LG_TOKEN_PREFIX', id), 256), 43),
                    UTC_TIMESTAMP(6) + INTERVAL 1 DAY
-            FROM users WHERE username LIKE 'lgu%';"
-    if [ "$pairs" -gt 0 ]; then
-        sql "INSERT INTO conversations (is_group, direct_key, created_by)
-                SELECT 0, CONCAT(LEAST(a.id, b.id), ':', GREATEST(a.id, b.id)), a.id
-                FROM seq_1_to_$pairs s
-                JOIN users a ON a.username = CONCAT('lgu', LPAD(2 * s.seq - 1, 5, '0'))
-                JOIN users b ON b.username = CONCAT('lgu', LPAD(2 * s.seq, 5, '0'))
-                ORDER BY s.seq;
-            INSERT INTO participants (conversation_id, user_id)
-                SELECT c.id, u.id FROM conversations c
-                JOIN users u ON u.id IN (CAST(SUBSTRING_INDEX(c.direct_key, ':', 1) AS UNSIGNED),
-                                         CAST(SUBSTRING_INDEX(c.direct_key, ':', -1) AS UNSIGNED))
-                WHERE c.is_group = 0 AND c.created_by IN
-                    (SELECT id FROM users WHERE username LIKE 'lgu%');"
-    fi
-    if [ "$group" -gt 0 ]; then
-        sql "INSERT INTO conversations (is_group, name, created_by)
-                SELECT 1, 'Load group', id FROM users WHERE username = 'lgu00001';
-            INSERT INTO participants (conversation_id, user_id)
-                SELECT LAST_INSERT_ID(), id FROM users
-                WHERE username BETWEEN 'lgu00001' AND CONCAT('lgu', LPAD($group, 5, '0'));"
-    fi
+            FROM users WHERE $(lg_range "$1" "$2");"
 }
 
-# Writes the plan of the first N direct conversations to FILE: "CONV USER USER" lines.
+# bench_pairs FIRST COUNT: direct conversations between users FIRST+2i and FIRST+2i+1.
+bench_pairs() {
+    sql "INSERT INTO conversations (is_group, direct_key, created_by)
+            SELECT 0, CONCAT(LEAST(a.id, b.id), ':', GREATEST(a.id, b.id)), a.id
+            FROM seq_0_to_$(($2 / 2 - 1)) s
+            JOIN users a ON a.username = CONCAT('lgu', LPAD($1 + 2 * s.seq, 5, '0'))
+            JOIN users b ON b.username = CONCAT('lgu', LPAD($1 + 2 * s.seq + 1, 5, '0'))
+            ORDER BY s.seq;
+        INSERT INTO participants (conversation_id, user_id)
+            SELECT c.id, u.id FROM conversations c
+            JOIN users u ON u.id IN (CAST(SUBSTRING_INDEX(c.direct_key, ':', 1) AS UNSIGNED),
+                                     CAST(SUBSTRING_INDEX(c.direct_key, ':', -1) AS UNSIGNED))
+            WHERE c.is_group = 0 AND c.created_by IN
+                (SELECT id FROM users WHERE $(lg_range "$1" "$2"));"
+}
+
+# bench_group FIRST COUNT: one group of these users.
+bench_group() {
+    sql "INSERT INTO conversations (is_group, name, created_by)
+            SELECT 1, 'Load group', id FROM users WHERE $(lg_range "$1" 1);
+        INSERT INTO participants (conversation_id, user_id)
+            SELECT LAST_INSERT_ID(), id FROM users WHERE $(lg_range "$1" "$2");"
+}
+
+# plan_direct FIRST COUNT FILE: the plan ("CONV USER USER" lines) of those users' pairs.
 plan_direct() {
-    sql "SELECT t.id, GROUP_CONCAT(p.user_id ORDER BY p.user_id SEPARATOR ' ')
-        FROM (SELECT id FROM conversations WHERE is_group = 0 AND created_by IN
-                  (SELECT id FROM users WHERE username LIKE 'lgu%') ORDER BY id LIMIT $1) t
-        JOIN participants p ON p.conversation_id = t.id GROUP BY t.id ORDER BY t.id" |
-        tr '\t' ' ' >"$2"
-    [ "$(wc -l <"$2")" -eq "$1" ] || die "the plan $2 has $(wc -l <"$2") conversations, not $1"
+    sql "SELECT c.id, GROUP_CONCAT(p.user_id ORDER BY p.user_id SEPARATOR ' ')
+        FROM conversations c JOIN participants p ON p.conversation_id = c.id
+        WHERE c.is_group = 0 AND c.created_by IN (SELECT id FROM users WHERE $(lg_range "$1" "$2"))
+        GROUP BY c.id ORDER BY c.id" | tr '\t' ' ' >"$3"
+    [ "$(wc -l <"$3")" -eq $(($2 / 2)) ] || die "the plan $3 has $(wc -l <"$3") conversations, not $(($2 / 2))"
 }
 
+# plan_group COUNT FILE: the plan of the group.
 plan_group() {
     sql "SELECT c.id, GROUP_CONCAT(p.user_id ORDER BY p.user_id SEPARATOR ' ')
         FROM conversations c JOIN participants p ON p.conversation_id = c.id
@@ -536,24 +546,25 @@ ws_run() {
 }
 
 if want_ws; then
-    users=1000 pairs=0 group=0
-    want 1 && pairs=500
-    want 2 && users=2000 group=2000
-    want 3 && users=10000 pairs=5000
-    say "inserting $users users with sessions, $pairs direct conversations$([ $group -gt 0 ] && echo " and a group of $group") with SQL"
-    bench_setup_sql "$users" "$pairs" "$group"
+    say "inserting the scenarios' users, sessions and conversations with SQL"
     if want 1; then
-        plan_direct 500 "$VAR/plan-1.txt"
-        ws_run 1 "$VAR/plan-1.txt" 500 "$WS_SECONDS"
+        bench_users 1 1000
+        bench_pairs 1 1000
+        plan_direct 1 1000 "$VAR/plan-1.txt"
     fi
     if want 2; then
+        bench_users 1001 2000
+        bench_group 1001 2000
         plan_group 2000 "$VAR/plan-2.txt"
-        ws_run 2 "$VAR/plan-2.txt" 50 "$WS_SECONDS"
     fi
     if want 3; then
-        plan_direct 5000 "$VAR/plan-3.txt"
-        ws_run 3 "$VAR/plan-3.txt" 0 "$IDLE_SECONDS"
+        bench_users 3001 10000
+        bench_pairs 3001 10000
+        plan_direct 3001 10000 "$VAR/plan-3.txt"
     fi
+    if want 1; then ws_run 1 "$VAR/plan-1.txt" 500 "$WS_SECONDS"; fi
+    if want 2; then ws_run 2 "$VAR/plan-2.txt" 50 "$WS_SECONDS"; fi
+    if want 3; then ws_run 3 "$VAR/plan-3.txt" 0 "$IDLE_SECONDS"; fi
     echo
     echo "chat-loadgen: WebSockets straight to chat-push, POSTs through nginx+FastCGI" \
         "($FCGI_WORKERS workers); latency from POST send to the frame on each socket, in ms;" \
