@@ -211,9 +211,15 @@ export class ChatConnection {
     }
     this.setState(this.lastEventId === null ? "connecting" : "reconnecting");
     const kind = this.transport;
-    if (kind === "ws") this.current = this.openWs();
-    else if (kind === "sse") this.current = this.openSse();
-    else this.current = this.openPoll();
+    const open = kind === "ws" ? () => this.openWs() : kind === "sse" ? () => this.openSse() : () => this.openPoll();
+    try {
+      this.current = open();
+    } catch {
+      // No such API in this browser (or it refused the URL): try the next transport.
+      const handle = { kind, hello: false, close: () => {} };
+      this.current = handle;
+      setTimeout(() => this.lost(handle, { helloSeen: false, fatal: true }), 0);
+    }
   }
 
   // A transport ended. `helloSeen` tells whether it ever worked.
