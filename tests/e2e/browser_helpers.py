@@ -45,14 +45,15 @@ CHROMIUM_FLAGS = [
 ]
 
 
-def start_chromium(profiles, width=None, javascript=True):
+def start_chromium(profiles, width=None, javascript=True, flags=()):
     """One headless Chromium with a fresh profile (its directory appended to profiles).
-    width: emulate a phone of that many CSS pixels. javascript=False: scripts off."""
+    width: emulate a phone of that many CSS pixels. javascript=False: scripts off.
+    flags: extra command-line switches."""
     profile = tempfile.mkdtemp(prefix="chat-chromium-")
     profiles.append(profile)
     opts = Options()
     opts.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS:
+    for flag in CHROMIUM_FLAGS + list(flags):
         opts.add_argument(flag)
     opts.add_argument("--user-data-dir=" + profile)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -100,13 +101,13 @@ def pool():
 
 @pytest.fixture
 def browsers():
-    """browsers(width=None, javascript=True) starts one more Chromium for this test only;
-    all are quit and their profiles removed at teardown."""
+    """browsers(width=None, javascript=True, flags=()) starts one more Chromium for this
+    test only; all are quit and their profiles removed at teardown."""
     started = []
     profiles = []
 
-    def start(width=None, javascript=True):
-        driver = start_chromium(profiles, width=width, javascript=javascript)
+    def start(width=None, javascript=True, flags=()):
+        driver = start_chromium(profiles, width=width, javascript=javascript, flags=flags)
         started.append(driver)
         return driver
 
