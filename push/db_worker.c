@@ -324,7 +324,8 @@ static void try_connect(struct push_worker *w)
 
 /* ---- tailing ---- */
 
-/* A presence event goes to the users who share a conversation with its subject. */
+/* A presence event goes to the users who share a direct chat or a small group with its
+ * subject (presence_max_group_size). */
 static int address_presence(struct push_worker *w, struct push_event *e)
 {
     long long subject = e->nusers ? e->users[0] : 0;
@@ -334,7 +335,8 @@ static int address_presence(struct push_worker *w, struct push_event *e)
     e->kind = PUSH_EVENT_USERS;
     if (subject <= 0)
         return CHAT_OK;
-    return chat_presence_recipients(&w->db, subject, &e->users, &e->nusers);
+    return chat_presence_recipients(&w->db, subject, w->cfg->presence_max_group_size, &e->users,
+                                    &e->nusers);
 }
 
 /* Adds the rows of r that the tracker has not delivered yet. */

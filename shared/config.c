@@ -56,6 +56,11 @@ const struct chat_setting chat_settings[] = {
     INT_SETTING(push_presence_offline_delay_ms, "60000", 0, 3600000,
                 "A user goes offline this long after their last connection closed (about one "
                 "ping timeout, so a reconnect does not flap)."),
+    INT_SETTING(presence_max_group_size, "100", 2, 100000,
+                "Presence changes are pushed only through conversations with at most this many "
+                "participants (direct chats and small groups). Larger groups would cost the "
+                "square of their size in frames; their members read presence from the "
+                "conversation list or GET /api/users/<id>/presence/."),
     STR_SETTING(push_metrics_allow, "127.0.0.1 ::1",
                 "Space-separated client IP addresses allowed to read chat-push's /metrics and "
                 "/healthz."),

@@ -28,6 +28,7 @@ struct chat_config {
     int push_client_frames_per_s;
     int push_client_frame_burst;
     int push_presence_offline_delay_ms;
+    int presence_max_group_size;
     char *push_metrics_allow;
     char *fcgi_socket;
     int fcgi_workers;

@@ -210,9 +210,12 @@ int chat_presence_sweep(struct chat_db *db, int offline_delay_ms, int stale_ms, 
 /* A daemon stopping cleanly: its users' counts become 0 as of now (the delay still
  * applies, so a restart does not flap) and its heartbeat row goes. */
 int chat_presence_daemon_stop(struct chat_db *db, const char *daemon_id);
-/* The users who share a conversation with user_id (not user_id). *ids is malloc'ed. */
-int chat_presence_recipients(struct chat_db *db, long long user_id, long long **ids,
-                             size_t *count);
+/* The users who share a conversation of at most max_group_size participants with
+ * user_id (not user_id): presence is pushed through direct chats and small groups only,
+ * because fanning it out through a group costs the square of its size. *ids is
+ * malloc'ed; the caller frees it. */
+int chat_presence_recipients(struct chat_db *db, long long user_id, int max_group_size,
+                             long long **ids, size_t *count);
 /* {user_id, online, last_seen} for viewer_id, who must be user_id or share a
  * conversation with them (else CHAT_E_NOT_FOUND). last_seen is now while online, the
  * last moment seen once offline, null if never. */

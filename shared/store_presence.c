@@ -183,8 +183,8 @@ int chat_presence_daemon_stop(struct chat_db *db, const char *daemon_id)
     return rc;
 }
 
-int chat_presence_recipients(struct chat_db *db, long long user_id, long long **ids,
-                             size_t *count)
+int chat_presence_recipients(struct chat_db *db, long long user_id, int max_group_size,
+                             long long **ids, size_t *count)
 {
     struct chat_db_result r;
     *ids = NULL;
@@ -192,8 +192,12 @@ int chat_presence_recipients(struct chat_db *db, long long user_id, long long **
     int rc = chat_db_query(db,
                            "SELECT DISTINCT p2.user_id FROM participants p1 "
                            "JOIN participants p2 ON p2.conversation_id = p1.conversation_id "
-                           "WHERE p1.user_id = ? AND p2.user_id <> ?",
-                           CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(user_id)), &r);
+                           "WHERE p1.user_id = ? AND p2.user_id <> ? "
+                           "AND (SELECT COUNT(*) FROM participants p3 "
+                           "     WHERE p3.conversation_id = p1.conversation_id) <= ?",
+                           CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(user_id),
+                                          DB_INT(max_group_size)),
+                           &r);
     if (rc != CHAT_OK)
         return rc;
     if (r.nrows) {

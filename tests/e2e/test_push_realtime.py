@@ -446,6 +446,38 @@ def test_presence_across_two_daemons(servers, cluster, make_user):
     run(scenario())
 
 
+def test_presence_is_not_fanned_out_through_large_groups(servers, make_user):
+    """Presence goes through direct chats and groups of at most presence_max_group_size
+    members; a larger group would cost the square of its size in frames."""
+    a, b, c, d, e = (make_user(p) for p in ("lga", "lgb", "lgc", "lgd", "lge"))
+    big = group(servers.httpd_url, a, [b, c, d])  # 4 members, over the bound of 3 below
+    create_conv(servers.httpd_url, a, [e])        # a direct chat
+    push_port = port(servers, 7)
+    url = "ws://%s:%d/ws/" % (HOST, push_port)
+    env = {"CHAT_PUSH_PORT": str(push_port), "CHAT_PRESENCE_MAX_GROUP_SIZE": "3",
+           "CHAT_PUSH_WAKE_BIND": str(servers.run_dir / "chat-push-g.sock")}
+    servers.spawn("chat-push-g", ["chat-push"], env, ready=lambda: port_open(HOST, push_port))
+
+    async def scenario():
+        cb = await connect_url(url, b)
+        ce = await connect_url(url, e)
+        ca = await connect_url(url, a)
+        f = await ce.wait_for(of_type("presence", user_id=a["id"], online=True))
+        assert f["data"]["user"]["id"] == a["id"]
+        # b shares only the big group with a: no presence frame, but messages still flow.
+        assert await nothing_more(cb, of_type("presence", user_id=a["id"])) == []
+        rest("POST", conv_url(servers.httpd_url, big) + "messages/", a, {"text": "still here"})
+        m = await cb.wait_for(of_type("message.created", conversation_id=big))
+        assert m["data"]["text"] == "still here"
+        for client in (ca, cb, ce):
+            await client.close()
+
+    try:
+        run(scenario())
+    finally:
+        servers.stop_proc("chat-push-g")
+
+
 # ---- crashes and outages ----------------------------------------------------------------------
 
 
