@@ -147,6 +147,14 @@ export class ChatConnection {
     this.retryTimer = null;
     this.pingTimer = null;
     this.onlineHandler = () => this.reconnectNow();
+    // The browser lost the network: a socket may linger half-open for minutes, so give it
+    // up now and say so; "online" brings the connection back at once.
+    this.offlineHandler = () => {
+      if (this.stopped) return;
+      clearTimeout(this.retryTimer);
+      this.teardown();
+      this.setState("offline");
+    };
   }
 
   get transport() {
@@ -177,12 +185,14 @@ export class ChatConnection {
   start() {
     this.stopped = false;
     window.addEventListener("online", this.onlineHandler);
+    window.addEventListener("offline", this.offlineHandler);
     this.connect();
   }
 
   stop() {
     this.stopped = true;
     window.removeEventListener("online", this.onlineHandler);
+    window.removeEventListener("offline", this.offlineHandler);
     clearTimeout(this.retryTimer);
     this.teardown();
     this.setState("offline");

@@ -1487,7 +1487,11 @@ async function reloadAll() {
 
 // ---- connection status ----
 
-function setStatus({ state, transport, retryAt }) {
+let lastStatus = { state: "offline", transport: "ws", retryAt: 0 };
+
+function setStatus(status) {
+  const { state, transport, retryAt } = status;
+  lastStatus = status;
   const s = $("connection-status");
   clearInterval(statusTimer);
   s.dataset.state = state;
@@ -1610,6 +1614,8 @@ async function startChat() {
       showError($("compose-error"), error);
     }
   });
+  // The banner counts what waits to be sent.
+  outbox.on("change", () => setStatus(lastStatus));
   outbox.on("stalled", ({ item }) => {
     if (item.conversation_id === current) markPending(item.client_msg_id, "failed", item);
   });

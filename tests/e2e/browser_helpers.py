@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 from selenium import webdriver
+from selenium.common.exceptions import (ElementNotInteractableException, NoSuchElementException,
+                                        StaleElementReferenceException)
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -208,6 +210,20 @@ def send(driver, text):
 
 def conversation_row(driver, conv_id):
     return driver.find_element(By.CSS_SELECTOR, '.conversation[data-id="%s"]' % conv_id)
+
+
+def click_option(driver, css):
+    """Clicks the element at css once it is there. A search list may be re-rendered while
+    the test clicks (a debounced search that fired mid-typing): a stale element is
+    looked up again."""
+    def attempt(d):
+        try:
+            d.find_element(By.CSS_SELECTOR, css).click()
+            return True
+        except (StaleElementReferenceException, NoSuchElementException,
+                ElementNotInteractableException):
+            return False
+    wait(driver).until(attempt, "could not click %s" % css)
 
 
 def open_conversation(driver, conv_id):

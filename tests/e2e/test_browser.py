@@ -20,7 +20,7 @@ from selenium.common.exceptions import NoAlertPresentException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-from browser_helpers import (REPO, browsers, console_problems, conversation_row,  # noqa: F401
+from browser_helpers import (REPO, browsers, click_option, console_problems, conversation_row,  # noqa: F401
                              direct_chat, foreign_resources, login_through_form, message_texts,
                              say, screenshot, send, wait, wait_connected, wait_for_message)
 from helpers import port_open, unique_name
@@ -46,9 +46,7 @@ def test_two_users_chat_live(servers, api_url, make_user, browsers):
     # Alice starts a direct chat with Bob: the dialog searches users as she types.
     a.find_element(By.ID, "new-chat-open").click()
     a.find_element(By.ID, "user-search").send_keys(bob["username"])
-    option = wait(a).until(EC.element_to_be_clickable(
-        (By.CSS_SELECTOR, '#user-results .user-option[data-id="%d"]' % bob["id"])))
-    option.click()
+    click_option(a, '#user-results .user-option[data-id="%d"]' % bob["id"])
     a.find_element(By.ID, "new-chat-start").click()
     wait(a).until(EC.visibility_of_element_located((By.ID, "compose")))
     wait(a).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".conversation.active"))

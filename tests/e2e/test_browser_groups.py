@@ -8,9 +8,9 @@ notifications and the unread count in the title while the tab is hidden."""
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-from browser_helpers import (conversation_row, direct_chat, finish, group_chat,  # noqa: F401
-                             login_with_cookie, message_texts, open_conversation, pool, rest,
-                             say, type_and_enter, wait, wait_connected, wait_for_message)
+from browser_helpers import (click_option, conversation_row, direct_chat, finish, group_chat,  # noqa: F401
+                             login_with_cookie, open_conversation, pool, rest, say, wait,
+                             wait_connected, wait_for_message)
 
 
 def login_all(servers, pool, users, path="/chat/"):
@@ -34,8 +34,7 @@ def test_group_create_rename_members_and_leave(servers, make_user, pool):
     a.find_element(By.ID, "new-chat-open").click()
     for user in (bob, carol):
         a.find_element(By.ID, "user-search").send_keys(user["username"][:-2])
-        wait(a).until(EC.element_to_be_clickable(
-            (By.CSS_SELECTOR, '#user-results .user-option[data-id="%d"]' % user["id"]))).click()
+        click_option(a, '#user-results .user-option[data-id="%d"]' % user["id"])
     assert [e.text.split("\n")[0].rstrip("×") for e in a.find_elements(By.CSS_SELECTOR, "#chosen-users .chip")] == ["Bob", "Carol"]
     assert a.find_element(By.ID, "group-name").is_displayed()
     a.find_element(By.ID, "group-name").send_keys("Trip")
@@ -72,8 +71,7 @@ def test_group_create_rename_members_and_leave(servers, make_user, pool):
     # Add her back from the dialog's search: she sees the group again, with its history.
     say(servers, bob, conv, "while carol was out")
     a.find_element(By.ID, "add-member-input").send_keys(carol["username"])
-    wait(a).until(EC.element_to_be_clickable(
-        (By.CSS_SELECTOR, '#add-member-results .user-option[data-id="%d"]' % carol["id"]))).click()
+    click_option(a, '#add-member-results .user-option[data-id="%d"]' % carol["id"])
     wait(c).until(lambda x: "Trip 2026" in list_names(x))
     open_conversation(c, conv)
     wait_for_message(c, "while carol was out")

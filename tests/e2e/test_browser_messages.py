@@ -14,7 +14,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 
 from browser_helpers import (direct_chat, finish, login_with_cookie, message_li, message_texts,  # noqa: F401
-                             open_conversation, pool, rest, say, status_state, type_and_enter,
+                             pool, rest, say, status_state, type_and_enter,
                              wait, wait_connected, wait_for_message)
 
 # A 2x2 PNG.

@@ -299,3 +299,29 @@ def test_versioned_assets_and_csp(servers, api_url, make_user):
     push_port = urlsplit(servers.push_url).port
     assert csp["connect-src"].split() == ["'self'"] + ["%s://*:%d" % (p, push_port) for p in ("ws", "wss", "http", "https")]
     assert csp["script-src"] == "'self'"
+
+
+def test_offline_banner_and_reconnect_when_back_online(servers, make_user, pool):
+    """The browser going offline shows "offline" (not a countdown); coming back online
+    reconnects at once instead of waiting out the backoff, and resumes."""
+    alice = make_user("alice", display_name="Alice")
+    bob = make_user("bob", display_name="Bob")
+    conv = direct_chat(servers, alice, bob)
+    d = login_with_cookie(pool.get(0), servers.httpd_url, alice, "/chat/%d/" % conv)
+    wait_connected(d)
+    d.execute_cdp_cmd("Network.enable", {})
+    offline = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    try:
+        d.execute_cdp_cmd("Network.emulateNetworkConditions", offline)
+        wait(d).until(lambda x: x.find_element(By.ID, "connection-status").get_attribute("data-state") == "offline")
+        type_and_enter(d, "written offline")
+        wait(d).until(EC.text_to_be_present_in_element((By.ID, "connection-status"), "offline · 1 waiting to send"))
+        say(servers, bob, conv, "sent while alice was offline")
+        finish(servers, d, servers.httpd_url, "offline-banner.png")
+    finally:
+        d.execute_cdp_cmd("Network.emulateNetworkConditions", dict(offline, offline=False))
+    wait_connected(d, 10)
+    wait_for_message(d, "sent while alice was offline")
+    wait_for_message(d, "written offline")
+    stored = rest(servers, bob, "GET", "/api/chat/conversations/%d/messages/" % conv)["results"]
+    assert [m["text"] for m in stored] == ["sent while alice was offline", "written offline"]
