@@ -76,6 +76,9 @@ struct push_conn {
     bool poll_dirty;            /* events arrived while a poll job was running */
     bool poll_final;            /* the deadline passed: answer whatever the job finds */
     struct push_frame *http_body; /* long-poll: the response body (one reference owned) */
+    const char *cors_origin;    /* SSE/long-poll from an allowed page origin: the entry of
+                                 * cfg->allowed_origins to echo (borrowed), else NULL */
+    size_t cors_origin_len;
     struct push_conn *http_prev, *http_next; /* list of SSE/long-poll connections */
 };
 

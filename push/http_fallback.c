@@ -24,9 +24,13 @@
 /* ---- responses ---- */
 
 /* Writes the status line and headers. content_len LWS_ILLEGAL_HTTP_CONTENT_LEN = none
- * (a stream that ends with the connection). Returns 0 or -1. */
-static int write_headers(struct lws *wsi, unsigned status, const char *ctype,
-                         lws_filepos_t content_len, bool stream)
+ * (a stream that ends with the connection). cors (may be NULL; cors_len bytes) is the
+ * allowed page origin to echo:
+ * under `make run` the page (port 8000) and this daemon (8001) are different origins, so
+ * a browser's EventSource or credentialed fetch needs Access-Control-Allow-Origin with
+ * credentials allowed. Only origins in allowed_origins are echoed. Returns 0 or -1. */
+static int write_headers(struct lws *wsi, const char *cors, size_t cors_len, unsigned status,
+                         const char *ctype, lws_filepos_t content_len, bool stream)
 {
     unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
                                        *end = buf + sizeof(buf) - 1;
@@ -40,15 +44,25 @@ static int write_headers(struct lws *wsi, unsigned status, const char *ctype,
     if (stream && lws_add_http_header_by_name(wsi, (const unsigned char *)"x-accel-buffering:",
                                               (const unsigned char *)no, 2, &p, end))
         return -1;
+    static const char yes[] = "true", vary[] = "Origin";
+    if (cors &&
+        (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
+                                     (const unsigned char *)cors, (int)cors_len, &p, end) ||
+         lws_add_http_header_by_name(wsi,
+                                     (const unsigned char *)"access-control-allow-credentials:",
+                                     (const unsigned char *)yes, 4, &p, end) ||
+         lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:",
+                                     (const unsigned char *)vary, 6, &p, end)))
+        return -1;
     return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 
 /* Writes a whole response whose body is `body` (LWS_PRE headroom before it, as in a
  * push_frame) and ends the transaction. Returns the callback's result. */
-static int respond(struct lws *wsi, unsigned status, const char *ctype, unsigned char *body,
-                   size_t len)
+static int respond(struct lws *wsi, const char *cors, size_t cors_len, unsigned status,
+                   const char *ctype, unsigned char *body, size_t len)
 {
-    if (write_headers(wsi, status, ctype, len, false) < 0)
+    if (write_headers(wsi, cors, cors_len, status, ctype, len, false) < 0)
         return -1;
     if (len && lws_write(wsi, body, len, LWS_WRITE_HTTP_FINAL) < (int)len)
         return -1;
@@ -59,7 +73,7 @@ static int respond_text(struct lws *wsi, unsigned status, const char *ctype, con
                         size_t len)
 {
     struct push_frame *f = push_frame_new(text, len, 0);
-    int rc = respond(wsi, status, ctype, push_frame_text(f), len);
+    int rc = respond(wsi, NULL, 0, status, ctype, push_frame_text(f), len);
     push_frame_unref(f);
     return rc;
 }
@@ -197,6 +211,7 @@ static int start_fallback(struct push_server *srv, struct lws *wsi, struct push_
     conn->resume_from = kind == PUSH_KIND_SSE ? from : -1;
     conn->poll_from = from;
     conn->poll_deadline_ms = push_now_ms() + timeout * 1000;
+    conn->cors_origin = push_request_allowed_origin(wsi, srv->cfg, &conn->cors_origin_len);
     pss->conn = conn;
     /* Everything needed from the request is read: give the header table back (lws has a
      * small pool of them) and lift lws's HTTP timeouts for the long wait. */
@@ -327,8 +342,9 @@ static unsigned char *sse_format(const struct push_frame *f, size_t *out_len)
 static int sse_writeable(struct push_server *srv, struct lws *wsi, struct push_conn *conn)
 {
     if (!conn->headers_sent) {
-        if (write_headers(wsi, HTTP_STATUS_OK, "text/event-stream", LWS_ILLEGAL_HTTP_CONTENT_LEN,
-                          true) < 0)
+        if (write_headers(wsi, conn->cors_origin, conn->cors_origin_len, HTTP_STATUS_OK,
+                          "text/event-stream",
+                          LWS_ILLEGAL_HTTP_CONTENT_LEN, true) < 0)
             return -1;
         conn->headers_sent = true;
         conn->last_write_ms = push_now_ms();
@@ -395,10 +411,13 @@ int push_http_writeable(struct push_server *srv, struct lws *wsi, struct push_se
         return 0;
     }
     struct push_frame *body = push_frame_ref(conn->http_body);
+    const char *cors = conn->cors_origin; /* points into the config, not the conn */
+    size_t cors_len = conn->cors_origin_len;
     srv->metrics.polls_answered++;
     push_conn_destroy(srv, conn);
     pss->conn = NULL;
-    rc = respond(wsi, HTTP_STATUS_OK, "application/json", push_frame_text(body), body->len);
+    rc = respond(wsi, cors, cors_len, HTTP_STATUS_OK, "application/json", push_frame_text(body),
+                 body->len);
     push_frame_unref(body);
     return rc;
 }

@@ -204,7 +204,8 @@ static long long parse_path(const char *path)
     return pk;
 }
 
-static bool origin_allowed(const struct chat_config *cfg, const char *origin, size_t len)
+/* The entry of cfg->allowed_origins equal to origin (len bytes), or NULL. */
+static const char *origin_allowed(const struct chat_config *cfg, const char *origin, size_t len)
 {
     const char *p = cfg->allowed_origins;
     while (*p) {
@@ -212,10 +213,10 @@ static bool origin_allowed(const struct chat_config *cfg, const char *origin, si
             p++;
         size_t n = strcspn(p, " ");
         if (n == len && n > 0 && memcmp(p, origin, n) == 0)
-            return true;
+            return p;
         p += n;
     }
-    return false;
+    return NULL;
 }
 
 /* Checks the path and the Origin header of an upgrade request. Returns 0 (and the
@@ -237,12 +238,24 @@ static unsigned check_upgrade(struct lws *wsi, const struct chat_config *cfg, lo
 
 bool push_request_origin_ok(struct lws *wsi, const struct chat_config *cfg)
 {
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+        return true; /* no Origin: a non-browser client (a browser sends one cross-site) */
+    return push_request_allowed_origin(wsi, cfg, NULL) != NULL;
+}
+
+const char *push_request_allowed_origin(struct lws *wsi, const struct chat_config *cfg,
+                                        size_t *len)
+{
     char buf[512];
     int olen = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
-    if (olen <= 0)
-        return true; /* no Origin: a non-browser client (a browser sends one cross-site) */
-    return olen < (int)sizeof(buf) && lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_ORIGIN) >= 0 &&
-           origin_allowed(cfg, buf, strlen(buf));
+    if (olen <= 0 || olen >= (int)sizeof(buf) ||
+        lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_ORIGIN) < 0)
+        return NULL;
+    size_t n = strlen(buf);
+    const char *entry = origin_allowed(cfg, buf, n);
+    if (entry && len)
+        *len = n;
+    return entry;
 }
 
 /* The token from the chat_session cookie or an "Authorization: Bearer" header, or NULL.

@@ -74,6 +74,11 @@ void push_start_resume(struct push_server *srv, struct push_conn *conn, long lon
 char *push_request_token(struct lws *wsi, bool *from_cookie);
 /* Whether the request's Origin header (if any) is in allowed_origins. */
 bool push_request_origin_ok(struct lws *wsi, const struct chat_config *cfg);
+/* The request's Origin when it is in allowed_origins: a pointer into
+ * cfg->allowed_origins (not NUL-terminated; *len bytes), valid as long as cfg. NULL when
+ * there is no Origin or it is not allowed. len may be NULL. */
+const char *push_request_allowed_origin(struct lws *wsi, const struct chat_config *cfg,
+                                        size_t *len);
 /* ?name=N as N (N >= 0), -1 when absent, -2 when malformed. name includes the '='. */
 long long push_request_int_arg(struct lws *wsi, const char *name);
 

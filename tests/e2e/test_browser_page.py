@@ -254,13 +254,13 @@ NO_EVENTSOURCE = "delete window.EventSource;"
 @pytest.mark.parametrize("transport", ["sse", "poll"])
 def test_fallback_when_websocket_fails(servers, make_user, browsers, transport):
     """The push daemon's SSE and long-poll URLs are on its own port here (push_public_url
-    ":<port>/ws/"), another origin for the page; chat-push sends no CORS headers, so this
-    browser runs with web security off. Behind nginx (push_public_url "/ws/") they are
-    same-origin and need none."""
+    ":<port>/ws/"), another origin for the page: this passes only because chat-push grants
+    the page's origin (allowed_origins) CORS with credentials. Behind nginx
+    (push_public_url "/ws/") they are same-origin."""
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     conv = direct_chat(servers, alice, bob)
-    d = browsers(flags=["--disable-web-security"])
+    d = browsers()
     d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                       {"source": NO_WEBSOCKET + (NO_EVENTSOURCE if transport == "poll" else "")})
     login_with_cookie(d, servers.httpd_url, alice, "/chat/%d/" % conv)

@@ -676,10 +676,16 @@ def test_fallback_auth_and_origin_check(servers, make_user, path):
     with requests.get(url, headers=dict(cookie, Origin=servers.ws_origin), stream=True,
                       timeout=15) as r:
         assert r.status_code == 200
-    # A bearer token is not sent by browsers on their own: no Origin check.
+        # The page's origin (another port under `make run`) may read the credentialed reply.
+        assert r.headers.get("Access-Control-Allow-Origin") == servers.ws_origin
+        assert r.headers.get("Access-Control-Allow-Credentials") == "true"
+        assert "Origin" in r.headers.get("Vary", "")
+    # A bearer token is not sent by browsers on their own: no Origin check, and no CORS
+    # grant for an origin that is not allowed.
     with requests.get(url, headers=dict(auth_headers(u), Origin="http://evil.example"),
                       stream=True, timeout=15) as r:
         assert r.status_code == 200
+        assert "Access-Control-Allow-Origin" not in r.headers
     r = requests.get(servers.push_url + "/events/poll/?last_event_id=x", headers=auth_headers(u),
                      timeout=15)
     assert r.status_code == 400 and r.json()["code"] == "bad_request"
