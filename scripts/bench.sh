@@ -26,7 +26,7 @@
 #   BENCH_THREADS       wrk threads (default 2)
 #   BENCH_CONNECTIONS   wrk connections (default 16)
 #   BENCH_PORT_BASE     chat-httpd port; chat-push uses +1, nginx +80 (default 28000)
-#   BENCH_FCGI_WORKERS  chat-api worker processes (default 2)
+#   BENCH_FCGI_WORKERS  chat-api worker processes (default 4, the fcgi_workers default)
 #   BENCH_HTTPD_THREADS chat-httpd threads (default 4, the shipped default)
 #   BENCH_HISTORY       messages in the benchmarked conversation before the runs (200)
 #   BENCH_RATE_LIMIT    rate_limit_enabled for the run (default true)
@@ -50,7 +50,7 @@ RUN_SECONDS=${BENCH_SECONDS:-10}
 WRK_THREADS=${BENCH_THREADS:-2}
 WRK_CONNECTIONS=${BENCH_CONNECTIONS:-16}
 PORT_BASE=${BENCH_PORT_BASE:-28000}
-FCGI_WORKERS=${BENCH_FCGI_WORKERS:-2}
+FCGI_WORKERS=${BENCH_FCGI_WORKERS:-4}
 HTTPD_THREADS=${BENCH_HTTPD_THREADS:-4}
 HISTORY=${BENCH_HISTORY:-200}
 PYTHON=/usr/bin/python3
