@@ -219,6 +219,24 @@ static bool ensure_db(struct chat_app *app)
     return true;
 }
 
+/* Every resource under a conversation belongs to its participants only. Checking here,
+ * before any handler parses a body, gives an outsider the same 404 whatever they send
+ * (a malformed body must not answer 400 where a member would see it), and no handler can
+ * forget the check. Handlers still check inside their transactions; this one is the
+ * uniform answer. */
+static int check_conversation_member(struct chat_app *app, struct chat_request *req,
+                                     struct chat_response *res, const struct chat_route *route,
+                                     const struct chat_route_args *args)
+{
+    static const char prefix[] = "/api/chat/conversations/{id}/";
+    if (strncmp(route->pattern, prefix, sizeof(prefix) - 1) != 0)
+        return CHAT_OK;
+    int rc = chat_conv_check_participant(&app->db, args->ids[0], req->user_id);
+    if (rc == CHAT_OK)
+        return CHAT_OK;
+    return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+}
+
 static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_response *res)
 {
     struct chat_route_args args;
@@ -257,6 +275,8 @@ static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_
             return chat_fail(req, res, CHAT_E_CSRF, NULL);
     }
     if ((rc = chat_rate_limit(app, req, res, route)) != CHAT_OK)
+        return rc;
+    if ((rc = check_conversation_member(app, req, res, route, &args)) != CHAT_OK)
         return rc;
     return route->handler(app, req, res, &args);
 }

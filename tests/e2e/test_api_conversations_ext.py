@@ -5,6 +5,7 @@ each change writes."""
 import pytest
 
 from ext_helpers import (assert_error, conv_url, direct, events_since, group, last_event_id,
+                         msg_url,
                          login_session, msgs_url, parts_url, request, send, unread)
 
 
@@ -275,3 +276,33 @@ def test_group_holds_at_most_256(api_url, servers, make_user):
     assert request("DELETE", parts_url(api_url, conv["id"], ids[0]), owner).status_code == 204
     r = request("POST", parts_url(api_url, conv["id"]), owner, {"user_id": ids[255]})
     assert r.status_code == 201, r.text
+
+
+# ---- outsiders ---------------------------------------------------------------------------
+
+def test_outsider_gets_404_whatever_the_body(api_url, four):
+    """An outsider learns nothing from a conversation's URLs: not from a valid body, and
+    not from an invalid one that a member would get 400 or 422 for."""
+    a, b, _, outsider = four
+    conv = group(api_url, a, [b], name="private")["id"]
+    m = send(api_url, a, conv, "secret")
+    base = conv_url(api_url, conv)
+    bodies = [None, {}, {"name": ""}, {"message_id": 0}, {"user_id": -1}, {"text": 5},
+              {"unknown": 1}]
+    attempts = [("PATCH", base), ("DELETE", base), ("GET", parts_url(api_url, conv)),
+                ("POST", parts_url(api_url, conv)), ("DELETE", parts_url(api_url, conv, a["id"])),
+                ("POST", base + "read/"), ("POST", base + "delivered/"),
+                ("POST", msgs_url(api_url, conv)), ("GET", msgs_url(api_url, conv) + "?limit=x"),
+                ("PATCH", msg_url(api_url, conv, m["id"])),
+                ("GET", msg_url(api_url, conv, m["id"]) + "status/"),
+                ("PUT", msg_url(api_url, conv, m["id"]) + "reactions/%20/")]
+    for method, url in attempts:
+        for body in bodies:
+            r = request(method, url, outsider, body)
+            assert_error(r, 404, "not_found")
+        r = request(method, url, outsider, data=b"{not json",
+                    headers={"Content-Type": "application/json"})
+        assert_error(r, 404, "not_found")
+    # A member sending the same malformed input gets the real validation error.
+    assert request("POST", base + "read/", b, {"message_id": 0}).status_code in (400, 422)
+    assert request("PATCH", base, b, {"name": ""}).status_code == 422
