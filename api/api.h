@@ -13,6 +13,12 @@
 /* Sets a JSON body and status; takes ownership of obj. */
 void chat_respond_json(struct chat_response *res, int status, json_object *obj);
 
+/* Answers 201 with obj when the request created something (and wakes the push daemons,
+ * since the commit wrote events), else 200 with the existing one (an idempotent repeat
+ * wrote nothing). Takes ownership of obj. */
+void chat_respond_created(struct chat_app *app, struct chat_response *res, bool created,
+                          json_object *obj);
+
 /* Answers 200 {"results": array}; takes ownership of array. */
 void chat_respond_results(struct chat_response *res, json_object *array);
 

@@ -58,6 +58,14 @@ int chat_query_positive_int(const struct chat_request *req, struct chat_response
     return CHAT_OK;
 }
 
+void chat_respond_created(struct chat_app *app, struct chat_response *res, bool created,
+                          json_object *obj)
+{
+    if (created)
+        chat_app_wake_push(app);
+    chat_respond_json(res, created ? 201 : 200, obj);
+}
+
 void chat_app_wake_push(struct chat_app *app)
 {
     chat_wake_push_daemons(app->wake_fd, app->cfg);

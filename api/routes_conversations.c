@@ -65,9 +65,7 @@ CHAT_HANDLER(chat_handle_conversation_create)
         rc = chat_fail(req, res, rc, NULL);
         goto out;
     }
-    if (!existed)
-        chat_app_wake_push(app);
-    chat_respond_json(res, existed ? 200 : 201, conv);
+    chat_respond_created(app, res, !existed, conv);
 out:
     json_object_put(body);
     return rc;

@@ -73,9 +73,7 @@ CHAT_HANDLER(chat_handle_message_create)
         rc = chat_fail(req, res, rc, detail[0] ? detail : NULL);
         goto out;
     }
-    if (created)
-        chat_app_wake_push(app);
-    chat_respond_json(res, created ? 201 : 200, msg);
+    chat_respond_created(app, res, created, msg);
 out:
     json_object_put(body);
     return rc;

@@ -37,9 +37,7 @@ CHAT_HANDLER(chat_handle_participant_add)
                                                  : NULL);
         goto out;
     }
-    if (added)
-        chat_app_wake_push(app);
-    chat_respond_json(res, added ? 201 : 200, participant);
+    chat_respond_created(app, res, added, participant);
 out:
     json_object_put(body);
     return rc;

@@ -78,9 +78,7 @@ CHAT_HANDLER(chat_handle_reaction_put)
     rc = chat_reaction_add(&app->db, args->ids[0], args->ids[1], req->user_id, emoji, &added, &msg);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, reaction_detail(rc));
-    if (added)
-        chat_app_wake_push(app);
-    chat_respond_json(res, added ? 201 : 200, msg);
+    chat_respond_created(app, res, added, msg);
     return CHAT_OK;
 }
 

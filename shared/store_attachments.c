@@ -15,17 +15,9 @@
 
 static int load_attachment_json(struct chat_db *db, long long id, json_object **out)
 {
-    struct chat_db_result r;
-    int rc = chat_db_query(db, "SELECT " CHAT_ATTACHMENT_COLUMNS " FROM attachments a WHERE a.id = ?",
-                           CHAT_DB_PARAMS(DB_INT(id)), &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    else
-        *out = chat_attachment_json_from_row(&r, 0, 0);
-    chat_db_result_free(&r);
-    return rc;
+    return chat_query_one_json(db,
+                               "SELECT " CHAT_ATTACHMENT_COLUMNS " FROM attachments a WHERE a.id = ?",
+                               CHAT_DB_PARAMS(DB_INT(id)), chat_attachment_json_from_row, out);
 }
 
 int chat_attachment_create(struct chat_db *db, const struct chat_config *cfg,

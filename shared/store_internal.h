@@ -64,6 +64,16 @@ int chat_conv_rejoin_direct(struct chat_db *db, long long conv_id, const long lo
 /* The user object {id, username, display_name} from a row's cells at col, col+1, col+2. */
 json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
 
+/* Builds an object from row `row` of r, reading its cells from column `col` on. */
+typedef json_object *(*chat_row_json_fn)(const struct chat_db_result *r, unsigned row,
+                                         unsigned col);
+
+/* Runs a query that matches at most one row and builds the object from its cells with
+ * build (from column 0). Returns CHAT_OK with *out (the caller puts it), CHAT_E_NOT_FOUND
+ * when nothing matched, or the query's error. */
+int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                        unsigned nparams, chat_row_json_fn build, json_object **out);
+
 /* Inside a transaction: locks the conversation row (serializing its writers so its
  * events commit in id order) and checks that user_id takes part. CHAT_E_NOT_FOUND
  * otherwise. */

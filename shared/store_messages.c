@@ -77,21 +77,19 @@ void chat_message_add_me(json_object *message, long long viewer_id)
 
 /* Runs a query selecting CHAT_MESSAGE_COLUMNS that matches at most one message, and
  * decorates it for viewer_id (0: for an event payload). */
+static json_object *message_row(const struct chat_db_result *r, unsigned row, unsigned col)
+{
+    (void)col; /* CHAT_MESSAGE_COLUMNS come first */
+    return chat_message_json_from_row(r, row);
+}
+
 static int query_one_message(struct chat_db *db, const char *sql,
                              const struct chat_db_param *params, unsigned nparams,
                              long long viewer_id, json_object **out)
 {
-    struct chat_db_result r;
-    int rc = chat_db_query(db, sql, params, nparams, &r);
-    if (rc != CHAT_OK)
-        return rc;
     json_object *m = NULL;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    else
-        m = chat_message_json_from_row(&r, 0);
-    chat_db_result_free(&r);
-    if (m)
+    int rc = chat_query_one_json(db, sql, params, nparams, message_row, &m);
+    if (rc == CHAT_OK)
         rc = chat_message_decorate(db, m, viewer_id);
     if (rc == CHAT_OK)
         *out = m;

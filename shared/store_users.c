@@ -102,19 +102,25 @@ json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned ro
     return u;
 }
 
-int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)
+int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                        unsigned nparams, chat_row_json_fn build, json_object **out)
 {
     struct chat_db_result r;
-    int rc = chat_db_query(db, "SELECT id, username, display_name FROM users WHERE id = ?",
-                           CHAT_DB_PARAMS(DB_INT(user_id)), &r);
+    int rc = chat_db_query(db, sql, params, nparams, &r);
     if (rc != CHAT_OK)
         return rc;
     if (r.nrows == 0)
         rc = CHAT_E_NOT_FOUND;
     else
-        *out = chat_user_json_from_row(&r, 0, 0);
+        *out = build(&r, 0, 0);
     chat_db_result_free(&r);
     return rc;
+}
+
+int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)
+{
+    return chat_query_one_json(db, "SELECT id, username, display_name FROM users WHERE id = ?",
+                               CHAT_DB_PARAMS(DB_INT(user_id)), chat_user_json_from_row, out);
 }
 
 int chat_user_find_by_username(struct chat_db *db, const char *username, long long *user_id)
