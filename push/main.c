@@ -11,6 +11,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -162,6 +164,31 @@ static struct lws_context *create_context(struct push_server *srv, const struct 
     return lws_create_context(&info);
 }
 
+/* Checks that listen_host:push_port can be bound, before lws is asked to. A failed
+ * lws_create_context() in lws 4.1.6 leaks some of what it allocated, and its message
+ * would otherwise be followed by a misleading retry without libev. Returns 0 or -1. */
+static int check_listen_address(const struct chat_config *cfg)
+{
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)cfg->push_port)};
+    if (inet_pton(AF_INET, cfg->listen_host, &addr.sin_addr) != 1) {
+        log_error("listen_host '%s' is not an IPv4 address", cfg->listen_host);
+        return -1;
+    }
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, rc = -1;
+    if (fd < 0) {
+        log_error("socket: %s", strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
+        rc = 0;
+    else
+        log_error("cannot listen on %s:%d: %s", cfg->listen_host, cfg->push_port,
+                  strerror(errno));
+    close(fd);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     int rc = 1, wake_fd = -1, argi;
@@ -182,6 +209,8 @@ int main(int argc, char **argv)
     check_file_limit();
     signal(SIGPIPE, SIG_IGN);
 
+    if (check_listen_address(&cfg) != 0)
+        goto out;
     if (!wake_bind_text(&cfg, wake_text, sizeof(wake_text))) {
         log_error("no wake-up address: set push_wake_bind or push_wake_sockets");
         goto out;

@@ -9,6 +9,7 @@ import asyncio
 import json
 import socket
 import statistics
+import subprocess
 import threading
 import time
 import uuid
@@ -728,3 +729,17 @@ def test_slow_client_is_closed_4008_and_can_resume(servers, pair):
         run(scenario())
     finally:
         servers.db("DELETE FROM events WHERE type = 'test.bulk'")
+
+
+def test_port_in_use_is_a_clear_error_without_leaks(servers):
+    """chat-push on a taken port exits non-zero with the reason, before libwebsockets
+    allocates anything (a failed lws context leaks, which LeakSanitizer would report into
+    the session's sanitizer logs and fail the run)."""
+    taken = urlsplit(servers.push_url).port  # the session's own chat-push holds it
+    env = dict(servers.env, CHAT_PUSH_PORT=str(taken),
+               CHAT_PUSH_WAKE_BIND=str(servers.run_dir / "chat-push-taken.sock"))
+    r = subprocess.run([str(servers.bin_dir / "chat-push")], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode != 0
+    assert "cannot listen on" in r.stderr and "Address already in use" in r.stderr, r.stderr
+    assert "LeakSanitizer" not in r.stderr and "falling back" not in r.stderr, r.stderr
