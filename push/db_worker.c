@@ -492,7 +492,8 @@ static void run_resume(struct push_worker *w, struct push_job *job, struct push_
     rc = chat_db_query(&w->db, SQL_MIN_ID, NULL, 0, &r);
     if (rc != CHAT_OK)
         goto out;
-    if (!chat_db_cell_is_null(&r, 0, 0) && n + 1 < chat_db_cell_int(&r, 0, 0)) {
+    /* Not n + 1 < MIN(id): n comes from the client and may be 2^63-1. */
+    if (!chat_db_cell_is_null(&r, 0, 0) && n < chat_db_cell_int(&r, 0, 0) - 1) {
         res->status = PUSH_RESUME_RESYNC;
         goto out;
     }
