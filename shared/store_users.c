@@ -53,6 +53,8 @@ int chat_user_create(struct chat_db *db, const struct chat_config *cfg, const ch
 int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
                            const char *username, const char *password)
 {
+    if (!chat_username_valid(username))
+        return CHAT_E_NOT_FOUND; /* no such user (and not comparable with the ascii column) */
     if (check_password(password) != CHAT_OK)
         return CHAT_E_VALIDATION;
     char hash[128];
@@ -76,9 +78,13 @@ int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
 int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
                            const char *username, const char *password, long long *user_id)
 {
-    struct chat_db_result r;
-    int rc = chat_db_query(db, "SELECT id, password_hash FROM users WHERE username = ?",
-                           CHAT_DB_PARAMS(DB_STR(username)), &r);
+    struct chat_db_result r = {0};
+    /* A name no user can have is not looked up: the column is ascii, and comparing it with
+     * non-ASCII text is an "illegal mix of collations" error, not a miss. */
+    int rc = !chat_username_valid(username)
+                 ? CHAT_OK
+                 : chat_db_query(db, "SELECT id, password_hash FROM users WHERE username = ?",
+                                 CHAT_DB_PARAMS(DB_STR(username)), &r);
     if (rc != CHAT_OK)
         return rc;
     if (r.nrows == 0) {
@@ -125,28 +131,42 @@ int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)
 
 int chat_user_find_by_username(struct chat_db *db, const char *username, long long *user_id)
 {
+    if (!chat_username_valid(username))
+        return CHAT_E_NOT_FOUND; /* see chat_user_authenticate */
     return chat_db_query_int(db, "SELECT id FROM users WHERE username = ?",
                              CHAT_DB_PARAMS(DB_STR(username)), user_id);
 }
 
 int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_object **out_array)
 {
-    /* Escape LIKE wildcards so a query of "%" matches a literal percent sign. */
-    char pattern[2 * CHAT_DISPLAY_NAME_MAX + 2];
-    size_t n = 0;
-    for (const char *p = q; *p && n + 3 < sizeof(pattern); p++) {
-        if (*p == '%' || *p == '_' || *p == '\\')
+    /* Escape LIKE wildcards so a query of "%" matches a literal percent sign. The first
+     * CHAT_DISPLAY_NAME_MAX characters count, cut at a character (a byte cut could send
+     * MariaDB half a character: an error, not a search). */
+    char pattern[2 * 4 * CHAT_DISPLAY_NAME_MAX + 2];
+    size_t n = 0, qlen = chat_utf8_prefix_len(q, strlen(q), CHAT_DISPLAY_NAME_MAX);
+    for (size_t i = 0; i < qlen; i++) {
+        if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
             pattern[n++] = '\\';
-        pattern[n++] = *p;
+        pattern[n++] = q[i];
     }
     pattern[n++] = '%';
     pattern[n] = '\0';
+    bool ascii = true;
+    for (size_t i = 0; i < qlen; i++)
+        ascii = ascii && (unsigned char)q[i] < 0x80;
     struct chat_db_result r;
-    int rc = chat_db_query(db,
-                           "SELECT id, username, display_name FROM users "
-                           "WHERE username LIKE ? OR display_name LIKE ? "
-                           "ORDER BY username LIMIT ?",
-                           CHAT_DB_PARAMS(DB_STR(pattern), DB_STR(pattern), DB_INT(limit)), &r);
+    /* username is an ascii column: LIKE with a non-ASCII pattern is an "illegal mix of
+     * collations" error, and no username could match one anyway. */
+    int rc = ascii ? chat_db_query(db,
+                                   "SELECT id, username, display_name FROM users "
+                                   "WHERE username LIKE ? OR display_name LIKE ? "
+                                   "ORDER BY username LIMIT ?",
+                                   CHAT_DB_PARAMS(DB_STR(pattern), DB_STR(pattern), DB_INT(limit)),
+                                   &r)
+                   : chat_db_query(db,
+                                   "SELECT id, username, display_name FROM users "
+                                   "WHERE display_name LIKE ? ORDER BY username LIMIT ?",
+                                   CHAT_DB_PARAMS(DB_STR(pattern), DB_INT(limit)), &r);
     if (rc != CHAT_OK)
         return rc;
     json_object *arr = json_object_new_array();

@@ -50,3 +50,13 @@ size_t chat_utf8_length(const char *str, size_t len)
             n++;
     return n;
 }
+
+size_t chat_utf8_prefix_len(const char *str, size_t len, size_t max_chars)
+{
+    size_t chars = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (((unsigned char)str[i] & 0xC0) != 0x80 && chars++ == max_chars)
+            return i;
+    }
+    return len;
+}

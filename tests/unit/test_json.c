@@ -56,6 +56,12 @@ static void test_utf8_validator(void **state)
     assert_false(chat_utf8_valid("\xe2\x82", 2));         /* truncated */
     assert_false(chat_utf8_valid("\x80", 1));
     assert_int_equal(chat_utf8_length("h\xc3\xa9\xf0\x9f\x98\x80", 7), 3);
+    /* Prefixes cut at characters, never inside one. */
+    assert_int_equal(chat_utf8_prefix_len("h\xc3\xa9\xf0\x9f\x98\x80", 7, 2), 3);
+    assert_int_equal(chat_utf8_prefix_len("h\xc3\xa9\xf0\x9f\x98\x80", 7, 3), 7);
+    assert_int_equal(chat_utf8_prefix_len("h\xc3\xa9\xf0\x9f\x98\x80", 7, 9), 7);
+    assert_int_equal(chat_utf8_prefix_len("\xc3\xa9\xc3", 3, 1), 2);
+    assert_int_equal(chat_utf8_prefix_len("abc", 3, 0), 0);
 }
 
 static const struct chat_field fields[] = {

@@ -1,0 +1,80 @@
+"""Findings of a review of the REST side (api/, httpd/, shared/): tests for the defects
+found (each failed before its fix) and for the attacks checked that already held. Tests
+taking `api_url` run through both front ends."""
+
+import socket
+import urllib.parse
+
+import pytest
+import requests
+
+from ext_helpers import assert_error, direct
+from helpers import auth_headers
+
+TIMEOUT = 30
+
+
+def raw_http(url, request_bytes, read_timeout=15):
+    """Sends request_bytes to the front end of url and returns the whole answer."""
+    u = urllib.parse.urlsplit(url)
+    with socket.create_connection((u.hostname, u.port), timeout=read_timeout) as s:
+        s.sendall(request_bytes)
+        chunks = []
+        while True:
+            try:
+                data = s.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        return b"".join(chunks)
+
+
+# ---- transport and CSRF checks that held --------------------------------------------------------------------------
+
+def test_head_has_no_body(api_url, make_user):
+    alice = make_user("rv")
+    r = requests.head(api_url + "/api/auth/me", headers=auth_headers(alice), timeout=TIMEOUT)
+    assert r.status_code == 200
+    assert r.content == b""
+
+
+@pytest.mark.parametrize("q", ["é" * 64, "字" * 100, "x" * 63 + "字" * 10])
+def test_user_search_multibyte_q_is_cut_at_characters(api_url, make_user, q):
+    """q is documented as truncated to 64 characters; the cut was made in bytes, twice (a
+    256-byte query buffer, then a 130-byte LIKE pattern), so a valid query could end in
+    half a character: 400 invalid_utf8, or invalid UTF-8 sent to MariaDB."""
+    alice = make_user("rv", display_name=q[:64])
+    r = requests.get(api_url + "/api/users/", params={"q": q, "limit": 50},
+                     headers=auth_headers(alice), timeout=TIMEOUT)
+    assert r.status_code == 200, r.text
+    assert alice["id"] in [u["id"] for u in r.json()["results"]], r.text
+
+
+def test_form_send_without_csrf_cookie_auth(api_url, make_user):
+    alice, bob = make_user("rv"), make_user("rv")
+    conv = direct(api_url, alice, bob)["id"]
+    r = requests.post(api_url + "/chat/%d/send" % conv, data={"text": "hi", "csrf_token": ""},
+                      cookies={"chat_session": alice["token"]}, allow_redirects=False,
+                      timeout=TIMEOUT)
+    assert r.status_code == 403, r.text
+
+
+def test_chunked_json_over_limit(api_url, make_user):
+    alice = make_user("rv")
+    def chunks():
+        block = b" " * 65536
+        for _ in range(20):
+            yield block
+    r = requests.post(api_url + "/api/chat/conversations/", data=chunks(),
+                      headers=dict(auth_headers(alice), **{"Content-Type": "application/json"}),
+                      timeout=TIMEOUT)
+    assert r.status_code == 413, r.text
+
+
+@pytest.mark.parametrize("username", ["é", "字" * 32, "ok\u202e"])
+def test_login_with_a_non_ascii_username_is_401(api_url, username):
+    r = requests.post(api_url + "/api/auth/login", json={"username": username, "password": "x" * 8},
+                      timeout=TIMEOUT)
+    assert_error(r, 401)
