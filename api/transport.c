@@ -11,6 +11,7 @@ const char *chat_status_reason(int status)
     case 201: return "Created";
     case 204: return "No Content";
     case 302: return "Found";
+    case 303: return "See Other";
     case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
