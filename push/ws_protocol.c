@@ -33,9 +33,16 @@ void push_server_notify(void *arg)
     lws_cancel_service(srv->context);
 }
 
+/* A connection marked to close gets this long to become writable and take its close;
+ * a client that stopped reading never does (an SSE stream has no ping to end it, and a
+ * WebSocket client that keeps sending stays valid), so lws then drops it. */
+#define CLOSE_GRACE_S 15
+
 static void want_write(struct push_conn *conn)
 {
     lws_callback_on_writable((struct lws *)conn->wsi);
+    if (conn->close_code && conn->kind != PUSH_KIND_POLL) /* a long-poll reuses close_code */
+        lws_set_timeout((struct lws *)conn->wsi, PENDING_TIMEOUT_CLOSE_SEND, CLOSE_GRACE_S);
 }
 
 void push_server_init(struct push_server *srv, const struct chat_config *cfg,
