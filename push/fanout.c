@@ -251,13 +251,32 @@ void push_fanout_unregister(struct push_fanout *f, struct push_conn *conn)
     queue_clear(&conn->held);
     free(conn->token);
     conn->token = NULL;
-    free(conn->rx);
-    conn->rx = NULL;
-    conn->rxlen = 0;
+    push_rx_reset(conn);
     free(conn->user_json);
     conn->user_json = NULL;
     push_frame_unref(conn->http_body);
     conn->http_body = NULL;
+}
+
+const char *push_rx_collect(struct push_conn *conn, const char *in, size_t len, bool final,
+                            size_t *out_len)
+{
+    if (len == 0)
+        in = ""; /* lws may pass NULL for an empty piece */
+    if (final && conn->rx.len == 0) {
+        *out_len = len;
+        return in;
+    }
+    strbuf_append(&conn->rx, in, len);
+    if (!final)
+        return NULL;
+    *out_len = conn->rx.len;
+    return conn->rx.data;
+}
+
+void push_rx_reset(struct push_conn *conn)
+{
+    strbuf_free(&conn->rx);
 }
 
 void push_fanout_attach(struct push_fanout *f, struct push_conn *conn, long long user_id,

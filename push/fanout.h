@@ -17,6 +17,7 @@
 
 #include "db_worker.h"
 #include "frame.h"
+#include "strbuf.h"
 
 #define PUSH_CLOSE_TOO_SLOW 4008
 #define PUSH_CLOSE_NOT_AUTHENTICATED 4401
@@ -58,8 +59,8 @@ struct push_conn {
     struct push_queue out, held;
     char *token;                /* credentials from the upgrade request until the auth job
                                  * takes them (owned) */
-    char *rx;                   /* reassembly of a fragmented client message (owned) */
-    size_t rxlen;
+    struct strbuf rx;           /* reassembly of a client message that came in pieces
+                                 * (owned; empty between messages, see push_rx_collect) */
     bool rx_too_big;            /* discarding a message over push_max_frame_bytes */
     char *user_json;            /* {id,username,display_name} once authenticated (owned) */
     double tokens;              /* client-frame rate limit: token bucket */
@@ -136,6 +137,16 @@ void push_conn_resume_done(struct push_fanout *f, struct push_conn *conn,
 
 /* Marks conn to close with code at its next WRITEABLE and drops what it had queued. */
 void push_conn_close(struct push_fanout *f, struct push_conn *conn, int code, const char *reason);
+
+/* Collects a client message that lws delivers in pieces (`final`: the last piece). Returns
+ * the whole message (*len bytes, not NUL-terminated) once the final piece is in, else
+ * NULL. A message that comes in one piece is returned in place, without a copy; a longer
+ * one is reassembled in conn->rx. The caller bounds the message size and
+ * calls push_rx_reset after each message, so an idle connection holds no buffer. */
+const char *push_rx_collect(struct push_conn *conn, const char *in, size_t len, bool final,
+                            size_t *out_len);
+/* Drops the message being collected and frees its buffer. */
+void push_rx_reset(struct push_conn *conn);
 
 /* The next frame to write, or NULL; push_queue_pop removes it (caller owns the ref). */
 struct push_frame *push_queue_peek(const struct push_queue *q);

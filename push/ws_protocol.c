@@ -746,10 +746,10 @@ static int receive(struct push_server *srv, struct lws *wsi, struct push_conn *c
 {
     size_t max = (size_t)srv->cfg->push_max_frame_bytes;
     if (lws_is_first_fragment(wsi)) {
-        conn->rxlen = 0;
+        push_rx_reset(conn);
         conn->rx_too_big = false;
     }
-    if (!conn->rx_too_big && conn->rxlen + len + lws_remaining_packet_payload(wsi) > max) {
+    if (!conn->rx_too_big && conn->rx.len + len + lws_remaining_packet_payload(wsi) > max) {
         log_info("connection %llu sent a message over %zu bytes; closing 1009", conn->id, max);
         conn->rx_too_big = true;
     }
@@ -762,18 +762,16 @@ static int receive(struct push_server *srv, struct lws *wsi, struct push_conn *c
                          sizeof(reason) - 1);
         return -1;
     }
-    if (!conn->rx)
-        conn->rx = chat_xmalloc(max + 1);
-    memcpy(conn->rx + conn->rxlen, in, len);
-    conn->rxlen += len;
-    if (!lws_is_final_fragment(wsi))
+    size_t msg_len;
+    const char *msg = push_rx_collect(conn, in, len, lws_is_final_fragment(wsi), &msg_len);
+    if (!msg)
         return 0;
     srv->metrics.client_frames++;
     if (!take_token(srv, conn)) {
         srv->metrics.closed_rate_limited++;
         log_info("connection %llu (user %lld) sends frames too fast; closing 4429", conn->id,
                  conn->user_id);
-        conn->rxlen = 0;
+        push_rx_reset(conn);
         fail_conn(srv, conn, "rate_limited", "Too many frames; slow down and reconnect.",
                   PUSH_CLOSE_RATE_LIMITED, "rate limited");
         return 0;
@@ -781,8 +779,8 @@ static int receive(struct push_server *srv, struct lws *wsi, struct push_conn *c
     if (lws_frame_is_binary(wsi))
         send_error(srv, conn, "bad_frame", "Send JSON text frames.");
     else
-        handle_message(srv, conn, conn->rx, conn->rxlen);
-    conn->rxlen = 0;
+        handle_message(srv, conn, msg, msg_len);
+    push_rx_reset(conn);
     return 0;
 }
 

@@ -269,6 +269,42 @@ static void test_many_connections_and_unregister(void **state)
     push_fanout_free(&f);
 }
 
+/* Client messages: one piece is used in place; pieces are reassembled; no buffer is held
+ * between messages (an idle connection used to keep a push_max_frame_bytes buffer). */
+static void test_rx_collect_holds_no_buffer_between_messages(void **state)
+{
+    (void)state;
+    struct push_conn c = {0};
+    size_t len = 0;
+    const char whole[] = "{\"type\":\"ping\"}";
+    const char *msg = push_rx_collect(&c, whole, sizeof(whole) - 1, true, &len);
+    assert_ptr_equal(msg, whole);
+    assert_int_equal(len, sizeof(whole) - 1);
+    assert_null(c.rx.data);
+    push_rx_reset(&c);
+
+    assert_null(push_rx_collect(&c, NULL, 0, false, &len)); /* empty first piece */
+    assert_null(push_rx_collect(&c, "{\"type\":", 8, false, &len));
+    assert_null(push_rx_collect(&c, NULL, 0, false, &len)); /* an empty piece */
+    char big[3000];
+    memset(big, 'x', sizeof(big));
+    assert_null(push_rx_collect(&c, big, sizeof(big), false, &len));
+    msg = push_rx_collect(&c, "\"}", 2, true, &len);
+    assert_non_null(msg);
+    assert_int_equal(len, 8 + sizeof(big) + 2);
+    assert_memory_equal(msg, "{\"type\":", 8);
+    assert_memory_equal(msg + 8, big, sizeof(big));
+    assert_memory_equal(msg + 8 + sizeof(big), "\"}", 2);
+    push_rx_reset(&c);
+    assert_null(c.rx.data);
+    assert_int_equal(c.rx.len, 0);
+
+    msg = push_rx_collect(&c, NULL, 0, true, &len); /* an empty message */
+    assert_non_null(msg);
+    assert_int_equal(len, 0);
+    assert_null(c.rx.data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +315,7 @@ int main(void)
         cmocka_unit_test(test_slow_client_is_cut_off_at_the_bound),
         cmocka_unit_test(test_resume_sends_backlog_then_held_without_duplicates),
         cmocka_unit_test(test_many_connections_and_unregister),
+        cmocka_unit_test(test_rx_collect_holds_no_buffer_between_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
