@@ -42,6 +42,8 @@
  * connections stop counting (it crashed). */
 #define HEARTBEAT_MS 5000
 #define HEARTBEAT_STALE_MS 15000
+/* Ids below the starting MAX(id) that may belong to transactions still open at start. */
+#define STARTUP_SPAN 1000
 /* Events one long-poll response carries at most. */
 #define POLL_MAX_EVENTS 500
 
@@ -54,6 +56,7 @@ static const char SQL_TAIL[] = EVENT_COLUMNS "WHERE id > ? ORDER BY id LIMIT ?";
 static const char SQL_GAPS[] =
     EVENT_COLUMNS "WHERE id IN (" P8 "," P8 "," P8 "," P8 "," P8 "," P8 "," P8 "," P8 ") ORDER BY id";
 static const char SQL_MIN_ID[] = "SELECT MIN(id) FROM events";
+static const char SQL_RECENT_IDS[] = "SELECT id FROM events WHERE id > ? AND id <= ? ORDER BY id";
 static const char SQL_CUTOFF[] =
     "SELECT DATE_SUB(created_at, INTERVAL ? MICROSECOND) FROM events WHERE id <= ? "
     "ORDER BY id DESC LIMIT 1";
@@ -293,6 +296,28 @@ static void disconnect(struct push_worker *w, const char *why)
     schedule_retry(w);
 }
 
+/* Starts the tracker at MAX(id) = high. Transactions still open at this moment hold ids
+ * below high that are not visible yet, so the ids of the last STARTUP_SPAN that are
+ * missing start as gaps: re-read until they commit or the gap timeout passes, like any
+ * other gap. */
+static int start_tracking(struct push_worker *w, long long high)
+{
+    long long from = high > STARTUP_SPAN ? high - STARTUP_SPAN : 0;
+    struct chat_db_result r;
+    int rc = chat_db_query(&w->db, SQL_RECENT_IDS, CHAT_DB_PARAMS(DB_INT(from), DB_INT(high)),
+                           &r);
+    if (rc != CHAT_OK)
+        return rc;
+    push_gap_init(&w->gaps, from, GAP_MAX);
+    long long now = now_ms();
+    for (unsigned i = 0; i < r.nrows; i++)
+        push_gap_observe(&w->gaps, chat_db_cell_int(&r, i, 0), now);
+    if (w->gaps.high < high) /* MAX(id) was deleted meanwhile */
+        push_gap_observe(&w->gaps, high, now);
+    chat_db_result_free(&r);
+    return CHAT_OK;
+}
+
 static void try_connect(struct push_worker *w)
 {
     if (chat_db_open(&w->db, w->cfg) != CHAT_OK) { /* chat_db_open logged why */
@@ -307,9 +332,13 @@ static void try_connect(struct push_worker *w)
         }
         long long high = chat_db_cell_int(&r, 0, 0);
         chat_db_result_free(&r);
-        push_gap_init(&w->gaps, high, GAP_MAX);
+        if (start_tracking(w, high) != CHAT_OK) {
+            disconnect(w, "reading the latest event ids");
+            return;
+        }
         w->have_high = true;
-        log_info("tailing the event log after id %lld", high);
+        log_info("tailing the event log after id %lld (%zu recent ids not visible yet)", high,
+                 push_gap_count(&w->gaps));
     } else {
         log_info("MariaDB connection restored; tailing after id %lld", w->gaps.high);
     }
