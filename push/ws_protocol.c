@@ -291,16 +291,25 @@ char *push_request_token(struct lws *wsi, bool *from_cookie)
 
 long long push_request_int_arg(struct lws *wsi, const char *name)
 {
-    char buf[64];
-    const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof(buf));
-    if (!v)
+    /* Room for the longest argument: lws_get_urlarg_by_name stops at the first argument
+     * that does not fit, which would hide the ones after it. */
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (total <= 0)
         return -1;
-    if (!isdigit((unsigned char)*v))
-        return -2;
-    char *end;
-    errno = 0;
-    long long n = strtoll(v, &end, 10);
-    return errno || *end ? -2 : n;
+    char *buf = chat_xmalloc((size_t)total + 1);
+    const char *v = lws_get_urlarg_by_name(wsi, name, buf, total + 1);
+    long long n = -1;
+    if (v && !isdigit((unsigned char)*v)) {
+        n = -2;
+    } else if (v) {
+        char *end;
+        errno = 0;
+        n = strtoll(v, &end, 10);
+        if (errno || *end)
+            n = -2;
+    }
+    free(buf);
+    return n;
 }
 
 /* ?last_event_id=N as N, or -1 when absent or malformed. */
