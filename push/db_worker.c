@@ -492,6 +492,12 @@ static void run_auth(struct push_worker *w, struct push_job *job, struct push_re
         if (rc != CHAT_OK)
             goto out;
     }
+    /* connections_per_user holds across daemons: count the user's live ones elsewhere.
+     * Two daemons admitting at the same moment can each let one more through. */
+    rc = chat_presence_connections_elsewhere(&w->db, w->daemon_id, user_id, HEARTBEAT_STALE_MS,
+                                             &res->conns_elsewhere);
+    if (rc != CHAT_OK)
+        goto out;
     res->user_id = user_id;
     res->high = w->gaps.high;
     size_t ulen;
@@ -632,7 +638,10 @@ static void run_receipt(struct push_worker *w, struct push_job *job, struct push
 static int run_presence(struct push_worker *w, struct push_job *job)
 {
     bool announced = false;
-    int rc = chat_presence_set(&w->db, w->daemon_id, job->user_id, job->connections, &announced);
+    int rc = job->count_only
+                 ? chat_presence_count(&w->db, w->daemon_id, job->user_id, job->connections)
+                 : chat_presence_set(&w->db, w->daemon_id, job->user_id, job->connections,
+                                     &announced);
     w->wrote_events |= announced;
     if (rc != CHAT_OK)
         log_warn("presence of user %lld not recorded (%s)", job->user_id, chat_err_code(rc));

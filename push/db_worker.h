@@ -70,6 +70,7 @@ struct push_job {
     long long message_id;      /* receipt */
     bool read;                 /* receipt: read (true) or delivered */
     int connections;           /* presence */
+    bool count_only;           /* presence: the count changed but not online/offline */
 };
 
 enum push_resume_status { PUSH_RESUME_OK, PUSH_RESUME_RESYNC, PUSH_RESUME_FAILED };
@@ -92,6 +93,7 @@ struct push_result {
      * requested conversation) or CHAT_E_DB. resume: enum push_resume_status. */
     int status;
     long long user_id;
+    long long conns_elsewhere; /* auth: the user's connections on other live daemons */
     long long high;            /* auth: the tail position when the job ran */
     struct push_frame *hello;  /* auth: the hello frame, one reference owned */
     long long *conv_ids;       /* auth: owned */

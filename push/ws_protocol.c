@@ -108,12 +108,17 @@ struct push_conn *push_conn_new(struct push_server *srv, struct lws *wsi,
     return conn;
 }
 
-static void presence_job(struct push_server *srv, long long user_id, int connections)
+/* Records that user_id now holds `connections` connections here. Only 0 <-> 1 can change
+ * presence (and take its row lock); other changes just update the count, which
+ * connections_per_user reads across daemons. */
+static void presence_job(struct push_server *srv, long long user_id, size_t connections,
+                         bool changed_presence)
 {
     struct push_job *job = chat_xcalloc(1, sizeof(*job));
     job->kind = PUSH_JOB_PRESENCE;
     job->user_id = user_id;
-    job->connections = connections;
+    job->connections = (int)connections;
+    job->count_only = !changed_presence;
     push_worker_submit(srv->worker, job);
 }
 
@@ -124,8 +129,7 @@ void push_conn_destroy(struct push_server *srv, struct push_conn *conn)
     if (was_ready && srv->worker) {
         size_t left;
         push_fanout_user_conns(&srv->fanout, conn->user_id, &left);
-        if (left == 0)
-            presence_job(srv, conn->user_id, 0);
+        presence_job(srv, conn->user_id, left, left == 0);
     }
     if (conn->kind != PUSH_KIND_WS) {
         if (conn->http_prev)
@@ -352,17 +356,17 @@ static bool admit(struct push_server *srv, struct push_conn *conn, struct push_r
 {
     size_t n;
     push_fanout_user_conns(&srv->fanout, r->user_id, &n);
-    if (n >= (size_t)srv->cfg->push_max_connections_per_user) {
+    long long total = (long long)n + r->conns_elsewhere;
+    if (total >= srv->cfg->push_max_connections_per_user) {
         srv->metrics.closed_too_many++;
-        log_info("connection %llu: user %lld already holds %zu connections; refused", conn->id,
-                 r->user_id, n);
+        log_info("connection %llu: user %lld already holds %lld connections (%zu here); "
+                 "refused", conn->id, r->user_id, total, n);
         return false;
     }
     push_fanout_attach(&srv->fanout, conn, r->user_id, r->conv_ids, r->nconv);
     conn->user_json = r->user_json;
     r->user_json = NULL;
-    if (n == 0)
-        presence_job(srv, r->user_id, 1);
+    presence_job(srv, r->user_id, n + 1, n == 0);
     log_debug("connection %llu authenticated as user %lld (%zu conversations)", conn->id,
               r->user_id, r->nconv);
     return true;

@@ -46,8 +46,8 @@ const struct chat_setting chat_settings[] = {
     INT_SETTING(push_rx_buffer_bytes, "1024", 128, 65536,
                 "libwebsockets receive buffer per connection; memory per connection grows with it."),
     INT_SETTING(push_max_connections_per_user, "20", 1, 100000,
-                "Open WebSocket/SSE/long-poll connections one user may hold on one chat-push "
-                "(more: close 4409)."),
+                "Open WebSocket/SSE/long-poll connections one user may hold, counted across "
+                "every chat-push (more: close 4409)."),
     INT_SETTING(push_client_frames_per_s, "20", 1, 100000,
                 "Sustained rate of client frames allowed per WebSocket (token bucket)."),
     INT_SETTING(push_client_frame_burst, "60", 1, 1000000,

@@ -203,6 +203,14 @@ int chat_presence_heartbeat(struct chat_db *db, const char *daemon_id);
  * Going offline is left to chat_presence_sweep, after the offline delay. */
 int chat_presence_set(struct chat_db *db, const char *daemon_id, long long user_id,
                       int connections, bool *announced);
+/* Records the count only (no presence change is possible): for a user who already had a
+ * connection on daemon_id and still has one. */
+int chat_presence_count(struct chat_db *db, const char *daemon_id, long long user_id,
+                        int connections);
+/* The connections user_id holds on live daemons (heartbeat newer than stale_ms) other
+ * than daemon_id, for connections_per_user across daemons. */
+int chat_presence_connections_elsewhere(struct chat_db *db, const char *daemon_id,
+                                        long long user_id, int stale_ms, long long *count);
 /* Marks offline (with a presence event each) the online users with no live connection
  * row: none on a daemon with a heartbeat newer than stale_ms, and none closed within
  * offline_delay_ms. Deletes rows that no longer matter. *announced counts the events. */

@@ -79,16 +79,35 @@ out:
     return rc;
 }
 
+int chat_presence_count(struct chat_db *db, const char *daemon_id, long long user_id,
+                        int connections)
+{
+    return chat_db_exec(db,
+                        "INSERT INTO presence_connections (daemon_id, user_id, connections, "
+                        "last_seen) VALUES (?, ?, ?, NOW(6)) ON DUPLICATE KEY UPDATE "
+                        "connections = VALUES(connections), last_seen = NOW(6)",
+                        CHAT_DB_PARAMS(DB_STR(daemon_id), DB_INT(user_id), DB_INT(connections)),
+                        NULL, NULL);
+}
+
+int chat_presence_connections_elsewhere(struct chat_db *db, const char *daemon_id,
+                                        long long user_id, int stale_ms, long long *count)
+{
+    return chat_db_query_int(db,
+                             "SELECT COALESCE(SUM(pc.connections), 0) FROM presence_connections pc "
+                             "JOIN push_daemons d ON d.daemon_id = pc.daemon_id "
+                             "WHERE pc.user_id = ? AND pc.daemon_id <> ? "
+                             "AND d.heartbeat_at > DATE_SUB(NOW(6), INTERVAL ? MICROSECOND)",
+                             CHAT_DB_PARAMS(DB_INT(user_id), DB_STR(daemon_id),
+                                            DB_INT((long long)stale_ms * 1000)),
+                             count);
+}
+
 int chat_presence_set(struct chat_db *db, const char *daemon_id, long long user_id,
                       int connections, bool *announced)
 {
     *announced = false;
-    int rc = chat_db_exec(db,
-                          "INSERT INTO presence_connections (daemon_id, user_id, connections, "
-                          "last_seen) VALUES (?, ?, ?, NOW(6)) ON DUPLICATE KEY UPDATE "
-                          "connections = VALUES(connections), last_seen = NOW(6)",
-                          CHAT_DB_PARAMS(DB_STR(daemon_id), DB_INT(user_id), DB_INT(connections)),
-                          NULL, NULL);
+    int rc = chat_presence_count(db, daemon_id, user_id, connections);
     if (rc != CHAT_OK || connections == 0)
         return rc; /* going offline is the sweep's decision, after the delay */
     rc = chat_db_begin(db);

@@ -332,6 +332,54 @@ def test_flood_of_client_frames_closes_4429(servers, make_user):
     run(scenario())
 
 
+def test_connections_per_user_limit_holds_across_daemons(servers, make_user):
+    """Two daemons with a limit of 2: one socket on each fills it, so a third on either is
+    refused with 4409; once one closes (and its daemon has recorded the new count), a
+    connection is admitted again."""
+    u = make_user("spread")
+    ports = port(servers, 8), port(servers, 9)
+    urls = ["ws://%s:%d/ws/" % (HOST, p) for p in ports]
+    for name, p in zip(("chat-push-l1", "chat-push-l2"), ports):
+        servers.spawn(name, ["chat-push"],
+                      {"CHAT_PUSH_PORT": str(p), "CHAT_PUSH_MAX_CONNECTIONS_PER_USER": "2",
+                       "CHAT_PUSH_WAKE_BIND": str(servers.run_dir / (name + ".sock"))},
+                      ready=lambda p=p: port_open(HOST, p))
+
+    def counted():
+        return servers.db("SELECT COALESCE(SUM(connections), 0) FROM presence_connections "
+                          "WHERE user_id = %s", (u["id"],))[0][0]
+
+    async def refused(url):
+        ws = await websockets.connect(url, open_timeout=10,
+                                      extra_headers={"Authorization": "Bearer " + u["token"]})
+        try:
+            first = json.loads(await asyncio.wait_for(ws.recv(), RECV_TIMEOUT))
+            if first.get("type") != "error":
+                return first.get("type"), None  # admitted: the limit did not hold
+            await asyncio.wait_for(ws.wait_closed(), RECV_TIMEOUT)
+            return first["code"], ws.close_code
+        finally:
+            await ws.close()
+
+    async def scenario():
+        first = await connect_url(urls[0], u)
+        second = await connect_url(urls[1], u)
+        wait_until(lambda: counted() == 2, 15, what="both daemons recording a connection")
+        for url in urls:
+            assert await refused(url) == ("too_many_connections", 4409)
+        await second.close()
+        wait_until(lambda: counted() == 1, 15, what="daemon 2 recording the close")
+        again = await connect_url(urls[0], u)  # daemon 1 now admits a second one
+        await again.close()
+        await first.close()
+
+    try:
+        run(scenario())
+    finally:
+        for name in ("chat-push-l1", "chat-push-l2"):
+            servers.stop_proc(name)
+
+
 def test_connections_per_user_limit_closes_4409(servers, make_user):
     u = make_user("many")
 
