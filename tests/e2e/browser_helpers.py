@@ -227,9 +227,9 @@ def click_option(driver, css):
 
 
 def open_conversation(driver, conv_id):
-    wait(driver).until(EC.presence_of_element_located(
-        (By.CSS_SELECTOR, '.conversation[data-id="%s"] a' % conv_id)))
-    conversation_row(driver, conv_id).find_element(By.CSS_SELECTOR, "a").click()
+    # The list re-renders on live events (order, badges), so the row is looked up again
+    # if it went stale between finding and clicking it.
+    click_option(driver, '.conversation[data-id="%s"] a' % conv_id)
     wait(driver).until(lambda d: d.execute_script(
         "return document.getElementById('conversation-pane').dataset.id") == str(conv_id))
     wait(driver).until(EC.visibility_of_element_located((By.ID, "compose")))

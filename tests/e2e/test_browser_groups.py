@@ -58,13 +58,13 @@ def test_group_create_rename_members_and_leave(servers, make_user, pool):
         wait(d).until(lambda x: "Trip 2026" in list_names(x))
 
     # Remove Carol (Alice created the group): Carol's window leaves the conversation.
-    a.find_element(By.CSS_SELECTOR, '#member-list .member[data-id="%d"] .remove-member' % carol["id"]).click()
+    click_option(a, '#member-list .member[data-id="%d"] .remove-member' % carol["id"])
     wait(c).until(lambda x: "Trip 2026" not in list_names(x))
     wait(c).until(lambda x: x.find_elements(By.ID, "no-conversation"))
     wait(b).until(EC.text_to_be_present_in_element((By.ID, "conversation-subtitle"), "2 members"))
     # Bob may not remove anyone (he did not create the group): the error is shown.
     b.find_element(By.ID, "details-button").click()
-    b.find_element(By.CSS_SELECTOR, '#member-list .member[data-id="%d"] .remove-member' % alice["id"]).click()
+    click_option(b, '#member-list .member[data-id="%d"] .remove-member' % alice["id"])
     wait(b).until(EC.visibility_of_element_located((By.ID, "details-error")))
     b.find_element(By.ID, "details-close").click()
 
