@@ -77,6 +77,9 @@ const struct chat_setting chat_settings[] = {
     STR_SETTING(db_user, "chat", "MariaDB user."),
     STR_SETTING(db_password, "chat", "MariaDB password."),
     STR_SETTING(db_name, "chat", "MariaDB database."),
+    INT_SETTING(db_timeout_s, "30", 1, 3600,
+                "A MariaDB read or write that gets no answer for this long fails (the request "
+                "answers 503), so a frozen server cannot hold workers for ever."),
     STR_SETTING(static_dir, "static", "Directory served at /static/."),
     STR_SETTING(templates_dir, "templates", "Directory of page templates."),
     STR_SETTING(sql_dir, "sql", "Directory of numbered migrations, for chatctl migrate."),

@@ -40,6 +40,7 @@ struct chat_config {
     char *db_user;
     char *db_password;
     char *db_name;
+    int db_timeout_s;
     /* Files */
     char *static_dir;
     char *templates_dir;

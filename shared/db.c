@@ -16,6 +16,11 @@ static int connect_mysql(struct chat_db *db)
         return CHAT_E_NOMEM;
     unsigned int timeout = 5;
     mysql_optionsv(db->mysql, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    /* A frozen server (paused, partitioned) must not hold a worker for ever: a statement
+     * that gets no answer fails with CR_SERVER_LOST and the request answers 503. */
+    unsigned int io_timeout = (unsigned)db->cfg->db_timeout_s;
+    mysql_optionsv(db->mysql, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+    mysql_optionsv(db->mysql, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
     mysql_optionsv(db->mysql, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     const char *host = cfg->db_host[0] ? cfg->db_host : "localhost";
     const char *sock = cfg->db_host[0] ? NULL : cfg->db_socket;
@@ -269,12 +274,28 @@ static int run_once(struct chat_db *db, const char *sql, const struct chat_db_pa
     return CHAT_OK;
 }
 
+/* Whether a statement that failed with err may run again on a new connection. "Gone
+ * away" means it never reached the server; any other loss (2013 mid-query, a read
+ * timeout, a killed connection) may have happened after the server executed it, so only
+ * a read is safe to repeat: a repeated INSERT would turn a success into a duplicate. */
+static bool safe_to_retry(const char *sql, unsigned err)
+{
+    if (!connection_lost(err))
+        return false;
+    return err == CR_SERVER_GONE_ERROR || strncmp(sql, "SELECT", 6) == 0;
+}
+
 int chat_db_query(struct chat_db *db, const char *sql, const struct chat_db_param *params,
                   unsigned nparams, struct chat_db_result *out)
 {
     unsigned err;
     int rc = run_once(db, sql, params, nparams, out, &err);
-    if (rc == CHAT_E_DB && connection_lost(err) && !db->in_transaction) {
+    if (rc == CHAT_E_DB && connection_lost(err) && !safe_to_retry(sql, err)) {
+        log_warn("MariaDB connection lost (%u) during a write; not repeating it", err);
+        reconnect(db); /* for the next statement; this one answers an error */
+        return rc;
+    }
+    if (rc == CHAT_E_DB && safe_to_retry(sql, err) && !db->in_transaction) {
         log_warn("MariaDB connection lost (%u); reconnecting", err);
         if (reconnect(db) == CHAT_OK)
             rc = run_once(db, sql, params, nparams, out, &err);

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from ext_helpers import assert_error, direct
-from helpers import auth_headers
+from helpers import auth_headers, port_open
 
 TIMEOUT = 30
 
@@ -107,6 +107,31 @@ def test_db_down_is_503_then_recovers(servers, make_user):
         for _ in range(4):
             r = requests.get(url + "/api/auth/me", headers=auth_headers(alice), timeout=TIMEOUT)
             assert r.status_code == 200, r.text
+
+
+def test_frozen_db_is_a_503_not_a_hung_worker(servers, make_user):
+    """A MariaDB that stops answering (paused, partitioned) fails a request after
+    db_timeout_s with 503 instead of holding the worker for ever; after it resumes the
+    same worker answers again."""
+    alice = make_user("fz")
+    port = servers.extra_port
+    url = "http://127.0.0.1:%d" % port
+    servers.spawn("chat-httpd-frozen", ["chat-httpd"],
+                  {"CHAT_HTTP_PORT": str(port), "CHAT_DB_TIMEOUT_S": "2", "CHAT_HTTPD_THREADS": "1"},
+                  ready=lambda: port_open("127.0.0.1", port))
+    try:
+        r = requests.get(url + "/api/auth/me", headers=auth_headers(alice), timeout=TIMEOUT)
+        assert r.status_code == 200, r.text  # the worker holds a connection now
+        servers.db_proc.send_signal(signal.SIGSTOP)
+        try:
+            r = requests.get(url + "/api/auth/me", headers=auth_headers(alice), timeout=90)
+            assert_error(r, 503, "database_unavailable")
+        finally:
+            servers.db_proc.send_signal(signal.SIGCONT)
+        r = requests.get(url + "/api/auth/me", headers=auth_headers(alice), timeout=TIMEOUT)
+        assert r.status_code == 200, r.text
+    finally:
+        servers.stop_proc("chat-httpd-frozen")
 
 
 def test_form_send_redirect_has_its_reason_phrase(api_url, make_user):
