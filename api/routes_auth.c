@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "handlers.h"
 #include "store.h"
+#include "utf8.h"
 
 static void set_session_cookies(const struct chat_app *app, struct chat_response *res,
                                 const char *token, const char *csrf)
@@ -62,7 +63,7 @@ CHAT_HANDLER(chat_handle_register)
     if (!chat_username_valid(username)) {
         rc = chat_fail(req, res, CHAT_E_VALIDATION,
                        "username must be 1 to 32 characters of letters, digits, '_', '.' or '-'.");
-    } else if (strlen(password) < CHAT_PASSWORD_MIN) {
+    } else if (chat_utf8_length(password, strlen(password)) < CHAT_PASSWORD_MIN) {
         rc = chat_fail(req, res, CHAT_E_VALIDATION, "password must be at least 8 characters.");
     } else if (display && !*display) {
         rc = chat_fail(req, res, CHAT_E_VALIDATION, "display_name must not be empty.");

@@ -24,6 +24,15 @@ static const struct chat_field create_fields[] = {
     {"is_group", CHAT_FIELD_BOOL, false, true, 0},
 };
 
+/* True when s holds nothing but white space (or nothing). */
+static bool is_blank(const char *s)
+{
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s))
+            return false;
+    return true;
+}
+
 CHAT_HANDLER(chat_handle_conversation_create)
 {
     (void)args;
@@ -50,6 +59,10 @@ CHAT_HANDLER(chat_handle_conversation_create)
     }
     if (!is_group && name && *name) {
         rc = chat_fail(req, res, CHAT_E_VALIDATION, "A direct conversation has no name.");
+        goto out;
+    }
+    if (is_group && name && is_blank(name)) {
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "name must not be empty.");
         goto out;
     }
     rc = chat_conv_create(&app->db, req->user_id, ids, n, name, is_group, &conv_id, &existed);
@@ -92,9 +105,7 @@ CHAT_HANDLER(chat_handle_conversation_rename)
     if (rc != CHAT_OK)
         return rc;
     const char *name = chat_json_get_string(body, "name", "");
-    bool blank = true;
-    for (const char *p = name; *p && blank; p++)
-        blank = isspace((unsigned char)*p) != 0;
+    bool blank = is_blank(name);
     rc = blank ? CHAT_E_VALIDATION : chat_conv_rename(&app->db, args->ids[0], req->user_id, name);
     if (rc == CHAT_OK)
         rc = chat_conv_get_json(&app->db, args->ids[0], req->user_id, &conv);

@@ -147,6 +147,12 @@ int chat_json_check_fields(json_object *obj, const struct chat_field *fields, si
             snprintf(detail, detail_len, "Field '%s' must be %s.", f->name, type_name(f->type));
             return CHAT_E_INVALID_TYPE;
         }
+        /* "\u0000" is valid JSON but would silently cut the C string where it is stored. */
+        if (f->type == CHAT_FIELD_STRING &&
+            strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
+            snprintf(detail, detail_len, "Field '%s' must not contain NUL characters.", f->name);
+            return CHAT_E_INVALID_UTF8;
+        }
         if (f->max_chars && f->type == CHAT_FIELD_STRING) {
             const char *s = json_object_get_string(v);
             size_t n = chat_utf8_length(s, (size_t)json_object_get_string_len(v));

@@ -149,3 +149,27 @@ def test_form_send_redirect_has_its_reason_phrase(api_url, make_user):
                allow_redirects=False, timeout=TIMEOUT)
     assert r.status_code == 303, r.text
     assert r.reason == "See Other", r.reason
+
+
+def test_escaped_nul_blank_group_name_and_short_password_in_characters(api_url, make_user):
+    """Inputs that used to slip through: an escaped NUL (stored text was cut at it), an
+    all-white-space group name at creation (rename already refused it), and a password
+    of 4 two-byte characters (8 bytes, under the 8-character minimum)."""
+    alice, bob = make_user("nz"), make_user("nz")
+    conv = direct(api_url, alice, bob)["id"]
+    r = requests.post(api_url + "/api/chat/conversations/%d/messages/" % conv,
+                      data=b'{"text": "before\\u0000after"}', timeout=TIMEOUT,
+                      headers=dict(auth_headers(alice), **{"Content-Type": "application/json"}))
+    assert_error(r, 400, "invalid_utf8")
+    history = requests.get(api_url + "/api/chat/conversations/%d/messages/" % conv,
+                           headers=auth_headers(alice), timeout=TIMEOUT).json()["results"]
+    assert history == []  # nothing stored
+    r = requests.post(api_url + "/api/chat/conversations/",
+                      json={"participant_ids": [bob["id"]], "is_group": True, "name": " \t "},
+                      headers=auth_headers(alice), timeout=TIMEOUT)
+    assert_error(r, 422, "validation_error")
+    r = requests.post(api_url + "/api/auth/register",
+                      json={"username": "short_%s" % alice["username"][-8:],
+                            "password": "\u00e9\u00e9\u00e9\u00e9"}, timeout=TIMEOUT)
+    body = assert_error(r, 422, "validation_error")
+    assert "at least 8 characters" in body["detail"]

@@ -100,6 +100,9 @@ static void test_field_validation(void **state)
     /* Length is counted in characters, not bytes: five two-byte characters pass. */
     assert_int_equal(check("{\"text\":\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\"}"), CHAT_OK);
     assert_int_equal(check("{\"text\":\"abcdef\"}"), CHAT_E_VALIDATION);
+    /* An escaped NUL is valid JSON but would cut the stored C string: refused. */
+    assert_int_equal(check("{\"text\":\"ab\\u0000c\"}"), CHAT_E_INVALID_UTF8);
+    assert_int_equal(check("{\"text\":\"\\u0000\"}"), CHAT_E_INVALID_UTF8);
 }
 
 static void test_error_table(void **state)
