@@ -251,10 +251,7 @@ static void http_fail(struct push_conn *conn, int status, const char *code, cons
 
 static void submit_poll(struct push_server *srv, struct push_conn *conn)
 {
-    struct push_job *job = chat_xcalloc(1, sizeof(*job));
-    job->kind = PUSH_JOB_POLL;
-    job->conn_id = conn->id;
-    job->user_id = conn->user_id;
+    struct push_job *job = push_job_for(PUSH_JOB_POLL, conn);
     job->last_event_id = conn->poll_from;
     conn->poll_running = true;
     conn->poll_waiting = false;

@@ -325,12 +325,19 @@ static long long request_resume_from(struct lws *wsi)
 
 /* ---- jobs ---- */
 
-void push_submit_auth(struct push_server *srv, struct push_conn *conn, char *token)
+struct push_job *push_job_for(enum push_job_kind kind, const struct push_conn *conn)
 {
     struct push_job *job = chat_xcalloc(1, sizeof(*job));
-    job->kind = PUSH_JOB_AUTH;
+    job->kind = kind;
     job->conn_id = conn->id;
+    job->user_id = conn->user_id;
     job->conversation_id = conn->only_conv;
+    return job;
+}
+
+void push_submit_auth(struct push_server *srv, struct push_conn *conn, char *token)
+{
+    struct push_job *job = push_job_for(PUSH_JOB_AUTH, conn);
     job->token = token;
     conn->state = PUSH_CONN_AUTHING;
     push_worker_submit(srv->worker, job);
@@ -338,11 +345,7 @@ void push_submit_auth(struct push_server *srv, struct push_conn *conn, char *tok
 
 void push_start_resume(struct push_server *srv, struct push_conn *conn, long long from)
 {
-    struct push_job *job = chat_xcalloc(1, sizeof(*job));
-    job->kind = PUSH_JOB_RESUME;
-    job->conn_id = conn->id;
-    job->conversation_id = conn->only_conv;
-    job->user_id = conn->user_id;
+    struct push_job *job = push_job_for(PUSH_JOB_RESUME, conn);
     job->last_event_id = from;
     conn->resuming = true;
     push_worker_submit(srv->worker, job);
@@ -637,10 +640,7 @@ static void handle_send(struct push_server *srv, struct push_conn *conn, json_ob
                        cmid);
         return;
     }
-    struct push_job *job = chat_xcalloc(1, sizeof(*job));
-    job->kind = PUSH_JOB_SEND;
-    job->conn_id = conn->id;
-    job->user_id = conn->user_id;
+    struct push_job *job = push_job_for(PUSH_JOB_SEND, conn);
     job->conversation_id = conv;
     job->text = chat_xstrdup(text);
     job->client_msg_id = chat_xstrdup(cmid);
@@ -666,10 +666,7 @@ static void handle_receipt(struct push_server *srv, struct push_conn *conn, json
                    "A receipt needs positive \"conversation_id\" and \"message_id\".");
         return;
     }
-    struct push_job *job = chat_xcalloc(1, sizeof(*job));
-    job->kind = PUSH_JOB_RECEIPT;
-    job->conn_id = conn->id;
-    job->user_id = conn->user_id;
+    struct push_job *job = push_job_for(PUSH_JOB_RECEIPT, conn);
     job->conversation_id = conv;
     job->message_id = message_id;
     job->read = read;

@@ -67,6 +67,9 @@ struct push_conn *push_conn_new(struct push_server *srv, struct lws *wsi,
 void push_conn_destroy(struct push_server *srv, struct push_conn *conn);
 /* Queues an auth job for conn with token (taken). */
 void push_submit_auth(struct push_server *srv, struct push_conn *conn, char *token);
+/* A new job of `kind` for conn, with its id, user and (/ws/chat/<pk>/) conversation
+ * filled in; the caller completes it and hands it to push_worker_submit. */
+struct push_job *push_job_for(enum push_job_kind kind, const struct push_conn *conn);
 /* Queues a resume of conn from last_event_id. */
 void push_start_resume(struct push_server *srv, struct push_conn *conn, long long from);
 /* The session token of the request (cookie first, then Authorization: Bearer), or NULL;

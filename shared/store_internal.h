@@ -13,6 +13,10 @@
     "m.id, m.conversation_id, m.sender_id, u.username, u.display_name, m.text, "           \
     "m.created_at, m.edited_at, m.deleted_at, m.reply_to_id, m.client_msg_id"
 
+/* The usual head of a message query: every column, with the sender joined. */
+#define CHAT_MESSAGE_SELECT                                                                  \
+    "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m JOIN users u ON u.id = m.sender_id "
+
 /* Builds the REST message object from a row selected with CHAT_MESSAGE_COLUMNS, with
  * empty "reactions" and "attachments"; chat_messages_decorate fills them. */
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row);

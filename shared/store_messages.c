@@ -101,8 +101,7 @@ static int query_one_message(struct chat_db *db, const char *sql,
 int chat_message_load_json(struct chat_db *db, long long conv_id, long long message_id,
                            long long viewer_id, json_object **out)
 {
-    return query_one_message(db, "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
-                                 "JOIN users u ON u.id = m.sender_id "
+    return query_one_message(db, CHAT_MESSAGE_SELECT
                                  "WHERE m.id = ? AND m.conversation_id = ?",
                              CHAT_DB_PARAMS(DB_INT(message_id), DB_INT(conv_id)), viewer_id, out);
 }
@@ -121,8 +120,7 @@ static int find_by_client_id(struct chat_db *db, const struct chat_message_input
                              json_object **out)
 {
     return query_one_message(db,
-                             "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
-                             "JOIN users u ON u.id = m.sender_id "
+                             CHAT_MESSAGE_SELECT
                              "WHERE m.conversation_id = ? AND m.sender_id = ? AND m.client_msg_id = ?",
                              CHAT_DB_PARAMS(DB_INT(in->conversation_id), DB_INT(in->sender_id),
                                             DB_STR(in->client_msg_id)),
@@ -248,8 +246,7 @@ static int query_older(struct chat_db *db, long long conv_id, long long before, 
                        struct chat_db_result *r)
 {
     return chat_db_query(db,
-                         "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
-                         "JOIN users u ON u.id = m.sender_id "
+                         CHAT_MESSAGE_SELECT
                          "WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?",
                          CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(before), DB_INT(limit)), r);
 }
@@ -259,8 +256,7 @@ static int query_newer(struct chat_db *db, long long conv_id, long long from, in
                        struct chat_db_result *r)
 {
     return chat_db_query(db,
-                         "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m "
-                         "JOIN users u ON u.id = m.sender_id "
+                         CHAT_MESSAGE_SELECT
                          "WHERE m.conversation_id = ? AND m.id >= ? ORDER BY m.id ASC LIMIT ?",
                          CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(from), DB_INT(limit)), r);
 }
