@@ -16,6 +16,7 @@
 #include "router.h"
 #include "store.h"
 #include "wake.h"
+#include "xalloc.h"
 
 void chat_app_init(struct chat_app *app, const struct chat_config *cfg)
 {

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "strbuf.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 static int hex_digit(char c)
 {

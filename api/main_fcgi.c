@@ -19,6 +19,7 @@
 #include "spool.h"
 #include "strbuf.h"
 #include "transport.h"
+#include "xalloc.h"
 
 static const char usage[] =
     "usage: chat-api [--config FILE] [--workers N] [--socket PATH|:PORT]\n"
@@ -63,11 +64,7 @@ static void read_body(FCGX_Request *r, const struct chat_config *cfg, struct cha
     }
     if (announced <= 0)
         return;
-    char *buf = malloc((size_t)announced + 1);
-    if (!buf) {
-        req->body_too_large = true;
-        return;
-    }
+    char *buf = chat_xmalloc((size_t)announced + 1); /* at most max_body_bytes */
     int got = FCGX_GetStr(buf, (int)announced, r->in);
     buf[got > 0 ? got : 0] = '\0';
     req->body = buf;
@@ -143,12 +140,8 @@ static void handle_one(struct chat_app *app, FCGX_Request *r)
     if (!uri)
         uri = "/";
     size_t plen = strcspn(uri, "?");
-    char *path = strndup(uri, plen);
+    char *path = chat_xstrndup(uri, plen);
     char *body = NULL;
-    if (!path) {
-        log_error("out of memory");
-        return;
-    }
     req.method = param(r, "REQUEST_METHOD") ? param(r, "REQUEST_METHOD") : "GET";
     req.path = path;
     req.query = param(r, "QUERY_STRING") ? param(r, "QUERY_STRING") : "";

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "multipart.h"
 #include "store.h"
+#include "xalloc.h"
 
 /* What the upload carries, pointing into the mapped body. */
 struct upload_content {

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "store.h"
 #include "template.h"
+#include "xalloc.h"
 
 /* Longest decoded form field values accepted from the no-JavaScript send form. */
 #define FORM_TOKEN_MAX 64
@@ -79,9 +80,7 @@ static void hash_static_dir(const char *dir, crypto_generichash_state *st)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
-            names = realloc(names, cap * sizeof(*names));
-            if (!names)
-                abort();
+            names = chat_xreallocarray(names, cap, sizeof(*names));
         }
         names[n++] = chat_xstrdup(e->d_name);
     }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "errors.h"
+#include "xalloc.h"
 
 /* Longest path segment and loop variable name. */
 #define SEGMENT_MAX 64

@@ -15,6 +15,7 @@
 #include "program.h"
 #include "store.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 static const char usage[] =
     "usage: chatctl [--config FILE] COMMAND\n"
@@ -105,10 +106,7 @@ static int cmd_migrate(const struct chat_config *cfg)
         if (n < 5 || strcmp(de->d_name + n - 4, ".sql") != 0 || de->d_name[0] < '0' ||
             de->d_name[0] > '9')
             continue;
-        char **grown = realloc(names, (count + 1) * sizeof(*names));
-        if (!grown)
-            goto out;
-        names = grown;
+        names = chat_xreallocarray(names, count + 1, sizeof(*names));
         names[count++] = chat_xstrdup(de->d_name);
     }
     qsort(names, count, sizeof(*names), name_cmp);

@@ -21,6 +21,7 @@
 #include "spool.h"
 #include "strbuf.h"
 #include "transport.h"
+#include "xalloc.h"
 
 static const char usage[] =
     "usage: chat-httpd [--config FILE]\n"

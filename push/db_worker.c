@@ -21,6 +21,7 @@
 #include "store.h"
 #include "strbuf.h"
 #include "wake.h"
+#include "xalloc.h"
 
 /* Rows read per tail query; a full batch makes the worker read again at once. */
 #define TAIL_BATCH 500
@@ -165,10 +166,7 @@ static void add_user(struct push_event *e, long long id)
 {
     if (id <= 0)
         return;
-    long long *u = realloc(e->users, (e->nusers + 1) * sizeof(*u));
-    if (!u)
-        abort();
-    e->users = u;
+    e->users = chat_xreallocarray(e->users, e->nusers + 1, sizeof(*e->users));
     e->users[e->nusers++] = id;
 }
 
@@ -267,9 +265,7 @@ static struct push_event *event_list_add(struct event_list *l)
 {
     if (l->count == l->cap) {
         l->cap = l->cap ? l->cap * 2 : 16;
-        l->items = realloc(l->items, l->cap * sizeof(*l->items));
-        if (!l->items)
-            abort();
+        l->items = chat_xreallocarray(l->items, l->cap, sizeof(*l->items));
     }
     return &l->items[l->count++];
 }

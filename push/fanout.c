@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 /* ---- index: long long key -> set of connections (chained hash) ---- */
 
@@ -70,9 +71,7 @@ static void index_add(struct push_index *idx, long long key, struct push_conn *c
             return;
     if (e->n == e->cap) {
         e->cap = e->cap ? e->cap * 2 : 4;
-        e->conns = realloc(e->conns, e->cap * sizeof(*e->conns));
-        if (!e->conns)
-            abort();
+        e->conns = chat_xreallocarray(e->conns, e->cap, sizeof(*e->conns));
     }
     e->conns[e->n++] = conn;
 }
@@ -218,9 +217,7 @@ static void subscribe(struct push_fanout *f, struct push_conn *conn, long long c
         return;
     if (conn->nconv == conn->capconv) {
         conn->capconv = conn->capconv ? conn->capconv * 2 : 8;
-        conn->convs = realloc(conn->convs, conn->capconv * sizeof(*conn->convs));
-        if (!conn->convs)
-            abort();
+        conn->convs = chat_xreallocarray(conn->convs, conn->capconv, sizeof(*conn->convs));
     }
     conn->convs[conn->nconv++] = conv;
     index_add(&f->by_conv, conv, conn);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "strbuf.h"
+#include "xalloc.h"
 
 struct push_frame *push_frame_new(const char *text, size_t len, long long event_id)
 {

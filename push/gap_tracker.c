@@ -1,4 +1,5 @@
 #include "gap_tracker.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,10 +76,7 @@ static void add_range(struct push_gap_tracker *t, long long from, long long to, 
             size_t cap = t->cap ? t->cap : 64;
             while (cap < t->head + t->count + n)
                 cap *= 2;
-            struct push_gap *g = realloc(t->gaps, cap * sizeof(*g));
-            if (!g)
-                abort(); /* bounded by max_gaps; treated like any small allocation */
-            t->gaps = g;
+            t->gaps = chat_xreallocarray(t->gaps, cap, sizeof(*t->gaps)); /* bounded by max_gaps */
             t->cap = cap;
         }
     }

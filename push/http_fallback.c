@@ -17,6 +17,7 @@
 #include "log.h"
 #include "strbuf.h"
 #include "ws_protocol.h"
+#include "xalloc.h"
 
 #define POLL_TIMEOUT_DEFAULT_S 25
 #define POLL_TIMEOUT_MAX_S 60

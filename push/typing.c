@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "strbuf.h"
+#include "xalloc.h"
 
 static struct push_typing_entry *find(struct push_typing *t, struct push_typing_key key)
 {

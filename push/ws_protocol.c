@@ -15,6 +15,7 @@
 #include "store.h"
 #include "strbuf.h"
 #include "wake.h"
+#include "xalloc.h"
 
 /* A client has this long to send {"type":"auth"} when the upgrade carried no token. */
 #define AUTH_FRAME_TIMEOUT_MS 10000
@@ -548,9 +549,7 @@ static void wait_for_auth_frame(struct push_server *srv, struct push_conn *conn)
         }
         if (srv->auth_count == srv->auth_cap) {
             srv->auth_cap = srv->auth_cap ? srv->auth_cap * 2 : 16;
-            srv->auth_waits = realloc(srv->auth_waits, srv->auth_cap * sizeof(*srv->auth_waits));
-            if (!srv->auth_waits)
-                abort();
+            srv->auth_waits = chat_xreallocarray(srv->auth_waits, srv->auth_cap, sizeof(*srv->auth_waits));
         }
     }
     srv->auth_waits[srv->auth_head + srv->auth_count++] =

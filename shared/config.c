@@ -1,4 +1,5 @@
 #include "config.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -179,11 +180,7 @@ int chat_config_set(struct chat_config *cfg, const char *name, const char *value
         }
         return 0;
     case CHAT_SETTING_STR: {
-        char *copy = strdup(value);
-        if (!copy) {
-            snprintf(err, errlen, "out of memory");
-            return -1;
-        }
+        char *copy = chat_xstrdup(value);
         free(*(char **)field);
         *(char **)field = copy;
         return 0;

@@ -7,6 +7,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "xalloc.h"
 
 static int connect_mysql(struct chat_db *db)
 {
@@ -144,19 +145,15 @@ static int fetch_rows(MYSQL_STMT *stmt, struct chat_db_result *out)
     MYSQL_FIELD *fields = mysql_fetch_fields(meta);
     out->ncols = ncols;
     out->nrows = 0;
-    binds = calloc(ncols, sizeof(*binds));
-    lens = calloc(ncols, sizeof(*lens));
-    nulls = calloc(ncols, sizeof(*nulls));
+    binds = chat_xcalloc(ncols, sizeof(*binds));
+    lens = chat_xcalloc(ncols, sizeof(*lens));
+    nulls = chat_xcalloc(ncols, sizeof(*nulls));
     size_t rowsize = 0;
     for (unsigned c = 0; c < ncols; c++)
         rowsize += fields[c].max_length + 1;
-    rowbuf = malloc(rowsize + 1);
-    out->cells = calloc((size_t)nrows * ncols + 1, sizeof(char *));
-    out->lens = calloc((size_t)nrows * ncols + 1, sizeof(unsigned long));
-    if (!binds || !lens || !nulls || !rowbuf || !out->cells || !out->lens) {
-        rc = CHAT_E_NOMEM;
-        goto out;
-    }
+    rowbuf = chat_xmalloc(rowsize + 1);
+    out->cells = chat_xcalloc((size_t)nrows * ncols + 1, sizeof(char *));
+    out->lens = chat_xcalloc((size_t)nrows * ncols + 1, sizeof(unsigned long));
     size_t off = 0;
     for (unsigned c = 0; c < ncols; c++) {
         binds[c].buffer_type = MYSQL_TYPE_STRING;
@@ -182,12 +179,7 @@ static int fetch_rows(MYSQL_STMT *stmt, struct chat_db_result *out)
             size_t i = (size_t)r * ncols + c;
             if (nulls[c])
                 continue;
-            out->cells[i] = malloc(lens[c] + 1);
-            if (!out->cells[i]) {
-                out->nrows = r + 1;
-                rc = CHAT_E_NOMEM;
-                goto out;
-            }
+            out->cells[i] = chat_xmalloc(lens[c] + 1);
             memcpy(out->cells[i], binds[c].buffer, lens[c]);
             out->cells[i][lens[c]] = '\0';
             out->lens[i] = lens[c];

@@ -12,6 +12,7 @@
     X(UNKNOWN_FIELD, 400, "unknown_field", "The body has a field this endpoint does not take.") \
     X(MISSING_FIELD, 400, "missing_field", "A required field is missing.")                 \
     X(BAD_REQUEST, 400, "bad_request", "The request is malformed.")                        \
+    X(BAD_FRAME, 400, "bad_frame", "The push daemon does not take this frame.")            \
     X(NOT_AUTHENTICATED, 401, "not_authenticated", "Authentication credentials were not provided or have expired.") \
     X(AUTH_FAILED, 401, "authentication_failed", "Wrong username or password.")            \
     X(CSRF, 403, "csrf_failed", "CSRF token missing or incorrect.")                        \
@@ -25,6 +26,7 @@
     X(UNSUPPORTED_MEDIA, 415, "unsupported_media_type", "Send the body as application/json.") \
     X(VALIDATION, 422, "validation_error", "The request is well-formed but invalid.")      \
     X(RATE_LIMITED, 429, "rate_limited", "Too many requests.")                             \
+    X(TOO_MANY_CONNECTIONS, 429, "too_many_connections", "Too many open connections for this user.") \
     X(INTERNAL, 500, "internal_error", "Internal server error.")                           \
     X(DB, 503, "database_unavailable", "The database is unavailable; try again.")          \
     X(NOMEM, 503, "out_of_memory", "The server is out of memory; try again.")
@@ -42,6 +44,10 @@ enum chat_err {
     CHAT_ERROR_MAP(CHAT_X)
 #undef CHAT_X
 };
+
+/* Details that several places send with a code, so the same case reads the same
+ * everywhere (REST, WebSocket error frames, the HTTP fallbacks). */
+#define CHAT_DETAIL_CONVERSATION_NOT_FOUND "Conversation not found."
 
 /* Lookups for an error value; an unknown value maps to INTERNAL. */
 int chat_err_status(int err);

@@ -8,6 +8,7 @@
 #include "store.h"
 #include "store_internal.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 int chat_conv_check_participant(struct chat_db *db, long long conv_id, long long user_id)
 {

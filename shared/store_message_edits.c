@@ -11,6 +11,7 @@
 #include "store_internal.h"
 #include "strbuf.h"
 #include "utf8.h"
+#include "xalloc.h"
 
 int chat_message_text_check(const struct chat_config *cfg, const char *text, char *detail,
                             size_t detail_len)

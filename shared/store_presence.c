@@ -14,6 +14,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_internal.h"
+#include "xalloc.h"
 
 /* The liveness test of a presence_connections row pc joined (LEFT) with its daemon d.
  * Parameters: the heartbeat staleness and the offline delay, both in microseconds. */
@@ -220,9 +221,7 @@ int chat_presence_recipients(struct chat_db *db, long long user_id, int max_grou
     if (rc != CHAT_OK)
         return rc;
     if (r.nrows) {
-        *ids = malloc(r.nrows * sizeof(**ids));
-        if (!*ids)
-            abort();
+        *ids = chat_xreallocarray(NULL, r.nrows, sizeof(**ids));
         for (unsigned i = 0; i < r.nrows; i++)
             (*ids)[i] = chat_db_cell_int(&r, i, 0);
     }

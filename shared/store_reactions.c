@@ -8,6 +8,7 @@
 #include "store.h"
 #include "store_internal.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 struct message_ref {
     long long id;

@@ -1,42 +1,11 @@
 #include "strbuf.h"
 
+#include "xalloc.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void out_of_memory(void)
-{
-    static const char msg[] = "fatal: out of memory\n";
-    fwrite(msg, 1, sizeof(msg) - 1, stderr);
-    abort();
-}
-
-void *chat_xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        out_of_memory();
-    return p;
-}
-
-void *chat_xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p)
-        out_of_memory();
-    return p;
-}
-
-char *chat_xstrdup(const char *s) { return chat_xstrndup(s, strlen(s)); }
-
-char *chat_xstrndup(const char *s, size_t n)
-{
-    char *p = chat_xmalloc(n + 1);
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
 
 static void reserve(struct strbuf *b, size_t extra)
 {
@@ -45,10 +14,7 @@ static void reserve(struct strbuf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    char *p = realloc(b->data, cap);
-    if (!p)
-        out_of_memory();
-    b->data = p;
+    b->data = chat_xreallocarray(b->data, cap, 1);
     b->cap = cap;
 }
 

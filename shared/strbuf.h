@@ -1,5 +1,5 @@
 /* A growable byte buffer, always NUL-terminated. Aborts on out-of-memory, like every
- * small allocation in this project (see docs/ARCHITECTURE.md). */
+ * allocation of the project's own (shared/xalloc.h). */
 #ifndef CHAT_STRBUF_H
 #define CHAT_STRBUF_H
 
@@ -18,11 +18,5 @@ void strbuf_append_html(struct strbuf *b, const char *s, size_t n);
 /* Gives up ownership of the data (possibly NULL) and resets b. */
 char *strbuf_detach(struct strbuf *b, size_t *len);
 void strbuf_free(struct strbuf *b);
-
-/* Aborting allocators, for allocations whose size the server controls. */
-void *chat_xmalloc(size_t n);
-void *chat_xcalloc(size_t n, size_t size);
-char *chat_xstrdup(const char *s);
-char *chat_xstrndup(const char *s, size_t n);
 
 #endif
