@@ -9,7 +9,7 @@ import pytest
 
 from helpers import auth_headers
 
-from ext_helpers import (assert_error, conv_url, direct, events_since, group, last_event_id,
+from api_helpers import (assert_error, conv_url, direct, events_since, group, last_event_id,
                          msg_url, msgs_url, request, send, unread)
 
 THUMBS = "\U0001F44D"

@@ -1,5 +1,6 @@
-"""Adversarial tests of chat-push found in review: inputs at their limits and states the
-happy path never reaches. Helpers come from test_push.py."""
+"""chat-push at its limits and in states the happy path never reaches: resume from
+2^63-1, long Cookie headers and query arguments, odd frames, an SSE client that stops
+reading, and an event in flight across a daemon restart. Helpers come from test_push.py."""
 
 import re
 import socket

@@ -4,7 +4,7 @@ each change writes."""
 
 import pytest
 
-from ext_helpers import (assert_error, conv_url, direct, events_since, group, last_event_id,
+from api_helpers import (assert_error, conv_url, direct, events_since, group, last_event_id,
                          msg_url,
                          login_session, msgs_url, parts_url, request, send, unread)
 

@@ -1,4 +1,4 @@
-"""Helpers for the suites of the extended chat API (conversations, participants, message
+"""Helpers for the API suites beyond test_api.py (conversations, participants, message
 edits and deletes, reactions, receipts): REST shortcuts and a look at the event log."""
 
 import json

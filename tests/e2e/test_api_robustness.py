@@ -1,6 +1,7 @@
-"""Findings of a review of the REST side (api/, httpd/, shared/): tests for the defects
-found (each failed before its fix) and for the attacks checked that already held. Tests
-taking `api_url` run through both front ends."""
+"""The REST side at its edges and under failure, through both front ends where a test
+takes `api_url`: HEAD without a body, multibyte search and login input, chunked bodies
+over the limit, the no-JavaScript form, a stopped or frozen MariaDB (503, then recovery),
+and input rules counted in characters."""
 
 import signal
 import socket
@@ -9,7 +10,7 @@ import urllib.parse
 import pytest
 import requests
 
-from ext_helpers import assert_error, direct
+from api_helpers import assert_error, direct
 from helpers import auth_headers, port_open
 
 TIMEOUT = 30

@@ -4,7 +4,7 @@ the event each change writes."""
 
 import pytest
 
-from ext_helpers import (assert_error, direct, events_since, group, last_event_id, msg_url,
+from api_helpers import (assert_error, direct, events_since, group, last_event_id, msg_url,
                          msgs_url, request, send, unread)
 
 MESSAGE_KEYS = {"id", "conversation_id", "sender", "text", "created_at", "edited_at", "deleted",
