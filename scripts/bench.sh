@@ -324,6 +324,8 @@ user_line=
 sed -e "s|@STATIC_DIR@|$REPO/static|g" -e "s|@FCGI_SOCKET@|$FCGI_SOCKET|g" \
     -e "s|@PUSH_ADDR@|$HOST:$PUSH_PORT|g" \
     etc/nginx/chat-locations.conf.in >"$VAR/nginx/chat-locations.conf"
+mkdir -p "$VAR/nginx/snippets"
+cp etc/nginx/chat-security-headers.conf "$VAR/nginx/snippets/"
 sed -e "s|@VAR_DIR@|$VAR|g" -e "s|@USER@|$user_line|g" -e "s|@LISTEN@|$HOST:$NGINX_PORT|g" \
     etc/nginx/nginx-test.conf.in >"$VAR/nginx/nginx.conf"
 if grep -n '@[A-Z_]*@' "$VAR/nginx/nginx.conf" "$VAR/nginx/chat-locations.conf"; then

@@ -329,6 +329,8 @@ class Servers:
 
     def _nginx_config(self):
         nginx_dir = VAR / "nginx"
+        (nginx_dir / "snippets").mkdir(exist_ok=True)
+        shutil.copy(REPO / "etc/nginx/chat-security-headers.conf", nginx_dir / "snippets")
         self._render("etc/nginx/chat-locations.conf.in", nginx_dir / "chat-locations.conf", {
             "STATIC_DIR": str(REPO / "static"),
             "FCGI_SOCKET": self.fcgi_socket,
