@@ -83,7 +83,11 @@ static int cmd_migrate(const struct chat_config *cfg)
     size_t count = 0;
     MYSQL *m = mysql_init(NULL);
     const char *host = cfg->db_host[0] ? cfg->db_host : "localhost";
-    if (!m || !mysql_real_connect(m, host, cfg->db_user, cfg->db_password, cfg->db_name,
+    /* Only migrations change the schema, so only they use the schema owner's login. */
+    bool owner = cfg->db_migrate_user[0] != '\0';
+    const char *user = owner ? cfg->db_migrate_user : cfg->db_user;
+    const char *password = owner ? cfg->db_migrate_password : cfg->db_password;
+    if (!m || !mysql_real_connect(m, host, user, password, cfg->db_name,
                                   (unsigned)cfg->db_port, cfg->db_host[0] ? NULL : cfg->db_socket,
                                   CLIENT_MULTI_STATEMENTS)) {
         fprintf(stderr, "chatctl: cannot connect to MariaDB: %s\n", m ? mysql_error(m) : "oom");

@@ -17,9 +17,12 @@
 # buffer); the test harness uses it, `make run` does not.
 #
 # Every start runs VAR/mysql-init.sql through --init-file, which creates the database
-# `chat` (utf8mb4) and the user 'chat'@'localhost' identified by 'chat' with all
-# privileges on `chat` and `chat\_%` (for extra test databases). The statements are
-# idempotent, and no administrator login is needed afterwards.
+# `chat` (utf8mb4) and two users, each identified by its own name: 'chat_owner'@'localhost'
+# with all privileges on `chat` and `chat\_%` (for extra test databases), which
+# `chatctl migrate` uses (setting db_migrate_user), and 'chat'@'localhost' with only
+# SELECT, INSERT, UPDATE and DELETE there, which the servers use. The statements are
+# idempotent (an older data directory's 'chat' loses its other rights), and no
+# administrator login is needed afterwards.
 set -euo pipefail
 
 usage() {
@@ -98,9 +101,13 @@ initialize() {
 write_init_sql() {
     cat >"$initsql" <<'EOF'
 CREATE DATABASE IF NOT EXISTS `chat` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+CREATE USER IF NOT EXISTS 'chat_owner'@'localhost' IDENTIFIED BY 'chat_owner';
+GRANT ALL PRIVILEGES ON `chat`.* TO 'chat_owner'@'localhost';
+GRANT ALL PRIVILEGES ON `chat\_%`.* TO 'chat_owner'@'localhost';
 CREATE USER IF NOT EXISTS 'chat'@'localhost' IDENTIFIED BY 'chat';
-GRANT ALL PRIVILEGES ON `chat`.* TO 'chat'@'localhost';
-GRANT ALL PRIVILEGES ON `chat\_%`.* TO 'chat'@'localhost';
+REVOKE ALL PRIVILEGES, GRANT OPTION FROM 'chat'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE ON `chat`.* TO 'chat'@'localhost';
+GRANT SELECT, INSERT, UPDATE, DELETE ON `chat\_%`.* TO 'chat'@'localhost';
 EOF
 }
 

@@ -127,6 +127,10 @@ mkdir -p var/run var/log
 if [ -z "${CHAT_DB_HOST:-}" ] && [ -z "${CHAT_DB_SOCKET:-}" ]; then
     export CHAT_DB_HOST=
     export CHAT_DB_SOCKET=$PWD/var/run/mysqld.sock
+    # The private database's schema owner (scripts/db.sh); the servers log in as `chat`,
+    # which may only read and write rows.
+    export CHAT_DB_MIGRATE_USER=${CHAT_DB_MIGRATE_USER:-chat_owner}
+    export CHAT_DB_MIGRATE_PASSWORD=${CHAT_DB_MIGRATE_PASSWORD:-chat_owner}
     if scripts/db.sh status var >/dev/null 2>&1; then
         say "using the private MariaDB that is already running in var/ (left running)"
     else

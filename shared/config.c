@@ -77,6 +77,11 @@ const struct chat_setting chat_settings[] = {
     STR_SETTING(db_socket, "var/run/mysqld.sock", "MariaDB UNIX socket, used when db_host is empty."),
     STR_SETTING(db_user, "chat", "MariaDB user."),
     STR_SETTING(db_password, "chat", "MariaDB password."),
+    STR_SETTING(db_migrate_user, "",
+                "MariaDB user for `chatctl migrate` only, the one with rights to change the "
+                "schema; empty means db_user. The servers connect as db_user, which then needs "
+                "only SELECT, INSERT, UPDATE and DELETE (docs/DEPLOY.md)."),
+    STR_SETTING(db_migrate_password, "", "Password of db_migrate_user."),
     STR_SETTING(db_name, "chat", "MariaDB database."),
     INT_SETTING(db_timeout_s, "30", 1, 3600,
                 "A MariaDB read or write that gets no answer for this long fails (the request "

@@ -39,6 +39,8 @@ struct chat_config {
     char *db_socket;
     char *db_user;
     char *db_password;
+    char *db_migrate_user;     /* empty: db_user */
+    char *db_migrate_password; /* used with db_migrate_user */
     char *db_name;
     int db_timeout_s;
     /* Files */

@@ -199,6 +199,8 @@ class Servers:
             "db_socket": self.db_socket,
             "db_user": "chat",
             "db_password": "chat",
+            "db_migrate_user": "chat_owner",
+            "db_migrate_password": "chat_owner",
             "db_name": "chat",
             "static_dir": str(REPO / "static"),
             "templates_dir": str(REPO / "templates"),
