@@ -46,6 +46,7 @@ HTTPD_PORT = PORT_BASE          # chat-httpd
 PUSH_PORT = PORT_BASE + 1       # chat-push
 EXTRA_PORT = PORT_BASE + 2      # free for a suite's own extra server (servers.extra_port)
 NGINX_PORT = PORT_BASE + 80     # nginx in front of chat-api and chat-push
+APACHE_PORT = PORT_BASE + 81    # Apache (mod_proxy_fcgi) in front of the same
 
 # Every response the suites receive through requests is checked against
 # docs/openapi.yaml (tests/e2e/openapi_check.py; CHAT_TEST_OPENAPI=0 switches it off).
@@ -168,17 +169,19 @@ class Servers:
         self.wake_socket = str(self.run_dir / "chat-push.sock")
         self.httpd_url = "http://%s:%d" % (HOST, HTTPD_PORT)
         self.nginx_url = "http://%s:%d" % (HOST, NGINX_PORT)
+        self.apache_url = "http://%s:%d" % (HOST, APACHE_PORT)
         self.push_url = "http://%s:%d" % (HOST, PUSH_PORT)
         self.ws_url = "ws://%s:%d/ws/" % (HOST, PUSH_PORT)
         self.nginx_ws_url = "ws://%s:%d/ws/" % (HOST, NGINX_PORT)
         self.ws_origin = self.httpd_url
         self.extra_port = EXTRA_PORT
         self.allowed_origins = [
-            self.httpd_url, self.nginx_url,
+            self.httpd_url, self.nginx_url, self.apache_url,
             "http://localhost:%d" % HTTPD_PORT, "http://localhost:%d" % NGINX_PORT,
         ]
         self.problems = []  # why the session must fail, gathered during teardown
         self.nginx_error = None  # why the nginx front end is unusable, if it is
+        self.front_end_errors = {}  # the same for the other front ends, by name
         self.procs = {}
         self.db_proc = None
         self.env = self._make_env()
@@ -270,7 +273,7 @@ class Servers:
         if missing:
             raise RuntimeError("missing %s in %s; run `make BUILD=%s all` first"
                                % (", ".join(missing), BIN, BUILD))
-        for port in (HTTPD_PORT, PUSH_PORT, NGINX_PORT):
+        for port in (HTTPD_PORT, PUSH_PORT, NGINX_PORT, APACHE_PORT):
             if port_open(HOST, port):
                 raise RuntimeError("port %d is already in use (a previous test session "
                                    "still running?)" % port)
@@ -355,6 +358,27 @@ class Servers:
         return ["nginx", "-p", str(nginx_dir), "-c", conf,
                 "-e", str(self.log_dir / "nginx-error.log")]
 
+    def _apache_config(self):
+        apache_dir = VAR / "apache"
+        apache_dir.mkdir(exist_ok=True)
+        site = apache_dir / "chat-site.conf"
+        self._render("etc/apache/chat-site.conf.in", site, {
+            "STATIC_DIR": str(REPO / "static"),
+            "FCGI_SOCKET": self.fcgi_socket,
+            "PUSH_ADDR": "%s:%d" % (HOST, PUSH_PORT),
+        })
+        conf = apache_dir / "apache.conf"
+        self._render("etc/apache/apache-test.conf.in", conf, {
+            "VAR_DIR": str(VAR),
+            "LISTEN": "%s:%d" % (HOST, APACHE_PORT),
+            "SITE_CONF": str(site),
+        })
+        argv = ["apache2", "-f", str(conf)]
+        r = subprocess.run(argv + ["-t"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("apache2 -t failed:\n%s%s" % (r.stdout, r.stderr))
+        return argv + ["-DFOREGROUND"]
+
     def _add(self, name, argv, ready, env=None, **kw):
         p = Proc(name, argv, env or self.env, self.log_path(name), ready, **kw)
         self.procs[name] = p
@@ -395,6 +419,12 @@ class Servers:
         except RuntimeError as e:
             self.nginx_error = str(e)
             self.problems.append("nginx front end did not work: " + str(e))
+        try:
+            self._add("apache2", self._apache_config(), self._http_ready(self.apache_url),
+                      timeout=15, extra_logs=(self.log_dir / "apache-error.log",))
+        except RuntimeError as e:
+            self.front_end_errors["apache"] = str(e)
+            self.problems.append("Apache front end did not work: " + str(e))
 
     def spawn(self, name, argv, extra_env=None, ready=None):
         """Starts another program under the harness (stopped and checked at teardown
@@ -432,8 +462,9 @@ class Servers:
         self._add("chat-push", [str(BIN / "chat-push")], self._push_ready)
 
     def stop(self):
-        # nginx first (it fronts the others), then the app servers, then push.
-        order = ["nginx"] + [n for n in self.procs if n not in ("nginx", "chat-push")]
+        # The web servers first (they front the others), then the app servers, then push.
+        fronts = ("nginx", "apache2")
+        order = list(fronts) + [n for n in self.procs if n not in fronts + ("chat-push",)]
         order.append("chat-push")
         for name in order:
             if name in self.procs:
@@ -452,7 +483,8 @@ class Servers:
     def _reap_orphans(self):
         """Programs' descendants that outlived them (re-parented to us because we are a
         subreaper) are a bug: report, kill and reap them."""
-        ours = {"mariadbd"} | {"chat-api", "chat-httpd", "chat-push", "chatctl", "nginx"}
+        ours = {"mariadbd"} | {"chat-api", "chat-httpd", "chat-push", "chatctl", "nginx",
+                               "apache2"}
         db_pid = self.db_proc.pid if self.db_proc else None
         for pid, comm, state in _children_of(os.getpid()):
             if pid == db_pid or comm not in ours:
@@ -521,6 +553,28 @@ def api_url(request, servers):
     if request.param == "nginx" and servers.nginx_error:
         pytest.fail("nginx front end unusable: " + servers.nginx_error, pytrace=False)
     return servers.httpd_url if request.param == "httpd" else servers.nginx_url
+
+
+# Every front end a deployment can put before the application (docs/DEPLOY.md). The API
+# conformance suite (test_openapi_conformance.py) runs through each of them; the other
+# API suites use api_url (chat-httpd and nginx), so their time does not grow with this.
+FRONT_ENDS = {
+    "httpd": lambda s: s.httpd_url,
+    "nginx": lambda s: s.nginx_url,
+    "apache": lambda s: s.apache_url,
+}
+
+
+@pytest.fixture(params=list(FRONT_ENDS))
+def front_end_url(request, servers):
+    """Base URL of one of FRONT_ENDS; a front end that did not start fails its tests with
+    the reason."""
+    if request.param == "nginx" and servers.nginx_error:
+        pytest.fail("nginx front end unusable: " + servers.nginx_error, pytrace=False)
+    if request.param in servers.front_end_errors:
+        pytest.fail("%s front end unusable: %s"
+                    % (request.param, servers.front_end_errors[request.param]), pytrace=False)
+    return FRONT_ENDS[request.param](servers)
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """The generic rules of docs/openapi.yaml, exercised on every JSON API operation it lists
-(paths under /api/; the HTML pages have their own suites), through both front ends:
+(paths under /api/; the HTML pages have their own suites):
 authentication (401), CSRF on cookie writes (403), JSON-only bodies (415) and 404 for
-outsiders on every conversation resource. The operations come from the spec, so a new
+outsiders on every conversation resource. It runs through every front end of
+conftest.FRONT_ENDS (chat-httpd, nginx and Apache over FastCGI, ...). The operations come from the spec, so a new
 route is covered as soon as it is documented; each response is also validated against
 the spec by openapi_check (installed by conftest.py)."""
 
@@ -56,26 +57,26 @@ def json_only_body(op):
 
 
 @pytest.fixture
-def world(api_url, make_user):
+def world(front_end_url, make_user):
     """A group of owner and member with one message (carrying one attachment), and an
     outsider; the values that fill path parameters and bodies."""
     owner, member, outsider = make_user("own"), make_user("mem"), make_user("out")
-    r = requests.post(api_url + "/api/chat/conversations/",
+    r = requests.post(front_end_url + "/api/chat/conversations/",
                       json={"participant_ids": [member["id"]], "name": "g", "is_group": True},
                       headers=auth_headers(owner), timeout=TIMEOUT)
     assert r.status_code == 201, r.text
     conv = r.json()
-    r = requests.post(api_url + "/api/chat/attachments/", data=b"hello", params={"filename": "a.txt"},
+    r = requests.post(front_end_url + "/api/chat/attachments/", data=b"hello", params={"filename": "a.txt"},
                       headers=dict(auth_headers(owner), **{"Content-Type": "text/plain"}),
                       timeout=TIMEOUT)
     assert r.status_code == 201, r.text
     attachment = r.json()
-    r = requests.post("%s/api/chat/conversations/%d/messages/" % (api_url, conv["id"]),
+    r = requests.post("%s/api/chat/conversations/%d/messages/" % (front_end_url, conv["id"]),
                       json={"text": "hello", "attachment_ids": [attachment["id"]]},
                       headers=auth_headers(owner), timeout=TIMEOUT)
     assert r.status_code == 201, r.text
     return {
-        "api_url": api_url, "owner": owner, "member": member, "outsider": outsider,
+        "api_url": front_end_url, "owner": owner, "member": member, "outsider": outsider,
         "params": {
             "conversation_id": conv["id"], "message_id": r.json()["id"],
             "user_id": member["id"], "attachment_id": attachment["id"],

@@ -1,0 +1,118 @@
+"""What passes through the web server front ends (nginx and Apache, as configured in etc/):
+the WebSocket upgrade on /ws/ and /ws/chat/<pk>/ with the Origin check still applied
+behind the proxy, a live message posted through the same front end, Server-Sent Events
+that arrive one by one while the stream stays open, long-poll, and uploads up to the
+limit."""
+
+import threading
+
+import pytest
+import requests
+import websockets
+
+from helpers import auth_headers
+from test_push import Client, create_conv, is_msg, run, send
+from test_push_realtime import sse_events, sse_lines
+
+TIMEOUT = 15
+
+
+def front_url(servers, front):
+    return servers.nginx_url if front == "nginx" else servers.apache_url
+
+
+async def ws_connect(base, path, user, origin):
+    ws = await websockets.connect(base.replace("http://", "ws://", 1) + path,
+                                  extra_headers={"Authorization": "Bearer " + user["token"]},
+                                  origin=origin, open_timeout=10)
+    client = Client(ws)
+    client.hello = await client.recv()
+    assert client.hello["type"] == "hello", client.hello
+    return client
+
+
+@pytest.mark.parametrize("front", ["nginx", "apache"])
+@pytest.mark.parametrize("shape", ["/ws/", "/ws/chat/<pk>/"])
+def test_websocket_through_the_front_end(servers, make_user, front, shape):
+    base = front_url(servers, front)
+    a, b = make_user("fa"), make_user("fb")
+    conv = create_conv(base, a, [b])
+    path = shape.replace("<pk>", str(conv))
+
+    async def scenario():
+        c = await ws_connect(base, path, b, origin=base)
+        m = send(base, a, conv, "through %s" % front)
+        got = await c.wait_for(is_msg(conv), what="message.created")
+        assert got["data"]["id"] == m["id"] and got["data"]["text"] == "through %s" % front
+        await c.close()
+        # The Origin check holds behind the proxy: the daemon sees the browser's Origin.
+        with pytest.raises(websockets.InvalidStatusCode) as info:
+            await ws_connect(base, path, b, origin="http://evil.example")
+        assert info.value.status_code == 403
+    run(scenario())
+
+
+@pytest.mark.parametrize("front", ["nginx", "apache"])
+def test_sse_is_not_buffered_by_the_front_end(servers, make_user, front):
+    base = front_url(servers, front)
+    a, b = make_user("sa"), make_user("sb")
+    conv = create_conv(base, a, [b])
+    with requests.get(base + "/events/stream/", headers=auth_headers(b), stream=True,
+                      timeout=TIMEOUT) as r:
+        assert r.status_code == 200
+        assert r.headers["Content-Type"].startswith("text/event-stream")
+        lines = sse_lines(r)
+        assert sse_events(lines, 1)[0]["data"]["type"] == "hello"
+        # Each event must come out while the stream stays open, one at a time (a
+        # proxy or filter that held the response, such as a compressing one, would
+        # make these reads time out).
+        for i in range(3):
+            m = send(base, a, conv, "sse %d via %s" % (i, front))
+            ev = sse_events(lines, 1, lambda e: e["data"]["type"] == "message.created")[0]
+            assert ev["data"]["data"]["id"] == m["id"]
+
+
+@pytest.mark.parametrize("front", ["nginx", "apache"])
+def test_long_poll_through_the_front_end(servers, make_user, front):
+    base = front_url(servers, front)
+    a, b = make_user("pa"), make_user("pb")
+    conv = create_conv(base, a, [b])
+    url = base + "/events/poll/"
+    start = requests.get(url, params={"timeout": 0}, headers=auth_headers(b), timeout=TIMEOUT)
+    assert start.status_code == 200 and start.json()["events"] == []
+    result = {}
+
+    def poll():
+        result["r"] = requests.get(url, params={"last_event_id": start.json()["last_event_id"],
+                                                "timeout": 20},
+                                   headers=auth_headers(b), timeout=60)
+    t = threading.Thread(target=poll)
+    t.start()
+    m = send(base, a, conv, "long-poll via %s" % front)
+    t.join()
+    assert result["r"].status_code == 200
+    msgs = [e for e in result["r"].json()["events"] if e["type"] == "message.created"]
+    assert [e["data"]["id"] for e in msgs] == [m["id"]]
+
+
+@pytest.mark.parametrize("front", ["nginx", "apache"])
+def test_uploads_up_to_the_limit_pass_the_front_end(servers, make_user, front):
+    """The front end's own body limit stays above attachment_max_bytes, so an upload of
+    exactly the limit is stored and one byte more gets the application's JSON 413 (not
+    the web server's HTML one). The download comes back whole through the same front."""
+    base = front_url(servers, front)
+    user = make_user("up")
+    limit = 8 * 1024 * 1024  # attachment_max_bytes in the test config (conftest.py)
+    headers = dict(auth_headers(user), **{"Content-Type": "application/octet-stream"})
+    data = bytes(range(256)) * (limit // 256)
+    r = requests.post(base + "/api/chat/attachments/", params={"filename": "big.bin"},
+                      data=data, headers=headers, timeout=60)
+    assert r.status_code == 201, r.text
+    assert r.json()["size"] == limit
+    got = requests.get(base + r.json()["url"], headers=auth_headers(user), timeout=60)
+    assert got.status_code == 200 and got.content == data
+    r = requests.post(base + "/api/chat/attachments/", params={"filename": "big.bin"},
+                      data=data + b"x", headers=headers, timeout=60)
+    assert r.status_code == 413
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.json()["code"] == "payload_too_large"
