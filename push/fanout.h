@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "db_worker.h"
+#include "event.h"
 #include "frame.h"
 #include "strbuf.h"
 
