@@ -20,10 +20,6 @@
 #include "event.h"
 #include "frame.h"
 
-/* Largest typing relay forwarded to the other daemons through their wake-up sockets:
- * "T<conversation_id> <user_id> <frame JSON>". */
-#define PUSH_PEER_TYPING_MAX 1024
-
 enum push_job_kind {
     PUSH_JOB_AUTH,     /* token -> user and conversations, hello frame */
     PUSH_JOB_RESUME,   /* backlog after last_event_id */

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "store.h"
 #include "strbuf.h"
+#include "typing_wire.h"
 #include "wake.h"
 #include "xalloc.h"
 
@@ -465,17 +466,14 @@ static void relay_typing(struct push_server *srv, long long conv, long long user
                          const char *user_json, bool typing)
 {
     char text[PUSH_PEER_TYPING_MAX];
-    int head = snprintf(text, sizeof(text), "T%lld %lld ", conv, user_id);
-    int n = snprintf(text + head, sizeof(text) - (size_t)head,
-                     "{\"type\":\"typing\",\"conversation_id\":%lld,\"user\":%s,"
-                     "\"is_typing\":%s}",
-                     conv, user_json ? user_json : "null", typing ? "true" : "false");
-    if (head < 0 || n < 0 || (size_t)(head + n) >= sizeof(text))
+    size_t head;
+    int n = push_typing_wire_encode(text, sizeof(text), conv, user_id, user_json, typing, &head);
+    if (n < 0)
         return; /* cannot happen with the bounded user fields */
-    struct push_frame *f = push_frame_new(text + head, (size_t)n, 0);
+    struct push_frame *f = push_frame_new(text + head, (size_t)n - head, 0);
     deliver_typing(srv, conv, user_id, f);
     push_frame_unref(f);
-    chat_wake_send_all(srv->peer_fd, srv->cfg, text, (size_t)(head + n), srv->wake_self);
+    chat_wake_send_all(srv->peer_fd, srv->cfg, text, (size_t)n, srv->wake_self);
 }
 
 static void expire_typing(struct push_server *srv, long long now)
