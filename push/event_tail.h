@@ -16,7 +16,7 @@ struct push_event_list {
     size_t count, cap;
 };
 
-/* A new zeroed-on-fill slot at the end of l (grown as needed). */
+/* A new slot at the end of l (grown as needed) for the caller to fill. */
 struct push_event *push_event_list_add(struct push_event_list *l);
 
 /* Builds the event for row `row` of r (columns id, conversation_id, type, payload).

@@ -5,6 +5,8 @@
  * authenticated by the same DB job, subscribed through the same indexes and fed the same
  * once-serialized frames. Only the writing differs (LWS_CALLBACK_HTTP_WRITEABLE, one
  * lws_write per callback). Protocol: docs/protocol.md, "Fallbacks". */
+#include "http_fallback.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
@@ -12,11 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "conn.h"
 #include "errors.h"
 #include "json_util.h"
 #include "log.h"
+#include "request.h"
 #include "strbuf.h"
-#include "ws_protocol.h"
 #include "xalloc.h"
 
 #define POLL_TIMEOUT_DEFAULT_S 25
