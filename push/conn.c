@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "http_state.h"
 #include "json_util.h"
 #include "xalloc.h"
 
@@ -41,9 +42,10 @@ struct push_conn *push_conn_new(struct push_server *srv, struct lws *wsi,
     srv->connections_by_kind[kind]++;
     srv->metrics.connections_total++;
     if (kind != PUSH_KIND_WS) {
-        conn->http_next = srv->http_conns;
+        conn->http = chat_xcalloc(1, sizeof(*conn->http));
+        conn->http->next = srv->http_conns;
         if (srv->http_conns)
-            srv->http_conns->http_prev = conn;
+            srv->http_conns->http->prev = conn;
         srv->http_conns = conn;
     }
     return conn;
@@ -73,12 +75,15 @@ void push_conn_destroy(struct push_server *srv, struct push_conn *conn)
         push_submit_presence(srv, conn->user_id, left, left == 0);
     }
     if (conn->kind != PUSH_KIND_WS) {
-        if (conn->http_prev)
-            conn->http_prev->http_next = conn->http_next;
+        struct push_http_state *h = conn->http;
+        if (h->prev)
+            h->prev->http->next = h->next;
         else
-            srv->http_conns = conn->http_next;
-        if (conn->http_next)
-            conn->http_next->http_prev = conn->http_prev;
+            srv->http_conns = h->next;
+        if (h->next)
+            h->next->http->prev = h->prev;
+        push_frame_unref(h->body);
+        free(h);
     }
     srv->connections--;
     srv->connections_by_kind[conn->kind]--;

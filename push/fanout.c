@@ -251,8 +251,6 @@ void push_fanout_unregister(struct push_fanout *f, struct push_conn *conn)
     push_rx_reset(conn);
     free(conn->user_json);
     conn->user_json = NULL;
-    push_frame_unref(conn->http_body);
-    conn->http_body = NULL;
 }
 
 const char *push_rx_collect(struct push_conn *conn, const char *in, size_t len, bool final,

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "conn.h"
+#include "http_state.h"
 #include "errors.h"
 #include "json_util.h"
 #include "log.h"
@@ -213,10 +214,11 @@ static int start_fallback(struct push_server *srv, struct lws *wsi, struct push_
                              "Origin not allowed.");
     }
     struct push_conn *conn = push_conn_new(srv, wsi, kind, 0);
+    struct push_http_state *h = conn->http;
     conn->resume_from = kind == PUSH_KIND_SSE ? from : -1;
-    conn->poll_from = from;
-    conn->poll_deadline_ms = push_now_ms() + timeout * 1000;
-    conn->cors_origin = push_request_allowed_origin(wsi, srv->cfg, &conn->cors_origin_len);
+    h->poll_from = from;
+    h->poll_deadline_ms = push_now_ms() + timeout * 1000;
+    h->cors_origin = push_request_allowed_origin(wsi, srv->cfg, &h->cors_origin_len);
     pss->conn = conn;
     /* Everything needed from the request is read: give the header table back (lws has a
      * small pool of them) and lift lws's HTTP timeouts for the long wait. */
@@ -248,19 +250,21 @@ int push_http_request(struct push_server *srv, struct lws *wsi, struct push_sess
 
 static void http_fail(struct push_conn *conn, int status, const char *code, const char *detail)
 {
-    conn->http_status = status;
-    conn->http_code = code;
-    conn->http_detail = detail;
+    struct push_http_state *h = conn->http;
+    h->status = status;
+    h->code = code;
+    h->detail = detail;
     lws_callback_on_writable((struct lws *)conn->wsi);
 }
 
 static void submit_poll(struct push_server *srv, struct push_conn *conn)
 {
+    struct push_http_state *h = conn->http;
     struct push_job *job = push_job_for(PUSH_JOB_POLL, conn);
-    job->last_event_id = conn->poll_from;
-    conn->poll_running = true;
-    conn->poll_waiting = false;
-    conn->poll_dirty = false;
+    job->last_event_id = h->poll_from;
+    h->poll_running = true;
+    h->poll_waiting = false;
+    h->poll_dirty = false;
     push_worker_submit(srv->worker, job);
 }
 
@@ -292,18 +296,19 @@ void push_http_auth_done(struct push_server *srv, struct push_conn *conn, int st
 
 void push_http_poll_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
 {
-    conn->poll_running = false;
+    struct push_http_state *h = conn->http;
+    h->poll_running = false;
     if (r->status != CHAT_OK) {
         http_fail(conn, HTTP_STATUS_SERVICE_UNAVAILABLE, "database_unavailable",
                   "The database is unavailable; try again.");
-    } else if (r->poll_count > 0 || conn->poll_final || conn->poll_from < 0) {
-        conn->http_body = r->body;
+    } else if (r->poll_count > 0 || h->poll_final || h->poll_from < 0) {
+        h->body = r->body;
         r->body = NULL;
         lws_callback_on_writable((struct lws *)conn->wsi);
-    } else if (conn->poll_dirty) {
+    } else if (h->poll_dirty) {
         submit_poll(srv, conn); /* events arrived while the query ran */
     } else {
-        conn->poll_waiting = true;
+        h->poll_waiting = true;
     }
 }
 
@@ -343,13 +348,14 @@ static unsigned char *sse_format(const struct push_frame *f, size_t *out_len)
 
 static int sse_writeable(struct push_server *srv, struct lws *wsi, struct push_conn *conn)
 {
-    if (!conn->headers_sent) {
-        if (write_headers(wsi, conn->cors_origin, conn->cors_origin_len, HTTP_STATUS_OK,
+    struct push_http_state *h = conn->http;
+    if (!h->headers_sent) {
+        if (write_headers(wsi, h->cors_origin, h->cors_origin_len, HTTP_STATUS_OK,
                           "text/event-stream",
                           LWS_ILLEGAL_HTTP_CONTENT_LEN, true) < 0)
             return -1;
-        conn->headers_sent = true;
-        conn->last_write_ms = push_now_ms();
+        h->headers_sent = true;
+        h->last_write_ms = push_now_ms();
         if (conn->out.count || conn->close_code)
             lws_callback_on_writable(wsi);
         return 0;
@@ -367,7 +373,7 @@ static int sse_writeable(struct push_server *srv, struct lws *wsi, struct push_c
     push_frame_unref(f);
     if (n < (int)len)
         return -1;
-    conn->last_write_ms = push_now_ms();
+    h->last_write_ms = push_now_ms();
     if (conn->out.count || conn->close_code)
         lws_callback_on_writable(wsi);
     return 0;
@@ -377,6 +383,7 @@ static int sse_writeable(struct push_server *srv, struct lws *wsi, struct push_c
  * comes from the event log, so it never skips an event that is not yet safe to report. */
 static void poll_drain(struct push_server *srv, struct push_conn *conn)
 {
+    struct push_http_state *h = conn->http;
     bool events = conn->close_code != 0; /* its queue overflowed: plenty arrived */
     struct push_frame *f;
     while ((f = push_queue_pop(&conn->out))) {
@@ -386,21 +393,22 @@ static void poll_drain(struct push_server *srv, struct push_conn *conn)
     conn->close_code = 0;
     if (!events)
         return;
-    if (conn->poll_running)
-        conn->poll_dirty = true;
-    else if (conn->poll_waiting)
+    if (h->poll_running)
+        h->poll_dirty = true;
+    else if (h->poll_waiting)
         submit_poll(srv, conn);
 }
 
 int push_http_writeable(struct push_server *srv, struct lws *wsi, struct push_session *pss)
 {
     struct push_conn *conn = pss ? pss->conn : NULL;
-    if (!conn)
-        return 0;
+    if (!conn || !conn->http)
+        return 0; /* nothing, or a WebSocket (never HTTP_WRITEABLE once upgraded) */
+    struct push_http_state *h = conn->http;
     int rc;
-    if (conn->http_status) {
-        int status = conn->http_status;
-        const char *code = conn->http_code, *detail = conn->http_detail;
+    if (h->status) {
+        int status = h->status;
+        const char *code = h->code, *detail = h->detail;
         push_conn_destroy(srv, conn);
         pss->conn = NULL;
         rc = respond_error(srv, wsi, (unsigned)status, code, detail);
@@ -408,13 +416,13 @@ int push_http_writeable(struct push_server *srv, struct lws *wsi, struct push_se
     }
     if (conn->kind == PUSH_KIND_SSE)
         return sse_writeable(srv, wsi, conn);
-    if (!conn->http_body) {
+    if (!h->body) {
         poll_drain(srv, conn);
         return 0;
     }
-    struct push_frame *body = push_frame_ref(conn->http_body);
-    const char *cors = conn->cors_origin; /* points into the config, not the conn */
-    size_t cors_len = conn->cors_origin_len;
+    struct push_frame *body = push_frame_ref(h->body);
+    const char *cors = h->cors_origin; /* points into the config, not the conn */
+    size_t cors_len = h->cors_origin_len;
     srv->metrics.polls_answered++;
     push_conn_destroy(srv, conn);
     pss->conn = NULL;
@@ -430,15 +438,16 @@ void push_http_tick(struct push_server *srv, long long now)
 {
     struct push_frame *keepalive = NULL;
     long long idle_ms = (long long)srv->cfg->push_ping_interval_s * 1000;
-    for (struct push_conn *c = srv->http_conns; c; c = c->http_next) {
-        if (c->kind == PUSH_KIND_POLL && c->poll_waiting && now >= c->poll_deadline_ms) {
-            c->poll_final = true;
+    for (struct push_conn *c = srv->http_conns; c; c = c->http->next) {
+        struct push_http_state *h = c->http;
+        if (c->kind == PUSH_KIND_POLL && h->poll_waiting && now >= h->poll_deadline_ms) {
+            h->poll_final = true;
             submit_poll(srv, c);
-        } else if (c->kind == PUSH_KIND_SSE && c->headers_sent && !c->close_code &&
-                   c->out.count == 0 && now - c->last_write_ms >= idle_ms) {
+        } else if (c->kind == PUSH_KIND_SSE && h->headers_sent && !c->close_code &&
+                   c->out.count == 0 && now - h->last_write_ms >= idle_ms) {
             if (!keepalive)
                 keepalive = push_frame_new("", 0, 0);
-            c->last_write_ms = now;
+            h->last_write_ms = now;
             push_conn_send(&srv->fanout, c, keepalive, false);
         }
     }
