@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "errors.h"
 #include "http_state.h"
 #include "json_util.h"
 #include "xalloc.h"
@@ -103,22 +104,23 @@ void push_send_json(struct push_server *srv, struct push_conn *conn, json_object
 }
 
 /* {"type":"error","code","detail"[,"client_msg_id"]}; client_msg_id may be NULL. */
-void push_send_error_for(struct push_server *srv, struct push_conn *conn, const char *code,
+void push_send_error_for(struct push_server *srv, struct push_conn *conn, int err,
                          const char *detail, const char *client_msg_id)
 {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "type", json_object_new_string("error"));
-    json_object_object_add(o, "code", json_object_new_string(code));
-    json_object_object_add(o, "detail", json_object_new_string(detail));
+    json_object_object_add(o, "code", json_object_new_string(chat_err_code(err)));
+    json_object_object_add(o, "detail",
+                           json_object_new_string(detail ? detail : chat_err_message(err)));
     if (client_msg_id)
         json_object_object_add(o, "client_msg_id", json_object_new_string(client_msg_id));
     push_send_json(srv, conn, o);
 }
 
-void push_send_error(struct push_server *srv, struct push_conn *conn, const char *code,
+void push_send_error(struct push_server *srv, struct push_conn *conn, int err,
                      const char *detail)
 {
-    push_send_error_for(srv, conn, code, detail, NULL);
+    push_send_error_for(srv, conn, err, detail, NULL);
 }
 
 void push_send_type(struct push_server *srv, struct push_conn *conn, const char *type)
@@ -129,10 +131,10 @@ void push_send_type(struct push_server *srv, struct push_conn *conn, const char 
 }
 
 /* Sends an error frame, then closes with close_code once it is written. */
-void push_fail_conn(struct push_server *srv, struct push_conn *conn, const char *code,
+void push_fail_conn(struct push_server *srv, struct push_conn *conn, int err,
                     const char *detail, int close_code, const char *reason)
 {
-    push_send_error(srv, conn, code, detail);
+    push_send_error(srv, conn, err, detail);
     if (!conn->close_code) {
         conn->close_code = close_code;
         conn->close_reason = reason;

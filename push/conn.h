@@ -20,15 +20,17 @@ void push_conn_want_write(struct push_conn *conn);
 
 /* Queues obj (taken) as a control frame. */
 void push_send_json(struct push_server *srv, struct push_conn *conn, json_object *obj);
-/* {"type":"error","code","detail"[,"client_msg_id"]}; client_msg_id may be NULL. */
-void push_send_error_for(struct push_server *srv, struct push_conn *conn, const char *code,
+/* {"type":"error","code","detail"[,"client_msg_id"]} for err (a CHAT_E_* value: its code,
+ * and its message when detail is NULL); client_msg_id may be NULL. */
+void push_send_error_for(struct push_server *srv, struct push_conn *conn, int err,
                          const char *detail, const char *client_msg_id);
-void push_send_error(struct push_server *srv, struct push_conn *conn, const char *code,
+void push_send_error(struct push_server *srv, struct push_conn *conn, int err,
                      const char *detail);
 /* {"type":type}. */
 void push_send_type(struct push_server *srv, struct push_conn *conn, const char *type);
-/* Sends an error frame, then closes with close_code once it is written. */
-void push_fail_conn(struct push_server *srv, struct push_conn *conn, const char *code,
+/* Sends an error frame (as push_send_error), then closes with close_code once it is
+ * written. */
+void push_fail_conn(struct push_server *srv, struct push_conn *conn, int err,
                     const char *detail, int close_code, const char *reason);
 
 /* A new job of `kind` for conn, with its id, user and (/ws/chat/<pk>/) conversation

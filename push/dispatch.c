@@ -39,7 +39,7 @@ static void auth_done(struct push_server *srv, struct push_conn *conn, struct pu
 {
     int status = r->status;
     if (status == CHAT_OK && !admit(srv, conn, r))
-        status = CHAT_E_RATE_LIMITED; /* stands for "too many connections" below */
+        status = CHAT_E_TOO_MANY_CONNECTIONS;
     if (conn->kind != PUSH_KIND_WS) {
         if (status == CHAT_OK && conn->kind == PUSH_KIND_SSE)
             push_conn_send(&srv->fanout, conn, r->hello, false);
@@ -55,7 +55,7 @@ static void resume_done(struct push_server *srv, struct push_conn *conn, struct 
         push_send_type(srv, conn, "resync_required"); /* a control frame: never held */
         push_conn_resume_done(&srv->fanout, conn, NULL, 0);
     } else if (r->status == PUSH_RESUME_FAILED) {
-        push_send_error(srv, conn, "database_unavailable", chat_err_message(CHAT_E_DB));
+        push_send_error(srv, conn, CHAT_E_DB, NULL);
         push_conn_resume_done(&srv->fanout, conn, NULL, 0);
     } else {
         push_conn_resume_done(&srv->fanout, conn, r->events, r->nevents);

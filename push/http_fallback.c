@@ -84,18 +84,20 @@ static int respond_text(struct lws *wsi, unsigned status, const char *ctype, con
     return rc;
 }
 
-static int respond_error(struct push_server *srv, struct lws *wsi, unsigned status,
-                         const char *code, const char *detail)
+/* The error response {"detail","code","request_id"} for err (a CHAT_E_* value: its HTTP
+ * status and code, and its message when detail is NULL). */
+static int respond_error(struct push_server *srv, struct lws *wsi, int err, const char *detail)
 {
     char rid[32];
     snprintf(rid, sizeof(rid), "push-%llu", ++srv->requests);
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "detail", json_object_new_string(detail));
-    json_object_object_add(o, "code", json_object_new_string(code));
+    json_object_object_add(o, "detail",
+                           json_object_new_string(detail ? detail : chat_err_message(err)));
+    json_object_object_add(o, "code", json_object_new_string(chat_err_code(err)));
     json_object_object_add(o, "request_id", json_object_new_string(rid));
     size_t len;
     const char *text = chat_json_to_string(o, &len);
-    int rc = respond_text(wsi, status, "application/json", text, len);
+    int rc = respond_text(wsi, (unsigned)chat_err_status(err), "application/json", text, len);
     json_object_put(o);
     return rc;
 }
@@ -183,13 +185,12 @@ static int start_fallback(struct push_server *srv, struct lws *wsi, struct push_
                           enum push_conn_kind kind)
 {
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
-        return respond_error(srv, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "method_not_allowed",
-                             "Use GET.");
+        return respond_error(srv, wsi, CHAT_E_METHOD, "Use GET.");
     long long from = push_request_int_arg(wsi, "last_event_id=");
     if (from == -1)
         from = last_event_id_header(wsi); /* EventSource sends it on reconnect */
     if (from == -2)
-        return respond_error(srv, wsi, HTTP_STATUS_BAD_REQUEST, "bad_request",
+        return respond_error(srv, wsi, CHAT_E_BAD_REQUEST,
                              "last_event_id must be a non-negative integer.");
     long long timeout = POLL_TIMEOUT_DEFAULT_S;
     if (kind == PUSH_KIND_POLL) {
@@ -197,21 +198,19 @@ static int start_fallback(struct push_server *srv, struct lws *wsi, struct push_
         if (timeout == -1)
             timeout = POLL_TIMEOUT_DEFAULT_S;
         if (timeout < 0 || timeout > POLL_TIMEOUT_MAX_S)
-            return respond_error(srv, wsi, HTTP_STATUS_BAD_REQUEST, "bad_request",
+            return respond_error(srv, wsi, CHAT_E_BAD_REQUEST,
                                  "timeout must be an integer from 0 to 60 (seconds).");
     }
     bool from_cookie;
     char *token = push_request_token(wsi, &from_cookie);
     if (!token)
-        return respond_error(srv, wsi, HTTP_STATUS_UNAUTHORIZED, "not_authenticated",
-                             chat_err_message(CHAT_E_NOT_AUTHENTICATED));
+        return respond_error(srv, wsi, CHAT_E_NOT_AUTHENTICATED, NULL);
     /* A cookie is sent by the browser on its own, so a cookie-authenticated request from
      * another site's page must not be served; a bearer token proves the caller's intent. */
     if (from_cookie && !push_request_origin_ok(wsi, srv->cfg)) {
         free(token);
         log_info("%s refused: Origin not allowed", kind == PUSH_KIND_SSE ? "SSE" : "long-poll");
-        return respond_error(srv, wsi, HTTP_STATUS_FORBIDDEN, "permission_denied",
-                             "Origin not allowed.");
+        return respond_error(srv, wsi, CHAT_E_FORBIDDEN, "Origin not allowed.");
     }
     struct push_conn *conn = push_conn_new(srv, wsi, kind, 0);
     struct push_http_state *h = conn->http;
@@ -248,11 +247,11 @@ int push_http_request(struct push_server *srv, struct lws *wsi, struct push_sess
 
 /* ---- results from the DB worker ---- */
 
-static void http_fail(struct push_conn *conn, int status, const char *code, const char *detail)
+/* Answers the request with err (detail: as respond_error) at its next HTTP_WRITEABLE. */
+static void http_fail(struct push_conn *conn, int err, const char *detail)
 {
     struct push_http_state *h = conn->http;
-    h->status = status;
-    h->code = code;
+    h->error = err;
     h->detail = detail;
     lws_callback_on_writable((struct lws *)conn->wsi);
 }
@@ -281,15 +280,11 @@ void push_http_auth_done(struct push_server *srv, struct push_conn *conn, int st
         }
         break;
     case CHAT_E_NOT_AUTHENTICATED:
-        http_fail(conn, HTTP_STATUS_UNAUTHORIZED, "not_authenticated",
-                  "Authentication credentials were not provided or have expired.");
-        break;
-    case CHAT_E_RATE_LIMITED:
-        http_fail(conn, 429, "too_many_connections", "Too many open connections for this user.");
+    case CHAT_E_TOO_MANY_CONNECTIONS:
+        http_fail(conn, status, NULL);
         break;
     default:
-        http_fail(conn, HTTP_STATUS_SERVICE_UNAVAILABLE, "database_unavailable",
-                  "The database is unavailable; try again.");
+        http_fail(conn, CHAT_E_DB, NULL);
         break;
     }
 }
@@ -299,8 +294,7 @@ void push_http_poll_done(struct push_server *srv, struct push_conn *conn, struct
     struct push_http_state *h = conn->http;
     h->poll_running = false;
     if (r->status != CHAT_OK) {
-        http_fail(conn, HTTP_STATUS_SERVICE_UNAVAILABLE, "database_unavailable",
-                  "The database is unavailable; try again.");
+        http_fail(conn, CHAT_E_DB, NULL);
     } else if (r->poll_count > 0 || h->poll_final || h->poll_from < 0) {
         h->body = r->body;
         r->body = NULL;
@@ -406,12 +400,12 @@ int push_http_writeable(struct push_server *srv, struct lws *wsi, struct push_se
         return 0; /* nothing, or a WebSocket (never HTTP_WRITEABLE once upgraded) */
     struct push_http_state *h = conn->http;
     int rc;
-    if (h->status) {
-        int status = h->status;
-        const char *code = h->code, *detail = h->detail;
+    if (h->error) {
+        int err = h->error;
+        const char *detail = h->detail;
         push_conn_destroy(srv, conn);
         pss->conn = NULL;
-        rc = respond_error(srv, wsi, (unsigned)status, code, detail);
+        rc = respond_error(srv, wsi, err, detail);
         return rc;
     }
     if (conn->kind == PUSH_KIND_SSE)

@@ -11,8 +11,8 @@ struct push_conn;
 struct push_frame;
 
 struct push_http_state {
-    int status;                 /* nonzero: answer with this error status */
-    const char *code, *detail;  /* static strings */
+    int error;                  /* nonzero: answer with this CHAT_E_* error */
+    const char *detail;         /* its detail (static), or NULL for the error's message */
     bool headers_sent;          /* SSE: the 200 and its headers are out */
     bool poll_waiting;          /* no events yet: waiting for a wake-up or the deadline */
     bool poll_running;          /* a poll job is queued */

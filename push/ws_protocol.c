@@ -102,7 +102,8 @@ void push_ws_check_auth_deadlines(struct push_server *srv)
         srv->auth_head++;
         srv->auth_count--;
         if (conn && conn->state == PUSH_CONN_WAIT_AUTH)
-            push_fail_conn(srv, conn, "not_authenticated", "No credentials were sent within 10 seconds.",
+            push_fail_conn(srv, conn, CHAT_E_NOT_AUTHENTICATED,
+                           "No credentials were sent within 10 seconds.",
                            PUSH_CLOSE_NOT_AUTHENTICATED, "not authenticated");
     }
     if (srv->auth_count == 0)
@@ -135,12 +136,12 @@ static void handle_typing(struct push_server *srv, struct push_conn *conn, json_
     long long conv = positive_field(obj, "conversation_id");
     if (!conv || !json_object_object_get_ex(obj, "is_typing", &v) ||
         !json_object_is_type(v, json_type_boolean)) {
-        push_send_error(srv, conn, "bad_frame",
+        push_send_error(srv, conn, CHAT_E_BAD_FRAME,
                         "typing needs a positive \"conversation_id\" and a boolean \"is_typing\".");
         return;
     }
     if (!push_conn_subscribed(conn, conv)) {
-        push_send_error(srv, conn, "not_found", "Conversation not found.");
+        push_send_error(srv, conn, CHAT_E_NOT_FOUND, CHAT_DETAIL_CONVERSATION_NOT_FOUND);
         return;
     }
     bool typing = json_object_get_boolean(v);
@@ -170,10 +171,10 @@ static void handle_send(struct push_server *srv, struct push_conn *conn, json_ob
         ids_ok = json_object_is_type(json_object_array_get_idx(ids, i), json_type_int);
     if (!cmid || !text || !conv || (has_reply_to && !json_object_is_type(v, json_type_int)) ||
         !ids_ok) {
-        push_send_error_for(srv, conn, "bad_frame",
-                            "message.send needs a positive \"conversation_id\", string \"text\" and "
-                            "\"client_msg_id\", an integer \"reply_to\" if any, and at most 10 "
-                            "integer \"attachment_ids\".",
+        push_send_error_for(srv, conn, CHAT_E_BAD_FRAME,
+                            "message.send needs a positive \"conversation_id\", string "
+                            "\"text\" and \"client_msg_id\", an integer \"reply_to\" if any, "
+                            "and at most 10 integer \"attachment_ids\".",
                             cmid);
         return;
     }
@@ -199,7 +200,7 @@ static void handle_receipt(struct push_server *srv, struct push_conn *conn, json
     long long conv = positive_field(obj, "conversation_id");
     long long message_id = positive_field(obj, "message_id");
     if (!conv || !message_id) {
-        push_send_error(srv, conn, "bad_frame",
+        push_send_error(srv, conn, CHAT_E_BAD_FRAME,
                         "A receipt needs positive \"conversation_id\" and \"message_id\".");
         return;
     }
@@ -232,7 +233,7 @@ static void handle_message(struct push_server *srv, struct push_conn *conn, cons
     json_object *obj = NULL;
     char detail[160];
     if (chat_json_parse_object(text, len, &obj, detail, sizeof(detail)) != CHAT_OK) {
-        push_send_error(srv, conn, "bad_frame", detail);
+        push_send_error(srv, conn, CHAT_E_BAD_FRAME, detail);
         return;
     }
     json_object *v;
@@ -242,12 +243,12 @@ static void handle_message(struct push_server *srv, struct push_conn *conn, cons
                            : NULL;
     bool ready = conn->state == PUSH_CONN_READY;
     if (!type) {
-        push_send_error(srv, conn, "bad_frame", "A frame needs a string \"type\".");
+        push_send_error(srv, conn, CHAT_E_BAD_FRAME, "A frame needs a string \"type\".");
     } else if (strcmp(type, "ping") == 0) {
         push_send_type(srv, conn, "pong");
     } else if (!ready && (strcmp(type, "typing") == 0 || strcmp(type, "message.send") == 0 ||
                           strcmp(type, "read") == 0 || strcmp(type, "delivered") == 0)) {
-        push_send_error_for(srv, conn, "not_authenticated", "Authenticate first.",
+        push_send_error_for(srv, conn, CHAT_E_NOT_AUTHENTICATED, "Authenticate first.",
                             string_field(obj, "client_msg_id"));
     } else if (strcmp(type, "typing") == 0) {
         handle_typing(srv, conn, obj);
@@ -257,29 +258,31 @@ static void handle_message(struct push_server *srv, struct push_conn *conn, cons
         handle_receipt(srv, conn, obj, strcmp(type, "read") == 0);
     } else if (strcmp(type, "auth") == 0) {
         if (conn->state != PUSH_CONN_WAIT_AUTH) {
-            push_send_error(srv, conn, "bad_frame", "Already authenticated.");
+            push_send_error(srv, conn, CHAT_E_BAD_FRAME, "Already authenticated.");
         } else if (!json_object_object_get_ex(obj, "token", &v) ||
                    !json_object_is_type(v, json_type_string) ||
                    json_object_get_string_len(v) == 0 ||
                    json_object_get_string_len(v) > PUSH_TOKEN_MAX) {
-            push_fail_conn(srv, conn, "not_authenticated", "The auth frame needs a \"token\".",
-                           PUSH_CLOSE_NOT_AUTHENTICATED, "not authenticated");
+            push_fail_conn(srv, conn, CHAT_E_NOT_AUTHENTICATED,
+                           "The auth frame needs a \"token\".", PUSH_CLOSE_NOT_AUTHENTICATED,
+                           "not authenticated");
         } else {
             push_submit_auth(srv, conn, chat_xstrdup(json_object_get_string(v)));
         }
     } else if (strcmp(type, "resume") == 0) {
         if (!json_object_object_get_ex(obj, "last_event_id", &v) ||
             !json_object_is_type(v, json_type_int) || json_object_get_int64(v) < 0) {
-            push_send_error(srv, conn, "bad_frame", "\"last_event_id\" must be a non-negative integer.");
+            push_send_error(srv, conn, CHAT_E_BAD_FRAME,
+                            "\"last_event_id\" must be a non-negative integer.");
         } else if (conn->resuming) {
-            push_send_error(srv, conn, "bad_frame", "A resume is already running.");
+            push_send_error(srv, conn, CHAT_E_BAD_FRAME, "A resume is already running.");
         } else if (conn->state != PUSH_CONN_READY) {
             conn->resume_from = json_object_get_int64(v); /* runs right after hello */
         } else {
             push_start_resume(srv, conn, json_object_get_int64(v));
         }
     } else {
-        push_send_error(srv, conn, "bad_frame", "Unknown frame type.");
+        push_send_error(srv, conn, CHAT_E_BAD_FRAME, "Unknown frame type.");
     }
     json_object_put(obj);
 }
@@ -319,12 +322,13 @@ int push_ws_receive(struct push_server *srv, struct lws *wsi, struct push_conn *
         log_info("connection %llu (user %lld) sends frames too fast; closing 4429", conn->id,
                  conn->user_id);
         push_rx_reset(conn);
-        push_fail_conn(srv, conn, "rate_limited", "Too many frames; slow down and reconnect.",
-                       PUSH_CLOSE_RATE_LIMITED, "rate limited");
+        push_fail_conn(srv, conn, CHAT_E_RATE_LIMITED,
+                       "Too many frames; slow down and reconnect.", PUSH_CLOSE_RATE_LIMITED,
+                       "rate limited");
         return 0;
     }
     if (lws_frame_is_binary(wsi))
-        push_send_error(srv, conn, "bad_frame", "Send JSON text frames.");
+        push_send_error(srv, conn, CHAT_E_BAD_FRAME, "Send JSON text frames.");
     else
         handle_message(srv, conn, msg, msg_len);
     push_rx_reset(conn);
@@ -361,8 +365,9 @@ int push_ws_writeable(struct push_server *srv, struct lws *wsi, struct push_conn
 
 /* ---- results from the DB worker ---- */
 
-/* The WebSocket side of an auth result; status is the job's, or CHAT_E_RATE_LIMITED for
- * a connection over the per-user limit (dispatch.c). hello is the result's frame. */
+/* The WebSocket side of an auth result; status is the job's, or
+ * CHAT_E_TOO_MANY_CONNECTIONS for a connection over the per-user limit (dispatch.c).
+ * hello is the result's frame. */
 void push_ws_auth_done(struct push_server *srv, struct push_conn *conn, int status,
                        struct push_frame *hello)
 {
@@ -372,22 +377,21 @@ void push_ws_auth_done(struct push_server *srv, struct push_conn *conn, int stat
         if (conn->resume_from >= 0)
             push_start_resume(srv, conn, conn->resume_from);
         break;
-    case CHAT_E_RATE_LIMITED:
-        push_fail_conn(srv, conn, "too_many_connections",
-                       "Too many open connections for this user.", PUSH_CLOSE_TOO_MANY_CONNECTIONS,
-                       "too many connections");
+    case CHAT_E_TOO_MANY_CONNECTIONS:
+        push_fail_conn(srv, conn, CHAT_E_TOO_MANY_CONNECTIONS, NULL,
+                       PUSH_CLOSE_TOO_MANY_CONNECTIONS, "too many connections");
         break;
     case CHAT_E_NOT_FOUND:
-        push_fail_conn(srv, conn, "not_found", "Conversation not found.", PUSH_CLOSE_NOT_FOUND,
-                       "not found");
+        push_fail_conn(srv, conn, CHAT_E_NOT_FOUND, CHAT_DETAIL_CONVERSATION_NOT_FOUND,
+                       PUSH_CLOSE_NOT_FOUND, "not found");
         break;
     case CHAT_E_NOT_AUTHENTICATED:
-        push_fail_conn(srv, conn, "not_authenticated", chat_err_message(CHAT_E_NOT_AUTHENTICATED),
-                       PUSH_CLOSE_NOT_AUTHENTICATED, "not authenticated");
+        push_fail_conn(srv, conn, CHAT_E_NOT_AUTHENTICATED, NULL, PUSH_CLOSE_NOT_AUTHENTICATED,
+                       "not authenticated");
         break;
     default:
-        push_fail_conn(srv, conn, chat_err_code(status), chat_err_message(status),
-                       LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "try again");
+        push_fail_conn(srv, conn, status, NULL, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+                       "try again");
         break;
     }
 }
@@ -403,14 +407,13 @@ void push_ws_send_done(struct push_server *srv, struct push_conn *conn, struct p
         push_send_json(srv, conn, o);
         return;
     }
-    push_send_error_for(srv, conn, chat_err_code(r->status),
-                        r->detail[0] ? r->detail : chat_err_message(r->status), r->client_msg_id);
+    push_send_error_for(srv, conn, r->status, r->detail[0] ? r->detail : NULL,
+                        r->client_msg_id);
 }
 
 void push_ws_receipt_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
 {
     if (r->status != CHAT_OK)
-        push_send_error(srv, conn, chat_err_code(r->status),
-                        r->detail[0] ? r->detail : chat_err_message(r->status));
+        push_send_error(srv, conn, r->status, r->detail[0] ? r->detail : NULL);
 }
 
