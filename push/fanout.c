@@ -1,3 +1,5 @@
+/* Fan-out on the lws thread: the conversation/user/id indexes and the bounded
+ * per-connection frame queues (see fanout.h). */
 #include "fanout.h"
 
 #include <stdlib.h>
