@@ -28,7 +28,7 @@ LIBS := $(PKG_LIBS) -lfcgi -lpthread -lm
 
 SHARED_SRC := $(wildcard shared/*.c)
 API_SRC := $(filter-out api/main_fcgi.c,$(wildcard api/*.c))
-PUSH_SRC := $(wildcard push/*.c)
+PUSH_SRC := $(filter-out push/main.c,$(wildcard push/*.c))
 LOADGEN_SRC := $(wildcard bench/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
@@ -68,13 +68,18 @@ $(O)/libchatapi.a: $(API_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# Everything of chat-push but its main(), so unit tests and fuzz targets link the code.
+$(O)/libchatpush.a: $(PUSH_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(O)/chat-api: $(O)/api/main_fcgi.o $(O)/libchatapi.a $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/chat-httpd: $(O)/httpd/main_httpd.o $(O)/libchatapi.a $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(O)/chat-push: $(PUSH_OBJ) $(O)/libchatshared.a
+$(O)/chat-push: $(O)/push/main.o $(O)/libchatpush.a $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/chatctl: $(O)/ctl/chatctl.o $(O)/libchatshared.a
@@ -84,11 +89,11 @@ $(O)/chatctl: $(O)/ctl/chatctl.o $(O)/libchatshared.a
 $(O)/chat-loadgen: $(LOADGEN_OBJ) $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lev
 
-$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libchatapi.a $(O)/libchatshared.a
+$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libchatpush.a $(O)/libchatapi.a $(O)/libchatshared.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
-$(O)/fuzz_%: $(O)/fuzz/fuzz_%.o $(O)/libchatapi.a $(O)/libchatshared.a
+$(O)/fuzz_%: $(O)/fuzz/fuzz_%.o $(O)/libchatpush.a $(O)/libchatapi.a $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 fuzz-bins: $(FUZZ_BINS)

@@ -17,32 +17,8 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "event.h"
 #include "frame.h"
-
-/* How an event changes who receives what (decided on the worker from its payload). */
-enum push_event_kind {
-    PUSH_EVENT_PLAIN,               /* deliver to the conversation's subscribers */
-    PUSH_EVENT_CONV_CREATED,        /* subscribe users[] first, then deliver */
-    PUSH_EVENT_PARTICIPANT_ADDED,   /* subscribe users[0] first, then deliver */
-    PUSH_EVENT_PARTICIPANT_REMOVED, /* deliver (to users[0] too), then unsubscribe users[0] */
-    PUSH_EVENT_USERS,               /* no conversation: deliver to users[] */
-    PUSH_EVENT_PRESENCE,            /* worker only: users[0] is the subject; becomes USERS
-                                     * addressed to those sharing a conversation */
-};
-
-struct push_event {
-    long long id;
-    long long conversation_id; /* 0 when the row has none */
-    long long created_us;      /* events.created_at in Unix microseconds (live events) */
-    enum push_event_kind kind;
-    long long *users;  /* owned */
-    size_t nusers;
-    struct push_frame *frame; /* one reference owned */
-};
-
-/* Largest typing relay forwarded to the other daemons through their wake-up sockets:
- * "T<conversation_id> <user_id> <frame JSON>". */
-#define PUSH_PEER_TYPING_MAX 1024
 
 enum push_job_kind {
     PUSH_JOB_AUTH,     /* token -> user and conversations, hello frame */
@@ -150,6 +126,5 @@ void push_worker_stop(struct push_worker *w);
 
 void push_job_free(struct push_job *job);
 void push_result_free(struct push_result *r);
-void push_event_clear(struct push_event *e);
 
 #endif

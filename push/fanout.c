@@ -1,3 +1,5 @@
+/* Fan-out on the lws thread: the conversation/user/id indexes and the bounded
+ * per-connection frame queues (see fanout.h). */
 #include "fanout.h"
 
 #include <stdlib.h>
@@ -251,8 +253,6 @@ void push_fanout_unregister(struct push_fanout *f, struct push_conn *conn)
     push_rx_reset(conn);
     free(conn->user_json);
     conn->user_json = NULL;
-    push_frame_unref(conn->http_body);
-    conn->http_body = NULL;
 }
 
 const char *push_rx_collect(struct push_conn *conn, const char *in, size_t len, bool final,

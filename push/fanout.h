@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "db_worker.h"
+#include "event.h"
 #include "frame.h"
 #include "strbuf.h"
 
@@ -24,6 +24,8 @@
 #define PUSH_CLOSE_NOT_FOUND 4404
 #define PUSH_CLOSE_TOO_MANY_CONNECTIONS 4409
 #define PUSH_CLOSE_RATE_LIMITED 4429
+
+struct push_http_state;
 
 struct push_queue {
     struct push_frame **items; /* ring of owned references */
@@ -65,22 +67,8 @@ struct push_conn {
     char *user_json;            /* {id,username,display_name} once authenticated (owned) */
     double tokens;              /* client-frame rate limit: token bucket */
     long long tokens_ms;
-    /* HTTP fallbacks (SSE and long-poll) */
-    int http_status;            /* nonzero: answer with this error status */
-    const char *http_code, *http_detail; /* static strings */
-    bool headers_sent;          /* SSE: the 200 and its headers are out */
-    long long last_write_ms;    /* SSE: for keep-alive comments */
-    long long poll_from;        /* long-poll: last_event_id */
-    long long poll_deadline_ms;
-    bool poll_waiting;          /* no events yet: waiting for a wake-up or the deadline */
-    bool poll_running;          /* a poll job is queued */
-    bool poll_dirty;            /* events arrived while a poll job was running */
-    bool poll_final;            /* the deadline passed: answer whatever the job finds */
-    struct push_frame *http_body; /* long-poll: the response body (one reference owned) */
-    const char *cors_origin;    /* SSE/long-poll from an allowed page origin: the entry of
-                                 * cfg->allowed_origins to echo (borrowed), else NULL */
-    size_t cors_origin_len;
-    struct push_conn *http_prev, *http_next; /* list of SSE/long-poll connections */
+    struct push_http_state *http; /* SSE and long-poll only (owned, http_state.h); NULL for
+                                   * a WebSocket */
 };
 
 struct push_index_entry;
@@ -106,7 +94,7 @@ void push_fanout_free(struct push_fanout *f);
 /* A new connection: adds it to the id index. */
 void push_fanout_register(struct push_fanout *f, struct push_conn *conn);
 /* The connection is going away: removes it from every index and frees its queues,
- * subscriptions and rx buffer (not conn itself). */
+ * subscriptions and rx buffer (not conn itself, nor its HTTP state). */
 void push_fanout_unregister(struct push_fanout *f, struct push_conn *conn);
 struct push_conn *push_fanout_find(struct push_fanout *f, unsigned long long conn_id);
 /* The authenticated connections of user_id (count in *n), or NULL. Valid until the

@@ -1,3 +1,5 @@
+/* Reference-counted frames with LWS_PRE headroom, and the event frame format (see
+ * frame.h). */
 #include "frame.h"
 
 #include <assert.h>

@@ -1,3 +1,5 @@
+/* The gap tracker of the event tail: which ids below the high-water mark have not been
+ * seen yet, and when to give up on them (pure logic, see gap_tracker.h). */
 #include "gap_tracker.h"
 #include "xalloc.h"
 

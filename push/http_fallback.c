@@ -5,6 +5,8 @@
  * authenticated by the same DB job, subscribed through the same indexes and fed the same
  * once-serialized frames. Only the writing differs (LWS_CALLBACK_HTTP_WRITEABLE, one
  * lws_write per callback). Protocol: docs/protocol.md, "Fallbacks". */
+#include "http_fallback.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <json-c/json.h>
@@ -12,11 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+#include "conn.h"
+#include "http_state.h"
 #include "errors.h"
 #include "json_util.h"
 #include "log.h"
+#include "request.h"
 #include "strbuf.h"
-#include "ws_protocol.h"
 #include "xalloc.h"
 
 #define POLL_TIMEOUT_DEFAULT_S 25
@@ -79,18 +84,20 @@ static int respond_text(struct lws *wsi, unsigned status, const char *ctype, con
     return rc;
 }
 
-static int respond_error(struct push_server *srv, struct lws *wsi, unsigned status,
-                         const char *code, const char *detail)
+/* The error response {"detail","code","request_id"} for err (a CHAT_E_* value: its HTTP
+ * status and code, and its message when detail is NULL). */
+static int respond_error(struct push_server *srv, struct lws *wsi, int err, const char *detail)
 {
     char rid[32];
     snprintf(rid, sizeof(rid), "push-%llu", ++srv->requests);
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "detail", json_object_new_string(detail));
-    json_object_object_add(o, "code", json_object_new_string(code));
+    json_object_object_add(o, "detail",
+                           json_object_new_string(detail ? detail : chat_err_message(err)));
+    json_object_object_add(o, "code", json_object_new_string(chat_err_code(err)));
     json_object_object_add(o, "request_id", json_object_new_string(rid));
     size_t len;
     const char *text = chat_json_to_string(o, &len);
-    int rc = respond_text(wsi, status, "application/json", text, len);
+    int rc = respond_text(wsi, (unsigned)chat_err_status(err), "application/json", text, len);
     json_object_put(o);
     return rc;
 }
@@ -178,13 +185,12 @@ static int start_fallback(struct push_server *srv, struct lws *wsi, struct push_
                           enum push_conn_kind kind)
 {
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
-        return respond_error(srv, wsi, HTTP_STATUS_METHOD_NOT_ALLOWED, "method_not_allowed",
-                             "Use GET.");
+        return respond_error(srv, wsi, CHAT_E_METHOD, "Use GET.");
     long long from = push_request_int_arg(wsi, "last_event_id=");
     if (from == -1)
         from = last_event_id_header(wsi); /* EventSource sends it on reconnect */
     if (from == -2)
-        return respond_error(srv, wsi, HTTP_STATUS_BAD_REQUEST, "bad_request",
+        return respond_error(srv, wsi, CHAT_E_BAD_REQUEST,
                              "last_event_id must be a non-negative integer.");
     long long timeout = POLL_TIMEOUT_DEFAULT_S;
     if (kind == PUSH_KIND_POLL) {
@@ -192,27 +198,26 @@ static int start_fallback(struct push_server *srv, struct lws *wsi, struct push_
         if (timeout == -1)
             timeout = POLL_TIMEOUT_DEFAULT_S;
         if (timeout < 0 || timeout > POLL_TIMEOUT_MAX_S)
-            return respond_error(srv, wsi, HTTP_STATUS_BAD_REQUEST, "bad_request",
+            return respond_error(srv, wsi, CHAT_E_BAD_REQUEST,
                                  "timeout must be an integer from 0 to 60 (seconds).");
     }
     bool from_cookie;
     char *token = push_request_token(wsi, &from_cookie);
     if (!token)
-        return respond_error(srv, wsi, HTTP_STATUS_UNAUTHORIZED, "not_authenticated",
-                             chat_err_message(CHAT_E_NOT_AUTHENTICATED));
+        return respond_error(srv, wsi, CHAT_E_NOT_AUTHENTICATED, NULL);
     /* A cookie is sent by the browser on its own, so a cookie-authenticated request from
      * another site's page must not be served; a bearer token proves the caller's intent. */
     if (from_cookie && !push_request_origin_ok(wsi, srv->cfg)) {
         free(token);
         log_info("%s refused: Origin not allowed", kind == PUSH_KIND_SSE ? "SSE" : "long-poll");
-        return respond_error(srv, wsi, HTTP_STATUS_FORBIDDEN, "permission_denied",
-                             "Origin not allowed.");
+        return respond_error(srv, wsi, CHAT_E_FORBIDDEN, "Origin not allowed.");
     }
     struct push_conn *conn = push_conn_new(srv, wsi, kind, 0);
+    struct push_http_state *h = conn->http;
     conn->resume_from = kind == PUSH_KIND_SSE ? from : -1;
-    conn->poll_from = from;
-    conn->poll_deadline_ms = push_now_ms() + timeout * 1000;
-    conn->cors_origin = push_request_allowed_origin(wsi, srv->cfg, &conn->cors_origin_len);
+    h->poll_from = from;
+    h->poll_deadline_ms = push_now_ms() + timeout * 1000;
+    h->cors_origin = push_request_allowed_origin(wsi, srv->cfg, &h->cors_origin_len);
     pss->conn = conn;
     /* Everything needed from the request is read: give the header table back (lws has a
      * small pool of them) and lift lws's HTTP timeouts for the long wait. */
@@ -242,21 +247,23 @@ int push_http_request(struct push_server *srv, struct lws *wsi, struct push_sess
 
 /* ---- results from the DB worker ---- */
 
-static void http_fail(struct push_conn *conn, int status, const char *code, const char *detail)
+/* Answers the request with err (detail: as respond_error) at its next HTTP_WRITEABLE. */
+static void http_fail(struct push_conn *conn, int err, const char *detail)
 {
-    conn->http_status = status;
-    conn->http_code = code;
-    conn->http_detail = detail;
+    struct push_http_state *h = conn->http;
+    h->error = err;
+    h->detail = detail;
     lws_callback_on_writable((struct lws *)conn->wsi);
 }
 
 static void submit_poll(struct push_server *srv, struct push_conn *conn)
 {
+    struct push_http_state *h = conn->http;
     struct push_job *job = push_job_for(PUSH_JOB_POLL, conn);
-    job->last_event_id = conn->poll_from;
-    conn->poll_running = true;
-    conn->poll_waiting = false;
-    conn->poll_dirty = false;
+    job->last_event_id = h->poll_from;
+    h->poll_running = true;
+    h->poll_waiting = false;
+    h->poll_dirty = false;
     push_worker_submit(srv->worker, job);
 }
 
@@ -273,33 +280,29 @@ void push_http_auth_done(struct push_server *srv, struct push_conn *conn, int st
         }
         break;
     case CHAT_E_NOT_AUTHENTICATED:
-        http_fail(conn, HTTP_STATUS_UNAUTHORIZED, "not_authenticated",
-                  "Authentication credentials were not provided or have expired.");
-        break;
-    case CHAT_E_RATE_LIMITED:
-        http_fail(conn, 429, "too_many_connections", "Too many open connections for this user.");
+    case CHAT_E_TOO_MANY_CONNECTIONS:
+        http_fail(conn, status, NULL);
         break;
     default:
-        http_fail(conn, HTTP_STATUS_SERVICE_UNAVAILABLE, "database_unavailable",
-                  "The database is unavailable; try again.");
+        http_fail(conn, CHAT_E_DB, NULL);
         break;
     }
 }
 
 void push_http_poll_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
 {
-    conn->poll_running = false;
+    struct push_http_state *h = conn->http;
+    h->poll_running = false;
     if (r->status != CHAT_OK) {
-        http_fail(conn, HTTP_STATUS_SERVICE_UNAVAILABLE, "database_unavailable",
-                  "The database is unavailable; try again.");
-    } else if (r->poll_count > 0 || conn->poll_final || conn->poll_from < 0) {
-        conn->http_body = r->body;
+        http_fail(conn, CHAT_E_DB, NULL);
+    } else if (r->poll_count > 0 || h->poll_final || h->poll_from < 0) {
+        h->body = r->body;
         r->body = NULL;
         lws_callback_on_writable((struct lws *)conn->wsi);
-    } else if (conn->poll_dirty) {
+    } else if (h->poll_dirty) {
         submit_poll(srv, conn); /* events arrived while the query ran */
     } else {
-        conn->poll_waiting = true;
+        h->poll_waiting = true;
     }
 }
 
@@ -339,13 +342,14 @@ static unsigned char *sse_format(const struct push_frame *f, size_t *out_len)
 
 static int sse_writeable(struct push_server *srv, struct lws *wsi, struct push_conn *conn)
 {
-    if (!conn->headers_sent) {
-        if (write_headers(wsi, conn->cors_origin, conn->cors_origin_len, HTTP_STATUS_OK,
+    struct push_http_state *h = conn->http;
+    if (!h->headers_sent) {
+        if (write_headers(wsi, h->cors_origin, h->cors_origin_len, HTTP_STATUS_OK,
                           "text/event-stream",
                           LWS_ILLEGAL_HTTP_CONTENT_LEN, true) < 0)
             return -1;
-        conn->headers_sent = true;
-        conn->last_write_ms = push_now_ms();
+        h->headers_sent = true;
+        h->last_write_ms = push_now_ms();
         if (conn->out.count || conn->close_code)
             lws_callback_on_writable(wsi);
         return 0;
@@ -363,7 +367,7 @@ static int sse_writeable(struct push_server *srv, struct lws *wsi, struct push_c
     push_frame_unref(f);
     if (n < (int)len)
         return -1;
-    conn->last_write_ms = push_now_ms();
+    h->last_write_ms = push_now_ms();
     if (conn->out.count || conn->close_code)
         lws_callback_on_writable(wsi);
     return 0;
@@ -373,6 +377,7 @@ static int sse_writeable(struct push_server *srv, struct lws *wsi, struct push_c
  * comes from the event log, so it never skips an event that is not yet safe to report. */
 static void poll_drain(struct push_server *srv, struct push_conn *conn)
 {
+    struct push_http_state *h = conn->http;
     bool events = conn->close_code != 0; /* its queue overflowed: plenty arrived */
     struct push_frame *f;
     while ((f = push_queue_pop(&conn->out))) {
@@ -382,35 +387,36 @@ static void poll_drain(struct push_server *srv, struct push_conn *conn)
     conn->close_code = 0;
     if (!events)
         return;
-    if (conn->poll_running)
-        conn->poll_dirty = true;
-    else if (conn->poll_waiting)
+    if (h->poll_running)
+        h->poll_dirty = true;
+    else if (h->poll_waiting)
         submit_poll(srv, conn);
 }
 
 int push_http_writeable(struct push_server *srv, struct lws *wsi, struct push_session *pss)
 {
     struct push_conn *conn = pss ? pss->conn : NULL;
-    if (!conn)
-        return 0;
+    if (!conn || !conn->http)
+        return 0; /* nothing, or a WebSocket (never HTTP_WRITEABLE once upgraded) */
+    struct push_http_state *h = conn->http;
     int rc;
-    if (conn->http_status) {
-        int status = conn->http_status;
-        const char *code = conn->http_code, *detail = conn->http_detail;
+    if (h->error) {
+        int err = h->error;
+        const char *detail = h->detail;
         push_conn_destroy(srv, conn);
         pss->conn = NULL;
-        rc = respond_error(srv, wsi, (unsigned)status, code, detail);
+        rc = respond_error(srv, wsi, err, detail);
         return rc;
     }
     if (conn->kind == PUSH_KIND_SSE)
         return sse_writeable(srv, wsi, conn);
-    if (!conn->http_body) {
+    if (!h->body) {
         poll_drain(srv, conn);
         return 0;
     }
-    struct push_frame *body = push_frame_ref(conn->http_body);
-    const char *cors = conn->cors_origin; /* points into the config, not the conn */
-    size_t cors_len = conn->cors_origin_len;
+    struct push_frame *body = push_frame_ref(h->body);
+    const char *cors = h->cors_origin; /* points into the config, not the conn */
+    size_t cors_len = h->cors_origin_len;
     srv->metrics.polls_answered++;
     push_conn_destroy(srv, conn);
     pss->conn = NULL;
@@ -426,15 +432,16 @@ void push_http_tick(struct push_server *srv, long long now)
 {
     struct push_frame *keepalive = NULL;
     long long idle_ms = (long long)srv->cfg->push_ping_interval_s * 1000;
-    for (struct push_conn *c = srv->http_conns; c; c = c->http_next) {
-        if (c->kind == PUSH_KIND_POLL && c->poll_waiting && now >= c->poll_deadline_ms) {
-            c->poll_final = true;
+    for (struct push_conn *c = srv->http_conns; c; c = c->http->next) {
+        struct push_http_state *h = c->http;
+        if (c->kind == PUSH_KIND_POLL && h->poll_waiting && now >= h->poll_deadline_ms) {
+            h->poll_final = true;
             submit_poll(srv, c);
-        } else if (c->kind == PUSH_KIND_SSE && c->headers_sent && !c->close_code &&
-                   c->out.count == 0 && now - c->last_write_ms >= idle_ms) {
+        } else if (c->kind == PUSH_KIND_SSE && h->headers_sent && !c->close_code &&
+                   c->out.count == 0 && now - h->last_write_ms >= idle_ms) {
             if (!keepalive)
                 keepalive = push_frame_new("", 0, 0);
-            c->last_write_ms = now;
+            h->last_write_ms = now;
             push_conn_send(&srv->fanout, c, keepalive, false);
         }
     }

@@ -20,7 +20,7 @@
 #include "db_worker.h"
 #include "log.h"
 #include "wake.h"
-#include "ws_protocol.h"
+#include "server.h"
 
 static struct lws_context *volatile the_context;
 static volatile sig_atomic_t stop_requested;

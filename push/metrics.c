@@ -1,3 +1,5 @@
+/* The lws thread's counters and latency histograms, rendered as Prometheus text for
+ * GET /metrics (see metrics.h). */
 #include "metrics.h"
 
 const double push_latency_bounds_ms[PUSH_LATENCY_BUCKETS] = {1,   2,   5,    10,   25,   50,

@@ -1,3 +1,4 @@
+/* The typing state table: relay throttling and expiry (pure logic, see typing.h). */
 #include "typing.h"
 
 #include <stdlib.h>

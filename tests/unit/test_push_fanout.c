@@ -1,6 +1,5 @@
-/* Unit tests for push/fanout.c and push/frame.c (included directly: the Makefile does
- * not link the push objects into unit tests). No lws context is needed: the fan-out
- * reports "wants to write" through a callback. */
+/* Unit tests for push/fanout.c and push/frame.c, linked from libchatpush.a. No lws
+ * context is needed: the fan-out reports "wants to write" through a callback. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "../../push/fanout.c"
-#include "../../push/frame.c"
+#include "../../push/fanout.h"
+#include "../../push/frame.h"
 
 static int want_write_calls;
 

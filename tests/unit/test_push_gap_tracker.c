@@ -1,5 +1,4 @@
-/* Unit tests for push/gap_tracker.c (included directly: the Makefile does not link the
- * push objects into unit tests). */
+/* Unit tests for push/gap_tracker.c, linked from libchatpush.a. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "../../push/gap_tracker.c"
+#include "../../push/gap_tracker.h"
 
 static void test_in_order_ids_leave_no_gaps(void **state)
 {

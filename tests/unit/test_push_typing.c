@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The Makefile links push/ objects only into chat-push; the pure logic is included. */
-#include "../../push/typing.c"
+#include "../../push/typing.h"
 
 static const char alice[] = "{\"id\":1,\"username\":\"alice\",\"display_name\":\"Alice\"}";
 
