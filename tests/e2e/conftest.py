@@ -47,6 +47,7 @@ PUSH_PORT = PORT_BASE + 1       # chat-push
 EXTRA_PORT = PORT_BASE + 2      # free for a suite's own extra server (servers.extra_port)
 NGINX_PORT = PORT_BASE + 80     # nginx in front of chat-api and chat-push
 APACHE_PORT = PORT_BASE + 81    # Apache (mod_proxy_fcgi) in front of the same
+LIGHTTPD_PORT = PORT_BASE + 82  # lighttpd (mod_fastcgi) in front of the same
 
 # Every response the suites receive through requests is checked against
 # docs/openapi.yaml (tests/e2e/openapi_check.py; CHAT_TEST_OPENAPI=0 switches it off).
@@ -89,7 +90,7 @@ class Proc:
     """One program the harness started."""
 
     def __init__(self, name, argv, env, log_path, ready, timeout=STARTUP_TIMEOUT,
-                 extra_logs=()):
+                 extra_logs=(), clean_exits=(0,)):
         self.name = name
         self.argv = argv
         self.env = env
@@ -97,6 +98,7 @@ class Proc:
         self.ready = ready  # callable -> bool
         self.timeout = timeout
         self.extra_logs = extra_logs  # more logs worth showing when startup fails
+        self.clean_exits = clean_exits  # exit statuses after SIGTERM that are not a problem
         self.popen = None
 
     def start(self):
@@ -150,7 +152,7 @@ class Proc:
             return "%s did not exit within %ss of %s (killed)" % (
                 self.name, STOP_TIMEOUT, signal.Signals(sig).name)
         self.popen = None
-        if rc != 0:
+        if rc not in self.clean_exits:
             return "%s exited with status %s after %s" % (self.name, rc, signal.Signals(sig).name)
         return None
 
@@ -170,13 +172,14 @@ class Servers:
         self.httpd_url = "http://%s:%d" % (HOST, HTTPD_PORT)
         self.nginx_url = "http://%s:%d" % (HOST, NGINX_PORT)
         self.apache_url = "http://%s:%d" % (HOST, APACHE_PORT)
+        self.lighttpd_url = "http://%s:%d" % (HOST, LIGHTTPD_PORT)
         self.push_url = "http://%s:%d" % (HOST, PUSH_PORT)
         self.ws_url = "ws://%s:%d/ws/" % (HOST, PUSH_PORT)
         self.nginx_ws_url = "ws://%s:%d/ws/" % (HOST, NGINX_PORT)
         self.ws_origin = self.httpd_url
         self.extra_port = EXTRA_PORT
         self.allowed_origins = [
-            self.httpd_url, self.nginx_url, self.apache_url,
+            self.httpd_url, self.nginx_url, self.apache_url, self.lighttpd_url,
             "http://localhost:%d" % HTTPD_PORT, "http://localhost:%d" % NGINX_PORT,
         ]
         self.problems = []  # why the session must fail, gathered during teardown
@@ -273,7 +276,7 @@ class Servers:
         if missing:
             raise RuntimeError("missing %s in %s; run `make BUILD=%s all` first"
                                % (", ".join(missing), BIN, BUILD))
-        for port in (HTTPD_PORT, PUSH_PORT, NGINX_PORT, APACHE_PORT):
+        for port in (HTTPD_PORT, PUSH_PORT, NGINX_PORT, APACHE_PORT, LIGHTTPD_PORT):
             if port_open(HOST, port):
                 raise RuntimeError("port %d is already in use (a previous test session "
                                    "still running?)" % port)
@@ -379,6 +382,33 @@ class Servers:
             raise RuntimeError("apache2 -t failed:\n%s%s" % (r.stdout, r.stderr))
         return argv + ["-DFOREGROUND"]
 
+    def _lighttpd_config(self):
+        d = VAR / "lighttpd"
+        for sub in ("empty", "tmp", "run"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0 and sub != "empty":
+                shutil.chown(d / sub, "www-data", "www-data")
+        site = d / "chat.conf"
+        self._render("etc/lighttpd/chat.conf.in", site, {
+            "STATIC_DIR": str(REPO / "static"),
+            "FCGI_SOCKET": self.fcgi_socket,
+            "PUSH_HOST": HOST,
+            "PUSH_PORT": str(PUSH_PORT),
+        })
+        conf = d / "lighttpd.conf"
+        self._render("etc/lighttpd/lighttpd-test.conf.in", conf, {
+            "VAR_DIR": str(VAR),
+            "HOST": HOST,
+            "PORT": str(LIGHTTPD_PORT),
+            "USER": 'server.username = "www-data"' if os.geteuid() == 0 else "",
+            "SITE_CONF": str(site),
+        })
+        argv = ["lighttpd", "-f", str(conf)]
+        r = subprocess.run(argv + ["-tt"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("lighttpd -tt failed:\n%s%s" % (r.stdout, r.stderr))
+        return argv + ["-D"]
+
     def _add(self, name, argv, ready, env=None, **kw):
         p = Proc(name, argv, env or self.env, self.log_path(name), ready, **kw)
         self.procs[name] = p
@@ -425,6 +455,17 @@ class Servers:
         except RuntimeError as e:
             self.front_end_errors["apache"] = str(e)
             self.problems.append("Apache front end did not work: " + str(e))
+        try:
+            self._add("lighttpd", self._lighttpd_config(), self._http_ready(self.lighttpd_url),
+                      timeout=15, extra_logs=(VAR / "lighttpd" / "run" / "error.log",),
+                      # lighttpd exits with 1 when a connection was still open as it
+                      # stopped (server.c: rc stays 1 unless srv->conns is empty): a
+                      # proxied SSE stream whose client left is only noticed at its
+                      # next keep-alive.
+                      clean_exits=(0, 1))
+        except RuntimeError as e:
+            self.front_end_errors["lighttpd"] = str(e)
+            self.problems.append("lighttpd front end did not work: " + str(e))
 
     def spawn(self, name, argv, extra_env=None, ready=None):
         """Starts another program under the harness (stopped and checked at teardown
@@ -463,7 +504,7 @@ class Servers:
 
     def stop(self):
         # The web servers first (they front the others), then the app servers, then push.
-        fronts = ("nginx", "apache2")
+        fronts = ("nginx", "apache2", "lighttpd")
         order = list(fronts) + [n for n in self.procs if n not in fronts + ("chat-push",)]
         order.append("chat-push")
         for name in order:
@@ -484,7 +525,7 @@ class Servers:
         """Programs' descendants that outlived them (re-parented to us because we are a
         subreaper) are a bug: report, kill and reap them."""
         ours = {"mariadbd"} | {"chat-api", "chat-httpd", "chat-push", "chatctl", "nginx",
-                               "apache2"}
+                               "apache2", "lighttpd"}
         db_pid = self.db_proc.pid if self.db_proc else None
         for pid, comm, state in _children_of(os.getpid()):
             if pid == db_pid or comm not in ours:
@@ -562,6 +603,7 @@ FRONT_ENDS = {
     "httpd": lambda s: s.httpd_url,
     "nginx": lambda s: s.nginx_url,
     "apache": lambda s: s.apache_url,
+    "lighttpd": lambda s: s.lighttpd_url,
 }
 
 

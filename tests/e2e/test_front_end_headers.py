@@ -1,4 +1,4 @@
-"""The web server front ends (nginx, Apache) send their security headers on every kind of
+"""The web server front ends (nginx, Apache, lighttpd) send their security headers on every kind of
 response, once each: files they serve themselves (plain and versioned static), a 413,
 the application's pages, JSON and errors over FastCGI, and what they proxy to chat-push.
 nginx drops a level's add_header lines in any location with one of its own, which is
@@ -29,9 +29,10 @@ def versioned(base, name):
 @pytest.mark.parametrize("what", [
     "static", "versioned_static", "missing_static", "page", "api_401", "api_404",
     "too_large_by_front", "too_large_by_app", "events_poll", "ws_without_upgrade"])
-@pytest.mark.parametrize("front", ["nginx", "apache"])
+@pytest.mark.parametrize("front", ["nginx", "apache", "lighttpd"])
 def test_security_headers_on_every_location(servers, make_user, front, what):
-    base = servers.nginx_url if front == "nginx" else servers.apache_url
+    base = {"nginx": servers.nginx_url, "apache": servers.apache_url,
+            "lighttpd": servers.lighttpd_url}[front]
     if what == "static":
         r = requests.get(base + "/static/chat.css", timeout=TIMEOUT)
         assert r.status_code == 200
@@ -58,8 +59,8 @@ def test_security_headers_on_every_location(servers, make_user, front, what):
         r = requests.get(base + "/no/such/path", timeout=TIMEOUT)
         assert r.status_code == 404
     elif what == "too_large_by_front":
-        # nginx answers this one itself (client_max_body_size); Apache lets the
-        # application answer every body up to 26 MiB. Either way the JSON 413.
+        # nginx answers this one itself (client_max_body_size); Apache and lighttpd
+        # let the application answer every body up to 26 MiB. Either way the JSON 413.
         r = requests.post(base + "/api/auth/login", data=b"x" * (2 * 1024 * 1024),
                           headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
         assert r.status_code == 413

@@ -1,4 +1,5 @@
-"""What passes through the web server front ends (nginx and Apache, as configured in etc/):
+"""What passes through the web server front ends (nginx, Apache and lighttpd, as configured
+in etc/):
 the WebSocket upgrade on /ws/ and /ws/chat/<pk>/ with the Origin check still applied
 behind the proxy, a live message posted through the same front end, Server-Sent Events
 that arrive one by one while the stream stays open, long-poll, and uploads up to the
@@ -17,8 +18,12 @@ from test_push_realtime import sse_events, sse_lines
 TIMEOUT = 15
 
 
+FRONTS = ["nginx", "apache", "lighttpd"]
+
+
 def front_url(servers, front):
-    return servers.nginx_url if front == "nginx" else servers.apache_url
+    return {"nginx": servers.nginx_url, "apache": servers.apache_url,
+            "lighttpd": servers.lighttpd_url}[front]
 
 
 async def ws_connect(base, path, user, origin):
@@ -31,7 +36,7 @@ async def ws_connect(base, path, user, origin):
     return client
 
 
-@pytest.mark.parametrize("front", ["nginx", "apache"])
+@pytest.mark.parametrize("front", FRONTS)
 @pytest.mark.parametrize("shape", ["/ws/", "/ws/chat/<pk>/"])
 def test_websocket_through_the_front_end(servers, make_user, front, shape):
     base = front_url(servers, front)
@@ -52,7 +57,7 @@ def test_websocket_through_the_front_end(servers, make_user, front, shape):
     run(scenario())
 
 
-@pytest.mark.parametrize("front", ["nginx", "apache"])
+@pytest.mark.parametrize("front", FRONTS)
 def test_sse_is_not_buffered_by_the_front_end(servers, make_user, front):
     base = front_url(servers, front)
     a, b = make_user("sa"), make_user("sb")
@@ -72,7 +77,7 @@ def test_sse_is_not_buffered_by_the_front_end(servers, make_user, front):
             assert ev["data"]["data"]["id"] == m["id"]
 
 
-@pytest.mark.parametrize("front", ["nginx", "apache"])
+@pytest.mark.parametrize("front", FRONTS)
 def test_long_poll_through_the_front_end(servers, make_user, front):
     base = front_url(servers, front)
     a, b = make_user("pa"), make_user("pb")
@@ -95,7 +100,7 @@ def test_long_poll_through_the_front_end(servers, make_user, front):
     assert [e["data"]["id"] for e in msgs] == [m["id"]]
 
 
-@pytest.mark.parametrize("front", ["nginx", "apache"])
+@pytest.mark.parametrize("front", FRONTS)
 def test_uploads_up_to_the_limit_pass_the_front_end(servers, make_user, front):
     """The front end's own body limit stays above attachment_max_bytes, so an upload of
     exactly the limit is stored and one byte more gets the application's JSON 413 (not
