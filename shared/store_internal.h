@@ -7,6 +7,21 @@
 #include "json_util.h"
 #include "store.h"
 
+/* ---- store_rows.c (layer 1): result rows -> JSON ---- */
+
+/* Builds an object from row `row` of r, reading its cells from column `col` on. */
+typedef json_object *(*chat_row_json_fn)(const struct chat_db_result *r, unsigned row,
+                                         unsigned col);
+
+/* Runs a query that matches at most one row and builds the object from its cells with
+ * build (from column 0). Returns CHAT_OK with *out (the caller puts it), CHAT_E_NOT_FOUND
+ * when nothing matched, or the query's error. */
+int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                        unsigned nparams, chat_row_json_fn build, json_object **out);
+
+/* The user object {id, username, display_name} from a row's cells at col, col+1, col+2. */
+json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
+
 /* Column list for chat_message_json_from_row; the query must alias messages as m and
  * the sender's users row as u. */
 #define CHAT_MESSAGE_COLUMNS                                                                 \
@@ -20,6 +35,18 @@
 /* Builds the REST message object from a row selected with CHAT_MESSAGE_COLUMNS, with
  * empty "reactions" and "attachments"; chat_messages_decorate fills them. */
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row);
+
+/* The "id"s of the message objects in `messages` as a JSON array text ("[1,2,3]"), for
+ * queries that join JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')).
+ * Caller frees. */
+char *chat_message_ids_json(json_object *messages);
+
+/* Column list for chat_attachment_json_from_row (the attachments row aliased as a). */
+#define CHAT_ATTACHMENT_COLUMNS "a.id, a.filename, a.size, a.content_type, a.sha256"
+/* The attachment object {id, filename, size, content_type, sha256, url} from the
+ * CHAT_ATTACHMENT_COLUMNS cells starting at col. */
+json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
+                                           unsigned col);
 
 /* One message of conv_id, decorated for viewer_id (0: for an event payload), without a
  * membership check. CHAT_E_NOT_FOUND when it is not a message of that conversation. */
@@ -36,11 +63,6 @@ int chat_message_decorate(struct chat_db *db, json_object *message, long long vi
 /* Adds "me" to each reaction of an already decorated message object, for viewer_id. */
 void chat_message_add_me(json_object *message, long long viewer_id);
 
-/* The "id"s of the message objects in `messages` as a JSON array text ("[1,2,3]"), for
- * queries that join JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')).
- * Caller frees. */
-char *chat_message_ids_json(json_object *messages);
-
 /* store_reactions.c: sets "reactions" of each message in `messages` (one query). */
 int chat_reactions_fill(struct chat_db *db, json_object *messages, long long viewer_id);
 
@@ -49,12 +71,6 @@ int chat_reactions_fill(struct chat_db *db, json_object *messages, long long vie
  * attachment of a message that is being deleted (inside the caller's transaction). */
 int chat_attachments_fill(struct chat_db *db, json_object *messages);
 int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
-/* Column list for chat_attachment_json_from_row (the attachments row aliased as a). */
-#define CHAT_ATTACHMENT_COLUMNS "a.id, a.filename, a.size, a.content_type, a.sha256"
-/* The attachment object {id, filename, size, content_type, sha256, url} from the
- * CHAT_ATTACHMENT_COLUMNS cells starting at col. */
-json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
-                                           unsigned col);
 
 /* The conversation object for event payloads: as member_id sees it (member_id must take
  * part), without "unread_count" and without viewer-specific reaction fields. */
@@ -64,19 +80,6 @@ int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member
 /* Re-adds whichever of a direct conversation's two members left it (they see the whole
  * history again), with participant.added events, in its own transaction. */
 int chat_conv_rejoin_direct(struct chat_db *db, long long conv_id, const long long members[2]);
-
-/* The user object {id, username, display_name} from a row's cells at col, col+1, col+2. */
-json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
-
-/* Builds an object from row `row` of r, reading its cells from column `col` on. */
-typedef json_object *(*chat_row_json_fn)(const struct chat_db_result *r, unsigned row,
-                                         unsigned col);
-
-/* Runs a query that matches at most one row and builds the object from its cells with
- * build (from column 0). Returns CHAT_OK with *out (the caller puts it), CHAT_E_NOT_FOUND
- * when nothing matched, or the query's error. */
-int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
-                        unsigned nparams, chat_row_json_fn build, json_object **out);
 
 /* Inside a transaction: locks the conversation row (serializing its writers so its
  * events commit in id order) and checks that user_id takes part. CHAT_E_NOT_FOUND

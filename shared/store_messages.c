@@ -5,41 +5,6 @@
 #include "log.h"
 #include "store.h"
 #include "store_internal.h"
-#include "strbuf.h"
-
-json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row)
-{
-    char created[32], edited[32];
-    bool deleted = !chat_db_cell_is_null(r, row, 8);
-    json_object *m = json_object_new_object();
-    json_object_object_add(m, "id", json_object_new_int64(chat_db_cell_int(r, row, 0)));
-    json_object_object_add(m, "conversation_id",
-                           json_object_new_int64(chat_db_cell_int(r, row, 1)));
-    json_object_object_add(m, "sender", chat_user_json_from_row(r, row, 2));
-    json_object_object_add(m, "text", json_object_new_string(deleted ? "" : chat_db_cell(r, row, 5)));
-    chat_json_add_nullable_string(m, "created_at", chat_time_rfc3339(chat_db_cell(r, row, 6), created));
-    chat_json_add_nullable_string(m, "edited_at", chat_time_rfc3339(chat_db_cell(r, row, 7), edited));
-    json_object_object_add(m, "deleted", json_object_new_boolean(deleted));
-    chat_json_add_nullable_int(m, "reply_to", chat_db_cell_int(r, row, 9),
-                               chat_db_cell_is_null(r, row, 9));
-    chat_json_add_nullable_string(m, "client_msg_id", chat_db_cell(r, row, 10));
-    json_object_object_add(m, "reactions", json_object_new_array());
-    json_object_object_add(m, "attachments", json_object_new_array());
-    return m;
-}
-
-char *chat_message_ids_json(json_object *messages)
-{
-    struct strbuf b = {0};
-    strbuf_puts(&b, "[");
-    size_t n = json_object_array_length(messages);
-    for (size_t i = 0; i < n; i++) {
-        json_object *id = json_object_object_get(json_object_array_get_idx(messages, i), "id");
-        strbuf_printf(&b, "%s%lld", i ? "," : "", (long long)json_object_get_int64(id));
-    }
-    strbuf_puts(&b, "]");
-    return strbuf_detach(&b, NULL);
-}
 
 int chat_messages_decorate(struct chat_db *db, json_object *messages, long long viewer_id)
 {
