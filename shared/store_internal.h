@@ -48,6 +48,14 @@ char *chat_message_ids_json(json_object *messages);
 json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
                                            unsigned col);
 
+/* ---- store_membership.c (layer 1): who takes part; chat_conv_check_participant and
+ * chat_conv_ids_for_user are public (store.h) ---- */
+
+/* Inside a transaction: locks the conversation row (serializing its writers so its
+ * events commit in id order) and checks that user_id takes part. CHAT_E_NOT_FOUND
+ * otherwise. */
+int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long long user_id);
+
 /* One message of conv_id, decorated for viewer_id (0: for an event payload), without a
  * membership check. CHAT_E_NOT_FOUND when it is not a message of that conversation. */
 int chat_message_load_json(struct chat_db *db, long long conv_id, long long message_id,
@@ -80,10 +88,5 @@ int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member
 /* Re-adds whichever of a direct conversation's two members left it (they see the whole
  * history again), with participant.added events, in its own transaction. */
 int chat_conv_rejoin_direct(struct chat_db *db, long long conv_id, const long long members[2]);
-
-/* Inside a transaction: locks the conversation row (serializing its writers so its
- * events commit in id order) and checks that user_id takes part. CHAT_E_NOT_FOUND
- * otherwise. */
-int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long long user_id);
 
 #endif

@@ -92,17 +92,6 @@ static int find_by_client_id(struct chat_db *db, const struct chat_message_input
                              in->sender_id, out);
 }
 
-/* Locks the conversation row for the rest of the transaction, which orders every event
- * of one conversation by commit (see docs/protocol.md), and checks membership. */
-int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long long user_id)
-{
-    return chat_db_query_int(db,
-                             "SELECT c.id FROM conversations c JOIN participants p "
-                             "ON p.conversation_id = c.id AND p.user_id = ? "
-                             "WHERE c.id = ? FOR UPDATE",
-                             CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(conv_id)), NULL);
-}
-
 static int insert_message(struct chat_db *db, const struct chat_message_input *in,
                           json_object **out)
 {
