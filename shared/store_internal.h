@@ -56,6 +56,20 @@ json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsig
  * otherwise. */
 int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long long user_id);
 
+/* ---- layer 2, decorators: they add fields to message objects built by store_rows.c ---- */
+
+/* store_reactions.c: sets "reactions" of each message in `messages` (one query). */
+int chat_reactions_fill(struct chat_db *db, json_object *messages, long long viewer_id);
+/* store_reactions.c: adds "me" to each reaction of an already decorated message object,
+ * for viewer_id. */
+void chat_message_add_me(json_object *message, long long viewer_id);
+
+/* The attachments hook (store_message_attachments.c, owned by the attachments module):
+ * sets "attachments" of each message in `messages` with one query, and detaches every
+ * attachment of a message that is being deleted (inside the caller's transaction). */
+int chat_attachments_fill(struct chat_db *db, json_object *messages);
+int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
+
 /* One message of conv_id, decorated for viewer_id (0: for an event payload), without a
  * membership check. CHAT_E_NOT_FOUND when it is not a message of that conversation. */
 int chat_message_load_json(struct chat_db *db, long long conv_id, long long message_id,
@@ -68,17 +82,6 @@ int chat_message_load_json(struct chat_db *db, long long conv_id, long long mess
 int chat_messages_decorate(struct chat_db *db, json_object *messages, long long viewer_id);
 /* chat_messages_decorate for a single message object. */
 int chat_message_decorate(struct chat_db *db, json_object *message, long long viewer_id);
-/* Adds "me" to each reaction of an already decorated message object, for viewer_id. */
-void chat_message_add_me(json_object *message, long long viewer_id);
-
-/* store_reactions.c: sets "reactions" of each message in `messages` (one query). */
-int chat_reactions_fill(struct chat_db *db, json_object *messages, long long viewer_id);
-
-/* The attachments hook (store_message_attachments.c, owned by the attachments module):
- * sets "attachments" of each message in `messages` with one query, and detaches every
- * attachment of a message that is being deleted (inside the caller's transaction). */
-int chat_attachments_fill(struct chat_db *db, json_object *messages);
-int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
 
 /* The conversation object for event payloads: as member_id sees it (member_id must take
  * part), without "unread_count" and without viewer-specific reaction fields. */

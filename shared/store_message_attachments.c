@@ -1,6 +1,7 @@
-/* The attachments of message objects: the hooks chat_messages_decorate and message
- * deletion call (declared in store_internal.h). Owned by the attachments module
- * (engineer "files"); the message code only calls these. */
+/* Layer 2 (decorators) of the data layer: the attachments of message objects, the hooks
+ * chat_messages_decorate and message deletion call (declared in store_internal.h). Owned
+ * by the attachments module (engineer "files"); the message code only calls these. Calls
+ * store_rows.c only. */
 #include <stdlib.h>
 
 #include "errors.h"

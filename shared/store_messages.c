@@ -25,21 +25,6 @@ int chat_message_decorate(struct chat_db *db, json_object *message, long long vi
     return rc;
 }
 
-void chat_message_add_me(json_object *message, long long viewer_id)
-{
-    json_object *reactions = json_object_object_get(message, "reactions");
-    size_t n = json_object_array_length(reactions);
-    for (size_t i = 0; i < n; i++) {
-        json_object *r = json_object_array_get_idx(reactions, i);
-        json_object *ids = json_object_object_get(r, "user_ids");
-        bool me = false;
-        size_t k = json_object_array_length(ids);
-        for (size_t j = 0; j < k && !me; j++)
-            me = json_object_get_int64(json_object_array_get_idx(ids, j)) == viewer_id;
-        json_object_object_add(r, "me", json_object_new_boolean(me));
-    }
-}
-
 /* Runs a query selecting CHAT_MESSAGE_COLUMNS that matches at most one message, and
  * decorates it for viewer_id (0: for an event payload). */
 static json_object *message_row(const struct chat_db_result *r, unsigned row, unsigned col)
