@@ -70,6 +70,8 @@ void chat_message_add_me(json_object *message, long long viewer_id);
 int chat_attachments_fill(struct chat_db *db, json_object *messages);
 int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
 
+/* ---- store_messages.c (layer 3), message views: message objects, decorated ---- */
+
 /* One message of conv_id, decorated for viewer_id (0: for an event payload), without a
  * membership check. CHAT_E_NOT_FOUND when it is not a message of that conversation. */
 int chat_message_load_json(struct chat_db *db, long long conv_id, long long message_id,
@@ -82,14 +84,16 @@ int chat_message_load_json(struct chat_db *db, long long conv_id, long long mess
 int chat_messages_decorate(struct chat_db *db, json_object *messages, long long viewer_id);
 /* chat_messages_decorate for a single message object. */
 int chat_message_decorate(struct chat_db *db, json_object *message, long long viewer_id);
+/* The existing message of in->sender_id with in->client_msg_id in in->conversation_id
+ * (a repeated send), decorated for the sender, or CHAT_E_NOT_FOUND. */
+int chat_message_find_by_client_id(struct chat_db *db, const struct chat_message_input *in,
+                                   json_object **out);
+
+/* ---- store_conversations.c (layer 4), conversation views ---- */
 
 /* The conversation object for event payloads: as member_id sees it (member_id must take
  * part), without "unread_count" and without viewer-specific reaction fields. */
 int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member_id,
                          json_object **out);
-
-/* Re-adds whichever of a direct conversation's two members left it (they see the whole
- * history again), with participant.added events, in its own transaction. */
-int chat_conv_rejoin_direct(struct chat_db *db, long long conv_id, const long long members[2]);
 
 #endif

@@ -1,8 +1,8 @@
-/* Messages: sending (idempotent by client_msg_id) and history pages. */
-#include <string.h>
-
+/* Layer 3 (message views) of the data layer: reading messages. One message, history
+ * pages, the page around a message, and the decoration (reactions, attachments) every
+ * message object gets. Calls the decorators, store_rows.c and store_membership.c;
+ * sending is in store_message_submit.c, edits and deletes in store_message_edits.c. */
 #include "errors.h"
-#include "log.h"
 #include "store.h"
 #include "store_internal.h"
 
@@ -65,9 +65,8 @@ int chat_message_get_json(struct chat_db *db, long long conv_id, long long messa
     return chat_message_load_json(db, conv_id, message_id, viewer_id, out);
 }
 
-/* Returns the existing message for a repeated client_msg_id, or CHAT_E_NOT_FOUND. */
-static int find_by_client_id(struct chat_db *db, const struct chat_message_input *in,
-                             json_object **out)
+int chat_message_find_by_client_id(struct chat_db *db, const struct chat_message_input *in,
+                                   json_object **out)
 {
     return query_one_message(db,
                              CHAT_MESSAGE_SELECT
@@ -75,98 +74,6 @@ static int find_by_client_id(struct chat_db *db, const struct chat_message_input
                              CHAT_DB_PARAMS(DB_INT(in->conversation_id), DB_INT(in->sender_id),
                                             DB_STR(in->client_msg_id)),
                              in->sender_id, out);
-}
-
-static int insert_message(struct chat_db *db, const struct chat_message_input *in,
-                          json_object **out)
-{
-    int rc;
-    if (in->reply_to) {
-        rc = chat_db_query_int(db, "SELECT id FROM messages WHERE id = ? AND conversation_id = ?",
-                               CHAT_DB_PARAMS(DB_INT(in->reply_to), DB_INT(in->conversation_id)),
-                               NULL);
-        if (rc != CHAT_OK)
-            return rc == CHAT_E_NOT_FOUND ? CHAT_E_VALIDATION : rc;
-    }
-    unsigned long long id = 0;
-    rc = chat_db_exec(db,
-                      "INSERT INTO messages (conversation_id, sender_id, text, client_msg_id, "
-                      "reply_to_id) VALUES (?, ?, ?, ?, ?)",
-                      CHAT_DB_PARAMS(DB_INT(in->conversation_id), DB_INT(in->sender_id),
-                                     DB_STR(in->text), DB_STR_OR_NULL(in->client_msg_id),
-                                     in->reply_to ? DB_INT(in->reply_to) : DB_NULL),
-                      NULL, &id);
-    if (rc != CHAT_OK)
-        return rc;
-    /* Same transaction: a failed attach (taken by a concurrent send) undoes the message. */
-    rc = chat_attachments_attach(db, (long long)id, in->sender_id, in->attachment_ids,
-                                 in->attachment_count);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_db_exec(db,
-                      "UPDATE conversations c JOIN messages m ON m.id = ? "
-                      "SET c.last_activity_at = m.created_at, c.last_message_id = m.id "
-                      "WHERE c.id = ?",
-                      CHAT_DB_PARAMS(DB_INT(id), DB_INT(in->conversation_id)), NULL, NULL);
-    if (rc != CHAT_OK)
-        return rc;
-    /* The sender has read everything up to their own message. */
-    rc = chat_db_exec(db,
-                      "UPDATE participants SET last_read_message_id = ?, last_read_at = NOW(6), "
-                      "last_delivered_at = NOW(6), "
-                      "last_delivered_message_id = GREATEST(last_delivered_message_id, ?) "
-                      "WHERE conversation_id = ? AND user_id = ?",
-                      CHAT_DB_PARAMS(DB_INT(id), DB_INT(id), DB_INT(in->conversation_id),
-                                     DB_INT(in->sender_id)),
-                      NULL, NULL);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_message_load_json(db, in->conversation_id, (long long)id, 0, out);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_event_append(db, in->conversation_id, "message.created", *out, NULL);
-    if (rc != CHAT_OK) {
-        json_object_put(*out);
-        *out = NULL;
-        return rc;
-    }
-    chat_message_add_me(*out, in->sender_id);
-    return CHAT_OK;
-}
-
-int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
-                      const struct chat_message_input *in, json_object **out, bool *created)
-{
-    (void)cfg;
-    *out = NULL;
-    *created = false;
-    int rc = chat_db_begin(db);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_conv_lock_for_participant(db, in->conversation_id, in->sender_id);
-    if (rc != CHAT_OK)
-        goto out;
-    if (in->client_msg_id) {
-        rc = find_by_client_id(db, in, out);
-        if (rc == CHAT_OK)
-            goto out; /* a retry: the original, nothing new */
-        if (rc != CHAT_E_NOT_FOUND)
-            goto out;
-    }
-    rc = insert_message(db, in, out);
-    if (rc == CHAT_OK)
-        *created = true;
-out:
-    if (rc == CHAT_OK)
-        rc = chat_db_commit(db);
-    else
-        chat_db_rollback(db);
-    if (rc != CHAT_OK && *out) {
-        json_object_put(*out);
-        *out = NULL;
-        *created = false;
-    }
-    return rc;
 }
 
 /* Appends the first count rows of r to results, oldest first: r is in ascending id order
