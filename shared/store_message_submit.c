@@ -81,7 +81,7 @@ int chat_message_submit(struct chat_db *db, const struct chat_config *cfg,
     }
 out:
     if (rc == CHAT_E_NOT_FOUND)
-        snprintf(detail, detail_len, "Conversation not found.");
+        snprintf(detail, detail_len, CHAT_DETAIL_CONVERSATION_NOT_FOUND);
     return rc;
 }
 
