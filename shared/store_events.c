@@ -1,4 +1,4 @@
-/* Layer 0 of the data layer: the event log. Appends the events row every change writes
+/* Layer 1 (bottom) of the data layer: the event log. Appends the events row every change writes
  * in its own transaction. Calls no other store file. */
 #include "errors.h"
 #include "json_util.h"

@@ -1,4 +1,18 @@
-/* Helpers shared by the store_*.c files only. */
+/* Helpers shared by the store_*.c files only, grouped by the layer that defines them.
+ *
+ * The data layer is layered: a store file calls only files of lower layers, never one
+ * of its own layer or above (checked with nm on the objects, see the commit history).
+ *   1  bottom:      store_rows.c (rows -> JSON), store_membership.c (who takes part),
+ *                   store_events.c (the event log), store_sessions.c, store_ratelimit.c
+ *   2  records and decorators: store_users.c, store_attachments.c (uploads, attach, gc),
+ *                   store_reactions.c and store_message_attachments.c (fields of message
+ *                   objects)
+ *   3  message views:      store_messages.c
+ *   4  conversation views: store_conversations.c, store_search.c
+ *   5  writes:      store_conversation_changes.c, store_message_submit.c,
+ *                   store_message_edits.c, store_reaction_changes.c, store_receipts.c,
+ *                   store_presence.c
+ * The public declarations stay in store.h whichever file defines them. */
 #ifndef CHAT_STORE_INTERNAL_H
 #define CHAT_STORE_INTERNAL_H
 
@@ -7,7 +21,7 @@
 #include "json_util.h"
 #include "store.h"
 
-/* ---- store_rows.c (layer 1): result rows -> JSON ---- */
+/* ---- layer 1, store_rows.c: result rows -> JSON ---- */
 
 /* Builds an object from row `row` of r, reading its cells from column `col` on. */
 typedef json_object *(*chat_row_json_fn)(const struct chat_db_result *r, unsigned row,
@@ -48,8 +62,8 @@ char *chat_message_ids_json(json_object *messages);
 json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
                                            unsigned col);
 
-/* ---- store_membership.c (layer 1): who takes part; chat_conv_check_participant and
- * chat_conv_ids_for_user are public (store.h) ---- */
+/* ---- layer 1, store_membership.c: who takes part (chat_conv_check_participant and
+ * chat_conv_ids_for_user are public, in store.h) ---- */
 
 /* Inside a transaction: locks the conversation row (serializing its writers so its
  * events commit in id order) and checks that user_id takes part. CHAT_E_NOT_FOUND
@@ -70,7 +84,7 @@ void chat_message_add_me(json_object *message, long long viewer_id);
 int chat_attachments_fill(struct chat_db *db, json_object *messages);
 int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
 
-/* ---- store_messages.c (layer 3), message views: message objects, decorated ---- */
+/* ---- layer 3, store_messages.c: message views ---- */
 
 /* One message of conv_id, decorated for viewer_id (0: for an event payload), without a
  * membership check. CHAT_E_NOT_FOUND when it is not a message of that conversation. */
@@ -82,18 +96,18 @@ int chat_message_load_json(struct chat_db *db, long long conv_id, long long mess
  * viewer_id > 0 adds the viewer-specific "me" to each reaction (REST); 0 leaves it out
  * (event payloads). Returns CHAT_OK or the query's error. */
 int chat_messages_decorate(struct chat_db *db, json_object *messages, long long viewer_id);
-/* chat_messages_decorate for a single message object. */
-int chat_message_decorate(struct chat_db *db, json_object *message, long long viewer_id);
 /* The existing message of in->sender_id with in->client_msg_id in in->conversation_id
  * (a repeated send), decorated for the sender, or CHAT_E_NOT_FOUND. */
 int chat_message_find_by_client_id(struct chat_db *db, const struct chat_message_input *in,
                                    json_object **out);
 
-/* ---- store_conversations.c (layer 4), conversation views ---- */
+/* ---- layer 4, store_conversations.c: conversation views ---- */
 
 /* The conversation object for event payloads: as member_id sees it (member_id must take
  * part), without "unread_count" and without viewer-specific reaction fields. */
 int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member_id,
                          json_object **out);
+
+/* Layer 5 (writes) declares nothing here: its functions are public (store.h) or static. */
 
 #endif

@@ -16,7 +16,8 @@ int chat_messages_decorate(struct chat_db *db, json_object *messages, long long 
     return rc;
 }
 
-int chat_message_decorate(struct chat_db *db, json_object *message, long long viewer_id)
+/* chat_messages_decorate for a single message object. */
+static int message_decorate(struct chat_db *db, json_object *message, long long viewer_id)
 {
     json_object *one = json_object_new_array_ext(1);
     json_object_array_add(one, json_object_get(message));
@@ -40,7 +41,7 @@ static int query_one_message(struct chat_db *db, const char *sql,
     json_object *m = NULL;
     int rc = chat_query_one_json(db, sql, params, nparams, message_row, &m);
     if (rc == CHAT_OK)
-        rc = chat_message_decorate(db, m, viewer_id);
+        rc = message_decorate(db, m, viewer_id);
     if (rc == CHAT_OK)
         *out = m;
     else

@@ -1,4 +1,5 @@
-/* Users: creation, credentials and lookup. */
+/* Layer 2 (records) of the data layer: users. Creation, credentials, lookup and the user
+ * object. Calls store_rows.c only. */
 #include <ctype.h>
 #include <string.h>
 
