@@ -1,7 +1,8 @@
 /* The data layer shared by chat-api, chat-httpd, chatctl and chat-push. Every function
  * takes the caller's per-thread struct chat_db, returns CHAT_OK or a negative CHAT_E_*
  * code, and hands back new json-c references the caller must json_object_put(). Every
- * change writes its events row in the same transaction (see chat_event_append). */
+ * change writes its events row in the same transaction (see chat_event_append). The
+ * store_*.c files that define these are layered (see store_internal.h). */
 #ifndef CHAT_STORE_H
 #define CHAT_STORE_H
 
@@ -23,7 +24,7 @@
 #define CHAT_PAGE_DEFAULT 50
 #define CHAT_PAGE_MAX 200
 
-/* ---- users ---- */
+/* ---- users (store_users.c) ---- */
 
 /* True when name is 1..32 characters of [A-Za-z0-9_.-]. */
 bool chat_username_valid(const char *name);
@@ -44,7 +45,7 @@ int chat_user_find_by_username(struct chat_db *db, const char *username, long lo
 /* Users whose username or display name starts with q (case-insensitive), at most limit. */
 int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_object **out_array);
 
-/* ---- sessions ---- */
+/* ---- sessions (store_sessions.c) ---- */
 
 /* Creates a session for user_id. Writes the new bearer token and CSRF token. */
 int chat_session_create(struct chat_db *db, const struct chat_config *cfg, long long user_id,
@@ -55,7 +56,8 @@ int chat_session_lookup(struct chat_db *db, const char *token, long long *user_i
                         char csrf[CHAT_TOKEN_CHARS + 1]);
 int chat_session_delete(struct chat_db *db, const char *token);
 
-/* ---- conversations ---- */
+/* ---- conversations (creating: store_conversation_changes.c; participation and ids:
+ * store_membership.c; the objects: store_conversations.c) ---- */
 
 /* Creates a conversation with creator_id and the given participants (duplicates and the
  * creator in the list are ignored). A direct conversation (is_group false) takes exactly
@@ -77,7 +79,8 @@ int chat_conv_list_json(struct chat_db *db, long long viewer_id, json_object **o
 /* The ids of every conversation user_id takes part in. *ids is malloc'ed; caller frees. */
 int chat_conv_ids_for_user(struct chat_db *db, long long user_id, long long **ids, size_t *count);
 
-/* ---- messages ---- */
+/* ---- messages (sending: store_message_submit.c; reading: store_messages.c; text rules,
+ * edits and deletes: store_message_edits.c) ---- */
 
 struct chat_message_input {
     long long conversation_id;
@@ -141,7 +144,7 @@ int chat_message_edit(struct chat_db *db, long long conv_id, long long message_i
 int chat_message_delete(struct chat_db *db, long long conv_id, long long message_id,
                         long long user_id, bool *changed);
 
-/* ---- reactions ---- */
+/* ---- reactions (store_reaction_changes.c) ---- */
 
 #define CHAT_EMOJI_MAX_BYTES 32
 #define CHAT_REACTIONS_PER_USER_MAX 20  /* distinct emoji one user may put on one message */
@@ -156,7 +159,7 @@ int chat_reaction_add(struct chat_db *db, long long conv_id, long long message_i
 int chat_reaction_remove(struct chat_db *db, long long conv_id, long long message_id,
                          long long user_id, const char *emoji, bool *removed);
 
-/* ---- receipts ---- */
+/* ---- receipts (store_receipts.c) ---- */
 
 enum chat_receipt_kind { CHAT_RECEIPT_DELIVERED, CHAT_RECEIPT_READ };
 
@@ -173,7 +176,7 @@ int chat_receipt_mark(struct chat_db *db, long long conv_id, long long user_id,
 int chat_message_status_json(struct chat_db *db, long long conv_id, long long message_id,
                              long long viewer_id, json_object **out_array);
 
-/* ---- conversation changes and participants ---- */
+/* ---- conversation changes and participants (store_conversation_changes.c) ---- */
 
 /* Renames a group (name validated by the caller); writes conversation.updated when the
  * name changed. Errors: CHAT_E_NOT_FOUND, CHAT_E_VALIDATION (a direct conversation). */
@@ -296,7 +299,7 @@ struct chat_rate_result {
 int chat_rate_take(struct chat_db *db, const char *key, int per_minute, int burst,
                    struct chat_rate_result *res);
 
-/* ---- maintenance (chatctl gc) ---- */
+/* ---- maintenance (chatctl gc; store_attachments.c) ---- */
 
 struct chat_gc_stats {
     long long attachments;  /* rows: unattached after 24 h, or of deleted messages */
@@ -311,14 +314,14 @@ struct chat_gc_stats {
  * upload reusing it may not have committed yet). */
 int chat_gc(struct chat_db *db, const struct chat_config *cfg, struct chat_gc_stats *st);
 
-/* ---- events ---- */
+/* ---- events (store_events.c) ---- */
 
 /* Appends an event inside the caller's open transaction. payload is serialized here and
  * not consumed. */
 int chat_event_append(struct chat_db *db, long long conversation_id, const char *type,
                       json_object *payload, long long *event_id);
 
-/* ---- time ---- */
+/* ---- time (store_rows.c) ---- */
 
 /* Converts MariaDB "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC) to RFC 3339 "YYYY-MM-DDTHH:MM:SS.ffffffZ".
  * out must hold 32 bytes. A NULL input gives NULL. */

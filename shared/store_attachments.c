@@ -1,4 +1,6 @@
-/* Attachments: uploads, access checks, attaching to a message, and `chatctl gc`. */
+/* Layer 2 (records) of the data layer: attachments. Uploads, access checks, attaching
+ * to a message (inside the send's transaction), and `chatctl gc`. Calls store_rows.c
+ * only (and blobs.c for the files). */
 #include <dirent.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,6 +1,10 @@
-/* Changes to an existing conversation: renaming a group and its membership (listing,
- * adding, removing, leaving, rejoining a direct chat). Every change locks the
- * conversation row first and writes its event in the same transaction. */
+/* Layer 5 (writes) of the data layer: conversation writes. Creating a conversation
+ * (direct or group), renaming a group and its membership (listing, adding, removing,
+ * leaving, rejoining a direct chat). Every change to an existing conversation locks its
+ * row first and writes its event in the same transaction. Calls conversation views
+ * (store_conversations.c, for event payloads), users, rows, membership and the event
+ * log. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +33,14 @@ static int lock_conversation(struct chat_db *db, long long conv_id, long long ac
     }
     chat_db_result_free(&r);
     return rc;
+}
+
+/* CHAT_E_VALIDATION when there is no such user (an id from the request body). */
+static int user_exists(struct chat_db *db, long long user_id)
+{
+    int rc = chat_db_query_int(db, "SELECT 1 FROM users WHERE id = ?",
+                               CHAT_DB_PARAMS(DB_INT(user_id)), NULL);
+    return rc == CHAT_E_NOT_FOUND ? CHAT_E_VALIDATION : rc;
 }
 
 int chat_conv_rename(struct chat_db *db, long long conv_id, long long user_id, const char *name)
@@ -163,12 +175,8 @@ int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_
     rc = lock_conversation(db, conv_id, actor_id, &is_group, &creator_id);
     if (rc == CHAT_OK && !is_group)
         rc = CHAT_E_CONFLICT;
-    if (rc == CHAT_OK) {
-        rc = chat_db_query_int(db, "SELECT 1 FROM users WHERE id = ?",
-                               CHAT_DB_PARAMS(DB_INT(user_id)), NULL);
-        if (rc == CHAT_E_NOT_FOUND)
-            rc = CHAT_E_VALIDATION;
-    }
+    if (rc == CHAT_OK)
+        rc = user_exists(db, user_id);
     if (rc != CHAT_OK)
         goto out;
     rc = get_participant(db, conv_id, user_id, out);
@@ -226,7 +234,9 @@ out:
     return chat_db_end(db, rc);
 }
 
-int chat_conv_rejoin_direct(struct chat_db *db, long long conv_id, const long long members[2])
+/* Re-adds whichever of a direct conversation's two members left it (they see the whole
+ * history again), with participant.added events, in its own transaction. */
+static int rejoin_direct(struct chat_db *db, long long conv_id, const long long members[2])
 {
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
@@ -239,4 +249,94 @@ int chat_conv_rejoin_direct(struct chat_db *db, long long conv_id, const long lo
             rc = insert_participant(db, conv_id, members[i]);
     }
     return chat_db_end(db, rc);
+}
+
+static int find_direct(struct chat_db *db, const char *key, long long *conv_id)
+{
+    return chat_db_query_int(db, "SELECT id FROM conversations WHERE direct_key = ?",
+                             CHAT_DB_PARAMS(DB_STR(key)), conv_id);
+}
+
+static int insert_conversation(struct chat_db *db, long long creator_id, const long long *members,
+                               size_t count, const char *name, bool is_group, const char *direct_key,
+                               long long *conv_id)
+{
+    unsigned long long id = 0;
+    int rc = chat_db_exec(db,
+                          "INSERT INTO conversations (is_group, name, direct_key, created_by) "
+                          "VALUES (?, ?, ?, ?)",
+                          CHAT_DB_PARAMS(DB_INT(is_group ? 1 : 0), DB_STR_OR_NULL(name),
+                                         DB_STR_OR_NULL(direct_key), DB_INT(creator_id)),
+                          NULL, &id);
+    if (rc != CHAT_OK)
+        return rc;
+    for (size_t i = 0; i < count; i++) {
+        rc = chat_db_exec(db, "INSERT INTO participants (conversation_id, user_id) VALUES (?, ?)",
+                          CHAT_DB_PARAMS(DB_INT(id), DB_INT(members[i])), NULL, NULL);
+        if (rc != CHAT_OK)
+            return rc;
+    }
+    json_object *conv = NULL;
+    rc = chat_conv_get_json(db, (long long)id, creator_id, &conv);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = chat_event_append(db, (long long)id, "conversation.created", conv, NULL);
+    json_object_put(conv);
+    *conv_id = (long long)id;
+    return rc;
+}
+
+int chat_conv_create(struct chat_db *db, long long creator_id, const long long *participant_ids,
+                     size_t count, const char *name, bool is_group, long long *conv_id,
+                     bool *existed)
+{
+    *existed = false;
+    if (count > CHAT_GROUP_MAX_PARTICIPANTS)
+        return CHAT_E_VALIDATION;
+    /* Members: the creator first, then each distinct other id. */
+    long long members[CHAT_GROUP_MAX_PARTICIPANTS + 1];
+    size_t n = 0;
+    members[n++] = creator_id;
+    for (size_t i = 0; i < count; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < n && !seen; k++)
+            seen = members[k] == participant_ids[i];
+        if (!seen)
+            members[n++] = participant_ids[i];
+    }
+    if (n < 2 || n > CHAT_GROUP_MAX_PARTICIPANTS || (!is_group && n != 2))
+        return CHAT_E_VALIDATION;
+    if (!is_group && name && *name)
+        return CHAT_E_VALIDATION;
+    for (size_t i = 1; i < n; i++) {
+        int rc = user_exists(db, members[i]);
+        if (rc != CHAT_OK)
+            return rc;
+    }
+    char key[48] = "";
+    if (!is_group) {
+        long long lo = members[0] < members[1] ? members[0] : members[1];
+        long long hi = members[0] < members[1] ? members[1] : members[0];
+        snprintf(key, sizeof(key), "%lld:%lld", lo, hi);
+        if (find_direct(db, key, conv_id) == CHAT_OK) {
+            /* Starting a direct chat again rejoins it if either member had left. */
+            *existed = true;
+            return rejoin_direct(db, *conv_id, members);
+        }
+    }
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = insert_conversation(db, creator_id, members, n, is_group ? name : NULL, is_group,
+                             is_group ? NULL : key, conv_id);
+    if (rc == CHAT_OK)
+        return chat_db_commit(db);
+    chat_db_rollback(db);
+    if (rc == CHAT_E_DUPLICATE && !is_group) {
+        /* Lost a race with a concurrent create of the same direct chat. */
+        rc = find_direct(db, key, conv_id);
+        if (rc == CHAT_OK)
+            *existed = true;
+    }
+    return rc;
 }

@@ -1,37 +1,10 @@
-/* Conversations: creation, membership and the viewer-specific conversation object. */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
+/* Layer 4 (conversation views) of the data layer: the conversation objects as a viewer
+ * sees them, for the list, for one conversation and for event payloads, each embedding
+ * its last message. Calls message views (store_messages.c: decoration) and store_rows.c;
+ * creation and every other change are in store_conversation_changes.c. */
 #include "errors.h"
-#include "log.h"
 #include "store.h"
 #include "store_internal.h"
-#include "strbuf.h"
-#include "xalloc.h"
-
-int chat_conv_check_participant(struct chat_db *db, long long conv_id, long long user_id)
-{
-    return chat_db_query_int(db,
-                             "SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?",
-                             CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(user_id)), NULL);
-}
-
-int chat_conv_ids_for_user(struct chat_db *db, long long user_id, long long **ids, size_t *count)
-{
-    struct chat_db_result r;
-    int rc = chat_db_query(db, "SELECT conversation_id FROM participants WHERE user_id = ? "
-                               "ORDER BY conversation_id",
-                           CHAT_DB_PARAMS(DB_INT(user_id)), &r);
-    if (rc != CHAT_OK)
-        return rc;
-    *ids = chat_xcalloc(r.nrows ? r.nrows : 1, sizeof(long long));
-    for (unsigned i = 0; i < r.nrows; i++)
-        (*ids)[i] = chat_db_cell_int(&r, i, 0);
-    *count = r.nrows;
-    chat_db_result_free(&r);
-    return CHAT_OK;
-}
 
 /* Builds conversation objects for the viewer: every conversation when only_conv is 0,
  * else just that one. A fixed number of queries regardless of the number of
@@ -159,101 +132,4 @@ int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member
                          json_object **out)
 {
     return get_one(db, conv_id, member_id, true, out);
-}
-
-static int find_direct(struct chat_db *db, const char *key, long long *conv_id)
-{
-    return chat_db_query_int(db, "SELECT id FROM conversations WHERE direct_key = ?",
-                             CHAT_DB_PARAMS(DB_STR(key)), conv_id);
-}
-
-static int user_exists(struct chat_db *db, long long user_id)
-{
-    int rc = chat_db_query_int(db, "SELECT 1 FROM users WHERE id = ?",
-                               CHAT_DB_PARAMS(DB_INT(user_id)), NULL);
-    return rc == CHAT_E_NOT_FOUND ? CHAT_E_VALIDATION : rc;
-}
-
-static int insert_conversation(struct chat_db *db, long long creator_id, const long long *members,
-                               size_t count, const char *name, bool is_group, const char *direct_key,
-                               long long *conv_id)
-{
-    unsigned long long id = 0;
-    int rc = chat_db_exec(db,
-                          "INSERT INTO conversations (is_group, name, direct_key, created_by) "
-                          "VALUES (?, ?, ?, ?)",
-                          CHAT_DB_PARAMS(DB_INT(is_group ? 1 : 0), DB_STR_OR_NULL(name),
-                                         DB_STR_OR_NULL(direct_key), DB_INT(creator_id)),
-                          NULL, &id);
-    if (rc != CHAT_OK)
-        return rc;
-    for (size_t i = 0; i < count; i++) {
-        rc = chat_db_exec(db, "INSERT INTO participants (conversation_id, user_id) VALUES (?, ?)",
-                          CHAT_DB_PARAMS(DB_INT(id), DB_INT(members[i])), NULL, NULL);
-        if (rc != CHAT_OK)
-            return rc;
-    }
-    json_object *conv = NULL;
-    rc = chat_conv_get_json(db, (long long)id, creator_id, &conv);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_event_append(db, (long long)id, "conversation.created", conv, NULL);
-    json_object_put(conv);
-    *conv_id = (long long)id;
-    return rc;
-}
-
-int chat_conv_create(struct chat_db *db, long long creator_id, const long long *participant_ids,
-                     size_t count, const char *name, bool is_group, long long *conv_id,
-                     bool *existed)
-{
-    *existed = false;
-    if (count > CHAT_GROUP_MAX_PARTICIPANTS)
-        return CHAT_E_VALIDATION;
-    /* Members: the creator first, then each distinct other id. */
-    long long members[CHAT_GROUP_MAX_PARTICIPANTS + 1];
-    size_t n = 0;
-    members[n++] = creator_id;
-    for (size_t i = 0; i < count; i++) {
-        bool seen = false;
-        for (size_t k = 0; k < n && !seen; k++)
-            seen = members[k] == participant_ids[i];
-        if (!seen)
-            members[n++] = participant_ids[i];
-    }
-    if (n < 2 || n > CHAT_GROUP_MAX_PARTICIPANTS || (!is_group && n != 2))
-        return CHAT_E_VALIDATION;
-    if (!is_group && name && *name)
-        return CHAT_E_VALIDATION;
-    for (size_t i = 1; i < n; i++) {
-        int rc = user_exists(db, members[i]);
-        if (rc != CHAT_OK)
-            return rc;
-    }
-    char key[48] = "";
-    if (!is_group) {
-        long long lo = members[0] < members[1] ? members[0] : members[1];
-        long long hi = members[0] < members[1] ? members[1] : members[0];
-        snprintf(key, sizeof(key), "%lld:%lld", lo, hi);
-        if (find_direct(db, key, conv_id) == CHAT_OK) {
-            /* Starting a direct chat again rejoins it if either member had left. */
-            *existed = true;
-            return chat_conv_rejoin_direct(db, *conv_id, members);
-        }
-    }
-    int rc = chat_db_begin(db);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = insert_conversation(db, creator_id, members, n, is_group ? name : NULL, is_group,
-                             is_group ? NULL : key, conv_id);
-    if (rc == CHAT_OK)
-        return chat_db_commit(db);
-    chat_db_rollback(db);
-    if (rc == CHAT_E_DUPLICATE && !is_group) {
-        /* Lost a race with a concurrent create of the same direct chat. */
-        rc = find_direct(db, key, conv_id);
-        if (rc == CHAT_OK)
-            *existed = true;
-    }
-    return rc;
 }

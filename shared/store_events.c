@@ -1,7 +1,5 @@
-/* The event log and timestamp formatting. */
-#include <stdio.h>
-#include <string.h>
-
+/* Layer 1 (bottom) of the data layer: the event log. Appends the events row every change writes
+ * in its own transaction. Calls no other store file. */
 #include "errors.h"
 #include "json_util.h"
 #include "store.h"
@@ -19,25 +17,4 @@ int chat_event_append(struct chat_db *db, long long conversation_id, const char 
     if (rc == CHAT_OK && event_id)
         *event_id = (long long)id;
     return rc;
-}
-
-const char *chat_time_rfc3339(const char *db_time, char out[32])
-{
-    if (!db_time)
-        return NULL;
-    /* "YYYY-MM-DD HH:MM:SS" optionally followed by ".ffffff". */
-    size_t n = strlen(db_time);
-    if (n < 19 || n > 26) {
-        snprintf(out, 32, "%s", db_time);
-        return out;
-    }
-    memcpy(out, db_time, n);
-    out[10] = 'T';
-    if (n == 19) {
-        memcpy(out + 19, ".000000", 7);
-        n = 26;
-    }
-    out[n] = 'Z';
-    out[n + 1] = '\0';
-    return out;
 }

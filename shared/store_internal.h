@@ -1,4 +1,18 @@
-/* Helpers shared by the store_*.c files only. */
+/* Helpers shared by the store_*.c files only, grouped by the layer that defines them.
+ *
+ * The data layer is layered: a store file calls only files of lower layers, never one
+ * of its own layer or above (checked with nm on the objects, see the commit history).
+ *   1  bottom:      store_rows.c (rows -> JSON), store_membership.c (who takes part),
+ *                   store_events.c (the event log), store_sessions.c, store_ratelimit.c
+ *   2  records and decorators: store_users.c, store_attachments.c (uploads, attach, gc),
+ *                   store_reactions.c and store_message_attachments.c (fields of message
+ *                   objects)
+ *   3  message views:      store_messages.c
+ *   4  conversation views: store_conversations.c, store_search.c
+ *   5  writes:      store_conversation_changes.c, store_message_submit.c,
+ *                   store_message_edits.c, store_reaction_changes.c, store_receipts.c,
+ *                   store_presence.c
+ * The public declarations stay in store.h whichever file defines them. */
 #ifndef CHAT_STORE_INTERNAL_H
 #define CHAT_STORE_INTERNAL_H
 
@@ -6,6 +20,21 @@
 
 #include "json_util.h"
 #include "store.h"
+
+/* ---- layer 1, store_rows.c: result rows -> JSON ---- */
+
+/* Builds an object from row `row` of r, reading its cells from column `col` on. */
+typedef json_object *(*chat_row_json_fn)(const struct chat_db_result *r, unsigned row,
+                                         unsigned col);
+
+/* Runs a query that matches at most one row and builds the object from its cells with
+ * build (from column 0). Returns CHAT_OK with *out (the caller puts it), CHAT_E_NOT_FOUND
+ * when nothing matched, or the query's error. */
+int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                        unsigned nparams, chat_row_json_fn build, json_object **out);
+
+/* The user object {id, username, display_name} from a row's cells at col, col+1, col+2. */
+json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
 
 /* Column list for chat_message_json_from_row; the query must alias messages as m and
  * the sender's users row as u. */
@@ -21,6 +50,42 @@
  * empty "reactions" and "attachments"; chat_messages_decorate fills them. */
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row);
 
+/* The "id"s of the message objects in `messages` as a JSON array text ("[1,2,3]"), for
+ * queries that join JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')).
+ * Caller frees. */
+char *chat_message_ids_json(json_object *messages);
+
+/* Column list for chat_attachment_json_from_row (the attachments row aliased as a). */
+#define CHAT_ATTACHMENT_COLUMNS "a.id, a.filename, a.size, a.content_type, a.sha256"
+/* The attachment object {id, filename, size, content_type, sha256, url} from the
+ * CHAT_ATTACHMENT_COLUMNS cells starting at col. */
+json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
+                                           unsigned col);
+
+/* ---- layer 1, store_membership.c: who takes part (chat_conv_check_participant and
+ * chat_conv_ids_for_user are public, in store.h) ---- */
+
+/* Inside a transaction: locks the conversation row (serializing its writers so its
+ * events commit in id order) and checks that user_id takes part. CHAT_E_NOT_FOUND
+ * otherwise. */
+int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long long user_id);
+
+/* ---- layer 2, decorators: they add fields to message objects built by store_rows.c ---- */
+
+/* store_reactions.c: sets "reactions" of each message in `messages` (one query). */
+int chat_reactions_fill(struct chat_db *db, json_object *messages, long long viewer_id);
+/* store_reactions.c: adds "me" to each reaction of an already decorated message object,
+ * for viewer_id. */
+void chat_message_add_me(json_object *message, long long viewer_id);
+
+/* The attachments hook (store_message_attachments.c, owned by the attachments module):
+ * sets "attachments" of each message in `messages` with one query, and detaches every
+ * attachment of a message that is being deleted (inside the caller's transaction). */
+int chat_attachments_fill(struct chat_db *db, json_object *messages);
+int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
+
+/* ---- layer 3, store_messages.c: message views ---- */
+
 /* One message of conv_id, decorated for viewer_id (0: for an event payload), without a
  * membership check. CHAT_E_NOT_FOUND when it is not a message of that conversation. */
 int chat_message_load_json(struct chat_db *db, long long conv_id, long long message_id,
@@ -31,56 +96,18 @@ int chat_message_load_json(struct chat_db *db, long long conv_id, long long mess
  * viewer_id > 0 adds the viewer-specific "me" to each reaction (REST); 0 leaves it out
  * (event payloads). Returns CHAT_OK or the query's error. */
 int chat_messages_decorate(struct chat_db *db, json_object *messages, long long viewer_id);
-/* chat_messages_decorate for a single message object. */
-int chat_message_decorate(struct chat_db *db, json_object *message, long long viewer_id);
-/* Adds "me" to each reaction of an already decorated message object, for viewer_id. */
-void chat_message_add_me(json_object *message, long long viewer_id);
+/* The existing message of in->sender_id with in->client_msg_id in in->conversation_id
+ * (a repeated send), decorated for the sender, or CHAT_E_NOT_FOUND. */
+int chat_message_find_by_client_id(struct chat_db *db, const struct chat_message_input *in,
+                                   json_object **out);
 
-/* The "id"s of the message objects in `messages` as a JSON array text ("[1,2,3]"), for
- * queries that join JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')).
- * Caller frees. */
-char *chat_message_ids_json(json_object *messages);
-
-/* store_reactions.c: sets "reactions" of each message in `messages` (one query). */
-int chat_reactions_fill(struct chat_db *db, json_object *messages, long long viewer_id);
-
-/* The attachments hook (store_message_attachments.c, owned by the attachments module):
- * sets "attachments" of each message in `messages` with one query, and detaches every
- * attachment of a message that is being deleted (inside the caller's transaction). */
-int chat_attachments_fill(struct chat_db *db, json_object *messages);
-int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
-/* Column list for chat_attachment_json_from_row (the attachments row aliased as a). */
-#define CHAT_ATTACHMENT_COLUMNS "a.id, a.filename, a.size, a.content_type, a.sha256"
-/* The attachment object {id, filename, size, content_type, sha256, url} from the
- * CHAT_ATTACHMENT_COLUMNS cells starting at col. */
-json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
-                                           unsigned col);
+/* ---- layer 4, store_conversations.c: conversation views ---- */
 
 /* The conversation object for event payloads: as member_id sees it (member_id must take
  * part), without "unread_count" and without viewer-specific reaction fields. */
 int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member_id,
                          json_object **out);
 
-/* Re-adds whichever of a direct conversation's two members left it (they see the whole
- * history again), with participant.added events, in its own transaction. */
-int chat_conv_rejoin_direct(struct chat_db *db, long long conv_id, const long long members[2]);
-
-/* The user object {id, username, display_name} from a row's cells at col, col+1, col+2. */
-json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
-
-/* Builds an object from row `row` of r, reading its cells from column `col` on. */
-typedef json_object *(*chat_row_json_fn)(const struct chat_db_result *r, unsigned row,
-                                         unsigned col);
-
-/* Runs a query that matches at most one row and builds the object from its cells with
- * build (from column 0). Returns CHAT_OK with *out (the caller puts it), CHAT_E_NOT_FOUND
- * when nothing matched, or the query's error. */
-int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
-                        unsigned nparams, chat_row_json_fn build, json_object **out);
-
-/* Inside a transaction: locks the conversation row (serializing its writers so its
- * events commit in id order) and checks that user_id takes part. CHAT_E_NOT_FOUND
- * otherwise. */
-int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long long user_id);
+/* Layer 5 (writes) declares nothing here: its functions are public (store.h) or static. */
 
 #endif

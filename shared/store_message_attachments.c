@@ -1,30 +1,12 @@
-/* The attachments of message objects: the hooks chat_messages_decorate and message
- * deletion call (declared in store_internal.h). Owned by the attachments module
- * (engineer "files"); the message code only calls these. */
-#include <stdio.h>
+/* Layer 2 (decorators) of the data layer: the attachments of message objects, the hooks
+ * chat_messages_decorate and message deletion call (declared in store_internal.h). Owned
+ * by the attachments module (engineer "files"); the message code only calls these. Calls
+ * store_rows.c only. */
 #include <stdlib.h>
-#include <string.h>
 
 #include "errors.h"
 #include "store.h"
 #include "store_internal.h"
-
-json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
-                                           unsigned col)
-{
-    char url[64];
-    long long id = chat_db_cell_int(r, row, col);
-    json_object *a = json_object_new_object();
-    json_object_object_add(a, "id", json_object_new_int64(id));
-    json_object_object_add(a, "filename", json_object_new_string(chat_db_cell(r, row, col + 1)));
-    json_object_object_add(a, "size", json_object_new_int64(chat_db_cell_int(r, row, col + 2)));
-    json_object_object_add(a, "content_type",
-                           json_object_new_string(chat_db_cell(r, row, col + 3)));
-    json_object_object_add(a, "sha256", json_object_new_string(chat_db_cell(r, row, col + 4)));
-    snprintf(url, sizeof(url), "/api/chat/attachments/%lld/", id);
-    json_object_object_add(a, "url", json_object_new_string(url));
-    return a;
-}
 
 int chat_attachments_fill(struct chat_db *db, json_object *messages)
 {

@@ -1,6 +1,8 @@
-/* Changes to a message by its author: edits (keeping the old text) and deletes
- * (tombstones). Each writes its event in the same transaction, after locking the
- * conversation row. */
+/* Layer 5 (writes) of the data layer: changes to a message by its author, edits
+ * (keeping the old text) and deletes (tombstones). Each writes its event in the same
+ * transaction, after locking the conversation row. Calls message views
+ * (store_messages.c), decorators (reactions' "me", the attachments hook), membership and
+ * the event log. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>

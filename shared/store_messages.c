@@ -1,45 +1,10 @@
-/* Messages: sending (idempotent by client_msg_id) and history pages. */
-#include <string.h>
-
+/* Layer 3 (message views) of the data layer: reading messages. One message, history
+ * pages, the page around a message, and the decoration (reactions, attachments) every
+ * message object gets. Calls the decorators, store_rows.c and store_membership.c;
+ * sending is in store_message_submit.c, edits and deletes in store_message_edits.c. */
 #include "errors.h"
-#include "log.h"
 #include "store.h"
 #include "store_internal.h"
-#include "strbuf.h"
-
-json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row)
-{
-    char created[32], edited[32];
-    bool deleted = !chat_db_cell_is_null(r, row, 8);
-    json_object *m = json_object_new_object();
-    json_object_object_add(m, "id", json_object_new_int64(chat_db_cell_int(r, row, 0)));
-    json_object_object_add(m, "conversation_id",
-                           json_object_new_int64(chat_db_cell_int(r, row, 1)));
-    json_object_object_add(m, "sender", chat_user_json_from_row(r, row, 2));
-    json_object_object_add(m, "text", json_object_new_string(deleted ? "" : chat_db_cell(r, row, 5)));
-    chat_json_add_nullable_string(m, "created_at", chat_time_rfc3339(chat_db_cell(r, row, 6), created));
-    chat_json_add_nullable_string(m, "edited_at", chat_time_rfc3339(chat_db_cell(r, row, 7), edited));
-    json_object_object_add(m, "deleted", json_object_new_boolean(deleted));
-    chat_json_add_nullable_int(m, "reply_to", chat_db_cell_int(r, row, 9),
-                               chat_db_cell_is_null(r, row, 9));
-    chat_json_add_nullable_string(m, "client_msg_id", chat_db_cell(r, row, 10));
-    json_object_object_add(m, "reactions", json_object_new_array());
-    json_object_object_add(m, "attachments", json_object_new_array());
-    return m;
-}
-
-char *chat_message_ids_json(json_object *messages)
-{
-    struct strbuf b = {0};
-    strbuf_puts(&b, "[");
-    size_t n = json_object_array_length(messages);
-    for (size_t i = 0; i < n; i++) {
-        json_object *id = json_object_object_get(json_object_array_get_idx(messages, i), "id");
-        strbuf_printf(&b, "%s%lld", i ? "," : "", (long long)json_object_get_int64(id));
-    }
-    strbuf_puts(&b, "]");
-    return strbuf_detach(&b, NULL);
-}
 
 int chat_messages_decorate(struct chat_db *db, json_object *messages, long long viewer_id)
 {
@@ -51,28 +16,14 @@ int chat_messages_decorate(struct chat_db *db, json_object *messages, long long 
     return rc;
 }
 
-int chat_message_decorate(struct chat_db *db, json_object *message, long long viewer_id)
+/* chat_messages_decorate for a single message object. */
+static int message_decorate(struct chat_db *db, json_object *message, long long viewer_id)
 {
     json_object *one = json_object_new_array_ext(1);
     json_object_array_add(one, json_object_get(message));
     int rc = chat_messages_decorate(db, one, viewer_id);
     json_object_put(one);
     return rc;
-}
-
-void chat_message_add_me(json_object *message, long long viewer_id)
-{
-    json_object *reactions = json_object_object_get(message, "reactions");
-    size_t n = json_object_array_length(reactions);
-    for (size_t i = 0; i < n; i++) {
-        json_object *r = json_object_array_get_idx(reactions, i);
-        json_object *ids = json_object_object_get(r, "user_ids");
-        bool me = false;
-        size_t k = json_object_array_length(ids);
-        for (size_t j = 0; j < k && !me; j++)
-            me = json_object_get_int64(json_object_array_get_idx(ids, j)) == viewer_id;
-        json_object_object_add(r, "me", json_object_new_boolean(me));
-    }
 }
 
 /* Runs a query selecting CHAT_MESSAGE_COLUMNS that matches at most one message, and
@@ -90,7 +41,7 @@ static int query_one_message(struct chat_db *db, const char *sql,
     json_object *m = NULL;
     int rc = chat_query_one_json(db, sql, params, nparams, message_row, &m);
     if (rc == CHAT_OK)
-        rc = chat_message_decorate(db, m, viewer_id);
+        rc = message_decorate(db, m, viewer_id);
     if (rc == CHAT_OK)
         *out = m;
     else
@@ -115,9 +66,8 @@ int chat_message_get_json(struct chat_db *db, long long conv_id, long long messa
     return chat_message_load_json(db, conv_id, message_id, viewer_id, out);
 }
 
-/* Returns the existing message for a repeated client_msg_id, or CHAT_E_NOT_FOUND. */
-static int find_by_client_id(struct chat_db *db, const struct chat_message_input *in,
-                             json_object **out)
+int chat_message_find_by_client_id(struct chat_db *db, const struct chat_message_input *in,
+                                   json_object **out)
 {
     return query_one_message(db,
                              CHAT_MESSAGE_SELECT
@@ -125,109 +75,6 @@ static int find_by_client_id(struct chat_db *db, const struct chat_message_input
                              CHAT_DB_PARAMS(DB_INT(in->conversation_id), DB_INT(in->sender_id),
                                             DB_STR(in->client_msg_id)),
                              in->sender_id, out);
-}
-
-/* Locks the conversation row for the rest of the transaction, which orders every event
- * of one conversation by commit (see docs/protocol.md), and checks membership. */
-int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long long user_id)
-{
-    return chat_db_query_int(db,
-                             "SELECT c.id FROM conversations c JOIN participants p "
-                             "ON p.conversation_id = c.id AND p.user_id = ? "
-                             "WHERE c.id = ? FOR UPDATE",
-                             CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(conv_id)), NULL);
-}
-
-static int insert_message(struct chat_db *db, const struct chat_message_input *in,
-                          json_object **out)
-{
-    int rc;
-    if (in->reply_to) {
-        rc = chat_db_query_int(db, "SELECT id FROM messages WHERE id = ? AND conversation_id = ?",
-                               CHAT_DB_PARAMS(DB_INT(in->reply_to), DB_INT(in->conversation_id)),
-                               NULL);
-        if (rc != CHAT_OK)
-            return rc == CHAT_E_NOT_FOUND ? CHAT_E_VALIDATION : rc;
-    }
-    unsigned long long id = 0;
-    rc = chat_db_exec(db,
-                      "INSERT INTO messages (conversation_id, sender_id, text, client_msg_id, "
-                      "reply_to_id) VALUES (?, ?, ?, ?, ?)",
-                      CHAT_DB_PARAMS(DB_INT(in->conversation_id), DB_INT(in->sender_id),
-                                     DB_STR(in->text), DB_STR_OR_NULL(in->client_msg_id),
-                                     in->reply_to ? DB_INT(in->reply_to) : DB_NULL),
-                      NULL, &id);
-    if (rc != CHAT_OK)
-        return rc;
-    /* Same transaction: a failed attach (taken by a concurrent send) undoes the message. */
-    rc = chat_attachments_attach(db, (long long)id, in->sender_id, in->attachment_ids,
-                                 in->attachment_count);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_db_exec(db,
-                      "UPDATE conversations c JOIN messages m ON m.id = ? "
-                      "SET c.last_activity_at = m.created_at, c.last_message_id = m.id "
-                      "WHERE c.id = ?",
-                      CHAT_DB_PARAMS(DB_INT(id), DB_INT(in->conversation_id)), NULL, NULL);
-    if (rc != CHAT_OK)
-        return rc;
-    /* The sender has read everything up to their own message. */
-    rc = chat_db_exec(db,
-                      "UPDATE participants SET last_read_message_id = ?, last_read_at = NOW(6), "
-                      "last_delivered_at = NOW(6), "
-                      "last_delivered_message_id = GREATEST(last_delivered_message_id, ?) "
-                      "WHERE conversation_id = ? AND user_id = ?",
-                      CHAT_DB_PARAMS(DB_INT(id), DB_INT(id), DB_INT(in->conversation_id),
-                                     DB_INT(in->sender_id)),
-                      NULL, NULL);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_message_load_json(db, in->conversation_id, (long long)id, 0, out);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_event_append(db, in->conversation_id, "message.created", *out, NULL);
-    if (rc != CHAT_OK) {
-        json_object_put(*out);
-        *out = NULL;
-        return rc;
-    }
-    chat_message_add_me(*out, in->sender_id);
-    return CHAT_OK;
-}
-
-int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
-                      const struct chat_message_input *in, json_object **out, bool *created)
-{
-    (void)cfg;
-    *out = NULL;
-    *created = false;
-    int rc = chat_db_begin(db);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_conv_lock_for_participant(db, in->conversation_id, in->sender_id);
-    if (rc != CHAT_OK)
-        goto out;
-    if (in->client_msg_id) {
-        rc = find_by_client_id(db, in, out);
-        if (rc == CHAT_OK)
-            goto out; /* a retry: the original, nothing new */
-        if (rc != CHAT_E_NOT_FOUND)
-            goto out;
-    }
-    rc = insert_message(db, in, out);
-    if (rc == CHAT_OK)
-        *created = true;
-out:
-    if (rc == CHAT_OK)
-        rc = chat_db_commit(db);
-    else
-        chat_db_rollback(db);
-    if (rc != CHAT_OK && *out) {
-        json_object_put(*out);
-        *out = NULL;
-        *created = false;
-    }
-    return rc;
 }
 
 /* Appends the first count rows of r to results, oldest first: r is in ascending id order

@@ -1,4 +1,5 @@
-/* Presence shared by every chat-push daemon (tables from sql/004_presence.sql).
+/* Layer 5 (writes) of the data layer: presence shared by every chat-push daemon (tables
+ * from sql/004_presence.sql). Calls store_users.c, store_rows.c and the event log.
  *
  * Each daemon keeps a heartbeat row and one row per user it holds connections for. A
  * user is online while some row is "live": it has connections on a daemon whose

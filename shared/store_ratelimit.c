@@ -1,4 +1,5 @@
-/* Token buckets in MariaDB: one atomic statement per check. */
+/* Layer 1 (bottom) of the data layer: rate-limit token buckets in MariaDB, one atomic
+ * statement per check. Calls no other store file. */
 #include <stdlib.h>
 
 #include "errors.h"

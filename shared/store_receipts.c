@@ -1,4 +1,7 @@
-/* Receipts: two markers per participant (last delivered and last read message id, with
+/* Layer 5 (writes) of the data layer: receipts, and the message status read from them.
+ * Calls store_membership.c, store_rows.c and the event log.
+ *
+ * Two markers per participant (last delivered and last read message id, with
  * the time each last moved), so storage grows with participants and not with messages
  * times participants. A message's status for a user is worked out from their markers. */
 #include "errors.h"

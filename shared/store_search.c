@@ -1,4 +1,6 @@
-/* Message search: InnoDB FULLTEXT, or a substring match for very short queries. */
+/* Layer 4 (views built on message views) of the data layer: message search, InnoDB
+ * FULLTEXT or a substring match for very short queries. Calls message views
+ * (store_messages.c: decoration), store_rows.c and store_membership.c. */
 #include <limits.h>
 #include <string.h>
 #include <strings.h>

@@ -1,4 +1,5 @@
-/* Login sessions: opaque random tokens, stored only as SHA-256 hashes. */
+/* Layer 1 (bottom) of the data layer: login sessions, opaque random tokens stored only
+ * as SHA-256 hashes. Calls no other store file. */
 #include <string.h>
 
 #include "errors.h"

@@ -1,4 +1,5 @@
-/* Users: creation, credentials and lookup. */
+/* Layer 2 (records) of the data layer: users. Creation, credentials, lookup and the user
+ * object. Calls store_rows.c only. */
 #include <ctype.h>
 #include <string.h>
 
@@ -96,31 +97,6 @@ int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
     *user_id = chat_db_cell_int(&r, 0, 0);
     chat_db_result_free(&r);
     return ok ? CHAT_OK : CHAT_E_AUTH_FAILED;
-}
-
-json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col)
-{
-    json_object *u = json_object_new_object();
-    json_object_object_add(u, "id", json_object_new_int64(chat_db_cell_int(r, row, col)));
-    json_object_object_add(u, "username", json_object_new_string(chat_db_cell(r, row, col + 1)));
-    json_object_object_add(u, "display_name",
-                           json_object_new_string(chat_db_cell(r, row, col + 2)));
-    return u;
-}
-
-int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
-                        unsigned nparams, chat_row_json_fn build, json_object **out)
-{
-    struct chat_db_result r;
-    int rc = chat_db_query(db, sql, params, nparams, &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    else
-        *out = build(&r, 0, 0);
-    chat_db_result_free(&r);
-    return rc;
 }
 
 int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)

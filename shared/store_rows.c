@@ -1,0 +1,107 @@
+/* Layer 1 (bottom) of the data layer: turning result rows into JSON. The row -> object
+ * converters for users, messages and attachments, timestamps in RFC 3339, and
+ * chat_query_one_json. Calls only shared/db.c and json_util.c, never another store file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "errors.h"
+#include "store.h"
+#include "store_internal.h"
+#include "strbuf.h"
+
+const char *chat_time_rfc3339(const char *db_time, char out[32])
+{
+    if (!db_time)
+        return NULL;
+    /* "YYYY-MM-DD HH:MM:SS" optionally followed by ".ffffff". */
+    size_t n = strlen(db_time);
+    if (n < 19 || n > 26) {
+        snprintf(out, 32, "%s", db_time);
+        return out;
+    }
+    memcpy(out, db_time, n);
+    out[10] = 'T';
+    if (n == 19) {
+        memcpy(out + 19, ".000000", 7);
+        n = 26;
+    }
+    out[n] = 'Z';
+    out[n + 1] = '\0';
+    return out;
+}
+
+json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col)
+{
+    json_object *u = json_object_new_object();
+    json_object_object_add(u, "id", json_object_new_int64(chat_db_cell_int(r, row, col)));
+    json_object_object_add(u, "username", json_object_new_string(chat_db_cell(r, row, col + 1)));
+    json_object_object_add(u, "display_name",
+                           json_object_new_string(chat_db_cell(r, row, col + 2)));
+    return u;
+}
+
+int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                        unsigned nparams, chat_row_json_fn build, json_object **out)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db, sql, params, nparams, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows == 0)
+        rc = CHAT_E_NOT_FOUND;
+    else
+        *out = build(&r, 0, 0);
+    chat_db_result_free(&r);
+    return rc;
+}
+
+json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row)
+{
+    char created[32], edited[32];
+    bool deleted = !chat_db_cell_is_null(r, row, 8);
+    json_object *m = json_object_new_object();
+    json_object_object_add(m, "id", json_object_new_int64(chat_db_cell_int(r, row, 0)));
+    json_object_object_add(m, "conversation_id",
+                           json_object_new_int64(chat_db_cell_int(r, row, 1)));
+    json_object_object_add(m, "sender", chat_user_json_from_row(r, row, 2));
+    json_object_object_add(m, "text", json_object_new_string(deleted ? "" : chat_db_cell(r, row, 5)));
+    chat_json_add_nullable_string(m, "created_at", chat_time_rfc3339(chat_db_cell(r, row, 6), created));
+    chat_json_add_nullable_string(m, "edited_at", chat_time_rfc3339(chat_db_cell(r, row, 7), edited));
+    json_object_object_add(m, "deleted", json_object_new_boolean(deleted));
+    chat_json_add_nullable_int(m, "reply_to", chat_db_cell_int(r, row, 9),
+                               chat_db_cell_is_null(r, row, 9));
+    chat_json_add_nullable_string(m, "client_msg_id", chat_db_cell(r, row, 10));
+    json_object_object_add(m, "reactions", json_object_new_array());
+    json_object_object_add(m, "attachments", json_object_new_array());
+    return m;
+}
+
+char *chat_message_ids_json(json_object *messages)
+{
+    struct strbuf b = {0};
+    strbuf_puts(&b, "[");
+    size_t n = json_object_array_length(messages);
+    for (size_t i = 0; i < n; i++) {
+        json_object *id = json_object_object_get(json_object_array_get_idx(messages, i), "id");
+        strbuf_printf(&b, "%s%lld", i ? "," : "", (long long)json_object_get_int64(id));
+    }
+    strbuf_puts(&b, "]");
+    return strbuf_detach(&b, NULL);
+}
+
+json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
+                                           unsigned col)
+{
+    char url[64];
+    long long id = chat_db_cell_int(r, row, col);
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "id", json_object_new_int64(id));
+    json_object_object_add(a, "filename", json_object_new_string(chat_db_cell(r, row, col + 1)));
+    json_object_object_add(a, "size", json_object_new_int64(chat_db_cell_int(r, row, col + 2)));
+    json_object_object_add(a, "content_type",
+                           json_object_new_string(chat_db_cell(r, row, col + 3)));
+    json_object_object_add(a, "sha256", json_object_new_string(chat_db_cell(r, row, col + 4)));
+    snprintf(url, sizeof(url), "/api/chat/attachments/%lld/", id);
+    json_object_object_add(a, "url", json_object_new_string(url));
+    return a;
+}
