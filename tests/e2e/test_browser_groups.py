@@ -21,7 +21,12 @@ def login_all(servers, pool, users, path="/chat/"):
 
 
 def list_names(driver):
-    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#conversation-list .conversation:not([hidden]) .conversation-name")]
+    # One script reads every name at once: the list is re-rendered live, so elements
+    # found one call earlier can be stale by the time their text is read.
+    return driver.execute_script(
+        "return Array.from(document.querySelectorAll("
+        "'#conversation-list .conversation:not([hidden]) .conversation-name'))"
+        ".map(e => e.innerText.trim());")
 
 
 def test_group_create_rename_members_and_leave(servers, make_user, pool):
