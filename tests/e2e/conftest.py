@@ -335,31 +335,33 @@ class Servers:
         assert not left, "unrendered placeholders %s in %s" % (left, out)
         out.write_text(text)
 
-    def _nginx_config(self):
-        nginx_dir = VAR / "nginx"
-        (nginx_dir / "snippets").mkdir(exist_ok=True)
+    def nginx_config(self, var_dir, fcgi_socket, port):
+        """Renders the test nginx.conf around the production location blocks into
+        var_dir/nginx (var_dir holds run/, log/ and nginx/tmp/), checks it with nginx -t
+        and returns the argv that runs it."""
+        nginx_dir = var_dir / "nginx"
+        (nginx_dir / "snippets").mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / "etc/nginx/chat-security-headers.conf", nginx_dir / "snippets")
         self._render("etc/nginx/chat-locations.conf.in", nginx_dir / "chat-locations.conf", {
             "STATIC_DIR": str(REPO / "static"),
-            "FCGI_SOCKET": self.fcgi_socket,
+            "FCGI_SOCKET": fcgi_socket,
             "PUSH_ADDR": "%s:%d" % (HOST, PUSH_PORT),
         })
         user = ""
         if os.geteuid() == 0:
             user = "user root root;"
         self._render("etc/nginx/nginx-test.conf.in", nginx_dir / "nginx.conf", {
-            "VAR_DIR": str(VAR),
+            "VAR_DIR": str(var_dir),
             "USER": user,
-            "LISTEN": "%s:%d" % (HOST, NGINX_PORT),
+            "LISTEN": "%s:%d" % (HOST, port),
         })
         conf = str(nginx_dir / "nginx.conf")
-        r = subprocess.run(["nginx", "-t", "-q", "-p", str(nginx_dir), "-c", conf,
-                            "-e", str(self.log_dir / "nginx-error.log")],
-                           capture_output=True, text=True)
+        argv = ["nginx", "-p", str(nginx_dir), "-c", conf,
+                "-e", str(var_dir / "log" / "nginx-error.log")]
+        r = subprocess.run(argv[:1] + ["-t", "-q"] + argv[1:], capture_output=True, text=True)
         if r.returncode != 0:
             raise RuntimeError("nginx -t failed:\n%s%s" % (r.stdout, r.stderr))
-        return ["nginx", "-p", str(nginx_dir), "-c", conf,
-                "-e", str(self.log_dir / "nginx-error.log")]
+        return argv
 
     def _apache_config(self):
         apache_dir = VAR / "apache"
@@ -443,7 +445,8 @@ class Servers:
         # broken. Then the nginx front end is marked failed (its tests fail with the
         # reason) and the chat-httpd half of the suites still runs.
         try:
-            self._add("nginx", self._nginx_config(), self._http_ready(self.nginx_url),
+            self._add("nginx", self.nginx_config(VAR, self.fcgi_socket, NGINX_PORT),
+                      self._http_ready(self.nginx_url),
                       timeout=15, extra_logs=(self.log_dir / "nginx-error.log",
                                               self.log_path("chat-api")))
         except RuntimeError as e:

@@ -43,15 +43,7 @@ def limited(servers):
         servers.spawn("chat-api-ratelimit", ["chat-api", "--workers", "2"], env,
                       ready=lambda: unix_socket_open(sock))
         names.append("chat-api-ratelimit")
-        servers._render("etc/nginx/chat-locations.conf.in", rl / "nginx" / "chat-locations.conf",
-                        {"STATIC_DIR": str(servers.repo / "static"), "FCGI_SOCKET": sock,
-                         "PUSH_ADDR": "127.0.0.1:%d" % conftest.PUSH_PORT})
-        servers._render("etc/nginx/nginx-test.conf.in", rl / "nginx" / "nginx.conf",
-                        {"VAR_DIR": str(rl), "USER": "user root root;" if os.geteuid() == 0 else "",
-                         "LISTEN": "127.0.0.1:%d" % servers.extra_port})
-        servers.spawn("nginx-ratelimit",
-                      ["nginx", "-p", str(rl / "nginx"), "-c", str(rl / "nginx" / "nginx.conf"),
-                       "-e", str(rl / "log" / "nginx-error.log")],
+        servers.spawn("nginx-ratelimit", servers.nginx_config(rl, sock, servers.extra_port),
                       ready=lambda: port_open("127.0.0.1", servers.extra_port))
         names.append("nginx-ratelimit")
         servers.spawn("chat-httpd-ratelimit", ["chat-httpd"], env,
