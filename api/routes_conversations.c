@@ -2,9 +2,11 @@
 #include <ctype.h>
 #include <stdio.h>
 
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 
 CHAT_HANDLER(chat_handle_conversation_list)

@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 #include "utf8.h"
 

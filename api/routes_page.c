@@ -12,12 +12,15 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "api.h"
+#include "app_state.h"
+#include "auth.h"
 #include "crypto.h"
 #include "errors.h"
 #include "form.h"
 #include "handlers.h"
 #include "log.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 #include "template.h"
 #include "xalloc.h"

@@ -1,7 +1,9 @@
 /* /api/chat/conversations/<pk>/participants/: list, add, remove. */
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 
 CHAT_HANDLER(chat_handle_participant_list)

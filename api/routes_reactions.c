@@ -2,9 +2,11 @@
  * reaction, DELETE removes it; both are idempotent. */
 #include <stdint.h>
 
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request_decode.h"
+#include "response.h"
 #include "store.h"
 #include "utf8.h"
 

@@ -1,8 +1,10 @@
 /* /api/chat/conversations/<pk>/read/ and .../delivered/: move the caller's receipt
  * markers forward. */
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 
 static const struct chat_field receipt_fields[] = {

@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "request_decode.h"
+#include "response.h"
 #include "store.h"
 #include "utf8.h"
 
