@@ -60,7 +60,7 @@ static const char *reaction_detail(int rc)
 {
     switch (rc) {
     case CHAT_E_NOT_FOUND:
-        return "Message not found.";
+        return CHAT_DETAIL_MESSAGE_NOT_FOUND;
     case CHAT_E_CONFLICT:
         return "The message was deleted, or it has the most reactions it can take "
                "(20 per user, 50 different ones).";
