@@ -51,6 +51,7 @@ CHAT_HANDLER(chat_handle_root);
 CHAT_HANDLER(chat_handle_chat_page);
 CHAT_HANDLER(chat_handle_conversation_page);
 CHAT_HANDLER(chat_handle_conversation_send);
+/* static_files.c */
 CHAT_HANDLER(chat_handle_static);
 
 #endif

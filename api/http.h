@@ -1,6 +1,7 @@
-/* The transport-neutral request and response. chat-api (FastCGI) and chat-httpd
- * (libmicrohttpd) each fill a struct chat_request, call chat_app_handle(), and write the
- * struct chat_response back; neither holds business logic. */
+/* The transport-neutral request and response types. chat-api (FastCGI) and chat-httpd
+ * (libmicrohttpd) each fill a struct chat_request, call chat_app_handle() (app.h), and
+ * write the struct chat_response back (response.h builds it); neither holds business
+ * logic. */
 #ifndef CHAT_HTTP_H
 #define CHAT_HTTP_H
 
@@ -55,43 +56,13 @@ struct chat_response {
     long long file_size;
 };
 
-/* Per-thread application state: one per FastCGI worker process or per httpd thread. */
+/* Per-thread application state: one per FastCGI worker process or per httpd thread
+ * (app_state.h). */
 struct chat_app {
     const struct chat_config *cfg;
     struct chat_db db;
     bool db_open;
     int wake_fd;
 };
-
-/* Prepares app for one thread. The database connection is opened lazily and reopened
- * after a failure, so a MariaDB outage gives 503s rather than a dead worker. */
-void chat_app_init(struct chat_app *app, const struct chat_config *cfg);
-void chat_app_free(struct chat_app *app);
-
-/* Handles one request: request id, routing, authentication, CSRF, the handler, errors
- * and the access log line. Always fills res; the caller frees it with
- * chat_response_free(). */
-void chat_app_handle(struct chat_app *app, struct chat_request *req, struct chat_response *res);
-
-void chat_response_init(struct chat_response *res);
-void chat_response_free(struct chat_response *res);
-/* Adds a header; name and value are copied. Extra headers past the limit are dropped
- * with an error log (a bug). */
-void chat_response_header(struct chat_response *res, const char *name, const char *value);
-
-/* Sets res to the JSON error body {"detail", "code", "request_id"} with the error's
- * status. detail NULL uses the error's default text. Returns err, so handlers can write
- * `return chat_fail(...)`. The only place an error becomes a response body. */
-int chat_fail(const struct chat_request *req, struct chat_response *res, int err,
-              const char *detail);
-
-/* Reads one query parameter into out (percent-decoded). Returns true when present. */
-bool chat_query_param(const char *query, const char *name, char *out, size_t outlen);
-/* Strictly percent-decodes the n bytes at s into out (NUL-terminated; '+' stays '+').
- * *outn receives the decoded length, which may include NUL bytes. Returns CHAT_OK,
- * CHAT_E_BAD_REQUEST for a malformed escape, or CHAT_E_VALIDATION when out is too small. */
-int chat_percent_decode(const char *s, size_t n, char *out, size_t outlen, size_t *outn);
-/* Reads one cookie's value into out. Returns true when present. */
-bool chat_cookie_value(const char *cookie_header, const char *name, char *out, size_t outlen);
 
 #endif

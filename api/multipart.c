@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "errors.h"
-#include "http.h"
+#include "request_decode.h"
 
 #define MAX_HEADER_LINES 16
 

@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "log.h"
+#include "response.h"
 #include "store.h"
 
 static const char *const class_names[] = {

@@ -1,13 +1,17 @@
-/* Body and query-string parsing for handlers. */
+/* Body and query-string parsing for handlers: the JSON body (content type, syntax,
+ * fields) and positive integer query parameters, answering 415/400 through chat_fail()
+ * when they are wrong. */
+#include "request.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "api.h"
 #include "errors.h"
-#include "wake.h"
+#include "request_decode.h"
+#include "response.h"
 
 static bool is_json_content_type(const char *ct)
 {
@@ -56,17 +60,4 @@ int chat_query_positive_int(const struct chat_request *req, struct chat_response
     }
     *value = v;
     return CHAT_OK;
-}
-
-void chat_respond_created(struct chat_app *app, struct chat_response *res, bool created,
-                          json_object *obj)
-{
-    if (created)
-        chat_app_wake_push(app);
-    chat_respond_json(res, created ? 201 : 200, obj);
-}
-
-void chat_app_wake_push(struct chat_app *app)
-{
-    chat_wake_push_daemons(app->wake_fd, app->cfg);
 }

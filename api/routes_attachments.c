@@ -6,13 +6,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "api.h"
 #include "attachment_policy.h"
 #include "blobs.h"
 #include "errors.h"
 #include "handlers.h"
 #include "log.h"
 #include "multipart.h"
+#include "request_decode.h"
+#include "response.h"
 #include "store.h"
 #include "xalloc.h"
 

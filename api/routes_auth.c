@@ -2,9 +2,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api.h"
+#include "auth.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 #include "utf8.h"
 

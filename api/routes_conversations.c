@@ -2,9 +2,11 @@
 #include <ctype.h>
 #include <stdio.h>
 
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 
 CHAT_HANDLER(chat_handle_conversation_list)
@@ -89,7 +91,8 @@ CHAT_HANDLER(chat_handle_conversation_get)
     json_object *conv;
     int rc = chat_conv_get_json(&app->db, args->ids[0], req->user_id, &conv);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+        return chat_fail(req, res, rc,
+                         rc == CHAT_E_NOT_FOUND ? CHAT_DETAIL_CONVERSATION_NOT_FOUND : NULL);
     chat_respond_json(res, 200, conv);
     return CHAT_OK;
 }
@@ -111,7 +114,7 @@ CHAT_HANDLER(chat_handle_conversation_rename)
         rc = chat_conv_get_json(&app->db, args->ids[0], req->user_id, &conv);
     if (rc != CHAT_OK) {
         rc = chat_fail(req, res, rc,
-                       rc == CHAT_E_NOT_FOUND    ? "Conversation not found."
+                       rc == CHAT_E_NOT_FOUND    ? CHAT_DETAIL_CONVERSATION_NOT_FOUND
                        : rc == CHAT_E_VALIDATION ? (blank ? "name must not be empty."
                                                           : "Only a group can be renamed.")
                                                  : NULL);
@@ -128,7 +131,8 @@ CHAT_HANDLER(chat_handle_conversation_leave)
 {
     int rc = chat_participant_remove(&app->db, args->ids[0], req->user_id, req->user_id);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+        return chat_fail(req, res, rc,
+                         rc == CHAT_E_NOT_FOUND ? CHAT_DETAIL_CONVERSATION_NOT_FOUND : NULL);
     chat_app_wake_push(app);
     res->status = 204;
     return CHAT_OK;

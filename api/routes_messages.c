@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 #include "utf8.h"
 
@@ -84,7 +86,8 @@ CHAT_HANDLER(chat_handle_message_get)
     json_object *msg;
     int rc = chat_message_get_json(&app->db, args->ids[0], args->ids[1], req->user_id, &msg);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Message not found." : NULL);
+        return chat_fail(req, res, rc,
+                         rc == CHAT_E_NOT_FOUND ? CHAT_DETAIL_MESSAGE_NOT_FOUND : NULL);
     chat_respond_json(res, 200, msg);
     return CHAT_OK;
 }
@@ -94,7 +97,7 @@ static const char *change_detail(int rc)
 {
     switch (rc) {
     case CHAT_E_NOT_FOUND:
-        return "Message not found.";
+        return CHAT_DETAIL_MESSAGE_NOT_FOUND;
     case CHAT_E_FORBIDDEN:
         return "Only the author may change a message.";
     case CHAT_E_CONFLICT:
@@ -155,7 +158,8 @@ CHAT_HANDLER(chat_handle_message_status)
     json_object *arr;
     int rc = chat_message_status_json(&app->db, args->ids[0], args->ids[1], req->user_id, &arr);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Message not found." : NULL);
+        return chat_fail(req, res, rc,
+                         rc == CHAT_E_NOT_FOUND ? CHAT_DETAIL_MESSAGE_NOT_FOUND : NULL);
     chat_respond_results(res, arr);
     return CHAT_OK;
 }

@@ -1,7 +1,9 @@
 /* /api/chat/conversations/<pk>/participants/: list, add, remove. */
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 
 CHAT_HANDLER(chat_handle_participant_list)
@@ -9,7 +11,8 @@ CHAT_HANDLER(chat_handle_participant_list)
     json_object *arr;
     int rc = chat_participants_list_json(&app->db, args->ids[0], req->user_id, &arr);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+        return chat_fail(req, res, rc,
+                         rc == CHAT_E_NOT_FOUND ? CHAT_DETAIL_CONVERSATION_NOT_FOUND : NULL);
     chat_respond_results(res, arr);
     return CHAT_OK;
 }
@@ -31,7 +34,7 @@ CHAT_HANDLER(chat_handle_participant_add)
                      : CHAT_E_VALIDATION;
     if (rc != CHAT_OK) {
         rc = chat_fail(req, res, rc,
-                       rc == CHAT_E_NOT_FOUND    ? "Conversation not found."
+                       rc == CHAT_E_NOT_FOUND    ? CHAT_DETAIL_CONVERSATION_NOT_FOUND
                        : rc == CHAT_E_VALIDATION ? "user_id must be an existing user's id."
                        : rc == CHAT_E_CONFLICT   ? "Only a group takes new participants, at most 256."
                                                  : NULL);

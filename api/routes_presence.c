@@ -1,9 +1,9 @@
 /* GET /api/users/<id>/presence/: whether a user is online, for the user themself and for
  * the users who share a conversation with them (everyone else gets 404). The state is
  * kept by the chat-push daemons (shared/store_presence.c). */
-#include "api.h"
 #include "errors.h"
 #include "handlers.h"
+#include "response.h"
 #include "store.h"
 
 CHAT_HANDLER(chat_handle_user_presence)

@@ -2,9 +2,11 @@
  * reaction, DELETE removes it; both are idempotent. */
 #include <stdint.h>
 
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request_decode.h"
+#include "response.h"
 #include "store.h"
 #include "utf8.h"
 
@@ -58,7 +60,7 @@ static const char *reaction_detail(int rc)
 {
     switch (rc) {
     case CHAT_E_NOT_FOUND:
-        return "Message not found.";
+        return CHAT_DETAIL_MESSAGE_NOT_FOUND;
     case CHAT_E_CONFLICT:
         return "The message was deleted, or it has the most reactions it can take "
                "(20 per user, 50 different ones).";

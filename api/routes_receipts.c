@@ -1,8 +1,10 @@
 /* /api/chat/conversations/<pk>/read/ and .../delivered/: move the caller's receipt
  * markers forward. */
-#include "api.h"
+#include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "response.h"
 #include "store.h"
 
 static const struct chat_field receipt_fields[] = {
@@ -24,7 +26,7 @@ static int mark(struct chat_app *app, struct chat_request *req, struct chat_resp
                         : CHAT_E_VALIDATION;
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc,
-                         rc == CHAT_E_NOT_FOUND    ? "Conversation not found."
+                         rc == CHAT_E_NOT_FOUND    ? CHAT_DETAIL_CONVERSATION_NOT_FOUND
                          : rc == CHAT_E_VALIDATION ? "message_id must be a message of this conversation."
                                                    : NULL);
     if (moved)

@@ -3,9 +3,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "request_decode.h"
+#include "response.h"
 #include "store.h"
 #include "utf8.h"
 
@@ -39,7 +41,8 @@ CHAT_HANDLER(chat_handle_search)
     if (rc == CHAT_E_BAD_REQUEST)
         return chat_fail(req, res, rc, "Query parameter 'q' has no word to search for.");
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Conversation not found." : NULL);
+        return chat_fail(req, res, rc,
+                         rc == CHAT_E_NOT_FOUND ? CHAT_DETAIL_CONVERSATION_NOT_FOUND : NULL);
     chat_respond_json(res, 200, page);
     return CHAT_OK;
 }

@@ -1,7 +1,9 @@
 /* /api/users/: user search, for starting conversations. */
-#include "api.h"
 #include "errors.h"
 #include "handlers.h"
+#include "request.h"
+#include "request_decode.h"
+#include "response.h"
 #include "store.h"
 #include "utf8.h"
 

@@ -1,3 +1,4 @@
+/* The reason phrases for the status line (FastCGI "Status: 404 Not Found"). */
 #include "transport.h"
 
 #include <stdio.h>

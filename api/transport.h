@@ -1,4 +1,4 @@
-/* Pieces both transports share: the status reason phrases and reading a static file. */
+/* Transport helpers below the dispatcher: the HTTP status reason phrases. */
 #ifndef CHAT_TRANSPORT_H
 #define CHAT_TRANSPORT_H
 

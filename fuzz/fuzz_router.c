@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "request_decode.h"
 #include "router.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

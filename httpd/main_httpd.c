@@ -14,10 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app.h"
+#include "app_state.h"
 #include "config.h"
 #include "http.h"
 #include "log.h"
 #include "program.h"
+#include "response.h"
 #include "spool.h"
 #include "strbuf.h"
 #include "transport.h"

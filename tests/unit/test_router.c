@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "http.h"
+#include "request_decode.h"
 #include "router.h"
 
 static void test_literal_and_id(void **state)

@@ -15,6 +15,7 @@
 
 #include "errors.h"
 #include "handlers.h"
+#include "response.h"
 #include "template.h"
 
 /* Renders src with the context given as JSON text; returns the rc and leaves the output

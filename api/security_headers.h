@@ -1,0 +1,13 @@
+/* The security headers every server-rendered HTML page carries. */
+#ifndef CHAT_SECURITY_HEADERS_H
+#define CHAT_SECURITY_HEADERS_H
+
+#include "config.h"
+#include "http.h"
+
+/* Sets the HTML content type and adds Cache-Control: no-store, the page's
+ * Content-Security-Policy (built from push_public_url), X-Content-Type-Options: nosniff
+ * and Referrer-Policy: same-origin to res. */
+void chat_page_headers(const struct chat_config *cfg, struct chat_response *res);
+
+#endif
