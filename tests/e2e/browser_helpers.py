@@ -124,7 +124,9 @@ def browsers():
 
 
 def wait(driver, timeout=WAIT_S):
-    return WebDriverWait(driver, timeout)
+    # The page re-renders lists and messages live, so an element a predicate found can
+    # be stale by the time it reads it: that is "not yet", and the predicate runs again.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,))
 
 
 def fresh(driver, base_url):
