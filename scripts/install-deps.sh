@@ -14,6 +14,7 @@ nginx-light apache2 libapache2-mod-fcgid lighttpd
 python3 python3-pytest python3-requests python3-websockets python3-selenium python3-jsonschema python3-yaml python3-pymysql
 chromium chromium-driver
 wrk
+debhelper dpkg-dev fakeroot lintian adduser systemd
 "
 
 # `make fuzz` also needs clang and its libFuzzer runtime; only it passes --fuzz.
