@@ -41,7 +41,7 @@ BINS := $(O)/chat-api $(O)/chat-httpd $(O)/chat-push $(O)/chatctl
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 FUZZ_BINS := $(patsubst fuzz/%.c,$(O)/%,$(wildcard fuzz/fuzz_*.c))
 
-.PHONY: all deps run test unit unit-bins e2e bench fuzz fuzz-bins clean help
+.PHONY: all deps run test unit unit-bins e2e bench fuzz fuzz-bins deb clean help
 all: $(BINS)
 
 help:
@@ -51,6 +51,7 @@ help:
 	@echo "make e2e     run the end-to-end suites only (BUILD=asan by default in make test)"
 	@echo "make bench   run the benchmarks and print a table"
 	@echo "make fuzz    build the libFuzzer targets in fuzz/ with clang and run each for FUZZ_SECONDS (60)"
+	@echo "make deb     build the Debian package chat-server into build/deb/ (dpkg-buildpackage)"
 	@echo "make clean   remove build/"
 
 deps:
@@ -122,6 +123,9 @@ e2e:
 bench: deps
 	@$(MAKE) --no-print-directory BUILD=release all build/release/chat-loadgen
 	@scripts/bench.sh
+
+deb: deps
+	@scripts/build-deb.sh
 
 clean:
 	rm -rf build
