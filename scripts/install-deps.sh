@@ -10,7 +10,7 @@ libmariadb-dev mariadb-server mariadb-client
 libfcgi-dev libmicrohttpd-dev
 libwebsockets-dev libwebsockets-evlib-ev libev-dev
 libjson-c-dev libsodium-dev libcmocka-dev
-nginx-light apache2 libapache2-mod-fcgid lighttpd
+nginx-light apache2 libapache2-mod-fcgid lighttpd spawn-fcgi
 python3 python3-pytest python3-requests python3-websockets python3-selenium python3-jsonschema python3-yaml python3-pymysql
 chromium chromium-driver
 wrk

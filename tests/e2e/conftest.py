@@ -48,6 +48,8 @@ EXTRA_PORT = PORT_BASE + 2      # free for a suite's own extra server (servers.e
 NGINX_PORT = PORT_BASE + 80     # nginx in front of chat-api and chat-push
 APACHE_PORT = PORT_BASE + 81    # Apache (mod_proxy_fcgi) in front of the same
 LIGHTTPD_PORT = PORT_BASE + 82  # lighttpd (mod_fastcgi) in front of the same
+APACHE_FCGID_PORT = PORT_BASE + 83  # Apache starting chat-api itself (mod_fcgid)
+APACHE_CGI_PORT = PORT_BASE + 84    # Apache running chat-api as CGI (mod_cgid)
 
 # Every response the suites receive through requests is checked against
 # docs/openapi.yaml (tests/e2e/openapi_check.py; CHAT_TEST_OPENAPI=0 switches it off).
@@ -173,6 +175,11 @@ class Servers:
         self.nginx_url = "http://%s:%d" % (HOST, NGINX_PORT)
         self.apache_url = "http://%s:%d" % (HOST, APACHE_PORT)
         self.lighttpd_url = "http://%s:%d" % (HOST, LIGHTTPD_PORT)
+        self.apache_fcgid_url = "http://%s:%d" % (HOST, APACHE_FCGID_PORT)
+        self.apache_cgi_url = "http://%s:%d" % (HOST, APACHE_CGI_PORT)
+        # chat-api under mod_fcgid and as CGI runs as Apache's user, which must be able
+        # to write its data directory (uploads); root's processes use data/.
+        self.www_data_dir = VAR / "data-www"
         self.push_url = "http://%s:%d" % (HOST, PUSH_PORT)
         self.ws_url = "ws://%s:%d/ws/" % (HOST, PUSH_PORT)
         self.nginx_ws_url = "ws://%s:%d/ws/" % (HOST, NGINX_PORT)
@@ -180,6 +187,7 @@ class Servers:
         self.extra_port = EXTRA_PORT
         self.allowed_origins = [
             self.httpd_url, self.nginx_url, self.apache_url, self.lighttpd_url,
+            self.apache_fcgid_url, self.apache_cgi_url,
             "http://localhost:%d" % HTTPD_PORT, "http://localhost:%d" % NGINX_PORT,
         ]
         self.problems = []  # why the session must fail, gathered during teardown
@@ -276,7 +284,8 @@ class Servers:
         if missing:
             raise RuntimeError("missing %s in %s; run `make BUILD=%s all` first"
                                % (", ".join(missing), BIN, BUILD))
-        for port in (HTTPD_PORT, PUSH_PORT, NGINX_PORT, APACHE_PORT, LIGHTTPD_PORT):
+        for port in (HTTPD_PORT, PUSH_PORT, NGINX_PORT, APACHE_PORT, LIGHTTPD_PORT,
+                     APACHE_FCGID_PORT, APACHE_CGI_PORT):
             if port_open(HOST, port):
                 raise RuntimeError("port %d is already in use (a previous test session "
                                    "still running?)" % port)
@@ -365,18 +374,41 @@ class Servers:
 
     def _apache_config(self):
         apache_dir = VAR / "apache"
-        apache_dir.mkdir(exist_ok=True)
+        (apache_dir / "fcgid").mkdir(parents=True, exist_ok=True)
+        self.www_data_dir.mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            for d in (apache_dir / "fcgid", self.www_data_dir):
+                shutil.chown(d, "www-data", "www-data")
+            # Sanitizer reports of chat-api running as www-data land here too.
+            os.chmod(self.log_dir, 0o1777)
         site = apache_dir / "chat-site.conf"
         self._render("etc/apache/chat-site.conf.in", site, {
             "STATIC_DIR": str(REPO / "static"),
-            "FCGI_SOCKET": self.fcgi_socket,
             "PUSH_ADDR": "%s:%d" % (HOST, PUSH_PORT),
         })
+        apps = {}
+        for name in ("proxy-fcgi", "fcgid", "cgi"):
+            apps[name] = apache_dir / ("chat-app-%s.conf" % name)
+            self._render("etc/apache/chat-app-%s.conf.in" % name, apps[name], {
+                "FCGI_SOCKET": self.fcgi_socket,
+                "CHAT_API": str(BIN / "chat-api"),
+                "CHAT_CONFIG": str(VAR / "chat.conf"),
+            })
+        extra = {"CHAT_DATA_DIR": str(self.www_data_dir),
+                 "ASAN_OPTIONS": self.env["ASAN_OPTIONS"],
+                 "UBSAN_OPTIONS": self.env["UBSAN_OPTIONS"]}
         conf = apache_dir / "apache.conf"
         self._render("etc/apache/apache-test.conf.in", conf, {
             "VAR_DIR": str(VAR),
             "LISTEN": "%s:%d" % (HOST, APACHE_PORT),
+            "LISTEN_FCGID": "%s:%d" % (HOST, APACHE_FCGID_PORT),
+            "LISTEN_CGI": "%s:%d" % (HOST, APACHE_CGI_PORT),
             "SITE_CONF": str(site),
+            "APP_PROXY_FCGI": str(apps["proxy-fcgi"]),
+            "APP_FCGID": str(apps["fcgid"]),
+            "APP_CGI": str(apps["cgi"]),
+            "FCGID_ENV": "\n".join('    FcgidInitialEnv %s "%s"' % kv for kv in extra.items()),
+            "CGI_ENV": "\n".join('    SetEnv %s "%s"' % kv for kv in extra.items()),
         })
         argv = ["apache2", "-f", str(conf)]
         r = subprocess.run(argv + ["-t"], capture_output=True, text=True)
@@ -418,6 +450,10 @@ class Servers:
         p.wait_ready()
         return p
 
+    def _apache_ready(self):
+        return all(self._http_ready(url)() for url in
+                   (self.apache_url, self.apache_fcgid_url, self.apache_cgi_url))
+
     def _push_ready(self):
         return port_open(HOST, PUSH_PORT) and os.path.exists(self.wake_socket)
 
@@ -453,10 +489,11 @@ class Servers:
             self.nginx_error = str(e)
             self.problems.append("nginx front end did not work: " + str(e))
         try:
-            self._add("apache2", self._apache_config(), self._http_ready(self.apache_url),
-                      timeout=15, extra_logs=(self.log_dir / "apache-error.log",))
+            self._add("apache2", self._apache_config(), self._apache_ready,
+                      timeout=30, extra_logs=(self.log_dir / "apache-error.log",))
         except RuntimeError as e:
-            self.front_end_errors["apache"] = str(e)
+            for name in ("apache", "apache_fcgid", "apache_cgi"):
+                self.front_end_errors[name] = str(e)
             self.problems.append("Apache front end did not work: " + str(e))
         try:
             self._add("lighttpd", self._lighttpd_config(), self._http_ready(self.lighttpd_url),
@@ -606,6 +643,8 @@ FRONT_ENDS = {
     "httpd": lambda s: s.httpd_url,
     "nginx": lambda s: s.nginx_url,
     "apache": lambda s: s.apache_url,
+    "apache_fcgid": lambda s: s.apache_fcgid_url,
+    "apache_cgi": lambda s: s.apache_cgi_url,
     "lighttpd": lambda s: s.lighttpd_url,
 }
 

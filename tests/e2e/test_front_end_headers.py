@@ -11,6 +11,8 @@ import re
 import pytest
 import requests
 
+from conftest import FRONT_ENDS
+
 TIMEOUT = 30
 EXPECTED = {
     "X-Content-Type-Options": "nosniff",
@@ -29,10 +31,9 @@ def versioned(base, name):
 @pytest.mark.parametrize("what", [
     "static", "versioned_static", "missing_static", "page", "api_401", "api_404",
     "too_large_by_front", "too_large_by_app", "events_poll", "ws_without_upgrade"])
-@pytest.mark.parametrize("front", ["nginx", "apache", "lighttpd"])
+@pytest.mark.parametrize("front", [name for name in FRONT_ENDS if name != "httpd"])
 def test_security_headers_on_every_location(servers, make_user, front, what):
-    base = {"nginx": servers.nginx_url, "apache": servers.apache_url,
-            "lighttpd": servers.lighttpd_url}[front]
+    base = FRONT_ENDS[front](servers)
     if what == "static":
         r = requests.get(base + "/static/chat.css", timeout=TIMEOUT)
         assert r.status_code == 200

@@ -1,5 +1,5 @@
-"""What passes through the web server front ends (nginx, Apache and lighttpd, as configured
-in etc/):
+"""What passes through the web server front ends (nginx, lighttpd, and Apache with
+chat-api's own socket, under mod_fcgid and as CGI, as configured in etc/):
 the WebSocket upgrade on /ws/ and /ws/chat/<pk>/ with the Origin check still applied
 behind the proxy, a live message posted through the same front end, Server-Sent Events
 that arrive one by one while the stream stays open, long-poll, and uploads up to the
@@ -11,19 +11,21 @@ import pytest
 import requests
 import websockets
 
-from helpers import auth_headers
+from conftest import FRONT_ENDS
+from helpers import auth_headers, port_open, unix_socket_open
 from test_push import Client, create_conv, is_msg, run, send
 from test_push_realtime import sse_events, sse_lines
 
 TIMEOUT = 15
 
 
-FRONTS = ["nginx", "apache", "lighttpd"]
+# Every web server front end of conftest.FRONT_ENDS (not chat-httpd, which has no
+# proxying of its own): nginx, lighttpd, and Apache with each way of running chat-api.
+FRONTS = [name for name in FRONT_ENDS if name != "httpd"]
 
 
 def front_url(servers, front):
-    return {"nginx": servers.nginx_url, "apache": servers.apache_url,
-            "lighttpd": servers.lighttpd_url}[front]
+    return FRONT_ENDS[front](servers)
 
 
 async def ws_connect(base, path, user, origin):
@@ -121,3 +123,42 @@ def test_uploads_up_to_the_limit_pass_the_front_end(servers, make_user, front):
     assert r.status_code == 413
     assert r.headers["Content-Type"].startswith("application/json")
     assert r.json()["code"] == "payload_too_large"
+
+
+def test_chat_api_under_spawn_fcgi(servers, make_user):
+    """spawn-fcgi hands chat-api a listening socket on fd 0 (the way lighttpd's bin-path
+    and mod_fcgid do): chat-api serves it in that one process, with no workers of its
+    own, and answers exactly as in its other modes."""
+    d = servers.var_dir / "spawn-fcgi"
+    for sub in ("run", "log", "nginx/tmp"):
+        (d / sub).mkdir(parents=True, exist_ok=True)
+    sock = str(d / "run" / "chat-api.sock")
+    # -n: spawn-fcgi opens the socket and then becomes chat-api (exec), so the harness
+    # stops chat-api itself.
+    proc = servers.spawn("chat-api-spawn-fcgi",
+                         ["spawn-fcgi", "-n", "-s", sock, "-M", "0600", "--",
+                          str(servers.bin_dir / "chat-api")],
+                         ready=lambda: unix_socket_open(sock))
+    port = servers.extra_port
+    servers.spawn("nginx-spawn-fcgi", servers.nginx_config(d, sock, port),
+                  ready=lambda: port_open("127.0.0.1", port))
+    try:
+        base = "http://127.0.0.1:%d" % port
+        r = requests.get(base + "/api/auth/me", timeout=TIMEOUT)
+        assert r.status_code == 401 and r.json()["code"] == "not_authenticated"
+        user = make_user("sf")
+        r = requests.get(base + "/api/auth/me", headers=auth_headers(user), timeout=TIMEOUT)
+        assert r.status_code == 200 and r.json()["id"] == user["id"]
+        r = requests.post(base + "/api/chat/conversations/", data="{", timeout=TIMEOUT,
+                          headers=dict(auth_headers(user), **{"Content-Type": "application/json"}))
+        assert r.status_code == 400 and r.json()["code"] == "parse_error"
+        # One process: the program spawn-fcgi exec'ed is chat-api, and it forked nothing.
+        pid = proc.popen.pid
+        assert open("/proc/%d/comm" % pid).read().strip() == "chat-api"
+        children = open("/proc/%d/task/%d/children" % (pid, pid)).read().split()
+        assert children == []
+        log = servers.log_path("chat-api-spawn-fcgi").read_text()
+        assert "FastCGI on the socket passed on fd 0" in log
+    finally:
+        servers.stop_proc("nginx-spawn-fcgi")
+        servers.stop_proc("chat-api-spawn-fcgi")
