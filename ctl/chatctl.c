@@ -32,7 +32,8 @@ static const char usage[] =
     "  gc                            remove uploads never attached after 24 h (and their\n"
     "                                files once no row names them), abandoned temp files,\n"
     "                                events older than event_retention_hours and idle\n"
-    "                                rate-limit buckets; run it from cron, e.g. hourly\n";
+    "                                rate-limit buckets; run it hourly (chat-gc.timer\n"
+    "                                does, see docs/DEPLOY.md)\n";
 
 #define DEMO_PASSWORD "password123"
 
