@@ -9,6 +9,7 @@ resets one (cookies, storage, a blank page) before a test logs a new user into i
 stay independent: each one registers its own users.
 """
 
+import os
 import re
 import shutil
 import tempfile
@@ -47,6 +48,19 @@ CHROMIUM_FLAGS = [
 ]
 
 
+def tls_flags():
+    """Chromium accepts the harness's self-signed certificate (conftest.py sets its key's
+    hash once the servers are up) and nothing else that fails verification."""
+    spki = os.environ.get("CHAT_TEST_TLS_SPKI")
+    return ["--ignore-certificate-errors-spki-list=" + spki] if spki else []
+
+
+def page_front(servers, base_url):
+    """The name of the front end (conftest.FRONT_ENDS) that base_url belongs to."""
+    from conftest import FRONT_ENDS
+    return next(name for name, url in FRONT_ENDS.items() if url(servers) == base_url)
+
+
 def start_chromium(profiles, width=None, javascript=True, flags=()):
     """One headless Chromium with a fresh profile (its directory appended to profiles).
     width: emulate a phone of that many CSS pixels. javascript=False: scripts off.
@@ -55,7 +69,7 @@ def start_chromium(profiles, width=None, javascript=True, flags=()):
     profiles.append(profile)
     opts = Options()
     opts.binary_location = CHROMIUM
-    for flag in CHROMIUM_FLAGS + list(flags):
+    for flag in CHROMIUM_FLAGS + tls_flags() + list(flags):
         opts.add_argument(flag)
     opts.add_argument("--user-data-dir=" + profile)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -150,7 +164,8 @@ def login_with_cookie(driver, base_url, user, path="/chat/"):
     assert r.status_code == 200, r.text
     fresh(driver, base_url)
     for name in ("chat_session", "chat_csrf"):
-        driver.add_cookie({"name": name, "value": r.cookies[name], "path": "/"})
+        driver.add_cookie({"name": name, "value": r.cookies[name], "path": "/",
+                           "secure": base_url.startswith("https:")})
     driver.get(base_url + path)
     wait(driver).until(EC.presence_of_element_located((By.ID, "app")))
     return driver

@@ -16,7 +16,9 @@ report, or logged "runtime error:" / AddressSanitizer / LeakSanitizer.
 """
 
 import atexit
+import base64
 import ctypes
+import hashlib
 import os
 import re
 import shutil
@@ -50,6 +52,14 @@ APACHE_PORT = PORT_BASE + 81    # Apache (mod_proxy_fcgi) in front of the same
 LIGHTTPD_PORT = PORT_BASE + 82  # lighttpd (mod_fastcgi) in front of the same
 APACHE_FCGID_PORT = PORT_BASE + 83  # Apache starting chat-api itself (mod_fcgid)
 APACHE_CGI_PORT = PORT_BASE + 84    # Apache running chat-api as CGI (mod_cgid)
+# The production server blocks (etc/nginx/chat.conf, etc/apache/chat.conf): HTTPS with
+# HTTP/2 in front of a chat-api configured as in production (cookie_secure = true,
+# push_public_url = /ws/, so the page's WebSocket and fallbacks go through the proxy),
+# and the plain-HTTP server that redirects to it.
+NGINX_TLS_PORT = PORT_BASE + 85
+NGINX_REDIRECT_PORT = PORT_BASE + 86
+APACHE_TLS_PORT = PORT_BASE + 87
+APACHE_REDIRECT_PORT = PORT_BASE + 88
 
 # Every response the suites receive through requests is checked against
 # docs/openapi.yaml (tests/e2e/openapi_check.py; CHAT_TEST_OPENAPI=0 switches it off).
@@ -177,6 +187,17 @@ class Servers:
         self.lighttpd_url = "http://%s:%d" % (HOST, LIGHTTPD_PORT)
         self.apache_fcgid_url = "http://%s:%d" % (HOST, APACHE_FCGID_PORT)
         self.apache_cgi_url = "http://%s:%d" % (HOST, APACHE_CGI_PORT)
+        self.nginx_tls_url = "https://%s:%d" % (HOST, NGINX_TLS_PORT)
+        self.apache_tls_url = "https://%s:%d" % (HOST, APACHE_TLS_PORT)
+        self.nginx_redirect_url = "http://%s:%d" % (HOST, NGINX_REDIRECT_PORT)
+        self.apache_redirect_url = "http://%s:%d" % (HOST, APACHE_REDIRECT_PORT)
+        # The chat-api behind the production server blocks, and its self-signed
+        # certificate (tls_cert, also requests' CA bundle; tls_spki for Chromium).
+        self.site_fcgi_socket = str(self.run_dir / "chat-api-site.sock")
+        self.tls_dir = VAR / "tls"
+        self.tls_cert = str(self.tls_dir / "cert.pem")
+        self.tls_key = str(self.tls_dir / "key.pem")
+        self.tls_spki = None
         # chat-api under mod_fcgid and as CGI runs as Apache's user, which must be able
         # to write its data directory (uploads); root's processes use data/.
         self.www_data_dir = VAR / "data-www"
@@ -187,7 +208,8 @@ class Servers:
         self.extra_port = EXTRA_PORT
         self.allowed_origins = [
             self.httpd_url, self.nginx_url, self.apache_url, self.lighttpd_url,
-            self.apache_fcgid_url, self.apache_cgi_url,
+            self.apache_fcgid_url, self.apache_cgi_url, self.nginx_tls_url,
+            self.apache_tls_url,
             "http://localhost:%d" % HTTPD_PORT, "http://localhost:%d" % NGINX_PORT,
         ]
         self.problems = []  # why the session must fail, gathered during teardown
@@ -285,7 +307,8 @@ class Servers:
             raise RuntimeError("missing %s in %s; run `make BUILD=%s all` first"
                                % (", ".join(missing), BIN, BUILD))
         for port in (HTTPD_PORT, PUSH_PORT, NGINX_PORT, APACHE_PORT, LIGHTTPD_PORT,
-                     APACHE_FCGID_PORT, APACHE_CGI_PORT):
+                     APACHE_FCGID_PORT, APACHE_CGI_PORT, NGINX_TLS_PORT, NGINX_REDIRECT_PORT,
+                     APACHE_TLS_PORT, APACHE_REDIRECT_PORT):
             if port_open(HOST, port):
                 raise RuntimeError("port %d is already in use (a previous test session "
                                    "still running?)" % port)
@@ -344,6 +367,56 @@ class Servers:
         assert not left, "unrendered placeholders %s in %s" % (left, out)
         out.write_text(text)
 
+    def _make_certificate(self):
+        """A self-signed certificate for 127.0.0.1 and localhost; requests trusts it
+        (REQUESTS_CA_BUNDLE) and Chromium accepts its key (tls_spki)."""
+        self.tls_dir.mkdir(exist_ok=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+                        "-subj", "/CN=127.0.0.1", "-addext",
+                        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                        "-keyout", self.tls_key, "-out", self.tls_cert],
+                       check=True, capture_output=True)
+        os.chmod(self.tls_key, 0o644)  # Apache's and nginx's workers read it as root here
+        pub = subprocess.run(["openssl", "x509", "-in", self.tls_cert, "-pubkey", "-noout"],
+                             check=True, capture_output=True).stdout
+        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
+                             check=True, capture_output=True).stdout
+        self.tls_spki = base64.b64encode(hashlib.sha256(der).digest()).decode()
+        os.environ["REQUESTS_CA_BUNDLE"] = self.tls_cert
+        os.environ["CHAT_TEST_TLS_SPKI"] = self.tls_spki  # for browser_helpers.py
+
+    @staticmethod
+    def _production_config(path, replacements):
+        """The text of a production config from etc/ with each (old, new) replaced; an
+        old text that is not there fails, so the test follows the file as it is."""
+        text = (REPO / path).read_text()
+        for old, new in replacements:
+            assert old in text, "%s no longer contains %r" % (path, old)
+            text = text.replace(old, new)
+        return text
+
+    def _nginx_production_sites(self, nginx_dir):
+        """etc/nginx/chat.conf, as an operator installs it, on the test's addresses and
+        certificate, with the location blocks rendered for the production chat-api."""
+        self._render("etc/nginx/chat-locations.conf.in", nginx_dir / "snippets" / "chat-locations.conf", {
+            "STATIC_DIR": str(REPO / "static"),
+            "FCGI_SOCKET": self.site_fcgi_socket,
+            "PUSH_ADDR": "%s:%d" % (HOST, PUSH_PORT),
+        })
+        text = self._production_config("etc/nginx/chat.conf", [
+            ("    listen 80;\n", "    listen %s:%d;\n" % (HOST, NGINX_REDIRECT_PORT)),
+            ("    listen [::]:80;\n", ""),
+            ("    listen 443 ssl http2;\n", "    listen %s:%d ssl http2;\n" % (HOST, NGINX_TLS_PORT)),
+            ("    listen [::]:443 ssl http2;\n", ""),
+            ("/etc/letsencrypt/live/chat.example.org/fullchain.pem", self.tls_cert),
+            ("/etc/letsencrypt/live/chat.example.org/privkey.pem", self.tls_key),
+            ("/var/log/nginx/chat.access.log", str(self.log_dir / "nginx-tls-access.log")),
+            ("/var/log/nginx/chat.error.log", str(self.log_dir / "nginx-tls-error.log")),
+        ])
+        (nginx_dir / "sites").mkdir(exist_ok=True)
+        (nginx_dir / "sites" / "chat.conf").write_text(text)
+
     def nginx_config(self, var_dir, fcgi_socket, port):
         """Renders the test nginx.conf around the production location blocks into
         var_dir/nginx (var_dir holds run/, log/ and nginx/tmp/), checks it with nginx -t
@@ -364,6 +437,9 @@ class Servers:
             "USER": user,
             "LISTEN": "%s:%d" % (HOST, port),
         })
+        (nginx_dir / "sites").mkdir(exist_ok=True)
+        if var_dir == VAR:
+            self._nginx_production_sites(nginx_dir)
         conf = str(nginx_dir / "nginx.conf")
         argv = ["nginx", "-p", str(nginx_dir), "-c", conf,
                 "-e", str(var_dir / "log" / "nginx-error.log")]
@@ -394,6 +470,18 @@ class Servers:
                 "CHAT_API": str(BIN / "chat-api"),
                 "CHAT_CONFIG": str(VAR / "chat.conf"),
             })
+        site_app = apache_dir / "chat-app-site.conf"
+        self._render("etc/apache/chat-app-proxy-fcgi.conf.in", site_app,
+                     {"FCGI_SOCKET": self.site_fcgi_socket})
+        vhosts = apache_dir / "chat-production.conf"
+        vhosts.write_text(self._production_config("etc/apache/chat.conf", [
+            ("<VirtualHost *:80>", "<VirtualHost %s:%d>" % (HOST, APACHE_REDIRECT_PORT)),
+            ("<VirtualHost *:443>", "<VirtualHost %s:%d>" % (HOST, APACHE_TLS_PORT)),
+            ("/etc/letsencrypt/live/chat.example.org/fullchain.pem", self.tls_cert),
+            ("/etc/letsencrypt/live/chat.example.org/privkey.pem", self.tls_key),
+            ("Include /etc/apache2/chat-site.conf", "Include %s" % site),
+            ("Include /etc/apache2/chat-app.conf", "Include %s" % site_app),
+        ]))
         extra = {"CHAT_DATA_DIR": str(self.www_data_dir),
                  "ASAN_OPTIONS": self.env["ASAN_OPTIONS"],
                  "UBSAN_OPTIONS": self.env["UBSAN_OPTIONS"]}
@@ -409,6 +497,10 @@ class Servers:
             "APP_CGI": str(apps["cgi"]),
             "FCGID_ENV": "\n".join('    FcgidInitialEnv %s "%s"' % kv for kv in extra.items()),
             "CGI_ENV": "\n".join('    SetEnv %s "%s"' % kv for kv in extra.items()),
+            "LISTEN_TLS": "%s:%d" % (HOST, APACHE_TLS_PORT),
+            "LISTEN_REDIRECT": "%s:%d" % (HOST, APACHE_REDIRECT_PORT),
+            "LOG_DIR": str(self.log_dir),
+            "PRODUCTION_VHOSTS": str(vhosts),
         })
         argv = ["apache2", "-f", str(conf)]
         r = subprocess.run(argv + ["-t"], capture_output=True, text=True)
@@ -452,7 +544,8 @@ class Servers:
 
     def _apache_ready(self):
         return all(self._http_ready(url)() for url in
-                   (self.apache_url, self.apache_fcgid_url, self.apache_cgi_url))
+                   (self.apache_url, self.apache_fcgid_url, self.apache_cgi_url,
+                    self.apache_tls_url))
 
     def _push_ready(self):
         return port_open(HOST, PUSH_PORT) and os.path.exists(self.wake_socket)
@@ -477,12 +570,18 @@ class Servers:
         self._add("chat-api", [str(BIN / "chat-api"), "--workers", "2"],
                   lambda: unix_socket_open(self.fcgi_socket))
         self._add("chat-httpd", [str(BIN / "chat-httpd")], self._http_ready(self.httpd_url))
+        self._make_certificate()
+        site_env = dict(self.env, CHAT_FCGI_SOCKET=self.site_fcgi_socket,
+                        CHAT_PUSH_PUBLIC_URL="/ws/", CHAT_COOKIE_SECURE="true")
+        self._add("chat-api-site", [str(BIN / "chat-api"), "--workers", "2"],
+                  lambda: unix_socket_open(self.site_fcgi_socket), env=site_env)
         # chat-api is up by now, so nginx answers at once unless the FastCGI side is
         # broken. Then the nginx front end is marked failed (its tests fail with the
         # reason) and the chat-httpd half of the suites still runs.
         try:
             self._add("nginx", self.nginx_config(VAR, self.fcgi_socket, NGINX_PORT),
-                      self._http_ready(self.nginx_url),
+                      lambda: (self._http_ready(self.nginx_url)()
+                               and self._http_ready(self.nginx_tls_url)()),
                       timeout=15, extra_logs=(self.log_dir / "nginx-error.log",
                                               self.log_path("chat-api")))
         except RuntimeError as e:
@@ -492,7 +591,7 @@ class Servers:
             self._add("apache2", self._apache_config(), self._apache_ready,
                       timeout=30, extra_logs=(self.log_dir / "apache-error.log",))
         except RuntimeError as e:
-            for name in ("apache", "apache_fcgid", "apache_cgi"):
+            for name in ("apache", "apache_fcgid", "apache_cgi", "apache_tls"):
                 self.front_end_errors[name] = str(e)
             self.problems.append("Apache front end did not work: " + str(e))
         try:
@@ -646,19 +745,37 @@ FRONT_ENDS = {
     "apache_fcgid": lambda s: s.apache_fcgid_url,
     "apache_cgi": lambda s: s.apache_cgi_url,
     "lighttpd": lambda s: s.lighttpd_url,
+    "nginx_tls": lambda s: s.nginx_tls_url,
+    "apache_tls": lambda s: s.apache_tls_url,
 }
+
+
+def _front_end(servers, name):
+    """Base URL of front end `name`; one that did not start fails the test with why."""
+    if name in ("nginx", "nginx_tls") and servers.nginx_error:
+        pytest.fail("nginx front end unusable: " + servers.nginx_error, pytrace=False)
+    if name in servers.front_end_errors:
+        pytest.fail("%s front end unusable: %s" % (name, servers.front_end_errors[name]),
+                    pytrace=False)
+    return FRONT_ENDS[name](servers)
 
 
 @pytest.fixture(params=list(FRONT_ENDS))
 def front_end_url(request, servers):
-    """Base URL of one of FRONT_ENDS; a front end that did not start fails its tests with
-    the reason."""
-    if request.param == "nginx" and servers.nginx_error:
-        pytest.fail("nginx front end unusable: " + servers.nginx_error, pytrace=False)
-    if request.param in servers.front_end_errors:
-        pytest.fail("%s front end unusable: %s"
-                    % (request.param, servers.front_end_errors[request.param]), pytrace=False)
-    return FRONT_ENDS[request.param](servers)
+    """Base URL of one of FRONT_ENDS."""
+    return _front_end(servers, request.param)
+
+
+# The browser suites open the page through chat-httpd (as `make run` does) and through
+# the production server blocks of nginx and Apache (HTTPS, HTTP/2, cookie_secure, the
+# WebSocket and its fallbacks through the proxy).
+PAGE_FRONT_ENDS = ["httpd", "nginx_tls", "apache_tls"]
+
+
+@pytest.fixture(params=PAGE_FRONT_ENDS)
+def page_url(request, servers):
+    """Base URL the browser opens the page at: one of PAGE_FRONT_ENDS."""
+    return _front_end(servers, request.param)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
 from browser_helpers import (REPO, browsers, click_option, console_problems, conversation_row,  # noqa: F401
+                             page_front,
                              direct_chat, foreign_resources, login_through_form, message_texts,
                              say, screenshot, send, wait, wait_connected, wait_for_message)
 from helpers import port_open, unique_name
@@ -28,11 +29,11 @@ from helpers import port_open, unique_name
 
 # ---- the browser test --------------------------------------------------------------
 
-def test_two_users_chat_live(servers, api_url, make_user, browsers):
+def test_two_users_chat_live(servers, page_url, make_user, browsers):
     """Two browsers, two users: a direct chat started from the dialog, messages both
     ways live, markup shown as text, a real URL that survives a reload."""
-    base = api_url
-    front = "nginx" if api_url == servers.nginx_url else "httpd"
+    base = page_url
+    front = page_front(servers, page_url)
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
 
@@ -105,10 +106,10 @@ def test_two_users_chat_live(servers, api_url, make_user, browsers):
     assert [t for _, t in message_texts(a)] == expected
 
 
-def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, browsers):
+def test_reconnect_resumes_missed_messages(servers, page_url, make_user, auth_headers, browsers):
     """While chat-push is down the page says so; a message sent meanwhile appears once
     the page has reconnected (resumed from its last event id), exactly once."""
-    base = servers.httpd_url
+    base = page_url
 
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
@@ -159,8 +160,8 @@ def test_reconnect_resumes_missed_messages(servers, make_user, auth_headers, bro
     screenshot(servers, a, "chat-after-reconnect.png")
 
 
-def test_register_through_form_and_logout(servers, browsers):
-    base = servers.httpd_url
+def test_register_through_form_and_logout(servers, page_url, browsers):
+    base = page_url
     driver = browsers()
     driver.get(base + "/chat/")
     driver.find_element(By.ID, "register-toggle").click()

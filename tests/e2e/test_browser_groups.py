@@ -13,8 +13,8 @@ from browser_helpers import (click_option, conversation_row, direct_chat, finish
                              wait_connected, wait_for_message)
 
 
-def login_all(servers, pool, users, path="/chat/"):
-    drivers = [login_with_cookie(pool.get(i), servers.httpd_url, u, path) for i, u in enumerate(users)]
+def login_all(base, pool, users, path="/chat/"):
+    drivers = [login_with_cookie(pool.get(i), base, u, path) for i, u in enumerate(users)]
     for d in drivers:
         wait_connected(d)
     return drivers
@@ -29,11 +29,11 @@ def list_names(driver):
         ".map(e => e.innerText.trim());")
 
 
-def test_group_create_rename_members_and_leave(servers, make_user, pool):
+def test_group_create_rename_members_and_leave(servers, page_url, make_user, pool):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     carol = make_user("carol", display_name="Carol")
-    a, b, c = login_all(servers, pool, [alice, bob, carol])
+    a, b, c = login_all(page_url, pool, [alice, bob, carol])
 
     # Alice creates a group: search as you type, pick two people, name it.
     a.find_element(By.ID, "new-chat-open").click()
@@ -90,17 +90,17 @@ def test_group_create_rename_members_and_leave(servers, make_user, pool):
     assert b.current_url.endswith("/chat/")
     wait(a).until(EC.text_to_be_present_in_element((By.ID, "conversation-subtitle"), "2 members"))
     wait(c).until(EC.text_to_be_present_in_element((By.ID, "conversation-subtitle"), "2 members"))
-    finish(servers, a, servers.httpd_url, "groups-alice.png")
-    finish(servers, b, servers.httpd_url, "groups-bob-left.png")
-    finish(servers, c, servers.httpd_url, "groups-carol.png")
+    finish(servers, a, page_url, "groups-alice.png")
+    finish(servers, b, page_url, "groups-bob-left.png")
+    finish(servers, c, page_url, "groups-carol.png")
 
 
-def test_typing_indicators(servers, make_user, pool):
+def test_typing_indicators(servers, page_url, make_user, pool):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     carol = make_user("carol", display_name="Carol")
     conv = group_chat(servers, alice, [bob, carol], "Typists")
-    a, b, c = login_all(servers, pool, [alice, bob, carol], "/chat/%d/" % conv)
+    a, b, c = login_all(page_url, pool, [alice, bob, carol], "/chat/%d/" % conv)
 
     a.find_element(By.ID, "compose-text").send_keys("hel")
     wait(c).until(EC.text_to_be_present_in_element((By.ID, "typing-indicator"), "Alice is typing…"))
@@ -108,7 +108,7 @@ def test_typing_indicators(servers, make_user, pool):
     wait(c).until(EC.text_to_be_present_in_element((By.ID, "typing-indicator"), "Alice and Bob are typing…"))
     # The typer's own window shows the other typist only.
     wait(a).until(EC.text_to_be_present_in_element((By.ID, "typing-indicator"), "Bob is typing…"))
-    finish(servers, c, servers.httpd_url, "typing-two.png")
+    finish(servers, c, page_url, "typing-two.png")
     # Sending stops it; blurring the box stops it.
     a.find_element(By.ID, "compose-text").send_keys("lo\n")
     wait_for_message(c, "hello")
@@ -116,10 +116,10 @@ def test_typing_indicators(servers, make_user, pool):
     b.execute_script("document.getElementById('compose-text').blur()")
     wait(c).until(lambda d: d.find_element(By.ID, "typing-indicator").text == "")
     assert c.find_element(By.ID, "conversation-subtitle").text.startswith("3 members")
-    finish(servers, c, servers.httpd_url, "typing-stopped.png")
+    finish(servers, c, page_url, "typing-stopped.png")
 
 
-def test_presence_dots_and_last_seen(servers, make_user, pool):
+def test_presence_dots_and_last_seen(servers, page_url, make_user, pool):
     # Offline is announced after push_presence_offline_delay_ms: short for this test.
     servers.stop_proc("chat-push")
     servers.spawn("chat-push", ["chat-push"], extra_env={"CHAT_PUSH_PRESENCE_OFFLINE_DELAY_MS": "300"},
@@ -128,31 +128,31 @@ def test_presence_dots_and_last_seen(servers, make_user, pool):
         alice = make_user("alice", display_name="Alice")
         bob = make_user("bob", display_name="Bob")
         conv = direct_chat(servers, alice, bob)
-        a = login_with_cookie(pool.get(0), servers.httpd_url, alice, "/chat/%d/" % conv)
+        a = login_with_cookie(pool.get(0), page_url, alice, "/chat/%d/" % conv)
         wait_connected(a)
         dot = conversation_row(a, conv).find_element(By.CSS_SELECTOR, ".presence-dot")
         assert "online" not in dot.get_attribute("class")
         assert a.find_element(By.ID, "conversation-subtitle").text in ("offline", "")
-        b = login_with_cookie(pool.get(1), servers.httpd_url, bob, "/chat/")
+        b = login_with_cookie(pool.get(1), page_url, bob, "/chat/")
         wait_connected(b)
         wait(a).until(lambda d: "online" in dot.get_attribute("class"))
         wait(a).until(EC.text_to_be_present_in_element((By.ID, "conversation-subtitle"), "online"))
-        finish(servers, a, servers.httpd_url, "presence-online.png")
-        b.get(servers.httpd_url + "/static/favicon.svg")  # Bob closes the page
+        finish(servers, a, page_url, "presence-online.png")
+        b.get(page_url + "/static/favicon.svg")  # Bob closes the page
         wait(a).until(lambda d: "online" not in dot.get_attribute("class"))
         wait(a).until(EC.text_to_be_present_in_element((By.ID, "conversation-subtitle"), "last seen today at"))
-        finish(servers, a, servers.httpd_url, "presence-last-seen.png")
+        finish(servers, a, page_url, "presence-last-seen.png")
     finally:
         servers.restart_push()
 
 
-def test_list_search_order_and_unread_badges(servers, make_user, pool):
+def test_list_search_order_and_unread_badges(servers, page_url, make_user, pool):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob Builder")
     carol = make_user("carol", display_name="Carol")
     with_bob = direct_chat(servers, alice, bob)
     with_carol = direct_chat(servers, alice, carol)
-    a = login_all(servers, pool, [alice])[0]
+    a = login_all(page_url, pool, [alice])[0]
     assert list_names(a) == ["Carol", "Bob Builder"]
     say(servers, bob, with_bob, "ping from bob")
     wait(a).until(lambda d: list_names(d) == ["Bob Builder", "Carol"])  # sorted by activity, live
@@ -177,7 +177,7 @@ def test_list_search_order_and_unread_badges(servers, make_user, pool):
     wait(a).until(lambda d: rest(servers, bob, "GET", "/api/chat/conversations/%d/messages/%d/status/" % (
         with_bob, markers[-1]["id"]))["results"][0]["status"] == "read")
     assert status["results"][0]["user_id"] == alice["id"]
-    finish(servers, a, servers.httpd_url, "list-search.png")
+    finish(servers, a, page_url, "list-search.png")
 
 
 NOTIFY_STUB = """
@@ -191,11 +191,11 @@ window.Notification = FakeNotification;
 """
 
 
-def test_notification_and_title_count_while_hidden(servers, make_user, pool):
+def test_notification_and_title_count_while_hidden(servers, page_url, make_user, pool):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     conv = direct_chat(servers, alice, bob)
-    a = login_with_cookie(pool.get(0), servers.httpd_url, alice, "/chat/%d/" % conv)
+    a = login_with_cookie(pool.get(0), page_url, alice, "/chat/%d/" % conv)
     wait_connected(a)
     # Permission is asked from a button (a user gesture), once.
     button = a.find_element(By.ID, "notify-button")
@@ -206,7 +206,7 @@ def test_notification_and_title_count_while_hidden(servers, make_user, pool):
     # Another tab in front: this one is hidden.
     first = a.current_window_handle
     a.switch_to.new_window("tab")
-    a.get(servers.httpd_url + "/static/favicon.svg")
+    a.get(page_url + "/static/favicon.svg")
     msg = say(servers, bob, conv, "are you there?")
     # The hidden page got it: it reports delivery (not reading) to the server.
     status = "/api/chat/conversations/%d/messages/%d/status/" % (conv, msg["id"])
@@ -218,7 +218,7 @@ def test_notification_and_title_count_while_hidden(servers, make_user, pool):
     # Back in front: read, and the count leaves the title.
     wait(a).until(lambda d: d.title == "Bob · Chat")
     wait(a).until(lambda d: rest(servers, bob, "GET", status)["results"][0]["status"] == "read")
-    finish(servers, a, servers.httpd_url, "notification.png")
+    finish(servers, a, page_url, "notification.png")
     for handle in a.window_handles:
         if handle != first:
             a.switch_to.window(handle)

@@ -23,11 +23,10 @@ PNG = base64.b64decode(
     "OjfZ3gAAAABJRU5ErkJggg==")
 
 
-def two_users(servers, make_user, pool, open_both=True):
+def two_users(servers, base, make_user, pool, open_both=True):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     conv = direct_chat(servers, alice, bob)
-    base = servers.httpd_url
     a = login_with_cookie(pool.get(0), base, alice, "/chat/%d/" % conv)
     b = login_with_cookie(pool.get(1), base, bob, "/chat/%d/" % conv if open_both else "/chat/")
     wait_connected(a)
@@ -39,8 +38,8 @@ def ticks(li):
     return li.find_element(By.CSS_SELECTOR, ".ticks").get_attribute("data-state")
 
 
-def test_send_with_enter_ticks_links_and_replies(servers, make_user, pool):
-    alice, bob, conv, a, b = two_users(servers, make_user, pool, open_both=False)
+def test_send_with_enter_ticks_links_and_replies(servers, page_url, make_user, pool):
+    alice, bob, conv, a, b = two_users(servers, page_url, make_user, pool, open_both=False)
 
     # Enter sends; Shift+Enter is a new line inside the message.
     box = a.find_element(By.ID, "compose-text")
@@ -92,12 +91,12 @@ def test_send_with_enter_ticks_links_and_replies(servers, make_user, pool):
     wait(a).until(lambda d: "flash" in message_li(d, "line one\nline two").get_attribute("class"))
     stored = rest(servers, alice, "GET", "/api/chat/conversations/%d/messages/" % conv)["results"]
     assert stored[-1]["reply_to"] == stored[0]["id"]
-    finish(servers, a, servers.httpd_url, "messages-send-alice.png")
-    finish(servers, b, servers.httpd_url, "messages-send-bob.png")
+    finish(servers, a, page_url, "messages-send-alice.png")
+    finish(servers, b, page_url, "messages-send-bob.png")
 
 
-def test_edit_delete_and_reactions(servers, make_user, pool):
-    alice, bob, conv, a, b = two_users(servers, make_user, pool)
+def test_edit_delete_and_reactions(servers, page_url, make_user, pool):
+    alice, bob, conv, a, b = two_users(servers, page_url, make_user, pool)
     type_and_enter(a, "first draft")
     type_and_enter(a, "to be deleted")
     wait_for_message(b, "to be deleted")
@@ -141,11 +140,11 @@ def test_edit_delete_and_reactions(servers, make_user, pool):
         By.CSS_SELECTOR, chip_sel).text == "👍 2")
     assert message_li(b, "final text").find_element(By.CSS_SELECTOR, chip_sel).get_attribute(
         "title") == "You, Alice"
-    finish(servers, a, servers.httpd_url, "messages-actions-alice.png")
-    finish(servers, b, servers.httpd_url, "messages-actions-bob.png")
+    finish(servers, a, page_url, "messages-actions-alice.png")
+    finish(servers, b, page_url, "messages-actions-bob.png")
 
 
-def test_history_scroll_divider_and_jump(servers, make_user, pool):
+def test_history_scroll_divider_and_jump(servers, page_url, make_user, pool):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     conv = direct_chat(servers, alice, bob)
@@ -153,7 +152,7 @@ def test_history_scroll_divider_and_jump(servers, make_user, pool):
         say(servers, alice, conv, "old %d" % i)
     for i in range(5):
         say(servers, bob, conv, "unread %d" % i)
-    a = login_with_cookie(pool.get(0), servers.httpd_url, alice, "/chat/%d/" % conv)
+    a = login_with_cookie(pool.get(0), page_url, alice, "/chat/%d/" % conv)
     wait_connected(a)
     wait_for_message(a, "unread 4")
     assert len(message_texts(a)) == 50
@@ -189,11 +188,11 @@ def test_history_scroll_divider_and_jump(servers, make_user, pool):
     assert a.execute_script(
         "const s = document.getElementById('message-scroller');"
         "return s.scrollHeight - s.scrollTop - s.clientHeight < 80;")
-    finish(servers, a, servers.httpd_url, "messages-history.png")
+    finish(servers, a, page_url, "messages-history.png")
 
 
-def test_failed_send_shows_retry_and_stores_once(servers, make_user, pool):
-    alice, bob, conv, a, b = two_users(servers, make_user, pool)
+def test_failed_send_shows_retry_and_stores_once(servers, page_url, make_user, pool):
+    alice, bob, conv, a, b = two_users(servers, page_url, make_user, pool)
     a.execute_cdp_cmd("Network.enable", {})
     a.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["*/api/chat/conversations/%d/messages/" % conv]})
     type_and_enter(a, "flaky network")
@@ -208,11 +207,11 @@ def test_failed_send_shows_retry_and_stores_once(servers, make_user, pool):
     stored = rest(servers, bob, "GET", "/api/chat/conversations/%d/messages/" % conv)["results"]
     assert [m["text"] for m in stored] == ["flaky network"]
     assert a.find_elements(By.CSS_SELECTOR, "#messages .message.pending") == []
-    finish(servers, a, servers.httpd_url, "messages-retry.png")
+    finish(servers, a, page_url, "messages-retry.png")
 
 
-def test_offline_queue_sent_on_reconnect(servers, make_user, pool):
-    alice, bob, conv, a, b = two_users(servers, make_user, pool)
+def test_offline_queue_sent_on_reconnect(servers, page_url, make_user, pool):
+    alice, bob, conv, a, b = two_users(servers, page_url, make_user, pool)
     servers.stop_proc("chat-push")
     try:
         wait(a).until(lambda d: status_state(d) == "reconnecting")
@@ -226,7 +225,7 @@ def test_offline_queue_sent_on_reconnect(servers, make_user, pool):
                                 "chat-outbox-%d" % alice["id"]) == 2
         # Nothing reached the server while the socket was down.
         assert rest(servers, bob, "GET", "/api/chat/conversations/%d/messages/" % conv)["results"] == []
-        finish(servers, a, servers.httpd_url, "messages-offline-queued.png")
+        finish(servers, a, page_url, "messages-offline-queued.png")
     finally:
         servers.restart_push()
     wait_connected(a, 60)
@@ -237,7 +236,7 @@ def test_offline_queue_sent_on_reconnect(servers, make_user, pool):
     assert [t for _, t in message_texts(b)] == ["queued one", "queued two"]
     assert a.execute_script("return JSON.parse(localStorage.getItem(arguments[0])).length",
                             "chat-outbox-%d" % alice["id"]) == 0
-    finish(servers, a, servers.httpd_url, "messages-offline-sent.png")
+    finish(servers, a, page_url, "messages-offline-sent.png")
 
 
 DROP_JS = """
@@ -257,8 +256,8 @@ if (kind === 'drop') {
 """
 
 
-def test_attachments_picker_drop_paste_and_limit(servers, make_user, pool, tmp_path):
-    alice, bob, conv, a, b = two_users(servers, make_user, pool)
+def test_attachments_picker_drop_paste_and_limit(servers, page_url, make_user, pool, tmp_path):
+    alice, bob, conv, a, b = two_users(servers, page_url, make_user, pool)
     hint = a.find_element(By.ID, "attach-hint")
     assert "up to 8 MiB each" in hint.text  # the limit, before any upload
 
@@ -288,8 +287,8 @@ def test_attachments_picker_drop_paste_and_limit(servers, make_user, pool, tmp_p
     li.find_element(By.CSS_SELECTOR, ".thumb-button").click()
     viewer = wait(b).until(EC.visibility_of_element_located((By.ID, "image-viewer")))
     assert b.find_element(By.ID, "image-viewer-img").get_attribute("src") == thumb.get_attribute("src")
-    finish(servers, b, servers.httpd_url, "messages-attachments-viewer.png")
+    finish(servers, b, page_url, "messages-attachments-viewer.png")
     viewer.find_element(By.ID, "image-viewer-close").click()
     stored = rest(servers, bob, "GET", "/api/chat/conversations/%d/messages/" % conv)["results"]
     assert sorted(x["filename"] for x in stored[0]["attachments"]) == ["dot.png", "notes.txt", "pasted.txt"]
-    finish(servers, a, servers.httpd_url, "messages-attachments-sender.png")
+    finish(servers, a, page_url, "messages-attachments-sender.png")

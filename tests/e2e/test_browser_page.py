@@ -14,6 +14,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
 
 from browser_helpers import (REPO, browsers, conversation_row, direct_chat, finish,  # noqa: F401
+                             page_front,
                              login_with_cookie, message_texts, open_conversation, pool, rest,
                              say, type_and_enter, wait, wait_connected, wait_for_message)
 
@@ -32,13 +33,13 @@ def form_token(html):
 
 # ---- without JavaScript ----------------------------------------------------------------
 
-def test_without_javascript_history_shows_and_the_form_sends(servers, api_url, make_user, browsers):
+def test_without_javascript_history_shows_and_the_form_sends(servers, page_url, make_user, browsers):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     conv = direct_chat(servers, alice, bob)
     say(servers, bob, conv, "hello <b>alice</b>")
     d = browsers(javascript=False)
-    login_with_cookie(d, api_url, alice, "/chat/%d/" % conv)
+    login_with_cookie(d, page_url, alice, "/chat/%d/" % conv)
     assert d.find_element(By.CSS_SELECTOR, ".conversation.active .conversation-name").text == "Bob"
     assert d.find_element(By.ID, "conversation-title").text == "Bob"
     texts = [e.text for e in d.find_elements(By.CSS_SELECTOR, "#messages .message .message-text")]
@@ -56,7 +57,7 @@ def test_without_javascript_history_shows_and_the_form_sends(servers, api_url, m
     # The conversation list works as plain links.
     conversation_row(d, conv).find_element(By.CSS_SELECTOR, "a").click()
     assert urlsplit(d.current_url).path == "/chat/%d/" % conv
-    finish(servers, d, api_url, "nojs-%s.png" % ("nginx" if api_url == servers.nginx_url else "httpd"))
+    finish(servers, d, page_url, "nojs-%s.png" % (page_front(servers, page_url)))
 
 
 def test_send_form_refusals(servers, api_url, make_user):
@@ -109,7 +110,7 @@ def test_send_form_refusals(servers, api_url, make_user):
 
 # ---- URLs ----------------------------------------------------------------------------------
 
-def test_real_urls_back_forward_reload_and_shared_link(servers, make_user, pool):
+def test_real_urls_back_forward_reload_and_shared_link(servers, page_url, make_user, pool):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     carol = make_user("carol", display_name="Carol")
@@ -117,7 +118,7 @@ def test_real_urls_back_forward_reload_and_shared_link(servers, make_user, pool)
     with_carol = direct_chat(servers, alice, carol)
     say(servers, bob, with_bob, "from bob")
     say(servers, carol, with_carol, "from carol")
-    base = servers.httpd_url
+    base = page_url
     d = login_with_cookie(pool.get(0), base, alice)
     wait_connected(d)
     path = lambda: urlsplit(d.current_url).path  # noqa: E731
@@ -152,20 +153,20 @@ def test_real_urls_back_forward_reload_and_shared_link(servers, make_user, pool)
 
 # ---- layout, keyboard, theme -------------------------------------------------------------
 
-def test_phone_layout_two_panes(servers, make_user, browsers):
+def test_phone_layout_two_panes(servers, page_url, make_user, browsers):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     conv = direct_chat(servers, alice, bob)
     say(servers, bob, conv, "on the phone")
     d = browsers(width=360)
-    login_with_cookie(d, servers.httpd_url, alice)
+    login_with_cookie(d, page_url, alice)
     wait_connected(d)
     assert d.execute_script("return window.innerWidth") == 360
     sidebar = d.find_element(By.CSS_SELECTOR, ".sidebar")
     pane = d.find_element(By.ID, "conversation-pane")
     assert sidebar.is_displayed() and not pane.is_displayed()
     assert d.execute_script("return document.documentElement.scrollWidth") <= 360
-    finish(servers, d, servers.httpd_url, "phone-list.png")
+    finish(servers, d, page_url, "phone-list.png")
     conversation_row(d, conv).find_element(By.CSS_SELECTOR, "a").click()
     wait_for_message(d, "on the phone")
     assert pane.is_displayed() and not sidebar.is_displayed()
@@ -174,7 +175,7 @@ def test_phone_layout_two_panes(servers, make_user, browsers):
     wait_for_message(d, "typed on a phone")
     box = d.find_element(By.ID, "compose-text").rect
     assert box["x"] >= 0 and box["x"] + box["width"] <= 360
-    finish(servers, d, servers.httpd_url, "phone-conversation.png")
+    finish(servers, d, page_url, "phone-conversation.png")
     back = d.find_element(By.ID, "back-button")
     assert back.is_displayed()
     back.click()
@@ -182,11 +183,11 @@ def test_phone_layout_two_panes(servers, make_user, browsers):
     assert urlsplit(d.current_url).path == "/chat/"
 
 
-def test_keyboard_only_and_aria(servers, make_user, pool):
+def test_keyboard_only_and_aria(servers, page_url, make_user, pool):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     conv = direct_chat(servers, alice, bob)
-    d = login_with_cookie(pool.get(0), servers.httpd_url, alice)
+    d = login_with_cookie(pool.get(0), page_url, alice)
     wait_connected(d)
     body = d.find_element(By.TAG_NAME, "body")
     body.click()
@@ -220,15 +221,15 @@ def test_keyboard_only_and_aria(servers, make_user, pool):
     assert d.switch_to.active_element.get_attribute("id") == "user-search"
     d.switch_to.active_element.send_keys(Keys.ESCAPE)
     wait(d).until(lambda x: not x.find_element(By.ID, "new-chat-dialog").is_displayed())
-    finish(servers, d, servers.httpd_url, "keyboard.png")
+    finish(servers, d, page_url, "keyboard.png")
 
 
-def test_dark_theme_follows_the_system(servers, make_user, pool):
+def test_dark_theme_follows_the_system(servers, page_url, make_user, pool):
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     conv = direct_chat(servers, alice, bob)
     say(servers, bob, conv, "in the dark")
-    d = login_with_cookie(pool.get(0), servers.httpd_url, alice, "/chat/%d/" % conv)
+    d = login_with_cookie(pool.get(0), page_url, alice, "/chat/%d/" % conv)
     bg = "return getComputedStyle(document.body).backgroundColor"
     try:
         d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "light"}]})
@@ -236,7 +237,7 @@ def test_dark_theme_follows_the_system(servers, make_user, pool):
         d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]})
         assert d.execute_script(bg) == "rgb(21, 23, 26)"
         wait_for_message(d, "in the dark")
-        finish(servers, d, servers.httpd_url, "dark.png")
+        finish(servers, d, page_url, "dark.png")
     finally:
         d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
 
@@ -252,7 +253,7 @@ NO_EVENTSOURCE = "delete window.EventSource;"
 
 
 @pytest.mark.parametrize("transport", ["sse", "poll"])
-def test_fallback_when_websocket_fails(servers, make_user, browsers, transport):
+def test_fallback_when_websocket_fails(servers, page_url, make_user, browsers, transport):
     """The push daemon's SSE and long-poll URLs are on its own port here (push_public_url
     ":<port>/ws/"), another origin for the page: this passes only because chat-push grants
     the page's origin (allowed_origins) CORS with credentials. Behind nginx
@@ -263,7 +264,7 @@ def test_fallback_when_websocket_fails(servers, make_user, browsers, transport):
     d = browsers()
     d.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                       {"source": NO_WEBSOCKET + (NO_EVENTSOURCE if transport == "poll" else "")})
-    login_with_cookie(d, servers.httpd_url, alice, "/chat/%d/" % conv)
+    login_with_cookie(d, page_url, alice, "/chat/%d/" % conv)
     wait_connected(d, 40)
     assert d.find_element(By.ID, "connection-status").get_attribute("data-transport") == transport
     assert d.find_element(By.ID, "connection-status").text == (
@@ -275,7 +276,7 @@ def test_fallback_when_websocket_fails(servers, make_user, browsers, transport):
     stored = rest(servers, bob, "GET", "/api/chat/conversations/%d/messages/" % conv)["results"]
     assert [m["text"] for m in stored] == ["over %s" % transport, "reply over %s" % transport]
     assert [t for _, t in message_texts(d)] == [m["text"] for m in stored]
-    finish(servers, d, servers.httpd_url, "fallback-%s.png" % transport)
+    finish(servers, d, page_url, "fallback-%s.png" % transport)
 
 
 # ---- assets ---------------------------------------------------------------------------------
@@ -301,13 +302,13 @@ def test_versioned_assets_and_csp(servers, api_url, make_user):
     assert csp["script-src"] == "'self'"
 
 
-def test_offline_banner_and_reconnect_when_back_online(servers, make_user, pool):
+def test_offline_banner_and_reconnect_when_back_online(servers, page_url, make_user, pool):
     """The browser going offline shows "offline" (not a countdown); coming back online
     reconnects at once instead of waiting out the backoff, and resumes."""
     alice = make_user("alice", display_name="Alice")
     bob = make_user("bob", display_name="Bob")
     conv = direct_chat(servers, alice, bob)
-    d = login_with_cookie(pool.get(0), servers.httpd_url, alice, "/chat/%d/" % conv)
+    d = login_with_cookie(pool.get(0), page_url, alice, "/chat/%d/" % conv)
     wait_connected(d)
     d.execute_cdp_cmd("Network.enable", {})
     offline = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
@@ -317,7 +318,7 @@ def test_offline_banner_and_reconnect_when_back_online(servers, make_user, pool)
         type_and_enter(d, "written offline")
         wait(d).until(EC.text_to_be_present_in_element((By.ID, "connection-status"), "offline · 1 waiting to send"))
         say(servers, bob, conv, "sent while alice was offline")
-        finish(servers, d, servers.httpd_url, "offline-banner.png")
+        finish(servers, d, page_url, "offline-banner.png")
     finally:
         d.execute_cdp_cmd("Network.emulateNetworkConditions", dict(offline, offline=False))
     wait_connected(d, 10)

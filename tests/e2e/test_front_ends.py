@@ -5,6 +5,11 @@ behind the proxy, a live message posted through the same front end, Server-Sent 
 that arrive one by one while the stream stays open, long-poll, and uploads up to the
 limit."""
 
+import http.client
+import json
+import re
+import socket
+import ssl
 import threading
 
 import pytest
@@ -28,10 +33,14 @@ def front_url(servers, front):
     return FRONT_ENDS[front](servers)
 
 
-async def ws_connect(base, path, user, origin):
-    ws = await websockets.connect(base.replace("http://", "ws://", 1) + path,
+async def ws_connect(servers, base, path, user, origin):
+    tls = base.startswith("https://")
+    url = ("wss://" + base[len("https://"):]) if tls else ("ws://" + base[len("http://"):])
+    ws = await websockets.connect(url + path,
                                   extra_headers={"Authorization": "Bearer " + user["token"]},
-                                  origin=origin, open_timeout=10)
+                                  origin=origin, open_timeout=10,
+                                  ssl=ssl.create_default_context(cafile=servers.tls_cert)
+                                  if tls else None)
     client = Client(ws)
     client.hello = await client.recv()
     assert client.hello["type"] == "hello", client.hello
@@ -47,14 +56,14 @@ def test_websocket_through_the_front_end(servers, make_user, front, shape):
     path = shape.replace("<pk>", str(conv))
 
     async def scenario():
-        c = await ws_connect(base, path, b, origin=base)
+        c = await ws_connect(servers, base, path, b, origin=base)
         m = send(base, a, conv, "through %s" % front)
         got = await c.wait_for(is_msg(conv), what="message.created")
         assert got["data"]["id"] == m["id"] and got["data"]["text"] == "through %s" % front
         await c.close()
         # The Origin check holds behind the proxy: the daemon sees the browser's Origin.
         with pytest.raises(websockets.InvalidStatusCode) as info:
-            await ws_connect(base, path, b, origin="http://evil.example")
+            await ws_connect(servers, base, path, b, origin="http://evil.example")
         assert info.value.status_code == 403
     run(scenario())
 
@@ -162,3 +171,42 @@ def test_chat_api_under_spawn_fcgi(servers, make_user):
     finally:
         servers.stop_proc("nginx-spawn-fcgi")
         servers.stop_proc("chat-api-spawn-fcgi")
+
+
+@pytest.mark.parametrize("front", ["nginx_tls", "apache_tls"])
+def test_production_server_blocks(servers, make_user, front):
+    """etc/nginx/chat.conf and etc/apache/chat.conf as deployed: HTTPS with HTTP/2
+    offered by ALPN, session cookies marked Secure (cookie_secure = true), the page
+    pointing its WebSocket at its own origin's /ws/, and the plain-HTTP server sending
+    everything to HTTPS."""
+    base = FRONT_ENDS[front](servers)
+    port = int(base.rsplit(":", 1)[1])
+    ctx = ssl.create_default_context(cafile=servers.tls_cert)
+    ctx.set_alpn_protocols(["h2", "http/1.1"])
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            assert tls.selected_alpn_protocol() == "h2"
+    user = make_user("tls")
+    r = requests.post(base + "/api/auth/login", timeout=TIMEOUT,
+                      json={"username": user["username"], "password": user["password"]})
+    assert r.status_code == 200
+    cookies = r.raw.headers.getlist("Set-Cookie")
+    assert len(cookies) == 2 and all("; Secure" in c for c in cookies), cookies
+    page = requests.get(base + "/chat/", cookies=r.cookies, timeout=TIMEOUT)
+    assert page.status_code == 200
+    boot = re.search(r'<script type="application/json" id="bootstrap">(.*?)</script>',
+                     page.text, re.S)
+    assert json.loads(boot.group(1))["ws_url"] == "/ws/"
+    redirect = {"nginx_tls": (servers.nginx_redirect_url, "https://127.0.0.1/chat/?x=1"),
+                "apache_tls": (servers.apache_redirect_url,
+                               "https://chat.example.org/chat/?x=1")}[front]
+    # http.client, not requests: the redirect server is not the API that openapi_check
+    # holds every requests response to.
+    conn = http.client.HTTPConnection("127.0.0.1", int(redirect[0].rsplit(":", 1)[1]),
+                                      timeout=TIMEOUT)
+    try:
+        conn.request("GET", "/chat/?x=1")
+        r = conn.getresponse()
+        assert r.status == 301 and r.getheader("Location") == redirect[1]
+    finally:
+        conn.close()
