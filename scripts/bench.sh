@@ -7,7 +7,8 @@
 #   3. "rest": wrk (bench/rest.lua) against three endpoints through both front ends,
 #      checking that every response was 2xx and that every POST created its message in
 #      MariaDB;
-#   4. the real-time scenarios, each with build/release/chat-loadgen (bench/loadgen*.c)
+#   4. "cgi": the cost of one request with chat-api as a CGI program, beside FastCGI;
+#   5. the real-time scenarios, each with build/release/chat-loadgen (bench/loadgen*.c)
 #      against a freshly started chat-push, POSTs going through nginx+FastCGI:
 #        "1"  500 direct conversations (1,000 sockets) at 500 messages/s;
 #        "2"  one group of 2,000 members (2,000 sockets) at 50 messages/s;
@@ -16,7 +17,7 @@
 #      (bench_setup_sql below): one password hash copied from a seeded user, bearer
 #      tokens "<random run prefix><user id>" stored as their SHA-256 like real sessions,
 #      and the 2,000-member group inserted directly, past the API's group size cap;
-#   5. tables; then everything it started is stopped (also on failure or Ctrl-C), and
+#   6. tables; then everything it started is stopped (also on failure or Ctrl-C), and
 #      pgrep must find nothing of it left.
 # Exits non-zero when a request failed, a socket could not be opened, a delivery was
 # lost, or a process could not be started or stopped.
@@ -31,7 +32,8 @@
 #   BENCH_HISTORY       messages in the benchmarked conversation before the runs (200)
 #   BENCH_RATE_LIMIT    rate_limit_enabled for the run (default true)
 #   BIN                 directory of the programs (default build/release)
-#   BENCH_SCENARIOS     which parts to run, comma-separated (default rest,1,2,3)
+#   BENCH_SCENARIOS     which parts to run, comma-separated (default rest,cgi,1,2,3)
+#   BENCH_CGI_REQUESTS  sequential CGI executions of chat-api in "cgi" (default 200)
 #   BENCH_WS_SECONDS    how long scenarios 1 and 2 send (default 20)
 #   BENCH_IDLE_SECONDS  how long scenario 3 holds its sockets (default 10)
 #   BENCH_VAR           the var directory, relative to the repository (default var/bench)
@@ -43,7 +45,8 @@ REPO=$PWD
 BIN=${BIN:-build/release}
 VAR=$REPO/${BENCH_VAR:-var/bench}
 VAR_REL=${VAR#"$REPO"/}
-SCENARIOS=,${BENCH_SCENARIOS:-rest,1,2,3},
+SCENARIOS=,${BENCH_SCENARIOS:-rest,cgi,1,2,3},
+CGI_REQUESTS=${BENCH_CGI_REQUESTS:-200}
 WS_SECONDS=${BENCH_WS_SECONDS:-20}
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
 RUN_SECONDS=${BENCH_SECONDS:-10}
@@ -66,14 +69,14 @@ say() { printf 'bench.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 for v in RUN_SECONDS WRK_THREADS WRK_CONNECTIONS PORT_BASE FCGI_WORKERS HTTPD_THREADS HISTORY \
-    WS_SECONDS IDLE_SECONDS; do
+    CGI_REQUESTS WS_SECONDS IDLE_SECONDS; do
     if ! [[ "${!v}" =~ ^[0-9]+$ ]] || [ "${!v}" -eq 0 ]; then
         die "$v must be a positive integer, not '${!v}'"
     fi
 done
 [ "$WRK_CONNECTIONS" -ge "$WRK_THREADS" ] || die "BENCH_CONNECTIONS must be at least BENCH_THREADS"
-[[ "$SCENARIOS" =~ ^,((rest|1|2|3),)+$ ]] ||
-    die "BENCH_SCENARIOS must list some of rest,1,2,3 (comma-separated), not '${BENCH_SCENARIOS}'"
+[[ "$SCENARIOS" =~ ^,((rest|cgi|1|2|3),)+$ ]] ||
+    die "BENCH_SCENARIOS must list some of rest,cgi,1,2,3 (comma-separated), not '${BENCH_SCENARIOS}'"
 [[ "$VAR_REL" =~ ^[A-Za-z0-9_./-]+$ && "$VAR_REL" != *..* && "$VAR" != "$REPO" ]] ||
     die "BENCH_VAR must be a plain directory inside the repository, not '${BENCH_VAR}'"
 # want PART: true when PART (rest, 1, 2 or 3) was selected.
@@ -434,6 +437,52 @@ if want rest; then
     printf '|%s|%s|%s|%s|%s|%s|\n' "---------------" "------------------------------------------------------" \
         "----------:" "--------:" "--------:" "--------:"
     printf '%s\n' "${rows[@]}"
+    echo
+fi
+
+# ---- chat-api as a CGI program -----------------------------------------------------
+# "cgi": what one request costs when chat-api runs as plain CGI (Apache mod_cgid, shared
+# hosting): a process start, the config, a MariaDB connection and the request, each
+# time. BENCH_CGI_REQUESTS sequential executions of GET /api/chat/conversations/ with
+# the CGI environment a web server would set (no web server, so only chat-api's own
+# cost is counted), beside one FastCGI connection doing the same requests through
+# nginx (wrk -c1), where the process and its connection stay.
+if want cgi; then
+    say "CGI: $CGI_REQUESTS sequential executions of $BIN/chat-api"
+    cgi_line=$(CHAT_CONFIG=$CONF "$PYTHON" - "$BIN/chat-api" "$TOKEN" "$LIST_PATH" "$CGI_REQUESTS" <<'PY'
+import os, statistics, subprocess, sys, time
+prog, token, path, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+env = dict(os.environ, GATEWAY_INTERFACE="CGI/1.1", REQUEST_METHOD="GET",
+           REQUEST_URI=path, QUERY_STRING="", REMOTE_ADDR="127.0.0.1",
+           HTTP_AUTHORIZATION="Bearer " + token, SERVER_PROTOCOL="HTTP/1.1")
+times = []
+for _ in range(n):
+    t = time.perf_counter()
+    r = subprocess.run([prog], env=env, stdin=subprocess.DEVNULL, capture_output=True)
+    times.append((time.perf_counter() - t) * 1000)
+    if r.returncode != 0 or not r.stdout.startswith(b"Status: 200"):
+        sys.exit("CGI request failed: %r %r" % (r.stdout[:200], r.stderr[-300:]))
+times.sort()
+print("%.2f %.2f %.2f" % (statistics.mean(times), times[len(times) // 2],
+                          times[int(len(times) * 0.99) - 1]))
+PY
+) || die "the CGI benchmark failed"
+    read -r cgi_mean cgi_p50 cgi_p99 <<<"$cgi_line"
+    out=$VAR/log/wrk-fcgi-c1.txt
+    wrk -t1 -c1 -d5s --latency -s bench/rest.lua "http://$HOST:$NGINX_PORT$LIST_PATH" -- "$TOKEN" >"$out" 2>&1 ||
+        die "wrk -c1 failed"
+    line=$(grep '^BENCH ' "$out") || die "no BENCH line from wrk -c1"
+    declare -A c1=()
+    read -ra kvs <<<"${line#BENCH }"
+    for kv in "${kvs[@]}"; do c1[${kv%%=*}]=${kv#*=}; done
+    echo
+    echo "GET /api/chat/conversations/, one request at a time; ms per request"
+    echo
+    printf '| %-44s | %8s | %8s | %8s |\n' "chat-api mode" mean p50 p99
+    printf '|%s|%s|%s|%s|\n' "----------------------------------------------" "---------:" "---------:" "---------:"
+    printf '| %-44s | %8s | %8s | %8s |\n' "CGI ($CGI_REQUESTS executions, no web server)" "$cgi_mean" "$cgi_p50" "$cgi_p99"
+    printf '| %-44s | %8s | %8s | %8s |\n' "FastCGI through nginx (wrk -c1, 5 s)" \
+        "$(awk -v r="${c1[rps]}" 'BEGIN { printf "%.2f", 1000 / r }')" "${c1[p50_ms]}" "${c1[p99_ms]}"
     echo
 fi
 
