@@ -310,19 +310,28 @@ int chat_db_exec(struct chat_db *db, const char *sql, const struct chat_db_param
     return CHAT_OK;
 }
 
+int chat_db_query_row(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                      unsigned nparams, struct chat_db_result *out)
+{
+    int rc = chat_db_query(db, sql, params, nparams, out);
+    if (rc == CHAT_OK && out->nrows == 0) {
+        chat_db_result_free(out);
+        rc = CHAT_E_NOT_FOUND;
+    }
+    return rc;
+}
+
 int chat_db_query_int(struct chat_db *db, const char *sql, const struct chat_db_param *params,
                       unsigned nparams, long long *value)
 {
     struct chat_db_result r;
-    int rc = chat_db_query(db, sql, params, nparams, &r);
+    int rc = chat_db_query_row(db, sql, params, nparams, &r);
     if (rc != CHAT_OK)
         return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    else if (value)
+    if (value)
         *value = chat_db_cell_int(&r, 0, 0);
     chat_db_result_free(&r);
-    return rc;
+    return CHAT_OK;
 }
 
 static int simple(struct chat_db *db, const char *sql)

@@ -66,6 +66,11 @@ int chat_db_query(struct chat_db *db, const char *sql, const struct chat_db_para
 int chat_db_exec(struct chat_db *db, const char *sql, const struct chat_db_param *params,
                  unsigned nparams, unsigned long long *affected, unsigned long long *insert_id);
 
+/* chat_db_query for a statement that must find a row: CHAT_E_NOT_FOUND (with nothing
+ * left to free) when it found none; otherwise the caller frees *out. */
+int chat_db_query_row(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                      unsigned nparams, struct chat_db_result *out);
+
 /* Runs a query expected to return at most one row and stores its first column in *value
  * (value may be NULL to only test existence). Returns CHAT_OK, CHAT_E_NOT_FOUND when no
  * row matched, or the query's error. */

@@ -44,15 +44,12 @@ int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_d
                         unsigned nparams, chat_row_json_fn build, json_object **out)
 {
     struct chat_db_result r;
-    int rc = chat_db_query(db, sql, params, nparams, &r);
+    int rc = chat_db_query_row(db, sql, params, nparams, &r);
     if (rc != CHAT_OK)
         return rc;
-    if (r.nrows == 0)
-        rc = CHAT_E_NOT_FOUND;
-    else
-        *out = build(&r, 0, 0);
+    *out = build(&r, 0, 0);
     chat_db_result_free(&r);
-    return rc;
+    return CHAT_OK;
 }
 
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row)
