@@ -6,7 +6,7 @@ set -eu
 
 PACKAGES="
 build-essential pkg-config
-libmariadb-dev mariadb-server mariadb-client
+libmariadb-dev mariadb-server mariadb-client galera-4 rsync
 libfcgi-dev libmicrohttpd-dev
 libwebsockets-dev libwebsockets-evlib-ev libev-dev
 libjson-c-dev libsodium-dev libcmocka-dev
