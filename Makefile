@@ -115,6 +115,7 @@ run: deps
 
 test: deps
 	@$(MAKE) --no-print-directory BUILD=asan all unit-bins
+	@$(MAKE) --no-print-directory BUILD=fuzz CC=clang fuzz-bins
 	@scripts/test.sh
 
 e2e:

@@ -22,6 +22,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "presence_upkeep.h"
+#include "retention.h"
 #include "store.h"
 #include "typing_wire.h"
 #include "wake.h"
@@ -161,6 +162,8 @@ static void *worker_main(void *arg)
         }
         if (w->connected)
             push_presence_upkeep(w, push_now_ms());
+        if (w->connected) /* chatctl gc's work, one daemon per interval (shared/retention.h) */
+            chat_retention_tick(&w->db, w->cfg, push_now_ms());
         if (w->wrote_events) {
             chat_wake_push_daemons(w->wake_send_fd, w->cfg);
             w->wrote_events = false;

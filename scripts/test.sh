@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The test runner behind `make test` (after the ASan+UBSan build in build/asan):
 #   1. every unit test binary build/asan/tests/test_* (any failure fails the run);
-#   2. the end-to-end suites in tests/e2e with the Debian python3 (/usr/bin/python3: the
+#   2. every libFuzzer target in build/fuzz (make BUILD=fuzz CC=clang fuzz-bins) for
+#      FUZZ_SECONDS (60) each, two at a time (scripts/fuzz.sh): a crash, leak or
+#      sanitizer report fails the run and leaves its reproducer in var/fuzz/artifacts/;
+#   3. the end-to-end suites in tests/e2e with the Debian python3 (/usr/bin/python3: the
 #      python3 first on PATH may be another interpreter without python3-pytest etc.).
-# Options: --e2e-only skips step 1; --unit-only skips step 2. Anything after `--` goes
-# to pytest, e.g. scripts/test.sh --e2e-only -- -k pagination -x
+# Options: --e2e-only skips steps 1 and 2; --unit-only skips step 3; --no-fuzz skips step 2.
+# Anything after `--` goes to pytest, e.g. scripts/test.sh --e2e-only -- -k pagination -x
 # Exits non-zero when anything failed.
 set -euo pipefail
 
@@ -13,13 +16,15 @@ BUILD=${BUILD:-asan}
 PYTHON=/usr/bin/python3
 run_unit=1
 run_e2e=1
+run_fuzz=1
 pytest_args=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        --e2e-only) run_unit=0 ;;
+        --e2e-only) run_unit=0; run_fuzz=0 ;;
+        --no-fuzz) run_fuzz=0 ;;
         --unit-only) run_e2e=0 ;;
         --) shift; pytest_args=("$@"); break ;;
-        *) echo "usage: scripts/test.sh [--e2e-only|--unit-only] [-- PYTEST-ARGS...]" >&2; exit 2 ;;
+        *) echo "usage: scripts/test.sh [--e2e-only|--unit-only] [--no-fuzz] [-- PYTEST-ARGS...]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -43,6 +48,15 @@ if [ $run_unit -eq 1 ]; then
             failed+=("$t")
         fi
     done
+fi
+
+if [ $run_fuzz -eq 1 ]; then
+    echo "== fuzz: scripts/fuzz.sh, ${FUZZ_SECONDS:-60}s per target, ${FUZZ_JOBS:-2} at a time"
+    start=$SECONDS
+    if ! FUZZ_SECONDS=${FUZZ_SECONDS:-60} FUZZ_JOBS=${FUZZ_JOBS:-2} scripts/fuzz.sh; then
+        failed+=("fuzz targets (reproducers in var/fuzz/artifacts/)")
+    fi
+    echo "== fuzz stage took $((SECONDS - start))s"
 fi
 
 if [ $run_e2e -eq 1 ]; then

@@ -139,7 +139,9 @@ int chat_message_edit(struct chat_db *db, long long conv_id, long long message_i
                       long long user_id, const char *text, json_object **out, bool *changed);
 
 /* Turns user_id's own message into a tombstone: text "", edit history, reactions and
- * attachments removed, deleted_at set; writes message.deleted. Deleting a tombstone again
+ * attachments removed, deleted_at set; writes message.deleted and rewrites the message's
+ * earlier events to the tombstone (chat_events_scrub_message), all in one transaction.
+ * Deleting a tombstone again
  * succeeds with *changed false and no event. Errors: CHAT_E_NOT_FOUND, CHAT_E_FORBIDDEN. */
 int chat_message_delete(struct chat_db *db, long long conv_id, long long message_id,
                         long long user_id, bool *changed);
@@ -320,6 +322,14 @@ int chat_gc(struct chat_db *db, const struct chat_config *cfg, struct chat_gc_st
  * not consumed. */
 int chat_event_append(struct chat_db *db, long long conversation_id, const char *type,
                       json_object *payload, long long *event_id);
+
+/* Inside the delete's transaction: rewrites every event that carries message_id's content
+ * (its message.created and message.updated rows, and conversation payloads whose
+ * last_message it is) to the tombstone, except the row keep_event_id (the
+ * message.deleted event itself). The rows keep their ids, so resume, SSE and long-poll
+ * see the same log, without the text. tombstone is not consumed. */
+int chat_events_scrub_message(struct chat_db *db, long long message_id, json_object *tombstone,
+                              long long keep_event_id);
 
 /* ---- time (store_rows.c) ---- */
 

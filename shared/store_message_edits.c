@@ -1,6 +1,7 @@
 /* Layer 5 (writes) of the data layer: changes to a message by its author, edits
- * (keeping the old text) and deletes (tombstones). Each writes its event in the same
- * transaction, after locking the conversation row. Calls message views
+ * (keeping the old text) and deletes (tombstones, which also scrub the text from the
+ * message's earlier events). Each writes its event in the same transaction, after locking
+ * the conversation row. Calls message views
  * (store_messages.c), decorators (reactions' "me", the attachments hook), membership and
  * the event log. */
 #include <ctype.h>
@@ -144,8 +145,15 @@ int chat_message_delete(struct chat_db *db, long long conv_id, long long message
                           CHAT_DB_PARAMS(DB_INT(message_id)), NULL, NULL);
     if (rc == CHAT_OK)
         rc = chat_attachments_clear_for_message(db, message_id);
+    /* The tombstone is the message.deleted payload and replaces the text in every earlier
+     * event, so no resume after this commit can return the text (docs/protocol.md). */
+    long long event_id = 0;
     if (rc == CHAT_OK)
-        rc = append_message_event(db, conv_id, message_id, user_id, "message.deleted", &msg);
+        rc = chat_message_load_json(db, conv_id, message_id, 0, &msg);
+    if (rc == CHAT_OK)
+        rc = chat_event_append(db, conv_id, "message.deleted", msg, &event_id);
+    if (rc == CHAT_OK)
+        rc = chat_events_scrub_message(db, message_id, msg, event_id);
     *changed = rc == CHAT_OK;
 out:
     json_object_put(msg);
