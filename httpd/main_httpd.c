@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -58,7 +59,9 @@ struct upload {
  * connection is listed here with the time its head must be complete by, and a watchdog
  * thread shuts down the sockets that miss it (MHD then sees the end of the stream and
  * closes the connection itself). The deadline is cleared while a request is handled and
- * set again after its response, for the next request on a kept-alive connection. MHD
+ * set again after its response, for the next request on a kept-alive connection. A socket
+ * with bytes waiting that MHD has not read yet is spared (its thread is busy, the client
+ * is not the slow one). MHD
  * reports the close (NOTIFY_CLOSED) before it closes the socket, and the entry leaves the
  * list under the same lock the watchdog holds, so the watchdog never touches a reused
  * descriptor. */
@@ -132,6 +135,11 @@ static void *watchdog_main(void *arg)
         double now = mono_s();
         for (struct watched_conn *w = watch.list.next; w != &watch.list; w = w->next) {
             if (w->deadline > 0 && now > w->deadline && w->fd >= 0) {
+                /* Bytes waiting unread mean this server's thread is behind (busy with
+                 * another request), not that the client is slow: look again later. */
+                int pending = 0;
+                if (ioctl(w->fd, FIONREAD, &pending) == 0 && pending > 0)
+                    continue;
                 shutdown(w->fd, SHUT_RDWR);
                 w->deadline = 0;
             }
