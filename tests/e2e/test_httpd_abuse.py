@@ -7,6 +7,7 @@ import os
 import resource
 import socket
 import threading
+import time
 
 import pytest
 import requests
@@ -121,12 +122,13 @@ def test_two_thousand_slow_connections_fit_and_miss_the_head_deadline(servers):
 
 
 def test_concurrent_logins_do_not_starve_other_requests(servers):
-    """argon2id runs in the request threads; with two threads and a costly hash, twelve
-    concurrent logins could occupy both for seconds. At most httpd_threads - 1 hash at
+    """argon2id runs in the request threads; with two threads and a hash of a few seconds,
+    four concurrent logins would occupy both. At most httpd_threads - 1 hash at
     once (the others get 503 server_busy with Retry-After), so GET /api/auth/me is
-    answered while the logins run."""
+    answered while the logins run. (Which logins find the slot taken depends on how MHD
+    spreads the connections over its threads, so the test does not count them.)"""
     start_httpd(servers, "chat-httpd-abuse-hash", httpd_threads=2,
-                password_memlimit_kib=65536, password_opslimit=40)
+                password_memlimit_kib=163840, password_opslimit=64)
     base = "http://127.0.0.1:%d" % PORT
     try:
         username, password = unique_name("slowpw"), "pw-" + os.urandom(8).hex()
@@ -134,7 +136,7 @@ def test_concurrent_logins_do_not_starve_other_requests(servers):
                           json={"username": username, "password": password}, timeout=60)
         assert r.status_code == 201, r.text
         token = r.json()["token"]
-        start = threading.Barrier(13)
+        start = threading.Barrier(5)
 
         def one_login():
             start.wait()
@@ -142,18 +144,22 @@ def test_concurrent_logins_do_not_starve_other_requests(servers):
                                  json={"username": username, "password": password},
                                  timeout=120)
 
-        with concurrent.futures.ThreadPoolExecutor(12) as pool:
-            logins = [pool.submit(one_login) for _ in range(12)]
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            logins = [pool.submit(one_login) for _ in range(4)]
             start.wait()
+            # Let the logins reach the server first, so the request below arrives while
+            # a thread is hashing. The bound under test is the client timeout, shorter
+            # than one hash: without the gate both threads would be hashing now.
+            time.sleep(0.5)
             me = requests.get(base + "/api/auth/me",
-                              headers={"Authorization": "Bearer " + token}, timeout=3)
+                              headers={"Authorization": "Bearer " + token}, timeout=2)
             assert me.status_code == 200, me.text
             results = [f.result() for f in logins]
-        busy = [r for r in results if r.status_code == 503]
-        assert busy, [r.status_code for r in results]
-        for r in busy:
-            assert r.json()["code"] == "server_busy", r.text
-            assert r.headers["Retry-After"] == "1"
-        assert all(r.status_code in (200, 503) for r in results), [r.text for r in results]
+        # Each login either started a session or found every hashing slot taken.
+        for r in results:
+            if r.status_code != 200:
+                assert r.status_code == 503, r.text
+                assert r.json()["code"] == "server_busy", r.text
+                assert r.headers["Retry-After"] == "1"
     finally:
         servers.stop_proc("chat-httpd-abuse-hash")
