@@ -45,7 +45,40 @@ static int check_conversation_member(struct chat_app *app, struct chat_request *
                      rc == CHAT_E_NOT_FOUND ? CHAT_DETAIL_CONVERSATION_NOT_FOUND : NULL);
 }
 
-static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_response *res)
+/* Everything that may refuse a request before its body is read: the announced size,
+ * authentication, CSRF and the rate limit. Runs once per request: for uploads
+ * chat_app_admit_upload() runs it before the transport spools the body. */
+static int admit(struct chat_app *app, struct chat_request *req, struct chat_response *res,
+                 const struct chat_route *route)
+{
+    if (req->body_too_large) {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "The request body is larger than %d bytes.",
+                 (route->flags & CHAT_ROUTE_BODY_FILE) ? app->cfg->attachment_max_bytes
+                                                       : app->cfg->max_body_bytes);
+        return chat_fail(req, res, CHAT_E_TOO_LARGE, detail);
+    }
+    if ((route->flags & CHAT_ROUTE_NO_DB) || req->admitted)
+        return CHAT_OK;
+    if (!ensure_db(app))
+        return chat_fail(req, res, CHAT_E_DB, NULL);
+    int rc = chat_authenticate(app, req);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, NULL);
+    if (route->flags & CHAT_ROUTE_AUTH) {
+        if (!req->user_id)
+            return chat_fail(req, res, CHAT_E_NOT_AUTHENTICATED, NULL);
+        if (!chat_csrf_valid(req))
+            return chat_fail(req, res, CHAT_E_CSRF, NULL);
+    }
+    if ((rc = chat_rate_limit(app, req, res, route)) != CHAT_OK)
+        return rc;
+    req->admitted = true;
+    return CHAT_OK;
+}
+
+static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_response *res,
+                    bool admit_only)
 {
     struct chat_route_args args;
     bool mismatch = false;
@@ -60,28 +93,13 @@ static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_
         }
         return chat_fail(req, res, CHAT_E_NOT_FOUND, NULL);
     }
-    if (req->body_too_large) {
-        char detail[96];
-        snprintf(detail, sizeof(detail), "The request body is larger than %d bytes.",
-                 (route->flags & CHAT_ROUTE_BODY_FILE) ? app->cfg->attachment_max_bytes
-                                                       : app->cfg->max_body_bytes);
-        return chat_fail(req, res, CHAT_E_TOO_LARGE, detail);
-    }
+    int rc = admit(app, req, res, route);
+    if (rc != CHAT_OK || admit_only)
+        return rc;
     if (route->flags & CHAT_ROUTE_NO_DB)
         return route->handler(app, req, res, &args);
     if (!ensure_db(app))
         return chat_fail(req, res, CHAT_E_DB, NULL);
-    int rc = chat_authenticate(app, req);
-    if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, NULL);
-    if (route->flags & CHAT_ROUTE_AUTH) {
-        if (!req->user_id)
-            return chat_fail(req, res, CHAT_E_NOT_AUTHENTICATED, NULL);
-        if (!chat_csrf_valid(req))
-            return chat_fail(req, res, CHAT_E_CSRF, NULL);
-    }
-    if ((rc = chat_rate_limit(app, req, res, route)) != CHAT_OK)
-        return rc;
     if ((rc = check_conversation_member(app, req, res, route, &args)) != CHAT_OK)
         return rc;
     return route->handler(app, req, res, &args);
@@ -94,15 +112,22 @@ static double now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-void chat_app_handle(struct chat_app *app, struct chat_request *req, struct chat_response *res)
+/* The request id (kept when admission already made one) and the client address. */
+static void begin(struct chat_app *app, struct chat_request *req)
 {
-    double start = now_ms();
-    unsigned char raw[8];
-    randombytes_buf(raw, sizeof(raw));
-    sodium_bin2hex(req->request_id, sizeof(req->request_id), raw, sizeof(raw));
+    if (!req->request_id[0]) {
+        unsigned char raw[8];
+        randombytes_buf(raw, sizeof(raw));
+        sodium_bin2hex(req->request_id, sizeof(req->request_id), raw, sizeof(raw));
+        chat_client_address(req->remote_addr, req->forwarded_for, app->cfg->trusted_proxies,
+                            req->client_addr);
+    }
     chat_log_set_request_id(req->request_id);
+}
 
-    int rc = dispatch(app, req, res);
+static void finish(struct chat_app *app, struct chat_request *req, struct chat_response *res,
+                   int rc, double start)
+{
     if (rc == CHAT_E_DB && app->db_open) {
         /* Drop a connection that failed mid-request; the next request reconnects. */
         chat_db_close(&app->db);
@@ -112,7 +137,28 @@ void chat_app_handle(struct chat_app *app, struct chat_request *req, struct chat
     if (res->content_type && strcmp(res->content_type, "application/json") == 0)
         chat_response_header(res, "Cache-Control", "no-store");
 
-    log_info("%s %s %d %.1fms user=%lld", req->method, req->path, res->status, now_ms() - start,
-             req->user_id);
+    log_info("%s %s %d %.1fms user=%lld addr=%s", req->method, req->path, res->status,
+             now_ms() - start, req->user_id, req->client_addr);
     chat_log_set_request_id(NULL);
+}
+
+bool chat_app_admit_upload(struct chat_app *app, struct chat_request *req,
+                           struct chat_response *res)
+{
+    double start = now_ms();
+    begin(app, req);
+    int rc = dispatch(app, req, res, true);
+    if (rc == CHAT_OK) {
+        chat_log_set_request_id(NULL);
+        return false;
+    }
+    finish(app, req, res, rc, start);
+    return true;
+}
+
+void chat_app_handle(struct chat_app *app, struct chat_request *req, struct chat_response *res)
+{
+    double start = now_ms();
+    begin(app, req);
+    finish(app, req, res, dispatch(app, req, res, false), start);
 }

@@ -3,9 +3,11 @@
 #include "gateway.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "app.h"
 #include "log.h"
@@ -109,26 +111,28 @@ static void read_body(const struct chat_gateway *gw, const struct chat_config *c
     *body = buf;
 }
 
-/* Upload routes: streams the body into a spool file instead (see api/spool.h). */
+/* Upload routes, once chat_app_admit_upload() let the request in (an announced body over
+ * attachment_max_bytes was refused there, unread): streams the body into a spool file
+ * (see api/spool.h). */
 static void spool_body(const struct chat_gateway *gw, const struct chat_config *cfg,
                        struct chat_request *req, struct chat_spool *sp)
 {
-    long long left = content_length(gw);
+    /* No Content-Length: a chunked upload that nginx streams (fastcgi_request_buffering
+     * off) ends with the end of the FastCGI stdin stream; the spool's limit still holds. */
+    const char *cl = gw->param(gw->ctx, "CONTENT_LENGTH");
+    bool announced = cl && *cl;
+    long long left = announced ? atoll(cl) : LLONG_MAX;
     chat_spool_open(sp, cfg);
-    if (left > cfg->attachment_max_bytes) {
-        sp->too_large = true; /* refused unread */
-    } else {
-        char chunk[65536];
-        while (left > 0 && !sp->failed) {
-            int want = left > (long long)sizeof(chunk) ? (int)sizeof(chunk) : (int)left;
-            int got = gw->read(gw->ctx, chunk, want);
-            if (got <= 0)
-                break;
-            chat_spool_write(sp, chunk, (size_t)got);
-            left -= got;
-        }
-        req->body_incomplete = left > 0 && !sp->failed;
+    char chunk[65536];
+    while (left > 0 && !sp->failed) {
+        int want = left > (long long)sizeof(chunk) ? (int)sizeof(chunk) : (int)left;
+        int got = gw->read(gw->ctx, chunk, want);
+        if (got <= 0)
+            break;
+        chat_spool_write(sp, chunk, (size_t)got);
+        left -= got;
     }
+    req->body_incomplete = announced && left > 0 && !sp->failed;
     chat_spool_to_request(sp, req);
 }
 
@@ -189,15 +193,26 @@ void chat_gateway_serve(struct chat_app *app, const struct chat_gateway *gw)
     req.csrf_header = gw->param(gw->ctx, "HTTP_X_CSRFTOKEN");
     req.origin = gw->param(gw->ctx, "HTTP_ORIGIN");
     req.remote_addr = gw->param(gw->ctx, "REMOTE_ADDR");
+    req.forwarded_for = gw->param(gw->ctx, "HTTP_X_FORWARDED_FOR");
+    req.host = gw->param(gw->ctx, "HTTP_HOST");
+    const char *https = gw->param(gw->ctx, "HTTPS");
+    req.tls = https && (!strcasecmp(https, "on") || !strcmp(https, "1"));
     if (req.content_type && !*req.content_type)
         req.content_type = NULL;
     struct chat_spool spool = {.fd = -1};
-    if (chat_spool_wanted(req.method, path))
-        spool_body(gw, app->cfg, &req, &spool);
-    else
+    if (chat_spool_wanted(req.method, path)) {
+        /* Who is uploading and whether they may, before a byte of the body is read: a
+         * refused upload costs no disk and the answer comes at once (nginx streams the
+         * upload body, fastcgi_request_buffering off). */
+        req.body_too_large = content_length(gw) > app->cfg->attachment_max_bytes;
+        if (!chat_app_admit_upload(app, &req, &res)) {
+            spool_body(gw, app->cfg, &req, &spool);
+            chat_app_handle(app, &req, &res);
+        }
+    } else {
         read_body(gw, app->cfg, &req, &body);
-
-    chat_app_handle(app, &req, &res);
+        chat_app_handle(app, &req, &res);
+    }
     if (gw->drain)
         gw->drain(gw->ctx);
     write_response(gw, &res);

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "netaddr.h"
 #include "strbuf.h"
 
 struct chat_request {
@@ -31,10 +32,15 @@ struct chat_request {
     const char *authorization;
     const char *csrf_header;  /* X-CSRFToken */
     const char *origin;
-    const char *remote_addr;
+    const char *host;         /* the Host header */
+    bool tls;                 /* the client reached the front end over HTTPS */
+    const char *remote_addr;  /* the transport's peer */
+    const char *forwarded_for; /* X-Forwarded-For, several headers joined with ',' */
 
-    /* Set by chat_app_handle. */
+    /* Set by chat_app_handle (chat_app_admit_upload for uploads, before the body). */
     char request_id[24];
+    char client_addr[CHAT_ADDR_CHARS]; /* remote_addr, or from forwarded_for (trusted_proxies) */
+    bool admitted;            /* authentication, CSRF and the rate limit are done */
     long long user_id;        /* 0 when anonymous */
     bool cookie_auth;         /* authenticated by the session cookie (CSRF applies) */
     char csrf_token[48];      /* the session's CSRF token when authenticated */

@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <fastcgi.h>
 #include <fcgiapp.h>
+#include <grp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,7 @@
 #include "program.h"
 
 static const char usage[] =
-    "usage: chat-api [--config FILE] [--workers N] [--socket PATH|:PORT]\n"
+    "usage: chat-api [--config FILE] [--workers N] [--socket PATH|[HOST]:PORT]\n"
     "Serves /api/, /chat/ and /static/ over FastCGI on fcgi_socket (default\n"
     "var/run/chat-api.sock) with fcgi_workers processes. Started by a process manager\n"
     "with a listening socket on fd 0 (mod_fcgid, spawn-fcgi, lighttpd bin-path) it\n"
@@ -113,6 +115,55 @@ static int serve_cgi(const struct chat_config *cfg)
     return rc;
 }
 
+/* libfcgi reads any address with a ':' as TCP HOST:PORT; a UNIX socket path has a '/'. */
+static bool is_tcp_address(const char *a)
+{
+    return strchr(a, ':') && !strchr(a, '/');
+}
+
+/* Opens fcgi_socket. TCP ':PORT' binds 127.0.0.1 (libfcgi alone would bind every
+ * interface, and FastCGI has no authentication). A UNIX socket is created 0660, never
+ * reachable by others even for a moment (umask around bind), in fcgi_socket_group if set.
+ * Returns the listening descriptor, or -1 (logged). */
+static int open_listener(const struct chat_config *cfg, bool tcp)
+{
+    const char *path = cfg->fcgi_socket;
+    if (tcp) {
+        char addr[300];
+        snprintf(addr, sizeof(addr), "%s%s", path[0] == ':' ? "127.0.0.1" : "", path);
+        int sock = FCGX_OpenSocket(addr, 256);
+        if (sock < 0)
+            log_error("cannot listen on %s: %s", addr, strerror(errno));
+        else
+            log_info("FastCGI on TCP %s", addr);
+        return sock;
+    }
+    gid_t gid = (gid_t)-1;
+    if (cfg->fcgi_socket_group[0]) {
+        struct group *g = getgrnam(cfg->fcgi_socket_group);
+        if (!g) {
+            log_error("fcgi_socket_group: no group '%s'", cfg->fcgi_socket_group);
+            return -1;
+        }
+        gid = g->gr_gid;
+    }
+    unlink(path);
+    mode_t old = umask(0117);
+    int sock = FCGX_OpenSocket(path, 256);
+    umask(old);
+    if (sock < 0) {
+        log_error("cannot listen on %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) != 0) || chmod(path, 0660) != 0) {
+        log_error("cannot set the owner group or mode of %s: %s", path, strerror(errno));
+        close(sock);
+        unlink(path);
+        return -1;
+    }
+    return sock;
+}
+
 int main(int argc, char **argv)
 {
     struct chat_config cfg;
@@ -158,17 +209,12 @@ int main(int argc, char **argv)
         chat_config_free(&cfg);
         return rc;
     }
-    if (cfg.fcgi_socket[0] != ':')
-        unlink(cfg.fcgi_socket);
-    int sock = FCGX_OpenSocket(cfg.fcgi_socket, 256);
+    bool tcp = is_tcp_address(cfg.fcgi_socket);
+    int sock = open_listener(&cfg, tcp);
     if (sock < 0) {
-        log_error("cannot listen on %s: %s", cfg.fcgi_socket, strerror(errno));
         chat_config_free(&cfg);
         return 1;
     }
-    /* The web server runs as another user; restrict access with the socket's directory. */
-    if (cfg.fcgi_socket[0] != ':')
-        chmod(cfg.fcgi_socket, 0666);
     log_info("FastCGI on %s with %d workers", cfg.fcgi_socket, cfg.fcgi_workers);
 
     pid_t workers[256];
@@ -197,7 +243,7 @@ int main(int argc, char **argv)
     while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
         ;
     close(sock);
-    if (cfg.fcgi_socket[0] != ':')
+    if (!tcp)
         unlink(cfg.fcgi_socket);
     log_info("stopped");
     chat_config_free(&cfg);

@@ -195,7 +195,7 @@ int chat_page_render_not_found(struct chat_app *app, struct chat_request *req,
         return chat_fail(req, res, rc, NULL);
     }
     res->status = 404;
-    chat_page_headers(app->cfg, res);
+    chat_page_headers(app->cfg, req, res);
     return CHAT_OK;
 }
 
@@ -297,7 +297,7 @@ int chat_page_render(struct chat_app *app, struct chat_request *req, struct chat
         goto out;
     }
     res->status = view->status;
-    chat_page_headers(cfg, res);
+    chat_page_headers(cfg, req, res);
 out:
     json_object_put(boot);
     json_object_put(ctx);

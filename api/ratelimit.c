@@ -1,13 +1,17 @@
 /* The dispatcher's side of rate limiting: bucket keys, limits and headers. */
 #include "ratelimit.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "errors.h"
 #include "log.h"
 #include "response.h"
 #include "store.h"
+#include "xalloc.h"
 
 static const char *const class_names[] = {
     [CHAT_RATE_AUTH] = "auth", [CHAT_RATE_READ] = "read", [CHAT_RATE_WRITE] = "write",
@@ -36,30 +40,26 @@ static void class_limits(const struct chat_config *cfg, enum chat_rate_class c, 
     }
 }
 
+/* Sets header name to v, replacing an earlier value (a login answered by the username
+ * bucket already carries the address bucket's headers). */
 static void header_int(struct chat_response *res, const char *name, long long v)
 {
     char buf[32];
     snprintf(buf, sizeof(buf), "%lld", v);
+    for (unsigned i = 0; i < res->nheaders; i++) {
+        if (strcmp(res->headers[i].name, name) == 0) {
+            free(res->headers[i].value);
+            res->headers[i].value = chat_xstrdup(buf);
+            return;
+        }
+    }
     chat_response_header(res, name, buf);
 }
 
-int chat_rate_limit(struct chat_app *app, const struct chat_request *req,
-                    struct chat_response *res, const struct chat_route *route)
+/* Takes a token from bucket key; writes the headers, and the 429 when it is empty. */
+static int take(struct chat_app *app, const struct chat_request *req, struct chat_response *res,
+                const char *key, int per_minute, int burst)
 {
-    const struct chat_config *cfg = app->cfg;
-    if (!cfg->rate_limit_enabled)
-        return CHAT_OK;
-    enum chat_rate_class c = chat_route_rate_class(route);
-    char key[80];
-    /* REMOTE_ADDR as the transport saw it: behind nginx that is nginx's $remote_addr,
-     * the real client (X-Forwarded-For is never trusted here; see docs/ARCHITECTURE.md). */
-    if (c == CHAT_RATE_AUTH || !req->user_id)
-        snprintf(key, sizeof(key), "%s:ip:%s", class_names[c],
-                 req->remote_addr ? req->remote_addr : "");
-    else
-        snprintf(key, sizeof(key), "%s:u:%lld", class_names[c], req->user_id);
-    int per_minute = 0, burst = 0;
-    class_limits(cfg, c, &per_minute, &burst);
     struct chat_rate_result r;
     int rc = chat_rate_take(&app->db, key, per_minute, burst, &r);
     if (rc != CHAT_OK) {
@@ -74,4 +74,39 @@ int chat_rate_limit(struct chat_app *app, const struct chat_request *req,
     long long retry = (long long)ceil(r.retry_after_s);
     header_int(res, "Retry-After", retry < 1 ? 1 : retry);
     return chat_fail(req, res, CHAT_E_RATE_LIMITED, NULL);
+}
+
+int chat_rate_limit(struct chat_app *app, const struct chat_request *req,
+                    struct chat_response *res, const struct chat_route *route)
+{
+    const struct chat_config *cfg = app->cfg;
+    if (!cfg->rate_limit_enabled)
+        return CHAT_OK;
+    enum chat_rate_class c = chat_route_rate_class(route);
+    char key[80];
+    /* The client address: the transport's peer, or behind trusted_proxies the right-most
+     * untrusted X-Forwarded-For entry (chat_client_address, docs/ARCHITECTURE.md). */
+    if (c == CHAT_RATE_AUTH || !req->user_id)
+        snprintf(key, sizeof(key), "%s:ip:%s", class_names[c], req->client_addr);
+    else
+        snprintf(key, sizeof(key), "%s:u:%lld", class_names[c], req->user_id);
+    int per_minute = 0, burst = 0;
+    class_limits(cfg, c, &per_minute, &burst);
+    return take(app, req, res, key, per_minute, burst);
+}
+
+int chat_rate_limit_login(struct chat_app *app, const struct chat_request *req,
+                          struct chat_response *res, const char *username)
+{
+    const struct chat_config *cfg = app->cfg;
+    if (!cfg->rate_limit_enabled || !chat_username_valid(username))
+        return CHAT_OK;
+    /* Usernames are unique case-insensitively, so one account is one bucket. */
+    char key[80];
+    int n = snprintf(key, sizeof(key), "login:user:");
+    for (const char *p = username; *p && n + 1 < (int)sizeof(key); p++)
+        key[n++] = (char)tolower((unsigned char)*p);
+    key[n] = '\0';
+    return take(app, req, res, key, cfg->rate_login_per_user_per_minute,
+                cfg->rate_login_per_user_burst);
 }

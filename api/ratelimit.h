@@ -14,4 +14,11 @@
 int chat_rate_limit(struct chat_app *app, const struct chat_request *req,
                     struct chat_response *res, const struct chat_route *route);
 
+/* Login only, after chat_rate_limit(): a token from the bucket of the username tried
+ * (rate_login_per_user_*), whatever the address, before any password is hashed. A name
+ * no account can have takes none. Returns CHAT_OK, or CHAT_E_RATE_LIMITED after writing
+ * the 429 (with Retry-After; the X-RateLimit-* headers are this bucket's). */
+int chat_rate_limit_login(struct chat_app *app, const struct chat_request *req,
+                          struct chat_response *res, const char *username);
+
 #endif

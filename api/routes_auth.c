@@ -3,8 +3,10 @@
 #include <string.h>
 
 #include "auth.h"
+#include "crypto.h"
 #include "errors.h"
 #include "handlers.h"
+#include "ratelimit.h"
 #include "request.h"
 #include "response.h"
 #include "store.h"
@@ -43,6 +45,13 @@ static int respond_with_session(struct chat_app *app, struct chat_request *req,
     return CHAT_OK;
 }
 
+/* Every password-hashing slot is taken (chat-httpd, see chat_password_gate_init). */
+static int fail_busy(struct chat_request *req, struct chat_response *res)
+{
+    chat_response_header(res, "Retry-After", "1");
+    return chat_fail(req, res, CHAT_E_BUSY, NULL);
+}
+
 static const struct chat_field credential_fields[] = {
     {"username", CHAT_FIELD_STRING, true, false, 64},
     {"password", CHAT_FIELD_STRING, true, false, CHAT_PASSWORD_MAX},
@@ -69,10 +78,17 @@ CHAT_HANDLER(chat_handle_register)
         rc = chat_fail(req, res, CHAT_E_VALIDATION, "password must be at least 8 characters.");
     } else if (display && !*display) {
         rc = chat_fail(req, res, CHAT_E_VALIDATION, "display_name must not be empty.");
+    } else if (!chat_password_gate_enter()) {
+        rc = fail_busy(req, res);
     } else {
         rc = chat_user_create(&app->db, app->cfg, username, display, password, &uid);
+        chat_password_gate_leave();
         if (rc == CHAT_E_DUPLICATE)
             rc = chat_fail(req, res, rc, "That username is taken.");
+        else if (rc == CHAT_E_VALIDATION)
+            rc = chat_fail(req, res, rc,
+                           "display_name has nothing left once control and bidirectional "
+                           "formatting characters are removed.");
         else if (rc != CHAT_OK)
             rc = chat_fail(req, res, rc, NULL);
         else
@@ -90,12 +106,21 @@ CHAT_HANDLER(chat_handle_login)
     if (rc != CHAT_OK)
         return rc;
     long long uid = 0;
-    rc = chat_user_authenticate(&app->db, app->cfg, chat_json_get_string(body, "username", ""),
-                                chat_json_get_string(body, "password", ""), &uid);
+    const char *username = chat_json_get_string(body, "username", "");
+    rc = chat_rate_limit_login(app, req, res, username);
+    if (rc == CHAT_OK) {
+        if (!chat_password_gate_enter()) {
+            rc = fail_busy(req, res);
+        } else {
+            rc = chat_user_authenticate(&app->db, app->cfg, username,
+                                        chat_json_get_string(body, "password", ""), &uid);
+            chat_password_gate_leave();
+            rc = rc == CHAT_OK ? respond_with_session(app, req, res, uid, 200)
+                               : chat_fail(req, res, rc, NULL);
+        }
+    }
     json_object_put(body);
-    if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, NULL);
-    return respond_with_session(app, req, res, uid, 200);
+    return rc;
 }
 
 CHAT_HANDLER(chat_handle_logout)

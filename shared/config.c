@@ -66,12 +66,33 @@ const struct chat_setting chat_settings[] = {
                 "Space-separated client IP addresses allowed to read chat-push's /metrics and "
                 "/healthz."),
     STR_SETTING(fcgi_socket, "var/run/chat-api.sock",
-                "UNIX socket path (or :PORT) chat-api listens on for FastCGI."),
+                "UNIX socket path chat-api listens on for FastCGI, or HOST:PORT for TCP (':PORT' "
+                "alone means 127.0.0.1:PORT, never every interface)."),
+    STR_SETTING(fcgi_socket_group, "",
+                "Group that may connect to the UNIX fcgi_socket (created mode 0660), e.g. "
+                "www-data; empty means chat-api's own group."),
     INT_SETTING(fcgi_workers, "4", 1, 256,
                 "chat-api worker processes. Each mostly waits on MariaDB (a durable commit per "
                 "write), so use more than the CPU count: at 500 POST/s on 2 cores, 2 workers "
                 "queued to a p99 of 12 ms and 4 gave 9 ms (docs/PERFORMANCE.md)."),
-    INT_SETTING(httpd_threads, "4", 1, 256, "chat-httpd worker threads."),
+    INT_SETTING(httpd_threads, "4", 1, 256,
+                "chat-httpd worker threads. At most httpd_threads - 1 of them hash passwords at "
+                "once (login, register); more concurrent ones get 503 server_busy."),
+    INT_SETTING(httpd_max_connections, "4096", 16, 1000000,
+                "Open connections chat-httpd accepts in all (epoll, so each costs memory, not "
+                "a thread); its file-descriptor limit is raised to fit."),
+    INT_SETTING(httpd_max_connections_per_ip, "64", 0, 1000000,
+                "Open connections chat-httpd accepts from one client address (0: no limit); "
+                "further ones are closed at once."),
+    INT_SETTING(httpd_head_timeout_s, "10", 1, 3600,
+                "chat-httpd drops a connection whose request line and headers have not all "
+                "arrived this many seconds after it opened (or after its previous response), "
+                "however slowly they trickle in."),
+    STR_SETTING(trusted_proxies, "",
+                "Space-separated addresses or CIDR blocks of proxies in front of chat-api or "
+                "chat-httpd whose X-Forwarded-For is believed: the client address (rate "
+                "limits) is the right-most X-Forwarded-For entry not in this list. Empty: "
+                "X-Forwarded-For is ignored and the peer address is the client."),
     STR_SETTING(db_host, "", "MariaDB host; empty means connect through db_socket."),
     INT_SETTING(db_port, "3306", 1, 65535, "MariaDB TCP port, used with db_host."),
     STR_SETTING(db_socket, "var/run/mysqld.sock", "MariaDB UNIX socket, used when db_host is empty."),
@@ -125,6 +146,13 @@ const struct chat_setting chat_settings[] = {
     INT_SETTING(rate_auth_per_minute, "30", 1, 100000000,
                 "Login and register: tokens added per minute to each client address's bucket."),
     INT_SETTING(rate_auth_burst, "20", 1, 100000000, "Login and register: bucket capacity."),
+    INT_SETTING(rate_login_per_user_per_minute, "6", 1, 100000000,
+                "Login: tokens added per minute to each username's bucket, whatever the "
+                "client address, so guessing one account's password from many addresses is "
+                "bounded too."),
+    INT_SETTING(rate_login_per_user_burst, "20", 1, 100000000,
+                "Login: capacity of each username's bucket (over it: 429 for that username "
+                "only)."),
     INT_SETTING(rate_read_per_minute, "6000", 1, 100000000,
                 "GET requests: tokens added per minute to each user's bucket."),
     INT_SETTING(rate_read_burst, "200", 1, 100000000, "GET requests: bucket capacity."),

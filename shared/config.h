@@ -31,8 +31,13 @@ struct chat_config {
     int presence_max_group_size;
     char *push_metrics_allow;
     char *fcgi_socket;
+    char *fcgi_socket_group;   /* empty: the process's group */
     int fcgi_workers;
     int httpd_threads;
+    int httpd_max_connections;
+    int httpd_max_connections_per_ip;
+    int httpd_head_timeout_s;
+    char *trusted_proxies;     /* space-separated addresses/CIDRs whose X-Forwarded-For counts */
     /* Database */
     char *db_host;
     int db_port;
@@ -66,6 +71,8 @@ struct chat_config {
     bool rate_limit_enabled;
     int rate_auth_per_minute;
     int rate_auth_burst;
+    int rate_login_per_user_per_minute;
+    int rate_login_per_user_burst;
     int rate_read_per_minute;
     int rate_read_burst;
     int rate_write_per_minute;

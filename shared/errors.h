@@ -29,7 +29,8 @@
     X(TOO_MANY_CONNECTIONS, 429, "too_many_connections", "Too many open connections for this user.") \
     X(INTERNAL, 500, "internal_error", "Internal server error.")                           \
     X(DB, 503, "database_unavailable", "The database is unavailable; try again.")          \
-    X(NOMEM, 503, "out_of_memory", "The server is out of memory; try again.")
+    X(NOMEM, 503, "out_of_memory", "The server is out of memory; try again.")              \
+    X(BUSY, 503, "server_busy", "Every password-hashing slot is busy; try again shortly.")
 
 enum chat_err_index {
 #define CHAT_X(name, status, code, msg) CHAT_ERR_INDEX_##name,

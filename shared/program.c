@@ -5,6 +5,7 @@
 
 #include "crypto.h"
 #include "log.h"
+#include "netaddr.h"
 
 int chat_program_setup(int argc, char **argv, const char *usage, struct chat_config *cfg,
                        int *argi)
@@ -37,6 +38,11 @@ int chat_program_setup(int argc, char **argv, const char *usage, struct chat_con
         return -1;
     }
     chat_log_set_level(level);
+    if (!chat_addr_list_valid(cfg->trusted_proxies, err, sizeof(err))) {
+        fprintf(stderr, "%s: configuration error: trusted_proxies: %s\n", argv[0], err);
+        chat_config_free(cfg);
+        return -1;
+    }
     if (chat_crypto_init() != 0) {
         chat_config_free(cfg);
         return -1;

@@ -37,6 +37,14 @@ int chat_user_create(struct chat_db *db, const struct chat_config *cfg, const ch
         return CHAT_E_VALIDATION;
     if (!display_name || !*display_name)
         display_name = username;
+    /* Controls and bidi overrides are removed, not refused: a name pasted with a stray
+     * mark still registers, and what others see cannot be reordered or hidden. */
+    size_t dlen = strlen(display_name);
+    if (dlen > 4 * CHAT_DISPLAY_NAME_MAX)
+        return CHAT_E_VALIDATION;
+    char display[4 * CHAT_DISPLAY_NAME_MAX + 1];
+    if (chat_utf8_strip_controls(display_name, dlen, display) == 0)
+        return CHAT_E_VALIDATION;
     char hash[128];
     int rc = chat_password_hash(cfg, password, hash);
     if (rc != CHAT_OK)
@@ -44,7 +52,7 @@ int chat_user_create(struct chat_db *db, const struct chat_config *cfg, const ch
     unsigned long long id = 0;
     rc = chat_db_exec(db,
                       "INSERT INTO users (username, display_name, password_hash) VALUES (?, ?, ?)",
-                      CHAT_DB_PARAMS(DB_STR(username), DB_STR(display_name), DB_STR(hash)), NULL,
+                      CHAT_DB_PARAMS(DB_STR(username), DB_STR(display), DB_STR(hash)), NULL,
                       &id);
     if (rc == CHAT_OK && user_id)
         *user_id = (long long)id;

@@ -1,5 +1,7 @@
 #include "utf8.h"
 
+#include <string.h>
+
 bool chat_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
@@ -59,4 +61,34 @@ size_t chat_utf8_prefix_len(const char *str, size_t len, size_t max_chars)
             return i;
     }
     return len;
+}
+
+/* C0 and C1 controls, DEL, the marks LRM/RLM, and the bidi embeddings, overrides and
+ * isolates: characters that draw nothing themselves but reorder or hide what follows. */
+static bool is_display_control(unsigned cp)
+{
+    return cp <= 0x1F || (cp >= 0x7F && cp <= 0x9F) || cp == 0x200E || cp == 0x200F ||
+           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069);
+}
+
+size_t chat_utf8_strip_controls(const char *str, size_t len, char *out)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t n = 0, i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t clen = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        if (clen > len - i)
+            clen = len - i; /* not well-formed: copied as it is */
+        unsigned cp = clen == 1 ? c : c & (0x7Fu >> clen);
+        for (size_t k = 1; k < clen; k++)
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        if (!is_display_control(cp)) {
+            memmove(out + n, str + i, clen);
+            n += clen;
+        }
+        i += clen;
+    }
+    out[n] = '\0';
+    return n;
 }

@@ -15,4 +15,9 @@ size_t chat_utf8_length(const char *s, size_t len);
  * has fewer): a cut that never splits a character. */
 size_t chat_utf8_prefix_len(const char *s, size_t len, size_t max_chars);
 
+/* Copies well-formed UTF-8 s[0..len) to out (len + 1 bytes; out may equal s) without the
+ * characters that have no place in a name shown to others: U+0000-U+001F, U+007F-U+009F,
+ * U+200E, U+200F, U+202A-U+202E and U+2066-U+2069. NUL-terminates out; returns its length. */
+size_t chat_utf8_strip_controls(const char *s, size_t len, char *out);
+
 #endif

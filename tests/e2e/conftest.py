@@ -230,6 +230,8 @@ class Servers:
             "allowed_origins": " ".join(self.allowed_origins),
             "push_wake_sockets": self.wake_socket,
             "fcgi_socket": self.fcgi_socket,
+            # The socket is 0660; Apache's and lighttpd's workers (www-data) connect to it.
+            "fcgi_socket_group": "www-data",
             "fcgi_workers": "2",
             "db_host": "",
             "db_socket": self.db_socket,
@@ -253,6 +255,8 @@ class Servers:
             # tests/e2e/test_api_ratelimit.py starts its own instances with low limits.
             "rate_auth_per_minute": "100000000",
             "rate_auth_burst": "100000000",
+            "rate_login_per_user_per_minute": "100000000",
+            "rate_login_per_user_burst": "100000000",
             "rate_read_per_minute": "100000000",
             "rate_read_burst": "100000000",
             "rate_write_per_minute": "100000000",
