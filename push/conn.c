@@ -135,11 +135,7 @@ void push_fail_conn(struct push_server *srv, struct push_conn *conn, int err,
                     const char *detail, int close_code, const char *reason)
 {
     push_send_error(srv, conn, err, detail);
-    if (!conn->close_code) {
-        conn->close_code = close_code;
-        conn->close_reason = reason;
-        push_conn_want_write(conn);
-    }
+    push_conn_close_after(&srv->fanout, conn, close_code, reason);
 }
 
 /* ---- jobs ---- */

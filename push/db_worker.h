@@ -49,7 +49,8 @@ struct push_job {
     bool count_only;           /* presence: the count changed but not online/offline */
 };
 
-enum push_resume_status { PUSH_RESUME_OK, PUSH_RESUME_RESYNC, PUSH_RESUME_FAILED };
+/* GONE: on /ws/chat/<pk>/, the user no longer takes part in pk (close 4404). */
+enum push_resume_status { PUSH_RESUME_OK, PUSH_RESUME_RESYNC, PUSH_RESUME_FAILED, PUSH_RESUME_GONE };
 
 enum push_result_kind {
     PUSH_RESULT_EVENTS,

@@ -54,6 +54,10 @@ static void resume_done(struct push_server *srv, struct push_conn *conn, struct 
     if (r->status == PUSH_RESUME_RESYNC) {
         push_send_type(srv, conn, "resync_required"); /* a control frame: never held */
         push_conn_resume_done(&srv->fanout, conn, NULL, 0);
+    } else if (r->status == PUSH_RESUME_GONE) {
+        /* /ws/chat/<pk>/ and the user left pk: nothing of it, held frames included. */
+        push_fail_conn(srv, conn, CHAT_E_NOT_FOUND, CHAT_DETAIL_CONVERSATION_NOT_FOUND,
+                       PUSH_CLOSE_NOT_FOUND, "not found");
     } else if (r->status == PUSH_RESUME_FAILED) {
         push_send_error(srv, conn, CHAT_E_DB, NULL);
         push_conn_resume_done(&srv->fanout, conn, NULL, 0);

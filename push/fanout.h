@@ -123,6 +123,10 @@ bool push_conn_send(struct push_fanout *f, struct push_conn *conn, struct push_f
 void push_conn_resume_done(struct push_fanout *f, struct push_conn *conn,
                            const struct push_event *backlog, size_t n);
 
+/* Marks conn to close with code once what it has queued is written (held event frames
+ * are never sent). A connection already closing keeps its code. */
+void push_conn_close_after(struct push_fanout *f, struct push_conn *conn, int code,
+                           const char *reason);
 /* Marks conn to close with code at its next WRITEABLE and drops what it had queued. */
 void push_conn_close(struct push_fanout *f, struct push_conn *conn, int code, const char *reason);
 

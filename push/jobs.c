@@ -22,16 +22,25 @@ static const char SQL_MIN_ID[] = "SELECT MIN(id) FROM events";
 static const char SQL_CUTOFF[] =
     "SELECT DATE_SUB(created_at, INTERVAL ? MICROSECOND) FROM events WHERE id <= ? "
     "ORDER BY id DESC LIMIT 1";
-static const char SQL_BACKLOG_ALL[] =
-    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "
-    "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "
-    "WHERE (e.id > ? OR e.created_at >= ?) AND e.id <= ? ORDER BY e.id LIMIT ?";
-static const char SQL_POLL[] =
-    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "
-    "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "
-    "WHERE e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?";
+/* Events a user may read from the log: those of the conversations they take part in now,
+ * and their own participant.removed events of conversations they no longer take part in
+ * (so a client that was away learns that it left). Both halves take the same id range:
+ * RANGE is spliced in twice, its parameters bound twice. */
+#define MEMBER_EVENTS(RANGE)                                                                 \
+    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "                    \
+    "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "        \
+    "WHERE " RANGE " UNION ALL "                                                             \
+    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "                    \
+    "WHERE e.type = 'participant.removed' AND " RANGE                                        \
+    " AND JSON_VALUE(e.payload, '$.user_id') = ? AND NOT EXISTS (SELECT 1 FROM participants " \
+    "q WHERE q.conversation_id = e.conversation_id AND q.user_id = ?) ORDER BY 1 LIMIT ?"
+static const char SQL_BACKLOG_ALL[] = MEMBER_EVENTS("(e.id > ? OR e.created_at >= ?) AND e.id <= ?");
+static const char SQL_POLL[] = MEMBER_EVENTS("e.id > ? AND e.id <= ?");
+/* /ws/chat/<pk>/: only pk, and only while the user takes part in it (checked again after
+ * the query: a user who left gets PUSH_RESUME_GONE). */
 static const char SQL_BACKLOG_ONE[] =
     "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "
+    "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "
     "WHERE e.conversation_id = ? AND (e.id > ? OR e.created_at >= ?) AND e.id <= ? "
     "ORDER BY e.id LIMIT ?";
 
@@ -115,16 +124,26 @@ static void run_resume(struct push_worker *w, struct push_job *job, struct push_
     chat_db_result_free(&r);
 
     long long limit = w->cfg->push_resume_max_events + 1;
+    long long uid = job->user_id, high = w->gaps.high;
     if (job->conversation_id > 0)
         rc = chat_db_query(&w->db, SQL_BACKLOG_ONE,
-                           CHAT_DB_PARAMS(DB_INT(job->conversation_id), DB_INT(n), DB_STR(cutoff),
-                                          DB_INT(w->gaps.high), DB_INT(limit)),
+                           CHAT_DB_PARAMS(DB_INT(uid), DB_INT(job->conversation_id), DB_INT(n),
+                                          DB_STR(cutoff), DB_INT(high), DB_INT(limit)),
                            &r);
     else
         rc = chat_db_query(&w->db, SQL_BACKLOG_ALL,
-                           CHAT_DB_PARAMS(DB_INT(job->user_id), DB_INT(n), DB_STR(cutoff),
-                                          DB_INT(w->gaps.high), DB_INT(limit)),
+                           CHAT_DB_PARAMS(DB_INT(uid), DB_INT(n), DB_STR(cutoff), DB_INT(high),
+                                          DB_INT(n), DB_STR(cutoff), DB_INT(high), DB_INT(uid),
+                                          DB_INT(uid), DB_INT(limit)),
                            &r);
+    if (rc == CHAT_OK && job->conversation_id > 0) {
+        rc = chat_conv_check_participant(&w->db, job->conversation_id, uid);
+        if (rc == CHAT_E_NOT_FOUND) {
+            res->status = PUSH_RESUME_GONE;
+            rc = CHAT_OK;
+            goto out;
+        }
+    }
     if (rc != CHAT_OK)
         goto out;
     if (r.nrows >= limit) {
@@ -242,7 +261,9 @@ static void run_poll(struct push_worker *w, struct push_job *job, struct push_re
     }
     res->status = chat_db_query(&w->db, SQL_POLL,
                                 CHAT_DB_PARAMS(DB_INT(job->user_id), DB_INT(job->last_event_id),
-                                               DB_INT(safe), DB_INT(POLL_MAX_EVENTS)),
+                                               DB_INT(safe), DB_INT(job->last_event_id),
+                                               DB_INT(safe), DB_INT(job->user_id),
+                                               DB_INT(job->user_id), DB_INT(POLL_MAX_EVENTS)),
                                 &r);
     if (res->status != CHAT_OK)
         goto out;
