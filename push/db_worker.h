@@ -27,6 +27,7 @@ enum push_job_kind {
     PUSH_JOB_RECEIPT,  /* read / delivered: chat_receipt_mark */
     PUSH_JOB_PRESENCE, /* user_id holds `connections` connections here (no result) */
     PUSH_JOB_POLL,     /* long-poll: events after last_event_id up to the safe position */
+    PUSH_JOB_TYPING,   /* typing: the session is still alive (then relayed by the loop) */
 };
 
 struct push_job {
@@ -36,6 +37,9 @@ struct push_job {
     long long conversation_id; /* auth/resume: 0 = every conversation; send/receipt: target */
     char *token;               /* auth: owned */
     long long user_id;         /* everything but auth */
+    long long session_id;      /* everything but auth and presence: re-checked first, so a
+                                * frame racing a revocation is refused */
+    bool typing;               /* typing: is_typing */
     long long last_event_id;   /* resume, poll */
     char *text;                /* send: owned */
     char *client_msg_id;       /* send: owned */
@@ -50,7 +54,13 @@ struct push_job {
 };
 
 /* GONE: on /ws/chat/<pk>/, the user no longer takes part in pk (close 4404). */
-enum push_resume_status { PUSH_RESUME_OK, PUSH_RESUME_RESYNC, PUSH_RESUME_FAILED, PUSH_RESUME_GONE };
+enum push_resume_status {
+    PUSH_RESUME_OK,
+    PUSH_RESUME_RESYNC,
+    PUSH_RESUME_FAILED,
+    PUSH_RESUME_GONE,
+    PUSH_RESUME_REVOKED, /* the connection's session is gone (close 4401) */
+};
 
 enum push_result_kind {
     PUSH_RESULT_EVENTS,
@@ -60,6 +70,8 @@ enum push_result_kind {
     PUSH_RESULT_RECEIPT,
     PUSH_RESULT_POLL,
     PUSH_RESULT_TYPING, /* a typing relay from another daemon (wake-up socket) */
+    PUSH_RESULT_TYPING_CHECKED, /* this connection's typing frame: status says whether the
+                                 * session still lives */
 };
 
 struct push_result {
@@ -67,9 +79,14 @@ struct push_result {
     enum push_result_kind kind;
     unsigned long long conn_id;
     /* auth: CHAT_OK, CHAT_E_NOT_AUTHENTICATED, CHAT_E_NOT_FOUND (not a participant of the
-     * requested conversation) or CHAT_E_DB. resume: enum push_resume_status. */
+     * requested conversation) or CHAT_E_DB. resume: enum push_resume_status. Every job of
+     * a connection: CHAT_E_NOT_AUTHENTICATED (PUSH_RESUME_REVOKED) once its session is
+     * gone. */
     int status;
     long long user_id;
+    long long session_id;      /* auth */
+    long long expires_in_ms;   /* auth: the session's remaining lifetime */
+    bool typing;               /* typing checked: is_typing */
     long long conns_elsewhere; /* auth: the user's connections on other live daemons */
     long long high;            /* auth: the tail position when the job ran */
     struct push_frame *hello;  /* auth: the hello frame, one reference owned */
@@ -84,7 +101,7 @@ struct push_result {
     struct push_frame *body;   /* poll: the JSON body {events, last_event_id}; typing:
                                 * the relay frame; one reference owned */
     size_t poll_count;         /* poll: events in body */
-    long long conversation_id; /* typing */
+    long long conversation_id; /* typing, typing checked */
 };
 
 /* Counters the worker keeps for /metrics and /healthz (read with push_worker_stats). */

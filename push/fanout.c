@@ -410,5 +410,7 @@ void push_fanout_event(struct push_fanout *f, const struct push_event *ev)
     case PUSH_EVENT_PLAIN:
         deliver_conv(f, ev->conversation_id, ev->frame);
         break;
+    case PUSH_EVENT_REVOKE: /* never delivered; dispatch.c ends the connections */
+        break;
     }
 }

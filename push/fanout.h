@@ -69,6 +69,9 @@ struct push_conn {
     long long tokens_ms;
     struct push_http_state *http; /* SSE and long-poll only (owned, http_state.h); NULL for
                                    * a WebSocket */
+    long long session_id;       /* the session it authenticated with (session.revoked) */
+    long long expires_ms;       /* CLOCK_MONOTONIC ms when that session expires */
+    size_t expiry_slot;         /* its place in the server's expiry heap + 1; 0 = none */
 };
 
 struct push_index_entry;

@@ -47,10 +47,13 @@ static const char SQL_BACKLOG_ONE[] =
 static void run_auth(struct push_worker *w, struct push_job *job, struct push_result *res)
 {
     json_object *user = NULL, *hello = NULL;
-    long long user_id = 0;
-    int rc = chat_session_lookup(&w->db, job->token, &user_id, NULL);
+    struct chat_session_info session;
+    int rc = chat_session_find(&w->db, job->token, &session);
     if (rc != CHAT_OK)
         goto out;
+    long long user_id = session.user_id;
+    res->session_id = session.session_id;
+    res->expires_in_ms = session.expires_in_ms;
     rc = chat_user_get_json(&w->db, user_id, &user);
     if (rc == CHAT_E_NOT_FOUND)
         rc = CHAT_E_NOT_AUTHENTICATED;
@@ -286,11 +289,41 @@ out:
     chat_db_result_free(&r);
 }
 
+/* Every job of an authenticated connection first checks that its session still lives
+ * (one primary-key read): a frame that raced its logout, password change or expiry is
+ * refused here even before the daemon has read the session.revoked event. */
+static int check_session(struct push_worker *w, const struct push_job *job)
+{
+    if (job->kind == PUSH_JOB_AUTH || job->kind == PUSH_JOB_PRESENCE)
+        return CHAT_OK;
+    return chat_session_alive(&w->db, job->session_id);
+}
+
 struct push_result *push_job_run(struct push_worker *w, struct push_job *job)
 {
     struct push_result *res = chat_xcalloc(1, sizeof(*res));
     res->conn_id = job->conn_id;
     res->user_id = job->user_id;
+    int alive = w->connected ? check_session(w, job) : CHAT_E_DB;
+    if (alive != CHAT_OK && job->kind != PUSH_JOB_PRESENCE && job->kind != PUSH_JOB_AUTH) {
+        static const enum push_result_kind kinds[] = {
+            [PUSH_JOB_RESUME] = PUSH_RESULT_RESUME, [PUSH_JOB_SEND] = PUSH_RESULT_SEND,
+            [PUSH_JOB_RECEIPT] = PUSH_RESULT_RECEIPT, [PUSH_JOB_POLL] = PUSH_RESULT_POLL,
+            [PUSH_JOB_TYPING] = PUSH_RESULT_TYPING_CHECKED,
+        };
+        res->kind = kinds[job->kind];
+        res->status = alive;
+        if (job->kind == PUSH_JOB_RESUME)
+            res->status = alive == CHAT_E_NOT_AUTHENTICATED ? PUSH_RESUME_REVOKED
+                                                            : PUSH_RESUME_FAILED;
+        if (job->kind == PUSH_JOB_SEND) {
+            res->client_msg_id = job->client_msg_id;
+            job->client_msg_id = NULL;
+        }
+        if (alive == CHAT_E_DB && w->connected)
+            push_worker_disconnect(w, "session check failed");
+        return res;
+    }
     switch (job->kind) {
     case PUSH_JOB_AUTH:
         res->kind = PUSH_RESULT_AUTH;
@@ -323,6 +356,12 @@ struct push_result *push_job_run(struct push_worker *w, struct push_job *job)
         res->status = CHAT_E_DB;
         if (w->connected)
             run_poll(w, job, res);
+        break;
+    case PUSH_JOB_TYPING:
+        res->kind = PUSH_RESULT_TYPING_CHECKED;
+        res->status = CHAT_OK; /* the session lives: the loop relays it */
+        res->conversation_id = job->conversation_id;
+        res->typing = job->typing;
         break;
     case PUSH_JOB_PRESENCE:
         /* Nothing to report; the presence event, if any, comes through the log. A change

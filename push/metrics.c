@@ -67,6 +67,9 @@ void push_metrics_render(struct push_metrics *m, const struct push_metrics_snaps
            m->typing_relays);
     metric(out, "chat_push_polls_answered_total", "counter", "Long-poll responses.",
            m->polls_answered);
+    metric(out, "chat_push_sessions_ended_total", "counter",
+           "Connections ended because their session was revoked or expired (4401).",
+           m->sessions_ended);
     metric(out, "chat_push_gaps_open", "gauge", "Event ids below the tail not yet seen.",
            snap->worker.gaps_open);
     metric(out, "chat_push_gaps_abandoned_total", "counter",

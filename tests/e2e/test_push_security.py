@@ -246,3 +246,246 @@ def test_resume_frame_on_conversation_url_after_leaving_replays_nothing(servers,
         assert not [f for f in cb.seen if is_msg(group)(f)], cb.seen
 
     run(scenario())
+
+
+# ---- 2. revocation reaches open connections -----------------------------------------------
+
+
+def port(servers, offset):
+    return servers.extra_port - 2 + offset  # CHAT_TEST_PORT_BASE + offset
+
+
+def login(servers, user):
+    r = requests.post(servers.httpd_url + "/api/auth/login",
+                      json={"username": user["username"], "password": user["password"]},
+                      timeout=30)
+    assert r.status_code == 200, r.text
+    return dict(user, token=r.json()["token"])
+
+
+def token_hash(token):
+    import hashlib
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Poll(threading.Thread):
+    """A long-poll waiting in the background; .result is the response."""
+
+    def __init__(self, servers, user, push_url=None, timeout=20):
+        super().__init__(daemon=True)
+        self.url = (push_url or servers.push_url) + "/events/poll/"
+        start = requests.get(self.url, params={"timeout": 0}, headers=auth_headers(user),
+                             timeout=30)
+        assert start.status_code == 200, start.text
+        self.params = {"last_event_id": start.json()["last_event_id"], "timeout": timeout}
+        self.headers = auth_headers(user)
+        self.result = None
+        self.ended_at = None
+        self.start()
+
+    def run(self):
+        self.result = requests.get(self.url, params=self.params, headers=self.headers,
+                                   timeout=90)
+        self.ended_at = time.monotonic()
+
+
+async def sse_ended(s):
+    """Reads an SSE stream to its end in a thread; returns (frames after hello, end time)."""
+    def read():
+        frames = []
+        while True:
+            f = s.next()
+            if f is None:
+                return frames, time.monotonic()
+            frames.append(f)
+    return await asyncio.get_running_loop().run_in_executor(None, read)
+
+
+async def closed_at(c):
+    code, _ = await c.closed(timeout=RECV_TIMEOUT)
+    return code, time.monotonic()
+
+
+async def open_everything(servers, user, conv, ws_urls=None):
+    """Every kind of connection as user's session: /ws/ and /ws/chat/<conv>/ on each daemon
+    URL, an SSE stream and a waiting long-poll on the harness daemon."""
+    clients = []
+    for base in ws_urls or [None]:
+        for path in ("/ws/", "/ws/chat/%d/" % conv):
+            if base is None:
+                clients.append(await connect(servers, user, path=path))
+            else:
+                from test_push_realtime import connect_url
+                clients.append(await connect_url(base.replace("/ws/", path), user))
+    s = SSE(servers, user)
+    s.until(lambda f: f["type"] == "hello")
+    poll = Poll(servers, user)
+    await asyncio.sleep(0.3)  # the long-poll is waiting at the daemon
+    return clients, s, poll
+
+
+async def assert_all_ended_soon(clients, s, poll, since, within=1.0):
+    results = await asyncio.gather(*(closed_at(c) for c in clients))
+    for code, at in results:
+        assert code == 4401
+        assert at - since < within, "closed %.2fs after the revocation" % (at - since)
+    frames, at = await sse_ended(s)
+    assert at - since < within, "SSE ended %.2fs after the revocation" % (at - since)
+    assert frames and frames[-1]["type"] == "error" and frames[-1]["code"] == "not_authenticated"
+    poll.join(RECV_TIMEOUT)
+    assert poll.result is not None and poll.result.status_code == 401, poll.result
+    assert poll.result.json()["code"] == "not_authenticated"
+    assert poll.ended_at - since < within, "long-poll ended %.2fs after" % (poll.ended_at - since)
+
+
+def test_logout_ends_every_socket_stream_and_poll_of_that_session_only(servers, trio):
+    """Bob logs out one session: its /ws/, /ws/chat/<pk>/, SSE and long-poll all end within
+    1 s (4401, the stream's end, 401). His other session's socket stays open: a message
+    Alice posts after the logout reaches it."""
+    a, b, c, group, direct = trio
+    other = login(servers, b)
+
+    async def scenario():
+        keep = await connect(servers, other)
+        clients, s, poll = await open_everything(servers, b, group)
+        r = requests.post(servers.httpd_url + "/api/auth/logout", headers=auth_headers(b),
+                          timeout=30)
+        assert r.status_code == 204
+        since = time.monotonic()
+        await assert_all_ended_soon(clients, s, poll, since)
+        m = send(servers.httpd_url, a, group, "after the logout")
+        f = await keep.wait_for(lambda f: is_msg(group)(f) and f["data"]["id"] == m["id"])
+        assert not [f for f in keep.seen if f["type"] == "error"], keep.seen
+        await keep.close()
+        # The logged-out token cannot come back.
+        again = await connect(servers, b, hello=False)
+        assert (await again.recv())["code"] == "not_authenticated"
+        assert (await again.closed())[0] == 4401
+
+    run(scenario())
+
+
+@pytest.fixture
+def second_daemon(servers):
+    """Another chat-push on its own UNIX wake-up socket, woken by chatctl too."""
+    sock = str(servers.run_dir / "chat-push-sec.sock")
+    push_port = port(servers, 30)
+    wake_all = servers.wake_socket + " " + sock
+    servers.spawn("chat-push-sec", ["chat-push"],
+                  {"CHAT_PUSH_PORT": str(push_port), "CHAT_PUSH_WAKE_BIND": sock,
+                   "CHAT_PUSH_WAKE_SOCKETS": wake_all},
+                  ready=lambda: __import__("helpers").port_open(HOST, push_port))
+    yield {"url": "ws://%s:%d/ws/" % (HOST, push_port), "wake_all": wake_all}
+    servers.stop_proc("chat-push-sec")
+
+
+def test_password_change_ends_sessions_on_every_daemon(servers, trio, second_daemon):
+    """`chatctl user passwd` ends Bob's sessions: his sockets on both daemons, his SSE
+    stream and long-poll close within 1 s. A login with the new password right after
+    keeps its socket."""
+    a, b, c, group, direct = trio
+    other = login(servers, b)
+
+    async def scenario():
+        clients, s, poll = await open_everything(
+            servers, b, group, ws_urls=[servers.ws_url, second_daemon["url"]])
+        from test_push_realtime import connect_url
+        clients.append(await connect_url(second_daemon["url"], other))
+        env = dict(servers.env, CHAT_PUSH_WAKE_SOCKETS=second_daemon["wake_all"])
+        servers.chatctl("user", "passwd", b["username"], "--password", "new-pw-123456",
+                        env=env)
+        since = time.monotonic()
+        await assert_all_ended_soon(clients, s, poll, since)
+        fresh = login(servers, dict(b, password="new-pw-123456"))
+        keep = await connect_url(second_daemon["url"], fresh)
+        m = send(servers.httpd_url, a, group, "after the password change")
+        await keep.wait_for(lambda f: is_msg(group)(f) and f["data"]["id"] == m["id"])
+        await keep.close()
+
+    run(scenario())
+
+
+def test_expired_session_is_closed_when_it_expires(servers, trio):
+    """A session that expires while its connections are open: they end within 1 s of
+    expires_at, with no event and no wake-up (each daemon keeps its own deadline)."""
+    a, b, c, group, direct = trio
+
+    async def scenario():
+        servers.db("UPDATE sessions SET expires_at = UTC_TIMESTAMP(6) + INTERVAL 3 SECOND "
+                   "WHERE token_hash = %s", (token_hash(b["token"]),))
+        expires = time.monotonic() + 3
+        clients, s, poll = await open_everything(servers, b, group)
+        await assert_all_ended_soon(clients, s, poll, expires)
+        for c_ in clients:
+            assert not [f for f in c_.seen if is_msg(group)(f)]
+
+    run(scenario())
+
+
+def test_frames_racing_a_revocation_are_refused(servers, trio):
+    """Bob's session is deleted in the database before any daemon has heard of it (no
+    event, no wake-up: the moment between a logout's commit and the daemon reading it).
+    His message.send, read and typing frames are each refused by the job's session check:
+    nothing is stored, Alice sees no typing, and the socket closes 4401. Carol's marker,
+    sent after, reaches Alice with nothing of Bob's before it."""
+    a, b, c, group, direct = trio
+    api = servers.httpd_url
+    first = send(api, a, group, "to be read")
+
+    async def scenario():
+        ca = await connect(servers, a)
+        for frame in ({"type": "message.send", "conversation_id": group, "text": "forged",
+                       "client_msg_id": "race-1"},
+                      {"type": "read", "conversation_id": group, "message_id": first["id"]},
+                      {"type": "typing", "conversation_id": group, "is_typing": True}):
+            bob = login(servers, b)
+            cb = await connect(servers, bob)
+            servers.db("DELETE FROM sessions WHERE token_hash = %s", (token_hash(bob["token"]),))
+            await cb.send(frame)
+            code, _ = await cb.closed()
+            assert code == 4401, frame
+            errors = [f for f in cb.seen if f["type"] == "error"]
+            assert errors and all(e["code"] == "not_authenticated" for e in errors), cb.seen
+            if frame["type"] == "message.send":
+                assert errors[0].get("client_msg_id") == "race-1"
+        marker = send(api, c, group, "marker")
+        await ca.wait_for(lambda f: is_msg(group)(f) and f["data"]["id"] == marker["id"])
+        from_bob = [f for f in ca.seen if f["type"] == "typing" or (
+            is_msg(group)(f) and f["data"]["sender"]["id"] == b["id"])]
+        assert from_bob == [], from_bob
+        assert servers.db("SELECT COUNT(*) FROM messages WHERE client_msg_id = 'race-1'")[0][0] == 0
+        assert servers.db("SELECT last_read_message_id FROM participants WHERE "
+                          "conversation_id = %s AND user_id = %s", (group, b["id"]))[0][0] == 0
+        await ca.close()
+
+    run(scenario())
+
+
+def test_user_wide_revocation_ends_every_connection_and_bad_ones_end_none(servers, trio):
+    """A session.revoked event without session_ids (account deactivation) ends every
+    connection of the user, whatever session; malformed ones end nothing, and are never
+    delivered as frames."""
+    a, b, c, group, direct = trio
+    other = login(servers, b)
+    api = servers.httpd_url
+
+    def revoke(payload):
+        servers.db("INSERT INTO events (conversation_id, type, payload) "
+                   "VALUES (NULL, 'session.revoked', %s)", (json.dumps(payload),))
+
+    async def scenario():
+        c1 = await connect(servers, b)
+        c2 = await connect(servers, other, path="/ws/chat/%d/" % group)
+        for bad in ({"user_id": b["id"], "session_ids": "all"},
+                    {"user_id": b["id"], "session_ids": []},
+                    {"user_id": str(b["id"])}, {"session_ids": [1, 2, 3]}):
+            revoke(bad)
+        marker = send(api, a, group, "marker")
+        for cl in (c1, c2):
+            await cl.wait_for(lambda f: is_msg(group)(f) and f["data"]["id"] == marker["id"])
+            assert not [f for f in cl.seen if f["type"] in ("session.revoked", "error")]
+        revoke({"user_id": b["id"]})
+        for cl in (c1, c2):
+            assert (await cl.closed())[0] == 4401
+
+    run(scenario())
