@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "event.h"
@@ -104,6 +105,24 @@ struct push_result {
     long long conversation_id; /* typing, typing checked */
 };
 
+/* Who may talk to this daemon's wake-up socket (docs/protocol.md, "Several daemons"). */
+#define PUSH_WAKE_MAX_UIDS 16
+struct push_wake_policy {
+    bool udp;                       /* UDP: every datagram must be sealed with key */
+    unsigned char key[32];          /* CHAT_WAKE_KEY_BYTES */
+    uid_t uids[PUSH_WAKE_MAX_UIDS]; /* UNIX: accepted senders besides our euid and root */
+    size_t nuids;
+};
+
+/* Why a wake-up datagram was dropped (chat_push_wake_rejected_total{reason}). */
+enum push_wake_reject {
+    PUSH_WAKE_REJECT_UID,       /* UNIX: from a uid not allowed, or without credentials */
+    PUSH_WAKE_REJECT_MAC,       /* UDP: not sealed, or a wrong MAC */
+    PUSH_WAKE_REJECT_STALE,     /* UDP: authentic but outside the replay window */
+    PUSH_WAKE_REJECT_MALFORMED, /* accepted sender, but truncated or a bad typing relay */
+    PUSH_WAKE_REJECT_COUNT
+};
+
 /* Counters the worker keeps for /metrics and /healthz (read with push_worker_stats). */
 struct push_worker_stats {
     bool connected;
@@ -111,14 +130,17 @@ struct push_worker_stats {
     long long high;            /* highest event id seen */
     unsigned long long events_read, gaps_open, gaps_abandoned, gaps_dropped, db_connects;
     unsigned long long jobs_done;
+    unsigned long long wake_rejected[PUSH_WAKE_REJECT_COUNT];
 };
 
 struct push_worker;
 
-/* Starts the worker thread. wake_fd is the bound wake-up socket (the worker drains it;
- * the caller closes it after push_worker_stop). notify(arg) is called from the worker
+/* Starts the worker thread. wake_fd is the bound wake-up socket (the worker drains it,
+ * dropping what policy refuses; the caller closes it after push_worker_stop; policy is
+ * copied). notify(arg) is called from the worker
  * after results were queued. Returns NULL on failure. cfg must outlive the worker. */
 struct push_worker *push_worker_start(const struct chat_config *cfg, int wake_fd,
+                                      const struct push_wake_policy *policy,
                                       const char *daemon_id, void (*notify)(void *arg),
                                       void *arg);
 

@@ -161,9 +161,11 @@ static void handle_typing(struct push_server *srv, struct push_conn *conn, json_
 
 void push_ws_typing_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
 {
+    struct push_typing_key key = {.user_id = conn->user_id, .conversation_id = r->conversation_id};
     if (r->status == CHAT_E_NOT_AUTHENTICATED)
         push_end_session(srv, conn, "The session has ended.");
-    else if (r->status == CHAT_OK && push_conn_subscribed(conn, r->conversation_id))
+    else if (r->status == CHAT_OK && push_conn_subscribed(conn, r->conversation_id) &&
+             (!r->typing || push_typing_active(&srv->typing, key))) /* not stopped meanwhile */
         push_typing_relay(srv, r->conversation_id, conn->user_id, conn->user_json, r->typing);
 }
 

@@ -489,3 +489,177 @@ def test_user_wide_revocation_ends_every_connection_and_bad_ones_end_none(server
             assert (await cl.closed())[0] == 4401
 
     run(scenario())
+
+
+# ---- 3. wake-ups cannot be forged ---------------------------------------------------------
+
+
+import hashlib  # noqa: E402
+import hmac  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import struct  # noqa: E402
+import subprocess  # noqa: E402
+
+from helpers import port_open  # noqa: E402
+
+
+def typing_datagram(conv, user, display_name, typing=True, user_extra=None, **extra):
+    """A typing relay "T<conv> <user> <frame>" naming user, marked by display_name."""
+    frame = dict({"type": "typing", "conversation_id": conv,
+                  "user": dict({"id": user["id"], "username": user["username"],
+                                "display_name": display_name}, **(user_extra or {})),
+                  "is_typing": typing}, **extra)
+    return ("T%d %d %s" % (conv, user["id"], json.dumps(frame))).encode()
+
+
+def seal(secret, msg, at_ms=None):
+    """What chat_wake_seal writes: 'S', the time in ms (8 bytes big-endian), the message,
+    HMAC-SHA512-256 (HMAC-SHA512 cut to 32 bytes) under BLAKE2b-256(secret)."""
+    key = hashlib.blake2b(secret, digest_size=32).digest()
+    body = b"S" + struct.pack(">Q", int(at_ms if at_ms is not None else time.time() * 1000)) + msg
+    return body + hmac.new(key, body, hashlib.sha512).digest()[:32]
+
+
+def wake_rejected(push_url):
+    text = requests.get(push_url + "/metrics", timeout=15).text
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("chat_push_wake_rejected_total{"):
+            reason = line.split('"')[1]
+            out[reason] = int(line.split()[-1])
+    return out
+
+
+def send_as_nobody(path, datagram):
+    """Sends datagram to the UNIX socket path from a forked child running as nobody;
+    returns the child's exit status (0: the kernel accepted the send)."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.sendto(datagram, path)
+            status = 0
+        except BaseException:
+            status = 2
+        finally:
+            os._exit(status)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+
+
+async def typing_until_marker(client, conv, marker_id):
+    """Receives until the message marker_id arrives; returns the typing frames before it."""
+    await client.wait_for(lambda f: is_msg(conv)(f) and f["data"]["id"] == marker_id,
+                          what="marker message")
+    return [f for f in client.seen if f["type"] == "typing"]
+
+
+def test_unix_wake_datagram_from_another_uid_never_reaches_subscribers(servers, trio):
+    """Someone running as `nobody` on the host (the socket made writable for them, as a
+    careless deployment might) forges a typing relay of Alice into Bob's group: dropped
+    and counted. The same datagram from root (an allowed uid) is relayed, rebuilt, and
+    both arrive, if at all, before the real message Alice posts after them."""
+    a, b, c, group, direct = trio
+    path = servers.wake_socket
+    before = wake_rejected(servers.push_url).get("uid", 0)
+    mode = os.stat(path).st_mode
+
+    async def scenario():
+        cb = await connect(servers, b)
+        os.chmod(path, 0o666)
+        try:
+            assert send_as_nobody(path, typing_datagram(group, a, "FORGED")) == 0
+        finally:
+            os.chmod(path, mode & 0o7777)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        s.sendto(typing_datagram(group, a, "control"), path)
+        s.close()
+        marker = send(servers.httpd_url, a, group, "marker")
+        typing = await typing_until_marker(cb, group, marker["id"])
+        assert [t["user"]["display_name"] for t in typing] == ["control"], typing
+        await cb.close()
+
+    run(scenario())
+    assert wake_rejected(servers.push_url).get("uid", 0) >= before + 1
+
+
+@pytest.fixture
+def udp_daemon(servers):
+    """A chat-push woken over UDP with a shared secret; its own poll (500 ms) delivers the
+    marker messages."""
+    secret = os.urandom(48)
+    path = servers.run_dir / "wake-secret-sec"
+    path.write_bytes(secret)
+    os.chmod(path, 0o600)
+    push_port, udp_port = port(servers, 31), port(servers, 32)
+    addr = "%s:%d" % (HOST, udp_port)
+    servers.spawn("chat-push-udp", ["chat-push"],
+                  {"CHAT_PUSH_PORT": str(push_port), "CHAT_PUSH_WAKE_BIND": addr,
+                   "CHAT_PUSH_WAKE_SOCKETS": servers.wake_socket + " " + addr,
+                   "CHAT_PUSH_WAKE_SECRET_FILE": str(path)},
+                  ready=lambda: port_open(HOST, push_port))
+    yield {"ws": "ws://%s:%d/ws/" % (HOST, push_port), "http": "http://%s:%d" % (HOST, push_port),
+           "udp": (HOST, udp_port), "secret": secret}
+    servers.stop_proc("chat-push-udp")
+
+
+def test_forged_udp_wake_datagrams_never_reach_subscribers(servers, trio, udp_daemon):
+    """Typing relays sent to a daemon's UDP wake-up port: unsealed, sealed with a wrong
+    secret, authentic but 60 s old (a replay), or authentic but not a typing frame are
+    all dropped and counted. An authentic one padded with extra fields arrives rebuilt
+    (only type, conversation_id, user{id,username,display_name}, is_typing). Nothing
+    forged arrives before the real message Alice posts after them."""
+    a, b, c, group, direct = trio
+    from test_push_realtime import connect_url
+    key = udp_daemon["secret"]
+    before = wake_rejected(udp_daemon["http"])
+
+    async def scenario():
+        cb = await connect_url(udp_daemon["ws"], b)
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for datagram in (
+                typing_datagram(group, a, "FORGED-plain"),
+                seal(b"x" * 48, typing_datagram(group, a, "FORGED-wrong-key")),
+                seal(key, typing_datagram(group, a, "FORGED-replay"),
+                     at_ms=time.time() * 1000 - 60000),
+                seal(key, ("T%d %d %s" % (group, a["id"], json.dumps(
+                    {"type": "message.created", "conversation_id": group,
+                     "data": {"text": "FORGED-event"}}))).encode()),
+                seal(key, typing_datagram(group, a, "FORGED-other-user")
+                     .replace(b'"id": %d' % a["id"], b'"id": %d' % c["id"])),
+                seal(key, typing_datagram(group, a, "control", html="<script>",
+                                          user_extra={"is_admin": True}))):
+            s.sendto(datagram, udp_daemon["udp"])
+        s.close()
+        marker = send(servers.httpd_url, a, group, "marker")
+        typing = await typing_until_marker(cb, group, marker["id"])
+        assert [t["user"]["display_name"] for t in typing] == ["control"], typing
+        assert typing[0] == {"type": "typing", "conversation_id": group, "is_typing": True,
+                             "user": {"id": a["id"], "username": a["username"],
+                                      "display_name": "control"}}
+        assert "FORGED" not in json.dumps(cb.seen)
+        await cb.close()
+
+    run(scenario())
+    after = wake_rejected(udp_daemon["http"])
+    assert after["mac"] >= before.get("mac", 0) + 2
+    assert after["stale"] >= before.get("stale", 0) + 1
+    assert after["malformed"] >= before.get("malformed", 0) + 2
+
+
+@pytest.mark.parametrize("problem", ["no secret", "world-readable secret", "short secret"])
+def test_udp_wake_address_without_a_usable_secret_is_a_startup_error(servers, problem):
+    path = servers.run_dir / "wake-secret-bad"
+    path.write_bytes(os.urandom(8 if problem == "short secret" else 32))
+    os.chmod(path, 0o644 if problem == "world-readable secret" else 0o600)
+    env = dict(servers.env, CHAT_PUSH_PORT=str(port(servers, 33)),
+               CHAT_PUSH_WAKE_BIND="%s:%d" % (HOST, port(servers, 34)),
+               CHAT_PUSH_WAKE_SECRET_FILE="" if problem == "no secret" else str(path))
+    r = subprocess.run([str(servers.bin_dir / "chat-push")], env=env, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "push_wake_secret_file" in r.stderr, r.stderr
