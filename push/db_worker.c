@@ -117,6 +117,8 @@ static enum push_wake_reject check_sender(const struct push_wake_policy *p, stru
 
 static void count_reject(struct push_worker *w, enum push_wake_reject why)
 {
+    static const char *const reasons[] = {"sender's uid", "MAC", "timestamp", "content"};
+    log_debug("wake-up datagram dropped: %s", reasons[why]);
     pthread_mutex_lock(&w->lock);
     w->stats.wake_rejected[why]++;
     pthread_mutex_unlock(&w->lock);
@@ -169,6 +171,7 @@ static void drain(struct push_worker *w)
         res->conversation_id = relay.conversation_id;
         res->user_id = relay.user_id;
         res->body = push_frame_new(frame, (size_t)flen, 0);
+        log_debug("typing relay for conversation %lld from another daemon", relay.conversation_id);
         post_result(w, res);
     }
 }
