@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "app_state.h"
 #include "auth.h"
 #include "crypto.h"
 #include "errors.h"
@@ -129,6 +130,7 @@ CHAT_HANDLER(chat_handle_logout)
     int rc = chat_session_delete(&app->db, req->session_token);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
+    chat_app_wake_push(app); /* its session.revoked event ends the session's sockets */
     const char *secure = app->cfg->cookie_secure ? "; Secure" : "";
     char buf[128];
     snprintf(buf, sizeof(buf), "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s",

@@ -16,6 +16,7 @@
 #include "retention.h"
 #include "store.h"
 #include "strbuf.h"
+#include "wake.h"
 #include "xalloc.h"
 
 static const char usage[] =
@@ -260,8 +261,14 @@ static int cmd_user(const struct chat_config *cfg, struct chat_db *db, int argc,
     }
     if (!strcmp(sub, "passwd")) {
         int rc = chat_user_set_password(db, cfg, username, pw);
-        if (rc == CHAT_OK)
+        if (rc == CHAT_OK) {
+            /* The push daemons end the sessions' connections when they read the event. */
+            int fd = chat_wake_open();
+            chat_wake_push_daemons(fd, cfg);
+            if (fd >= 0)
+                close(fd);
             printf("password changed for %s; their sessions were ended\n", username);
+        }
         return report(rc, username);
     }
     fputs(usage, stderr);

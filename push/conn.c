@@ -69,6 +69,7 @@ void push_submit_presence(struct push_server *srv, long long user_id, size_t con
 void push_conn_destroy(struct push_server *srv, struct push_conn *conn)
 {
     bool was_ready = conn->state == PUSH_CONN_READY;
+    push_expiry_remove(&srv->expiry, conn);
     push_fanout_unregister(&srv->fanout, conn);
     if (was_ready && srv->worker) {
         size_t left;
@@ -135,11 +136,7 @@ void push_fail_conn(struct push_server *srv, struct push_conn *conn, int err,
                     const char *detail, int close_code, const char *reason)
 {
     push_send_error(srv, conn, err, detail);
-    if (!conn->close_code) {
-        conn->close_code = close_code;
-        conn->close_reason = reason;
-        push_conn_want_write(conn);
-    }
+    push_conn_close_after(&srv->fanout, conn, close_code, reason);
 }
 
 /* ---- jobs ---- */
@@ -150,6 +147,7 @@ struct push_job *push_job_for(enum push_job_kind kind, const struct push_conn *c
     job->kind = kind;
     job->conn_id = conn->id;
     job->user_id = conn->user_id;
+    job->session_id = conn->session_id;
     job->conversation_id = conn->only_conv;
     return job;
 }

@@ -81,27 +81,98 @@ static void post_result(struct push_worker *w, struct push_result *r)
 
 /* ---- the thread ---- */
 
-/* Reads every pending datagram of the wake-up socket. A plain wake-up needs nothing
- * more (the round that follows tails the log); a typing relay from another daemon
- * (typing_wire.h) goes to the loop for its local subscribers. */
+/* Whether the sender of a datagram may talk to us: on a UNIX socket its uid (the kernel
+ * attaches SCM_CREDENTIALS, SO_PASSCRED being set) must be ours, root's or an allowed one;
+ * on UDP the datagram must be sealed with the shared key and recent. On success *msg and
+ * *len are the message itself. Returns PUSH_WAKE_REJECT_COUNT when it is accepted. */
+static enum push_wake_reject check_sender(const struct push_wake_policy *p, struct msghdr *mh,
+                                          const unsigned char *buf, size_t n,
+                                          const unsigned char **msg, size_t *len)
+{
+    if (mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+        return PUSH_WAKE_REJECT_MALFORMED;
+    if (p->udp) {
+        switch (chat_wake_unseal(p->key, buf, n, chat_wake_now_ms(), msg, len)) {
+        case CHAT_WAKE_OPEN_OK:
+            return PUSH_WAKE_REJECT_COUNT;
+        case CHAT_WAKE_OPEN_STALE:
+            return PUSH_WAKE_REJECT_STALE;
+        default:
+            return PUSH_WAKE_REJECT_MAC;
+        }
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_CREDENTIALS)
+            continue;
+        struct ucred cred;
+        memcpy(&cred, CMSG_DATA(c), sizeof(cred));
+        bool ok = cred.uid == geteuid() || cred.uid == 0;
+        for (size_t i = 0; !ok && i < p->nuids; i++)
+            ok = cred.uid == p->uids[i];
+        *msg = buf;
+        *len = n;
+        return ok ? PUSH_WAKE_REJECT_COUNT : PUSH_WAKE_REJECT_UID;
+    }
+    return PUSH_WAKE_REJECT_UID;
+}
+
+static void count_reject(struct push_worker *w, enum push_wake_reject why)
+{
+    static const char *const reasons[] = {"sender's uid", "MAC", "timestamp", "content"};
+    log_debug("wake-up datagram dropped: %s", reasons[why]);
+    pthread_mutex_lock(&w->lock);
+    w->stats.wake_rejected[why]++;
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Reads every pending datagram of the wake-up socket. A datagram from a sender the
+ * policy refuses is dropped and counted. A plain wake-up needs nothing more (the round
+ * that follows tails the log); a typing relay from another daemon (typing_wire.h) is
+ * rebuilt from its fields and goes to the loop for its local subscribers. */
 static void drain(struct push_worker *w)
 {
-    char buf[PUSH_PEER_TYPING_MAX + 1];
+    unsigned char buf[PUSH_PEER_TYPING_MAX + CHAT_WAKE_SEAL_BYTES];
+    char text[PUSH_PEER_TYPING_MAX + 1], frame[PUSH_PEER_TYPING_MAX];
+    union {
+        struct cmsghdr align;
+        char data[CMSG_SPACE(sizeof(struct ucred))];
+    } control;
     for (;;) {
-        ssize_t n = recv(w->wake_fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.data,
+                            .msg_controllen = sizeof(control.data)};
+        ssize_t n = recvmsg(w->wake_fd, &mh, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return; /* EAGAIN: drained */
-        buf[n] = '\0';
-        struct push_typing_wire relay;
-        if (!push_typing_wire_decode(buf, (size_t)n, &relay))
+        const unsigned char *msg;
+        size_t len;
+        enum push_wake_reject why = check_sender(&w->wake_policy, &mh, buf, (size_t)n, &msg, &len);
+        if (why == PUSH_WAKE_REJECT_COUNT && len > PUSH_PEER_TYPING_MAX)
+            why = PUSH_WAKE_REJECT_MALFORMED;
+        if (why != PUSH_WAKE_REJECT_COUNT) {
+            count_reject(w, why);
             continue;
+        }
+        if (len == 0 || msg[0] != 'T')
+            continue; /* a plain wake-up */
+        memcpy(text, msg, len);
+        text[len] = '\0';
+        struct push_typing_wire relay;
+        int flen = -1;
+        if (push_typing_wire_decode(text, len, &relay))
+            flen = push_typing_wire_rebuild(&relay, frame, sizeof(frame));
+        if (flen < 0) {
+            count_reject(w, PUSH_WAKE_REJECT_MALFORMED);
+            continue;
+        }
         struct push_result *res = chat_xcalloc(1, sizeof(*res));
         res->kind = PUSH_RESULT_TYPING;
         res->conversation_id = relay.conversation_id;
         res->user_id = relay.user_id;
-        res->body = push_frame_new(relay.frame, relay.frame_len, 0);
+        res->body = push_frame_new(frame, (size_t)flen, 0);
+        log_debug("typing relay for conversation %lld from another daemon", relay.conversation_id);
         post_result(w, res);
     }
 }
@@ -185,12 +256,14 @@ static void *worker_main(void *arg)
 }
 
 struct push_worker *push_worker_start(const struct chat_config *cfg, int wake_fd,
+                                      const struct push_wake_policy *policy,
                                       const char *daemon_id, void (*notify)(void *arg),
                                       void *arg)
 {
     struct push_worker *w = chat_xcalloc(1, sizeof(*w));
     w->cfg = cfg;
     w->wake_fd = wake_fd;
+    w->wake_policy = *policy;
     w->wake_send_fd = chat_wake_open();
     snprintf(w->daemon_id, sizeof(w->daemon_id), "%s", daemon_id);
     w->notify = notify;

@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "event.h"
@@ -27,6 +28,7 @@ enum push_job_kind {
     PUSH_JOB_RECEIPT,  /* read / delivered: chat_receipt_mark */
     PUSH_JOB_PRESENCE, /* user_id holds `connections` connections here (no result) */
     PUSH_JOB_POLL,     /* long-poll: events after last_event_id up to the safe position */
+    PUSH_JOB_TYPING,   /* typing: the session is still alive (then relayed by the loop) */
 };
 
 struct push_job {
@@ -36,6 +38,9 @@ struct push_job {
     long long conversation_id; /* auth/resume: 0 = every conversation; send/receipt: target */
     char *token;               /* auth: owned */
     long long user_id;         /* everything but auth */
+    long long session_id;      /* everything but auth and presence: re-checked first, so a
+                                * frame racing a revocation is refused */
+    bool typing;               /* typing: is_typing */
     long long last_event_id;   /* resume, poll */
     char *text;                /* send: owned */
     char *client_msg_id;       /* send: owned */
@@ -49,7 +54,14 @@ struct push_job {
     bool count_only;           /* presence: the count changed but not online/offline */
 };
 
-enum push_resume_status { PUSH_RESUME_OK, PUSH_RESUME_RESYNC, PUSH_RESUME_FAILED };
+/* GONE: on /ws/chat/<pk>/, the user no longer takes part in pk (close 4404). */
+enum push_resume_status {
+    PUSH_RESUME_OK,
+    PUSH_RESUME_RESYNC,
+    PUSH_RESUME_FAILED,
+    PUSH_RESUME_GONE,
+    PUSH_RESUME_REVOKED, /* the connection's session is gone (close 4401) */
+};
 
 enum push_result_kind {
     PUSH_RESULT_EVENTS,
@@ -59,6 +71,8 @@ enum push_result_kind {
     PUSH_RESULT_RECEIPT,
     PUSH_RESULT_POLL,
     PUSH_RESULT_TYPING, /* a typing relay from another daemon (wake-up socket) */
+    PUSH_RESULT_TYPING_CHECKED, /* this connection's typing frame: status says whether the
+                                 * session still lives */
 };
 
 struct push_result {
@@ -66,9 +80,14 @@ struct push_result {
     enum push_result_kind kind;
     unsigned long long conn_id;
     /* auth: CHAT_OK, CHAT_E_NOT_AUTHENTICATED, CHAT_E_NOT_FOUND (not a participant of the
-     * requested conversation) or CHAT_E_DB. resume: enum push_resume_status. */
+     * requested conversation) or CHAT_E_DB. resume: enum push_resume_status. Every job of
+     * a connection: CHAT_E_NOT_AUTHENTICATED (PUSH_RESUME_REVOKED) once its session is
+     * gone. */
     int status;
     long long user_id;
+    long long session_id;      /* auth */
+    long long expires_in_ms;   /* auth: the session's remaining lifetime */
+    bool typing;               /* typing checked: is_typing */
     long long conns_elsewhere; /* auth: the user's connections on other live daemons */
     long long high;            /* auth: the tail position when the job ran */
     struct push_frame *hello;  /* auth: the hello frame, one reference owned */
@@ -83,7 +102,25 @@ struct push_result {
     struct push_frame *body;   /* poll: the JSON body {events, last_event_id}; typing:
                                 * the relay frame; one reference owned */
     size_t poll_count;         /* poll: events in body */
-    long long conversation_id; /* typing */
+    long long conversation_id; /* typing, typing checked */
+};
+
+/* Who may talk to this daemon's wake-up socket (docs/protocol.md, "Several daemons"). */
+#define PUSH_WAKE_MAX_UIDS 16
+struct push_wake_policy {
+    bool udp;                       /* UDP: every datagram must be sealed with key */
+    unsigned char key[32];          /* CHAT_WAKE_KEY_BYTES */
+    uid_t uids[PUSH_WAKE_MAX_UIDS]; /* UNIX: accepted senders besides our euid and root */
+    size_t nuids;
+};
+
+/* Why a wake-up datagram was dropped (chat_push_wake_rejected_total{reason}). */
+enum push_wake_reject {
+    PUSH_WAKE_REJECT_UID,       /* UNIX: from a uid not allowed, or without credentials */
+    PUSH_WAKE_REJECT_MAC,       /* UDP: not sealed, or a wrong MAC */
+    PUSH_WAKE_REJECT_STALE,     /* UDP: authentic but outside the replay window */
+    PUSH_WAKE_REJECT_MALFORMED, /* accepted sender, but truncated or a bad typing relay */
+    PUSH_WAKE_REJECT_COUNT
 };
 
 /* Counters the worker keeps for /metrics and /healthz (read with push_worker_stats). */
@@ -93,14 +130,17 @@ struct push_worker_stats {
     long long high;            /* highest event id seen */
     unsigned long long events_read, gaps_open, gaps_abandoned, gaps_dropped, db_connects;
     unsigned long long jobs_done;
+    unsigned long long wake_rejected[PUSH_WAKE_REJECT_COUNT];
 };
 
 struct push_worker;
 
-/* Starts the worker thread. wake_fd is the bound wake-up socket (the worker drains it;
- * the caller closes it after push_worker_stop). notify(arg) is called from the worker
+/* Starts the worker thread. wake_fd is the bound wake-up socket (the worker drains it,
+ * dropping what policy refuses; the caller closes it after push_worker_stop; policy is
+ * copied). notify(arg) is called from the worker
  * after results were queued. Returns NULL on failure. cfg must outlive the worker. */
 struct push_worker *push_worker_start(const struct chat_config *cfg, int wake_fd,
+                                      const struct push_wake_policy *policy,
                                       const char *daemon_id, void (*notify)(void *arg),
                                       void *arg);
 

@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "http_fallback.h"
 #include "log.h"
+#include "revocation.h"
 #include "typing_relay.h"
 #include "ws_protocol.h"
 
@@ -27,6 +28,7 @@ static bool admit(struct push_server *srv, struct push_conn *conn, struct push_r
         return false;
     }
     push_fanout_attach(&srv->fanout, conn, r->user_id, r->conv_ids, r->nconv);
+    push_session_watch(srv, conn, r->session_id, r->expires_in_ms);
     conn->user_json = r->user_json;
     r->user_json = NULL;
     push_submit_presence(srv, r->user_id, n + 1, n == 0);
@@ -54,6 +56,12 @@ static void resume_done(struct push_server *srv, struct push_conn *conn, struct 
     if (r->status == PUSH_RESUME_RESYNC) {
         push_send_type(srv, conn, "resync_required"); /* a control frame: never held */
         push_conn_resume_done(&srv->fanout, conn, NULL, 0);
+    } else if (r->status == PUSH_RESUME_GONE) {
+        /* /ws/chat/<pk>/ and the user left pk: nothing of it, held frames included. */
+        push_fail_conn(srv, conn, CHAT_E_NOT_FOUND, CHAT_DETAIL_CONVERSATION_NOT_FOUND,
+                       PUSH_CLOSE_NOT_FOUND, "not found");
+    } else if (r->status == PUSH_RESUME_REVOKED) {
+        push_end_session(srv, conn, "The session has ended.");
     } else if (r->status == PUSH_RESUME_FAILED) {
         push_send_error(srv, conn, CHAT_E_DB, NULL);
         push_conn_resume_done(&srv->fanout, conn, NULL, 0);
@@ -68,8 +76,12 @@ void push_dispatch_results(struct push_server *srv)
     while (r) {
         struct push_result *next = r->next;
         if (r->kind == PUSH_RESULT_EVENTS) {
-            for (size_t i = 0; i < r->nevents; i++)
-                push_fanout_event(&srv->fanout, &r->events[i]);
+            for (size_t i = 0; i < r->nevents; i++) {
+                if (r->events[i].kind == PUSH_EVENT_REVOKE)
+                    push_revoke(srv, &r->events[i]);
+                else
+                    push_fanout_event(&srv->fanout, &r->events[i]);
+            }
         } else if (r->kind == PUSH_RESULT_TYPING) {
             push_typing_deliver(srv, r->conversation_id, r->user_id, r->body);
         } else {
@@ -90,6 +102,9 @@ void push_dispatch_results(struct push_server *srv)
                     break;
                 case PUSH_RESULT_POLL:
                     push_http_poll_done(srv, conn, r);
+                    break;
+                case PUSH_RESULT_TYPING_CHECKED:
+                    push_ws_typing_done(srv, conn, r);
                     break;
                 default:
                     break;

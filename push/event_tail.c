@@ -38,18 +38,53 @@ static const char SQL_RECENT_IDS[] = "SELECT id FROM events WHERE id > ? AND id 
 void push_event_clear(struct push_event *e)
 {
     free(e->users);
+    free(e->sessions);
     push_frame_unref(e->frame);
     memset(e, 0, sizeof(*e));
 }
 
 /* ---- turning rows into events ---- */
 
-static void add_user(struct push_event *e, long long id)
+static void add_id(long long **ids, size_t *n, long long id)
 {
     if (id <= 0)
         return;
-    e->users = chat_xreallocarray(e->users, e->nusers + 1, sizeof(*e->users));
-    e->users[e->nusers++] = id;
+    *ids = chat_xreallocarray(*ids, *n + 1, sizeof(**ids));
+    (*ids)[(*n)++] = id;
+}
+
+static void add_user(struct push_event *e, long long id)
+{
+    add_id(&e->users, &e->nusers, id);
+}
+
+/* session.revoked {"user_id","session_ids"?}: whatever its conversation column says, it
+ * is never delivered. Without a usable user_id it ends nothing. */
+static void classify_revocation(struct push_event *e, json_object *obj)
+{
+    json_object *v;
+    e->kind = PUSH_EVENT_REVOKE;
+    if (!obj)
+        return;
+    if (json_object_object_get_ex(obj, "user_id", &v) && json_object_is_type(v, json_type_int))
+        add_user(e, json_object_get_int64(v));
+    if (json_object_object_get_ex(obj, "session_ids", &v)) {
+        if (!json_object_is_type(v, json_type_array)) {
+            free(e->users); /* malformed: end nothing rather than everything */
+            e->users = NULL;
+            e->nusers = 0;
+            return;
+        }
+        size_t n = json_object_array_length(v);
+        for (size_t i = 0; i < n; i++)
+            add_id(&e->sessions, &e->nsessions,
+                   json_object_get_int64(json_object_array_get_idx(v, i)));
+        if (e->nsessions == 0) { /* an empty list names no session */
+            free(e->users);
+            e->users = NULL;
+            e->nusers = 0;
+        }
+    }
 }
 
 /* Reads who the event is about from its payload. A payload that does not parse leaves
@@ -60,13 +95,18 @@ static void classify(struct push_event *e, const char *type, const char *payload
     bool added = strcmp(type, "participant.added") == 0;
     bool removed = strcmp(type, "participant.removed") == 0;
     bool presence = strcmp(type, "presence") == 0;
+    bool revoked = strcmp(type, "session.revoked") == 0;
     e->kind = PUSH_EVENT_PLAIN;
-    if (!created && !added && !removed && e->conversation_id > 0)
+    if (!created && !added && !removed && !revoked && e->conversation_id > 0)
         return;
     json_tokener *tok = json_tokener_new();
     json_object *obj = tok ? json_tokener_parse_ex(tok, payload, (int)len) : NULL;
     if (tok)
         json_tokener_free(tok);
+    if (revoked) {
+        classify_revocation(e, obj && json_object_is_type(obj, json_type_object) ? obj : NULL);
+        goto out;
+    }
     if (!obj || !json_object_is_type(obj, json_type_object))
         goto out;
     json_object *v;

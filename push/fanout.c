@@ -297,6 +297,16 @@ void push_conn_close(struct push_fanout *f, struct push_conn *conn, int code, co
     f->want_write(conn);
 }
 
+void push_conn_close_after(struct push_fanout *f, struct push_conn *conn, int code,
+                           const char *reason)
+{
+    if (conn->close_code)
+        return;
+    conn->close_code = code;
+    conn->close_reason = reason;
+    f->want_write(conn);
+}
+
 bool push_conn_send(struct push_fanout *f, struct push_conn *conn, struct push_frame *frame,
                     bool event)
 {
@@ -376,12 +386,16 @@ void push_fanout_event(struct push_fanout *f, const struct push_event *ev)
         deliver_conv(f, ev->conversation_id, ev->frame);
         break;
     case PUSH_EVENT_PARTICIPANT_REMOVED:
-        /* The removed user's connections are still subscribed: they get it, then leave. */
+        /* The removed user's connections are still subscribed: they get it, then leave;
+         * one opened for this conversation alone (/ws/chat/<pk>/) closes 4404 after it. */
         deliver_conv(f, ev->conversation_id, ev->frame);
         for (size_t u = 0; u < ev->nusers; u++) {
             struct push_index_entry *e = index_entry(&f->by_user, ev->users[u]);
-            for (size_t i = 0; e && i < e->n; i++)
+            for (size_t i = 0; e && i < e->n; i++) {
                 unsubscribe(f, e->conns[i], ev->conversation_id);
+                if (e->conns[i]->only_conv == ev->conversation_id)
+                    push_conn_close_after(f, e->conns[i], PUSH_CLOSE_NOT_FOUND, "not found");
+            }
         }
         break;
     case PUSH_EVENT_USERS:
@@ -395,6 +409,8 @@ void push_fanout_event(struct push_fanout *f, const struct push_event *ev)
         break;
     case PUSH_EVENT_PLAIN:
         deliver_conv(f, ev->conversation_id, ev->frame);
+        break;
+    case PUSH_EVENT_REVOKE: /* never delivered; dispatch.c ends the connections */
         break;
     }
 }

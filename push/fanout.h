@@ -69,6 +69,9 @@ struct push_conn {
     long long tokens_ms;
     struct push_http_state *http; /* SSE and long-poll only (owned, http_state.h); NULL for
                                    * a WebSocket */
+    long long session_id;       /* the session it authenticated with (session.revoked) */
+    long long expires_ms;       /* CLOCK_MONOTONIC ms when that session expires */
+    size_t expiry_slot;         /* its place in the server's expiry heap + 1; 0 = none */
 };
 
 struct push_index_entry;
@@ -123,6 +126,10 @@ bool push_conn_send(struct push_fanout *f, struct push_conn *conn, struct push_f
 void push_conn_resume_done(struct push_fanout *f, struct push_conn *conn,
                            const struct push_event *backlog, size_t n);
 
+/* Marks conn to close with code once what it has queued is written (held event frames
+ * are never sent). A connection already closing keeps its code. */
+void push_conn_close_after(struct push_fanout *f, struct push_conn *conn, int code,
+                           const char *reason);
 /* Marks conn to close with code at its next WRITEABLE and drops what it had queued. */
 void push_conn_close(struct push_fanout *f, struct push_conn *conn, int code, const char *reason);
 

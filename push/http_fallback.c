@@ -247,8 +247,7 @@ int push_http_request(struct push_server *srv, struct lws *wsi, struct push_sess
 
 /* ---- results from the DB worker ---- */
 
-/* Answers the request with err (detail: as respond_error) at its next HTTP_WRITEABLE. */
-static void http_fail(struct push_conn *conn, int err, const char *detail)
+void push_http_fail(struct push_conn *conn, int err, const char *detail)
 {
     struct push_http_state *h = conn->http;
     h->error = err;
@@ -281,10 +280,10 @@ void push_http_auth_done(struct push_server *srv, struct push_conn *conn, int st
         break;
     case CHAT_E_NOT_AUTHENTICATED:
     case CHAT_E_TOO_MANY_CONNECTIONS:
-        http_fail(conn, status, NULL);
+        push_http_fail(conn, status, NULL);
         break;
     default:
-        http_fail(conn, CHAT_E_DB, NULL);
+        push_http_fail(conn, CHAT_E_DB, NULL);
         break;
     }
 }
@@ -293,8 +292,10 @@ void push_http_poll_done(struct push_server *srv, struct push_conn *conn, struct
 {
     struct push_http_state *h = conn->http;
     h->poll_running = false;
-    if (r->status != CHAT_OK) {
-        http_fail(conn, CHAT_E_DB, NULL);
+    if (r->status == CHAT_E_NOT_AUTHENTICATED) {
+        push_http_fail(conn, CHAT_E_NOT_AUTHENTICATED, "The session has ended.");
+    } else if (r->status != CHAT_OK) {
+        push_http_fail(conn, CHAT_E_DB, NULL);
     } else if (r->poll_count > 0 || h->poll_final || h->poll_from < 0) {
         h->body = r->body;
         r->body = NULL;

@@ -22,26 +22,38 @@ static const char SQL_MIN_ID[] = "SELECT MIN(id) FROM events";
 static const char SQL_CUTOFF[] =
     "SELECT DATE_SUB(created_at, INTERVAL ? MICROSECOND) FROM events WHERE id <= ? "
     "ORDER BY id DESC LIMIT 1";
-static const char SQL_BACKLOG_ALL[] =
-    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "
-    "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "
-    "WHERE (e.id > ? OR e.created_at >= ?) AND e.id <= ? ORDER BY e.id LIMIT ?";
-static const char SQL_POLL[] =
-    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "
-    "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "
-    "WHERE e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?";
+/* Events a user may read from the log: those of the conversations they take part in now,
+ * and their own participant.removed events of conversations they no longer take part in
+ * (so a client that was away learns that it left). Both halves take the same id range:
+ * RANGE is spliced in twice, its parameters bound twice. */
+#define MEMBER_EVENTS(RANGE)                                                                 \
+    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "                    \
+    "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "        \
+    "WHERE " RANGE " UNION ALL "                                                             \
+    "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "                    \
+    "WHERE e.type = 'participant.removed' AND " RANGE                                        \
+    " AND JSON_VALUE(e.payload, '$.user_id') = ? AND NOT EXISTS (SELECT 1 FROM participants " \
+    "q WHERE q.conversation_id = e.conversation_id AND q.user_id = ?) ORDER BY 1 LIMIT ?"
+static const char SQL_BACKLOG_ALL[] = MEMBER_EVENTS("(e.id > ? OR e.created_at >= ?) AND e.id <= ?");
+static const char SQL_POLL[] = MEMBER_EVENTS("e.id > ? AND e.id <= ?");
+/* /ws/chat/<pk>/: only pk, and only while the user takes part in it (checked again after
+ * the query: a user who left gets PUSH_RESUME_GONE). */
 static const char SQL_BACKLOG_ONE[] =
     "SELECT e.id, e.conversation_id, e.type, e.payload, 0 FROM events e "
+    "JOIN participants p ON p.conversation_id = e.conversation_id AND p.user_id = ? "
     "WHERE e.conversation_id = ? AND (e.id > ? OR e.created_at >= ?) AND e.id <= ? "
     "ORDER BY e.id LIMIT ?";
 
 static void run_auth(struct push_worker *w, struct push_job *job, struct push_result *res)
 {
     json_object *user = NULL, *hello = NULL;
-    long long user_id = 0;
-    int rc = chat_session_lookup(&w->db, job->token, &user_id, NULL);
+    struct chat_session_info session;
+    int rc = chat_session_find(&w->db, job->token, &session);
     if (rc != CHAT_OK)
         goto out;
+    long long user_id = session.user_id;
+    res->session_id = session.session_id;
+    res->expires_in_ms = session.expires_in_ms;
     rc = chat_user_get_json(&w->db, user_id, &user);
     if (rc == CHAT_E_NOT_FOUND)
         rc = CHAT_E_NOT_AUTHENTICATED;
@@ -115,16 +127,26 @@ static void run_resume(struct push_worker *w, struct push_job *job, struct push_
     chat_db_result_free(&r);
 
     long long limit = w->cfg->push_resume_max_events + 1;
+    long long uid = job->user_id, high = w->gaps.high;
     if (job->conversation_id > 0)
         rc = chat_db_query(&w->db, SQL_BACKLOG_ONE,
-                           CHAT_DB_PARAMS(DB_INT(job->conversation_id), DB_INT(n), DB_STR(cutoff),
-                                          DB_INT(w->gaps.high), DB_INT(limit)),
+                           CHAT_DB_PARAMS(DB_INT(uid), DB_INT(job->conversation_id), DB_INT(n),
+                                          DB_STR(cutoff), DB_INT(high), DB_INT(limit)),
                            &r);
     else
         rc = chat_db_query(&w->db, SQL_BACKLOG_ALL,
-                           CHAT_DB_PARAMS(DB_INT(job->user_id), DB_INT(n), DB_STR(cutoff),
-                                          DB_INT(w->gaps.high), DB_INT(limit)),
+                           CHAT_DB_PARAMS(DB_INT(uid), DB_INT(n), DB_STR(cutoff), DB_INT(high),
+                                          DB_INT(n), DB_STR(cutoff), DB_INT(high), DB_INT(uid),
+                                          DB_INT(uid), DB_INT(limit)),
                            &r);
+    if (rc == CHAT_OK && job->conversation_id > 0) {
+        rc = chat_conv_check_participant(&w->db, job->conversation_id, uid);
+        if (rc == CHAT_E_NOT_FOUND) {
+            res->status = PUSH_RESUME_GONE;
+            rc = CHAT_OK;
+            goto out;
+        }
+    }
     if (rc != CHAT_OK)
         goto out;
     if (r.nrows >= limit) {
@@ -242,7 +264,9 @@ static void run_poll(struct push_worker *w, struct push_job *job, struct push_re
     }
     res->status = chat_db_query(&w->db, SQL_POLL,
                                 CHAT_DB_PARAMS(DB_INT(job->user_id), DB_INT(job->last_event_id),
-                                               DB_INT(safe), DB_INT(POLL_MAX_EVENTS)),
+                                               DB_INT(safe), DB_INT(job->last_event_id),
+                                               DB_INT(safe), DB_INT(job->user_id),
+                                               DB_INT(job->user_id), DB_INT(POLL_MAX_EVENTS)),
                                 &r);
     if (res->status != CHAT_OK)
         goto out;
@@ -265,11 +289,41 @@ out:
     chat_db_result_free(&r);
 }
 
+/* Every job of an authenticated connection first checks that its session still lives
+ * (one primary-key read): a frame that raced its logout, password change or expiry is
+ * refused here even before the daemon has read the session.revoked event. */
+static int check_session(struct push_worker *w, const struct push_job *job)
+{
+    if (job->kind == PUSH_JOB_AUTH || job->kind == PUSH_JOB_PRESENCE)
+        return CHAT_OK;
+    return chat_session_alive(&w->db, job->session_id);
+}
+
 struct push_result *push_job_run(struct push_worker *w, struct push_job *job)
 {
     struct push_result *res = chat_xcalloc(1, sizeof(*res));
     res->conn_id = job->conn_id;
     res->user_id = job->user_id;
+    int alive = w->connected ? check_session(w, job) : CHAT_E_DB;
+    if (alive != CHAT_OK && job->kind != PUSH_JOB_PRESENCE && job->kind != PUSH_JOB_AUTH) {
+        static const enum push_result_kind kinds[] = {
+            [PUSH_JOB_RESUME] = PUSH_RESULT_RESUME, [PUSH_JOB_SEND] = PUSH_RESULT_SEND,
+            [PUSH_JOB_RECEIPT] = PUSH_RESULT_RECEIPT, [PUSH_JOB_POLL] = PUSH_RESULT_POLL,
+            [PUSH_JOB_TYPING] = PUSH_RESULT_TYPING_CHECKED,
+        };
+        res->kind = kinds[job->kind];
+        res->status = alive;
+        if (job->kind == PUSH_JOB_RESUME)
+            res->status = alive == CHAT_E_NOT_AUTHENTICATED ? PUSH_RESUME_REVOKED
+                                                            : PUSH_RESUME_FAILED;
+        if (job->kind == PUSH_JOB_SEND) {
+            res->client_msg_id = job->client_msg_id;
+            job->client_msg_id = NULL;
+        }
+        if (alive == CHAT_E_DB && w->connected)
+            push_worker_disconnect(w, "session check failed");
+        return res;
+    }
     switch (job->kind) {
     case PUSH_JOB_AUTH:
         res->kind = PUSH_RESULT_AUTH;
@@ -302,6 +356,12 @@ struct push_result *push_job_run(struct push_worker *w, struct push_job *job)
         res->status = CHAT_E_DB;
         if (w->connected)
             run_poll(w, job, res);
+        break;
+    case PUSH_JOB_TYPING:
+        res->kind = PUSH_RESULT_TYPING_CHECKED;
+        res->status = CHAT_OK; /* the session lives: the loop relays it */
+        res->conversation_id = job->conversation_id;
+        res->typing = job->typing;
         break;
     case PUSH_JOB_PRESENCE:
         /* Nothing to report; the presence event, if any, comes through the log. A change

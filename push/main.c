@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libwebsockets.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,14 @@ static int bind_wake_socket(const char *text)
     }
     if (addr.ss_family == AF_UNIX && unlink(text) < 0 && errno != ENOENT)
         log_warn("cannot remove stale %s: %s", text, strerror(errno));
+    /* The kernel then attaches every sender's credentials; the worker checks the uid. */
+    int on = 1;
+    if (addr.ss_family == AF_UNIX &&
+        setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0) {
+        log_error("SO_PASSCRED on %s: %s", text, strerror(errno));
+        close(fd);
+        return -1;
+    }
     if (bind(fd, (struct sockaddr *)&addr, len) < 0) {
         log_error("bind %s: %s", text, strerror(errno));
         close(fd);
@@ -90,6 +99,58 @@ static int bind_wake_socket(const char *text)
     }
     log_info("wake-up socket %s (%s)", text, addr.ss_family == AF_UNIX ? "UNIX" : "UDP");
     return fd;
+}
+
+/* Who may send to the wake-up socket: for UDP the key from push_wake_secret_file (which
+ * any UDP address in the configuration requires: a startup error without it); for UNIX
+ * the uids of push_wake_allowed_users. Returns false after logging why. */
+static bool wake_policy(const struct chat_config *cfg, const char *bind_text,
+                        struct push_wake_policy *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->udp = !strchr(bind_text, '/');
+    if (chat_wake_uses_udp(cfg)) {
+        char why[200];
+        if (!cfg->push_wake_secret_file[0]) {
+            log_error("UDP wake-up addresses (push_wake_bind / push_wake_sockets) need "
+                      "push_wake_secret_file: anyone who can reach the port could fake "
+                      "typing relays and wake-ups");
+            return false;
+        }
+        if (!chat_wake_key_load(cfg->push_wake_secret_file, p->key, why, sizeof(why))) {
+            log_error("push_wake_secret_file: %s", why);
+            return false;
+        }
+    }
+    for (const char *s = cfg->push_wake_allowed_users; *s;) {
+        while (*s == ' ')
+            s++;
+        size_t n = strcspn(s, " ");
+        if (n == 0)
+            break;
+        char name[64], *end;
+        if (n >= sizeof(name) || p->nuids == PUSH_WAKE_MAX_UIDS) {
+            log_error("push_wake_allowed_users: at most %d names of under 64 characters",
+                      PUSH_WAKE_MAX_UIDS);
+            return false;
+        }
+        memcpy(name, s, n);
+        name[n] = '\0';
+        s += n;
+        errno = 0;
+        unsigned long uid = strtoul(name, &end, 10);
+        struct passwd *pw = NULL;
+        if (*end || errno || end == name)
+            pw = getpwnam(name);
+        if (pw)
+            uid = pw->pw_uid;
+        else if (*end || errno || end == name) {
+            log_error("push_wake_allowed_users: no user '%s'", name);
+            return false;
+        }
+        p->uids[p->nuids++] = (uid_t)uid;
+    }
+    return true;
 }
 
 /* A name for this daemon in the presence tables, unique across hosts and restarts. */
@@ -215,6 +276,9 @@ int main(int argc, char **argv)
         log_error("no wake-up address: set push_wake_bind or push_wake_sockets");
         goto out;
     }
+    struct push_wake_policy policy;
+    if (!wake_policy(&cfg, wake_text, &policy))
+        goto out;
     wake_fd = bind_wake_socket(wake_text);
     if (wake_fd < 0)
         goto out;
@@ -264,7 +328,7 @@ int main(int argc, char **argv)
     srv.context = context;
     the_context = context;
 
-    srv.worker = push_worker_start(&cfg, wake_fd, daemon_id, push_server_notify, &srv);
+    srv.worker = push_worker_start(&cfg, wake_fd, &policy, daemon_id, push_server_notify, &srv);
     if (!srv.worker) {
         lws_context_destroy(context);
         push_server_free(&srv);

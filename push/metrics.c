@@ -67,6 +67,18 @@ void push_metrics_render(struct push_metrics *m, const struct push_metrics_snaps
            m->typing_relays);
     metric(out, "chat_push_polls_answered_total", "counter", "Long-poll responses.",
            m->polls_answered);
+    metric(out, "chat_push_sessions_ended_total", "counter",
+           "Connections ended because their session was revoked or expired (4401).",
+           m->sessions_ended);
+    static const char *const reasons[PUSH_WAKE_REJECT_COUNT] = {"uid", "mac", "stale",
+                                                                 "malformed"};
+    strbuf_puts(out, "# HELP chat_push_wake_rejected_total Wake-up datagrams dropped: from a "
+                     "uid not allowed (UNIX), unsealed or a wrong MAC or outside the replay "
+                     "window (UDP), or a bad typing relay.\n"
+                     "# TYPE chat_push_wake_rejected_total counter\n");
+    for (int i = 0; i < PUSH_WAKE_REJECT_COUNT; i++)
+        strbuf_printf(out, "chat_push_wake_rejected_total{reason=\"%s\"} %llu\n", reasons[i],
+                      snap->worker.wake_rejected[i]);
     metric(out, "chat_push_gaps_open", "gauge", "Event ids below the tail not yet seen.",
            snap->worker.gaps_open);
     metric(out, "chat_push_gaps_abandoned_total", "counter",

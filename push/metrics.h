@@ -22,6 +22,7 @@ struct push_metrics {
     unsigned long long messages_sent;        /* message.send that stored a message */
     unsigned long long typing_relays;
     unsigned long long polls_answered;
+    unsigned long long sessions_ended;       /* 4401 / 401: revoked or expired session */
     /* Event-loop lag: from the worker's wake-up call to the loop running. */
     long long lag_last_ms, lag_max_ms;
     /* Commit-to-send: events.created_at to the lws_write of each delivery. */

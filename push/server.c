@@ -14,6 +14,7 @@
 #include "dispatch.h"
 #include "http_fallback.h"
 #include "request.h"
+#include "revocation.h"
 #include "typing_relay.h"
 #include "wake.h"
 #include "ws_protocol.h"
@@ -43,6 +44,7 @@ void push_server_free(struct push_server *srv)
 {
     push_fanout_free(&srv->fanout);
     push_typing_free(&srv->typing);
+    push_expiry_free(&srv->expiry);
     free(srv->auth_waits);
     srv->auth_waits = NULL;
     if (srv->peer_fd >= 0)
@@ -60,6 +62,7 @@ static void on_wake(struct push_server *srv)
     if (notified)
         push_metrics_observe_lag(&srv->metrics, now - notified);
     push_dispatch_results(srv);
+    push_expire_sessions(srv, now);
     push_ws_check_auth_deadlines(srv);
     push_typing_expire_all(srv, now);
     push_http_tick(srv, now);

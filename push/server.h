@@ -10,6 +10,7 @@
 #include "db_worker.h"
 #include "fanout.h"
 #include "metrics.h"
+#include "session_expiry.h"
 #include "typing.h"
 
 struct push_server {
@@ -19,6 +20,7 @@ struct push_server {
     struct push_fanout fanout;
     struct push_metrics metrics;
     struct push_typing typing;
+    struct push_expiry expiry; /* authenticated connections by session deadline */
     char wake_self[256];   /* this daemon's own wake-up address (not sent typing relays) */
     int peer_fd;           /* datagram socket for typing relays to the other daemons */
     unsigned long long next_conn_id;

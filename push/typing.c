@@ -16,6 +16,11 @@ static struct push_typing_entry *find(struct push_typing *t, struct push_typing_
     return NULL;
 }
 
+bool push_typing_active(struct push_typing *t, struct push_typing_key key)
+{
+    return find(t, key) != NULL;
+}
+
 static void remove_at(struct push_typing *t, size_t i)
 {
     free(t->items[i].user_json);

@@ -52,6 +52,8 @@ enum push_typing_action push_typing_update(struct push_typing *t, struct push_ty
 size_t push_typing_expire(struct push_typing *t, long long now_ms,
                           struct push_typing_expired *out, size_t max);
 
+/* True while key has a typing state (started, neither stopped nor expired). */
+bool push_typing_active(struct push_typing *t, struct push_typing_key key);
 void push_typing_free(struct push_typing *t);
 
 #endif

@@ -27,6 +27,17 @@ struct push_typing_wire {
 int push_typing_wire_encode(char *buf, size_t cap, long long conv, long long user_id,
                             const char *user_json, bool typing, size_t *frame_offset);
 
+/* Longest username or display name (in bytes) a relayed frame may carry. */
+#define PUSH_TYPING_NAME_MAX 512
+
+/* Builds, into buf (cap bytes, NUL-terminated), a new typing frame from the relay's
+ * fields: its conversation and user ids and, from its frame, is_typing and the user's
+ * username and display_name, re-serialized. Returns the frame's length, or -1 unless the
+ * frame is exactly one JSON object {"type":"typing"} whose conversation_id and user.id
+ * match the datagram's ids, with a boolean is_typing and string names. Extra fields are
+ * dropped; nothing of the datagram is forwarded as it came. */
+int push_typing_wire_rebuild(const struct push_typing_wire *w, char *buf, size_t cap);
+
 /* Parses a datagram of len bytes; datagram[len] must be '\0' (the receive buffer keeps a
  * byte for it). Returns false for anything but "T<conv> <user> {..." with positive ids;
  * the frame ends at the first NUL. */

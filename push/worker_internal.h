@@ -27,6 +27,7 @@ struct push_worker {
     const struct chat_config *cfg;
     int wake_fd, job_fd;
     int wake_send_fd; /* unbound datagram socket for waking the other daemons */
+    struct push_wake_policy wake_policy;
     char daemon_id[100];
     void (*notify)(void *);
     void *notify_arg;

@@ -17,6 +17,7 @@
 #include "json_util.h"
 #include "log.h"
 #include "request.h"
+#include "revocation.h"
 #include "store.h"
 #include "typing_relay.h"
 #include "xalloc.h"
@@ -148,8 +149,24 @@ static void handle_typing(struct push_server *srv, struct push_conn *conn, json_
     struct push_typing_key key = {.user_id = conn->user_id, .conversation_id = conv};
     enum push_typing_action a = push_typing_update(&srv->typing, key, typing, push_now_ms(),
                                                    conn->user_json);
-    if (a != PUSH_TYPING_NOTHING)
-        push_typing_relay(srv, conv, conn->user_id, conn->user_json, a == PUSH_TYPING_RELAY_START);
+    if (a == PUSH_TYPING_NOTHING)
+        return;
+    /* Relayed once the worker has seen the session alive (push_ws_typing_done); starts and
+     * explicit stops take the same FIFO, so they stay in order. */
+    struct push_job *job = push_job_for(PUSH_JOB_TYPING, conn);
+    job->conversation_id = conv;
+    job->typing = a == PUSH_TYPING_RELAY_START;
+    push_worker_submit(srv->worker, job);
+}
+
+void push_ws_typing_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
+{
+    struct push_typing_key key = {.user_id = conn->user_id, .conversation_id = r->conversation_id};
+    if (r->status == CHAT_E_NOT_AUTHENTICATED)
+        push_end_session(srv, conn, "The session has ended.");
+    else if (r->status == CHAT_OK && push_conn_subscribed(conn, r->conversation_id) &&
+             (!r->typing || push_typing_active(&srv->typing, key))) /* not stopped meanwhile */
+        push_typing_relay(srv, r->conversation_id, conn->user_id, conn->user_json, r->typing);
 }
 
 /* message.send: stored on the DB worker through chat_message_submit, like the REST POST. */
@@ -398,6 +415,11 @@ void push_ws_auth_done(struct push_server *srv, struct push_conn *conn, int stat
 
 void push_ws_send_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
 {
+    if (r->status == CHAT_E_NOT_AUTHENTICATED) {
+        push_send_error_for(srv, conn, r->status, "The session has ended.", r->client_msg_id);
+        push_end_session(srv, conn, "The session has ended.");
+        return;
+    }
     if (r->status == CHAT_OK) {
         srv->metrics.messages_sent++;
         json_object *o = json_object_new_object();
@@ -413,7 +435,9 @@ void push_ws_send_done(struct push_server *srv, struct push_conn *conn, struct p
 
 void push_ws_receipt_done(struct push_server *srv, struct push_conn *conn, struct push_result *r)
 {
-    if (r->status != CHAT_OK)
+    if (r->status == CHAT_E_NOT_AUTHENTICATED)
+        push_end_session(srv, conn, "The session has ended.");
+    else if (r->status != CHAT_OK)
         push_send_error(srv, conn, r->status, r->detail[0] ? r->detail : NULL);
 }
 

@@ -24,6 +24,9 @@ int push_ws_writeable(struct push_server *srv, struct lws *wsi, struct push_conn
 void push_ws_auth_done(struct push_server *srv, struct push_conn *conn, int status,
                        struct push_frame *hello);
 void push_ws_send_done(struct push_server *srv, struct push_conn *conn, struct push_result *r);
+/* A typing frame's session check came back (PUSH_RESULT_TYPING_CHECKED): relays it, or
+ * ends the connection when the session is gone. */
+void push_ws_typing_done(struct push_server *srv, struct push_conn *conn, struct push_result *r);
 void push_ws_receipt_done(struct push_server *srv, struct push_conn *conn,
                           struct push_result *r);
 

@@ -30,6 +30,16 @@ const struct chat_setting chat_settings[] = {
     STR_SETTING(push_wake_bind, "",
                 "The wake-up address this chat-push binds (a UNIX socket path or a UDP IP:PORT); "
                 "empty means the first entry of push_wake_sockets."),
+    STR_SETTING(push_wake_secret_file, "",
+                "File holding the secret (at least 32 bytes, e.g. `head -c 32 /dev/urandom`) "
+                "that authenticates UDP wake-ups and typing relays (HMAC-SHA512-256 with a "
+                "timestamp; replays older than 30 s are dropped). Required as soon as "
+                "push_wake_bind or push_wake_sockets has a UDP address; readable by the chat "
+                "programs only."),
+    STR_SETTING(push_wake_allowed_users, "",
+                "Users (names or numeric uids, space-separated) besides chat-push's own and "
+                "root whose datagrams chat-push accepts on a UNIX wake-up socket, e.g. "
+                "www-data when Apache runs chat-api as CGI; others are dropped and counted."),
     INT_SETTING(push_poll_interval_ms, "500", 20, 60000,
                 "chat-push re-reads the event log this often even without a wake-up."),
     INT_SETTING(push_gap_timeout_ms, "10000", 100, 600000,

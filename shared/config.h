@@ -17,6 +17,8 @@ struct chat_config {
     char *allowed_origins;
     char *push_wake_sockets;
     char *push_wake_bind;
+    char *push_wake_secret_file;
+    char *push_wake_allowed_users;
     int push_poll_interval_ms;
     int push_gap_timeout_ms;
     int push_max_queue_bytes;

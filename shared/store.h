@@ -54,7 +54,25 @@ int chat_session_create(struct chat_db *db, const struct chat_config *cfg, long 
  * unknown or expired. */
 int chat_session_lookup(struct chat_db *db, const char *token, long long *user_id,
                         char csrf[CHAT_TOKEN_CHARS + 1]);
+/* What the push daemon keeps of a session: its user, id, and how long until it expires. */
+struct chat_session_info {
+    long long user_id, session_id, expires_in_ms;
+};
+/* Like chat_session_lookup, into *out. */
+int chat_session_find(struct chat_db *db, const char *token, struct chat_session_info *out);
+/* CHAT_OK while session session_id exists and has not expired, else
+ * CHAT_E_NOT_AUTHENTICATED (one primary-key read). */
+int chat_session_alive(struct chat_db *db, long long session_id);
+/* Logout: deletes the token's session (nothing when there is none) and, in the same
+ * transaction, writes {"user_id","session_ids":[id]} as a session.revoked event
+ * (conversation NULL), which ends the session's connections on every push daemon. The
+ * caller wakes the daemons after. */
 int chat_session_delete(struct chat_db *db, const char *token);
+/* Deletes every session of user_id with one session.revoked event, the same way. With
+ * every_connection the event carries no session_ids and the daemons end every connection
+ * of the user, whatever session it came from (account deactivation); otherwise only those
+ * of the deleted sessions (a password change: a login right after it stays open). */
+int chat_sessions_revoke_user(struct chat_db *db, long long user_id, bool every_connection);
 
 /* ---- conversations (creating: store_conversation_changes.c; participation and ids:
  * store_membership.c; the objects: store_conversations.c) ---- */

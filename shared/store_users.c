@@ -77,11 +77,10 @@ int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
         return rc;
     if (affected == 0)
         return CHAT_E_NOT_FOUND;
-    /* A new password ends every existing session of that user. */
-    return chat_db_exec(db,
-                        "DELETE s FROM sessions s JOIN users u ON u.id = s.user_id "
-                        "WHERE u.username = ?",
-                        CHAT_DB_PARAMS(DB_STR(username)), NULL, NULL);
+    /* A new password ends every existing session of that user, and their connections. */
+    long long user_id;
+    rc = chat_user_find_by_username(db, username, &user_id);
+    return rc == CHAT_OK ? chat_sessions_revoke_user(db, user_id, false) : rc;
 }
 
 int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,

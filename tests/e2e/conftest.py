@@ -229,6 +229,9 @@ class Servers:
             "push_public_url": ":%d/ws/" % PUSH_PORT,
             "allowed_origins": " ".join(self.allowed_origins),
             "push_wake_sockets": self.wake_socket,
+            # chat-api under Apache's mod_fcgid and CGI runs as www-data: its wake-ups
+            # are accepted only from the uids listed (docs/protocol.md, Several daemons).
+            "push_wake_allowed_users": "www-data" if os.geteuid() == 0 else "",
             "fcgi_socket": self.fcgi_socket,
             # The socket is 0660; Apache's and lighttpd's workers (www-data) connect to it.
             "fcgi_socket_group": "www-data",

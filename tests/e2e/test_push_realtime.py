@@ -9,6 +9,7 @@ started under the harness with ports above CHAT_TEST_PORT_BASE + 2.
 
 import asyncio
 import json
+import os
 import signal
 import threading
 import time
@@ -92,11 +93,16 @@ class Cluster:
         self.url_c = "ws://%s:%d/ws/" % (HOST, self.port_c)
         self.url_a = servers.ws_url
         self.api = "http://%s:%d" % (HOST, self.port_api)
+        # UDP wake-ups are sealed with a shared secret (docs/protocol.md, Several daemons).
+        self.secret = servers.run_dir / "wake-secret"
+        self.secret.write_bytes(os.urandom(32))
+        os.chmod(self.secret, 0o600)
 
     def push_env(self, push_port, bind):
         return {"CHAT_PUSH_PORT": str(push_port), "CHAT_PUSH_WAKE_BIND": bind,
                 "CHAT_PUSH_WAKE_SOCKETS": self.wake_all, "CHAT_PUSH_POLL_INTERVAL_MS": "60000",
-                "CHAT_PUSH_PRESENCE_OFFLINE_DELAY_MS": "1500"}
+                "CHAT_PUSH_PRESENCE_OFFLINE_DELAY_MS": "1500",
+                "CHAT_PUSH_WAKE_SECRET_FILE": str(self.secret)}
 
     def start(self):
         s = self.servers
@@ -105,7 +111,8 @@ class Cluster:
         s.spawn("chat-push-c", ["chat-push"], self.push_env(self.port_c, self.sock_c),
                 ready=lambda: port_open(HOST, self.port_c))
         s.spawn("chat-httpd-b", ["chat-httpd"],
-                {"CHAT_HTTP_PORT": str(self.port_api), "CHAT_PUSH_WAKE_SOCKETS": self.wake_all},
+                {"CHAT_HTTP_PORT": str(self.port_api), "CHAT_PUSH_WAKE_SOCKETS": self.wake_all,
+                 "CHAT_PUSH_WAKE_SECRET_FILE": str(self.secret)},
                 ready=lambda: port_open(HOST, self.port_api))
 
     def stop(self):

@@ -174,6 +174,37 @@ static void test_single_conversation_connection_ignores_others(void **state)
     push_fanout_free(&f);
 }
 
+/* A /ws/chat/<pk>/ connection whose user is removed from pk gets the event, then closes
+ * 4404 once it is written; a /ws/ connection of the same user only stops receiving pk. */
+static void test_removal_closes_single_conversation_connection(void **state)
+{
+    (void)state;
+    struct push_fanout f;
+    push_fanout_init(&f, 1 << 20, count_write);
+    long long c10[] = {10, 11};
+    struct push_conn *all = new_conn(&f, 1, 5, c10, 2);
+    struct push_conn *one = calloc(1, sizeof(*one));
+    one->id = 2;
+    one->only_conv = 10;
+    push_fanout_register(&f, one);
+    push_fanout_attach(&f, one, 5, c10, 1);
+    struct push_event other = event(400, 11, PUSH_EVENT_PARTICIPANT_REMOVED, 6);
+    push_fanout_event(&f, &other);
+    assert_int_equal(one->close_code, 0);
+    struct push_event removed = event(401, 10, PUSH_EVENT_PARTICIPANT_REMOVED, 5);
+    push_fanout_event(&f, &removed);
+    assert_int_equal(one->close_code, PUSH_CLOSE_NOT_FOUND);
+    assert_int_equal(next_event_id(one), 401); /* the event is still written first */
+    assert_int_equal(all->close_code, 0);
+    assert_false(push_conn_subscribed(all, 10));
+    assert_true(push_conn_subscribed(all, 11));
+    clear_event(&other);
+    clear_event(&removed);
+    drop_conn(&f, all);
+    drop_conn(&f, one);
+    push_fanout_free(&f);
+}
+
 static void test_slow_client_is_cut_off_at_the_bound(void **state)
 {
     (void)state;
@@ -311,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_one_frame_shared_by_subscribers),
         cmocka_unit_test(test_membership_events),
         cmocka_unit_test(test_single_conversation_connection_ignores_others),
+        cmocka_unit_test(test_removal_closes_single_conversation_connection),
         cmocka_unit_test(test_slow_client_is_cut_off_at_the_bound),
         cmocka_unit_test(test_resume_sends_backlog_then_held_without_duplicates),
         cmocka_unit_test(test_many_connections_and_unregister),

@@ -121,6 +121,43 @@ static void test_frame_stops_at_nul(void **state)
     assert_memory_equal(w.frame, "{\"a\":1}", w.frame_len);
 }
 
+/* The relayed frame is rebuilt from the datagram's fields: extra fields vanish, and a
+ * frame that is not a typing frame of the datagram's own ids is refused. */
+static void test_rebuild_keeps_only_the_fields(void **state)
+{
+    (void)state;
+    struct push_typing_wire w;
+    char out[PUSH_PEER_TYPING_MAX];
+    assert_true(decode("T12 1 {\"type\":\"typing\",\"conversation_id\":12,\"html\":\"<b>\","
+                       "\"user\":{\"id\":1,\"username\":\"alice\",\"display_name\":\"A\\\"l\","
+                       "\"admin\":true},\"is_typing\":false}", &w));
+    int n = push_typing_wire_rebuild(&w, out, sizeof(out));
+    assert_string_equal(out, "{\"type\":\"typing\",\"conversation_id\":12,\"user\":{\"id\":1,"
+                             "\"username\":\"alice\",\"display_name\":\"A\\\"l\"},"
+                             "\"is_typing\":false}");
+    assert_int_equal(n, (int)strlen(out));
+    static const char *const refused[] = {
+        "T12 1 {\"type\":\"message.created\",\"conversation_id\":12,\"user\":{\"id\":1,"
+        "\"username\":\"a\",\"display_name\":\"A\"},\"is_typing\":true}",
+        "T12 1 {\"type\":\"typing\",\"conversation_id\":13,\"user\":{\"id\":1,"
+        "\"username\":\"a\",\"display_name\":\"A\"},\"is_typing\":true}",
+        "T12 1 {\"type\":\"typing\",\"conversation_id\":12,\"user\":{\"id\":2,"
+        "\"username\":\"a\",\"display_name\":\"A\"},\"is_typing\":true}",
+        "T12 1 {\"type\":\"typing\",\"conversation_id\":12,\"user\":{\"id\":1,"
+        "\"username\":\"a\",\"display_name\":\"A\"},\"is_typing\":1}",
+        "T12 1 {\"type\":\"typing\",\"conversation_id\":12,\"user\":{\"id\":1,"
+        "\"username\":\"a\"},\"is_typing\":true}",
+        "T12 1 {\"type\":\"typing\",\"conversation_id\":12,\"user\":null,\"is_typing\":true}",
+        "T12 1 {\"type\":\"typing\",\"conversation_id\":12,\"user\":{\"id\":1,"
+        "\"username\":\"a\",\"display_name\":\"A\"},\"is_typing\":true} {}",
+        "T12 1 {\"type\":\"typing\"",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        assert_true(decode(refused[i], &w));
+        assert_int_equal(push_typing_wire_rebuild(&w, out, sizeof(out)), -1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -129,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_encode_refuses_what_does_not_fit),
         cmocka_unit_test(test_malformed_datagrams_are_refused),
         cmocka_unit_test(test_frame_stops_at_nul),
+        cmocka_unit_test(test_rebuild_keeps_only_the_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
