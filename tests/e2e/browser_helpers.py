@@ -213,10 +213,16 @@ def message_li(driver, text):
 
 
 def type_and_enter(driver, text):
-    """Types into the message box and presses Enter (which sends)."""
-    box = driver.find_element(By.ID, "compose-text")
-    box.send_keys(text)
-    box.send_keys("\n")
+    """Types into the message box and presses Enter (which sends). The page may re-render
+    the box between finding and typing (a connection state change does): then the typing
+    went to the old box, which is gone, and it is done again into the new one."""
+    for _ in range(3):
+        try:
+            driver.find_element(By.ID, "compose-text").send_keys(text + "\n")
+            return
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError("the message box kept being replaced while typing %r" % text)
 
 
 def send(driver, text):
