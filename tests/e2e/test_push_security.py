@@ -557,6 +557,16 @@ def send_as_nobody(path, datagram):
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 
 
+async def first_typing(client, conv):
+    """The first typing frame of conv. The daemon reads its wake socket in order and
+    relays in that order, so when a control relay sent after forged datagrams is the
+    first to arrive, every forged one before it was read and dropped. (Waiting for a
+    message instead would race: the message comes through the event log, a different
+    path, and may overtake a datagram still unread.)"""
+    return await client.wait_for(lambda f: f["type"] == "typing" and f["conversation_id"] == conv,
+                                 what="the control typing relay")
+
+
 async def typing_until_marker(client, conv, marker_id):
     """Receives until the message marker_id arrives; returns the typing frames before it."""
     await client.wait_for(lambda f: is_msg(conv)(f) and f["data"]["id"] == marker_id,
@@ -584,6 +594,7 @@ def test_unix_wake_datagram_from_another_uid_never_reaches_subscribers(servers, 
         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         s.sendto(typing_datagram(group, a, "control"), path)
         s.close()
+        assert (await first_typing(cb, group))["user"]["display_name"] == "control"
         marker = send(servers.httpd_url, a, group, "marker")
         typing = await typing_until_marker(cb, group, marker["id"])
         assert [t["user"]["display_name"] for t in typing] == ["control"], typing
@@ -641,6 +652,7 @@ def test_forged_udp_wake_datagrams_never_reach_subscribers(servers, trio, udp_da
                                           user_extra={"is_admin": True}))):
             s.sendto(datagram, udp_daemon["udp"])
         s.close()
+        assert (await first_typing(cb, group))["user"]["display_name"] == "control"
         marker = send(servers.httpd_url, a, group, "marker")
         typing = await typing_until_marker(cb, group, marker["id"])
         relays = [line for line in requests.get(udp_daemon["http"] + "/metrics", timeout=15)
