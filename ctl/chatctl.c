@@ -28,6 +28,9 @@ static const char usage[] =
     "                                CHAT_PASSWORD in the environment also works)\n"
     "  user passwd USERNAME [--password P]\n"
     "                                set a password and end the user's sessions\n"
+    "  user deactivate USERNAME      refuse the user's logins and end every session and\n"
+    "                                connection at once\n"
+    "  user reactivate USERNAME      let a deactivated user log in again\n"
     "  demo                          create alice, bob and carol (password 'password123'),\n"
     "                                a direct chat alice-bob and a group with all three\n"
     "  config example                print an example config file with every setting\n"
@@ -230,6 +233,14 @@ static int report(int rc, const char *what)
     return 1;
 }
 
+static void wake_push_daemons(const struct chat_config *cfg)
+{
+    int fd = chat_wake_open();
+    chat_wake_push_daemons(fd, cfg);
+    if (fd >= 0)
+        close(fd);
+}
+
 static int cmd_user(const struct chat_config *cfg, struct chat_db *db, int argc, char **argv)
 {
     if (argc < 2) {
@@ -237,6 +248,20 @@ static int cmd_user(const struct chat_config *cfg, struct chat_db *db, int argc,
         return 2;
     }
     const char *sub = argv[0], *username = argv[1], *password = NULL, *display = NULL;
+    if (!strcmp(sub, "deactivate") || !strcmp(sub, "reactivate")) {
+        bool active = !strcmp(sub, "reactivate");
+        if (argc != 2) {
+            fputs(usage, stderr);
+            return 2;
+        }
+        int rc = chat_user_set_active(db, username, active);
+        if (rc == CHAT_OK) {
+            if (!active) /* the daemons end the connections when they read the event */
+                wake_push_daemons(cfg);
+            printf("%s %s\n", username, active ? "reactivated" : "deactivated; their sessions were ended");
+        }
+        return report(rc, username);
+    }
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--password") && i + 1 < argc)
             password = argv[++i];
@@ -263,10 +288,7 @@ static int cmd_user(const struct chat_config *cfg, struct chat_db *db, int argc,
         int rc = chat_user_set_password(db, cfg, username, pw);
         if (rc == CHAT_OK) {
             /* The push daemons end the sessions' connections when they read the event. */
-            int fd = chat_wake_open();
-            chat_wake_push_daemons(fd, cfg);
-            if (fd >= 0)
-                close(fd);
+            wake_push_daemons(cfg);
             printf("password changed for %s; their sessions were ended\n", username);
         }
         return report(rc, username);

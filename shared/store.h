@@ -34,6 +34,10 @@ bool chat_username_valid(const char *name);
  * password length. */
 int chat_user_create(struct chat_db *db, const struct chat_config *cfg, const char *username,
                      const char *display_name, const char *password, long long *user_id);
+/* Deactivates (active false: ends every session and connection of the user at once) or
+ * reactivates an account. CHAT_E_NOT_FOUND for no such user. A deactivated user's login
+ * answers CHAT_E_FORBIDDEN after the password check, and no session can be created. */
+int chat_user_set_active(struct chat_db *db, const char *username, bool active);
 int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
                            const char *username, const char *password);
 /* Checks credentials in about constant time. Returns CHAT_E_AUTH_FAILED on mismatch. */

@@ -17,12 +17,18 @@ int chat_session_create(struct chat_db *db, const struct chat_config *cfg, long 
     chat_token_new(token);
     chat_token_new(csrf);
     chat_token_hash(token, strlen(token), hash);
-    return chat_db_exec(db,
-                        "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
-                        "VALUES (?, ?, ?, UTC_TIMESTAMP(6) + INTERVAL ? HOUR)",
-                        CHAT_DB_PARAMS(DB_BYTES(hash, sizeof(hash)), DB_INT(user_id), DB_STR(csrf),
-                                       DB_INT(cfg->session_ttl_hours)),
-                        NULL, NULL);
+    /* INSERT ... SELECT reads the user row under a shared lock, so a deactivation
+     * (chat_user_set_active) either commits first and this inserts nothing, or waits for
+     * this session and then ends it. */
+    unsigned long long affected = 0;
+    int rc = chat_db_exec(db,
+                          "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
+                          "SELECT ?, id, ?, UTC_TIMESTAMP(6) + INTERVAL ? HOUR FROM users "
+                          "WHERE id = ? AND deactivated_at IS NULL",
+                          CHAT_DB_PARAMS(DB_BYTES(hash, sizeof(hash)), DB_STR(csrf),
+                                         DB_INT(cfg->session_ttl_hours), DB_INT(user_id)),
+                          &affected, NULL);
+    return rc == CHAT_OK && affected == 0 ? CHAT_E_FORBIDDEN : rc;
 }
 
 /* The session of token, if it exists and has not expired. */

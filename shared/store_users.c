@@ -83,6 +83,24 @@ int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
     return rc == CHAT_OK ? chat_sessions_revoke_user(db, user_id, false) : rc;
 }
 
+int chat_user_set_active(struct chat_db *db, const char *username, bool active)
+{
+    long long user_id;
+    int rc = chat_user_find_by_username(db, username, &user_id);
+    if (rc != CHAT_OK)
+        return rc;
+    /* First the flag (new sessions are refused from its commit on: chat_session_create
+     * reads it under a shared lock), then the sessions that exist. */
+    rc = chat_db_exec(db,
+                      active ? "UPDATE users SET deactivated_at = NULL WHERE id = ?"
+                             : "UPDATE users SET deactivated_at = COALESCE(deactivated_at, "
+                               "UTC_TIMESTAMP(6)) WHERE id = ?",
+                      CHAT_DB_PARAMS(DB_INT(user_id)), NULL, NULL);
+    if (rc != CHAT_OK || active)
+        return rc;
+    return chat_sessions_revoke_user(db, user_id, true);
+}
+
 int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
                            const char *username, const char *password, long long *user_id)
 {
@@ -91,7 +109,8 @@ int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
      * non-ASCII text is an "illegal mix of collations" error, not a miss. */
     int rc = !chat_username_valid(username)
                  ? CHAT_OK
-                 : chat_db_query(db, "SELECT id, password_hash FROM users WHERE username = ?",
+                 : chat_db_query(db, "SELECT id, password_hash, deactivated_at IS NOT NULL "
+                                     "FROM users WHERE username = ?",
                                  CHAT_DB_PARAMS(DB_STR(username)), &r);
     if (rc != CHAT_OK)
         return rc;
@@ -101,9 +120,11 @@ int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
         return CHAT_E_AUTH_FAILED;
     }
     bool ok = chat_password_verify(chat_db_cell(&r, 0, 1), password);
+    bool deactivated = chat_db_cell_int(&r, 0, 2) != 0;
     *user_id = chat_db_cell_int(&r, 0, 0);
     chat_db_result_free(&r);
-    return ok ? CHAT_OK : CHAT_E_AUTH_FAILED;
+    /* Only the right password learns that the account is deactivated. */
+    return !ok ? CHAT_E_AUTH_FAILED : deactivated ? CHAT_E_FORBIDDEN : CHAT_OK;
 }
 
 int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)

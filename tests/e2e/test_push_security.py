@@ -497,6 +497,45 @@ def test_user_wide_revocation_ends_every_connection_and_bad_ones_end_none(server
     run(scenario())
 
 
+def test_deactivated_account_is_shut_out_at_once(servers, trio):
+    """`chatctl user deactivate bob`: both of Bob's sessions lose every socket, SSE stream
+    and long-poll within 1 s (4401), his tokens answer 401, and his right password gets
+    403 permission_denied (a wrong one still the usual 401). Reactivated, he logs in."""
+    a, b, c, group, direct = trio
+    other = login(servers, b)
+
+    async def scenario():
+        keep = await connect(servers, other)
+        clients, s, poll = await open_everything(servers, b, group)
+        servers.chatctl("user", "deactivate", b["username"])
+        since = time.monotonic()
+        await assert_all_ended_soon(clients + [keep], s, poll, since)
+
+    run(scenario())
+    for token in (b["token"], other["token"]):
+        r = requests.get(servers.httpd_url + "/api/auth/me", timeout=30,
+                         headers={"Authorization": "Bearer " + token})
+        assert r.status_code == 401
+    for api in (servers.httpd_url, servers.nginx_url):
+        r = requests.post(api + "/api/auth/login", timeout=30,
+                          json={"username": b["username"], "password": b["password"]})
+        assert r.status_code == 403 and r.json()["code"] == "permission_denied", r.text
+        r = requests.post(api + "/api/auth/login", timeout=30,
+                          json={"username": b["username"], "password": b["password"] + "x"})
+        assert r.status_code == 401 and r.json()["code"] == "authentication_failed"
+    assert servers.db("SELECT COUNT(*) FROM sessions WHERE user_id = %s", (b["id"],))[0][0] == 0
+    servers.chatctl("user", "reactivate", b["username"])
+    back = login(servers, b)
+
+    async def after():
+        c2 = await connect(servers, back)
+        m = send(servers.httpd_url, a, group, "welcome back")
+        await c2.wait_for(lambda f: is_msg(group)(f) and f["data"]["id"] == m["id"])
+        await c2.close()
+
+    run(after())
+
+
 # ---- 3. wake-ups cannot be forged ---------------------------------------------------------
 
 
