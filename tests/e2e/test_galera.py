@@ -210,6 +210,25 @@ async def collect(client, want, deadline):
     return got
 
 
+def wanted(user, convs, expected):
+    """The ids of the messages user must receive."""
+    return {m for c, ids in expected.items() if user["id"] in convs[c] for m in ids}
+
+
+async def connect_all(galera, users):
+    """One client per user, spread over the three daemons."""
+    return [await connect(galera.push[i % 3], u) for i, u in enumerate(users)]
+
+
+async def receive_all(galera, users, convs, clients):
+    """What every client received of what it must: (expected, received)."""
+    expected = expected_messages(galera, convs)
+    deadline = asyncio.get_running_loop().time() + DELIVERY_TIMEOUT
+    received = [await collect(client, wanted(user, convs, expected), deadline)
+                for user, client in zip(users, clients)]
+    return expected, received
+
+
 def check_deliveries(users, convs, expected, received):
     """Zero lost, zero misrouted, each conversation in order (the first arrival of each
     message, by event id), duplicates bounded. Returns the number of duplicates."""
@@ -245,7 +264,7 @@ def test_writers_on_every_node_lose_and_misroute_nothing(galera):
             post(api, sender, conv, "rest %d via %s" % (k, api), uuid.uuid4().hex)
 
     async def scenario():
-        clients = [await connect(galera.push[i % 3], u) for i, u in enumerate(users)]
+        clients = await connect_all(galera, users)
         # The socket writer: message.send through the daemon on node 3, from senders
         # connected there for this purpose.
         senders = {u["id"]: await connect(galera.push[2], u) for u in users}
@@ -271,13 +290,8 @@ def test_writers_on_every_node_lose_and_misroute_nothing(galera):
             else:
                 raise AssertionError("message.send kept failing: %r" % ws_retries[-3:])
         await asyncio.get_running_loop().run_in_executor(None, lambda: [t.join() for t in threads])
-        expected = expected_messages(galera, convs)
+        expected, received = await receive_all(galera, users, convs, clients)
         assert sum(len(v) for v in expected.values()) == 3 * per_writer
-        deadline = asyncio.get_running_loop().time() + DELIVERY_TIMEOUT
-        received = []
-        for user, client in zip(users, clients):
-            want = {m for c, ids in expected.items() if user["id"] in convs[c] for m in ids}
-            received.append(await collect(client, want, deadline))
         duplicates = check_deliveries(users, convs, expected, received)
         assert duplicates <= 3 * per_writer, duplicates
         for c in clients + list(senders.values()):
@@ -306,7 +320,7 @@ def test_a_node_killed_and_rejoining_loses_nothing(galera):
     by_id = {u["id"]: u for u in users}
 
     async def scenario():
-        clients = [await connect(galera.push[i % 3], u) for i, u in enumerate(users)]
+        clients = await connect_all(galera, users)
         loop = asyncio.get_running_loop()
 
         def writes(tag, count):
@@ -320,12 +334,7 @@ def test_a_node_killed_and_rejoining_loses_nothing(galera):
         galera.galera("node", BASE, 2)
         galera.galera("wait", 2)
         await loop.run_in_executor(None, writes, "after", 10)
-        expected = expected_messages(galera, convs)
-        deadline = loop.time() + DELIVERY_TIMEOUT
-        received = []
-        for user, client in zip(users, clients):
-            want = {m for c, ids in expected.items() if user["id"] in convs[c] for m in ids}
-            received.append(await collect(client, want, deadline))
+        expected, received = await receive_all(galera, users, convs, clients)
         check_deliveries(users, convs, expected, received)
         for c in clients:
             await c.close()
@@ -341,7 +350,7 @@ def test_a_daemon_killed_mid_burst_its_clients_resume_elsewhere(galera):
     by_id = {u["id"]: u for u in users}
 
     async def scenario():
-        clients = [await connect(galera.push[i % 3], u) for i, u in enumerate(users)]
+        clients = await connect_all(galera, users)
         loop = asyncio.get_running_loop()
         stop = threading.Event()
 
@@ -365,7 +374,7 @@ def test_a_daemon_killed_mid_burst_its_clients_resume_elsewhere(galera):
         deadline = loop.time() + DELIVERY_TIMEOUT
         received = []
         for i, (user, client) in enumerate(zip(users, clients)):
-            want = {m for c, ids in expected.items() if user["id"] in convs[c] for m in ids}
+            want = wanted(user, convs, expected)
             frames = []
             if i % 3 == 2:
                 # Everything before the kill that arrived, then a resume on node 1's daemon.
