@@ -273,9 +273,15 @@ def foreign_resources(driver, base_url, push_url=None):
 # Console lines that are not the page's fault: an API refusal the UI shows to the user
 # (Chromium logs every 4xx fetch), requests a test blocked on purpose, and a connection
 # attempt to a push daemon the test stopped, the icon a bare file tab asks for.
+# Chromium's own lines about requests that failed as a test meant them to: 4xx answers,
+# URLs a test blocked, the fallbacks, WebSockets refused on purpose, and requests made
+# while a test has the network emulated offline (a page fetch racing the "offline"
+# event gets ERR_INTERNET_DISCONNECTED; the page must then show offline, which the test
+# checks).
 EXPECTED_CONSOLE = re.compile(
     r"/api/\S+ - Failed to load resource: the server responded with a status of 4\d\d"
-    r"|ERR_BLOCKED_BY_CLIENT|/events/|WebSocket connection to|/favicon\.ico ")
+    r"|ERR_BLOCKED_BY_CLIENT|/events/|WebSocket connection to|/favicon\.ico "
+    r"|/api/\S+ - Failed to load resource: net::ERR_INTERNET_DISCONNECTED")
 
 
 def console_problems(driver):
