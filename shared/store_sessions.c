@@ -39,16 +39,12 @@ static int find_session(struct chat_db *db, const char *token, struct chat_db_re
         return CHAT_E_NOT_AUTHENTICATED;
     unsigned char hash[CHAT_TOKEN_HASH_BYTES];
     chat_token_hash(token, len, hash);
-    int rc = chat_db_query(db,
-                           "SELECT user_id, csrf_token, id, "
-                           "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) "
-                           "FROM sessions WHERE token_hash = ? AND expires_at > UTC_TIMESTAMP(6)",
-                           CHAT_DB_PARAMS(DB_BYTES(hash, sizeof(hash))), r);
-    if (rc == CHAT_OK && r->nrows == 0) {
-        chat_db_result_free(r);
-        rc = CHAT_E_NOT_AUTHENTICATED;
-    }
-    return rc;
+    int rc = chat_db_query_row(db,
+                               "SELECT user_id, csrf_token, id, "
+                               "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) "
+                               "FROM sessions WHERE token_hash = ? AND expires_at > UTC_TIMESTAMP(6)",
+                               CHAT_DB_PARAMS(DB_BYTES(hash, sizeof(hash))), r);
+    return rc == CHAT_E_NOT_FOUND ? CHAT_E_NOT_AUTHENTICATED : rc;
 }
 
 int chat_session_lookup(struct chat_db *db, const char *token, long long *user_id,

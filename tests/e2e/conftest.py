@@ -98,6 +98,15 @@ def _children_of(pid):
     return found
 
 
+def _checked_config(argv, check, run):
+    """Runs argv with the server's config-check flags (check) and returns argv + run, the
+    command that serves; a config the server refuses raises with its own words."""
+    r = subprocess.run(argv[:1] + check + argv[1:], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("%s %s failed:\n%s%s" % (argv[0], " ".join(check), r.stdout, r.stderr))
+    return argv + run
+
+
 class Proc:
     """One program the harness started."""
 
@@ -450,10 +459,7 @@ class Servers:
         conf = str(nginx_dir / "nginx.conf")
         argv = ["nginx", "-p", str(nginx_dir), "-c", conf,
                 "-e", str(var_dir / "log" / "nginx-error.log")]
-        r = subprocess.run(argv[:1] + ["-t", "-q"] + argv[1:], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError("nginx -t failed:\n%s%s" % (r.stdout, r.stderr))
-        return argv
+        return _checked_config(argv, ["-t", "-q"], [])
 
     def _apache_config(self):
         apache_dir = VAR / "apache"
@@ -509,11 +515,7 @@ class Servers:
             "LOG_DIR": str(self.log_dir),
             "PRODUCTION_VHOSTS": str(vhosts),
         })
-        argv = ["apache2", "-f", str(conf)]
-        r = subprocess.run(argv + ["-t"], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError("apache2 -t failed:\n%s%s" % (r.stdout, r.stderr))
-        return argv + ["-DFOREGROUND"]
+        return _checked_config(["apache2", "-f", str(conf)], ["-t"], ["-DFOREGROUND"])
 
     def _lighttpd_config(self):
         d = VAR / "lighttpd"
@@ -536,11 +538,7 @@ class Servers:
             "USER": 'server.username = "www-data"' if os.geteuid() == 0 else "",
             "SITE_CONF": str(site),
         })
-        argv = ["lighttpd", "-f", str(conf)]
-        r = subprocess.run(argv + ["-tt"], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise RuntimeError("lighttpd -tt failed:\n%s%s" % (r.stdout, r.stderr))
-        return argv + ["-D"]
+        return _checked_config(["lighttpd", "-f", str(conf)], ["-tt"], ["-D"])
 
     def _add(self, name, argv, ready, env=None, **kw):
         p = Proc(name, argv, env or self.env, self.log_path(name), ready, **kw)
