@@ -77,6 +77,27 @@ static int admit(struct chat_app *app, struct chat_request *req, struct chat_res
     return CHAT_OK;
 }
 
+/* Runs the handler, again when MariaDB rolled its transaction back for a conflict (an
+ * InnoDB deadlock, or on Galera a write to the same rows through another node) and nothing
+ * of the request was written, so the client sees the conflict only after
+ * CHAT_DB_CONFLICT_RETRIES more attempts. Uploads are not repeated: their handler moves
+ * the spooled body away. */
+static int run_handler(struct chat_app *app, struct chat_request *req, struct chat_response *res,
+                       const struct chat_route *route, struct chat_route_args *args)
+{
+    unsigned nheaders = res->nheaders;
+    unsigned long long mark = app->db.writes;
+    for (int attempt = 0;; attempt++) {
+        int rc = route->handler(app, req, res, args);
+        if ((route->flags & CHAT_ROUTE_BODY_FILE) ||
+            !chat_db_retry_conflict(&app->db, rc, mark, attempt))
+            return rc;
+        log_info("%s %s: conflict with a concurrent write; running it again (attempt %d)",
+                 req->method, req->path, attempt + 2);
+        chat_response_rewind(res, nheaders);
+    }
+}
+
 static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_response *res,
                     bool admit_only)
 {
@@ -102,7 +123,7 @@ static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_
         return chat_fail(req, res, CHAT_E_DB, NULL);
     if ((rc = check_conversation_member(app, req, res, route, &args)) != CHAT_OK)
         return rc;
-    return route->handler(app, req, res, &args);
+    return run_handler(app, req, res, route, &args);
 }
 
 static double now_ms(void)

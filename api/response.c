@@ -29,6 +29,21 @@ void chat_response_free(struct chat_response *res)
     memset(res, 0, sizeof(*res));
 }
 
+void chat_response_rewind(struct chat_response *res, unsigned nheaders)
+{
+    while (res->nheaders > nheaders) {
+        res->nheaders--;
+        free(res->headers[res->nheaders].name);
+        free(res->headers[res->nheaders].value);
+    }
+    res->body.len = 0;
+    res->status = 200;
+    res->content_type = NULL;
+    free(res->file_path);
+    res->file_path = NULL;
+    res->file_size = 0;
+}
+
 void chat_response_header(struct chat_response *res, const char *name, const char *value)
 {
     if (res->nheaders >= CHAT_MAX_RESPONSE_HEADERS) {

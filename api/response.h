@@ -17,6 +17,8 @@ void chat_response_init(struct chat_response *res);
 void chat_response_free(struct chat_response *res);
 /* Adds a header; name and value are copied. Extra headers past the limit are dropped
  * with an error log (a bug). */
+/* Back to a fresh 200 with only the first nheaders headers, for a handler run again. */
+void chat_response_rewind(struct chat_response *res, unsigned nheaders);
 void chat_response_header(struct chat_response *res, const char *name, const char *value);
 
 /* Sets a JSON body and status; takes ownership of obj. */

@@ -311,6 +311,8 @@ static int reread_gaps(struct push_worker *w, long long now, struct push_event_l
         int rc = chat_db_query(&w->db, SQL_GAPS, params, GAP_CHUNK, &r);
         if (rc != CHAT_OK)
             return rc;
+        w->round_gap_rereads++;
+        w->round_gap_ids += n;
         rc = take_rows(w, &r, now, out);
         chat_db_result_free(&r);
         if (rc != CHAT_OK)
@@ -362,7 +364,10 @@ bool push_tail_round(struct push_worker *w, struct push_result **out)
     w->stats.gaps_open = push_gap_count(&w->gaps);
     w->stats.gaps_abandoned = w->gaps.abandoned;
     w->stats.gaps_dropped = w->gaps.dropped;
+    w->stats.gap_rereads += w->round_gap_rereads;
+    w->stats.gap_ids_reread += w->round_gap_ids;
     pthread_mutex_unlock(&w->lock);
+    w->round_gap_rereads = w->round_gap_ids = 0;
 
     *out = NULL;
     if (events.count > 0) {

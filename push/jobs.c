@@ -180,6 +180,20 @@ out:
         push_worker_disconnect(w, "resume query failed");
 }
 
+/* A conflict (error 1213: a deadlock, or on Galera a certification failure against a
+ * write through another node) rolled the job's transaction back: counted, and run again
+ * while nothing of it was written. The connection is fine, so it is not a reason to
+ * reconnect (CHAT_E_DB is). */
+static bool retry_conflict(struct push_worker *w, int rc, unsigned long long mark, int attempt)
+{
+    if (rc != CHAT_E_DB_CONFLICT)
+        return false;
+    pthread_mutex_lock(&w->lock);
+    w->stats.db_conflicts++;
+    pthread_mutex_unlock(&w->lock);
+    return chat_db_retry_conflict(&w->db, rc, mark, attempt);
+}
+
 /* message.send: exactly what the REST POST does (chat_message_submit). */
 static void run_send(struct push_worker *w, struct push_job *job, struct push_result *res)
 {
@@ -196,8 +210,13 @@ static void run_send(struct push_worker *w, struct push_job *job, struct push_re
     bool created = false;
     res->client_msg_id = job->client_msg_id;
     job->client_msg_id = NULL;
-    res->status = chat_message_submit(&w->db, w->cfg, &in, job->has_reply_to, &msg, &created,
-                                      res->detail, sizeof(res->detail));
+    unsigned long long mark = w->db.writes;
+    for (int attempt = 0;; attempt++) {
+        res->status = chat_message_submit(&w->db, w->cfg, &in, job->has_reply_to, &msg,
+                                          &created, res->detail, sizeof(res->detail));
+        if (!retry_conflict(w, res->status, mark, attempt))
+            break;
+    }
     if (res->status == CHAT_OK) {
         json_object *id;
         if (json_object_object_get_ex(msg, "id", &id))
@@ -212,9 +231,14 @@ static void run_receipt(struct push_worker *w, struct push_job *job, struct push
 {
     json_object *out = NULL;
     bool moved = false;
-    res->status = chat_receipt_mark(&w->db, job->conversation_id, job->user_id,
-                                    job->read ? CHAT_RECEIPT_READ : CHAT_RECEIPT_DELIVERED,
-                                    job->message_id, &out, &moved);
+    unsigned long long mark = w->db.writes;
+    for (int attempt = 0;; attempt++) {
+        res->status = chat_receipt_mark(&w->db, job->conversation_id, job->user_id,
+                                        job->read ? CHAT_RECEIPT_READ : CHAT_RECEIPT_DELIVERED,
+                                        job->message_id, &out, &moved);
+        if (!retry_conflict(w, res->status, mark, attempt))
+            break;
+    }
     if (res->status == CHAT_E_NOT_FOUND)
         snprintf(res->detail, sizeof(res->detail), CHAT_DETAIL_CONVERSATION_NOT_FOUND);
     else if (res->status == CHAT_E_VALIDATION)
@@ -227,10 +251,16 @@ static void run_receipt(struct push_worker *w, struct push_job *job, struct push
 static int run_presence(struct push_worker *w, struct push_job *job)
 {
     bool announced = false;
-    int rc = job->count_only
+    unsigned long long mark = w->db.writes;
+    int rc;
+    for (int attempt = 0;; attempt++) {
+        rc = job->count_only
                  ? chat_presence_count(&w->db, w->daemon_id, job->user_id, job->connections)
                  : chat_presence_set(&w->db, w->daemon_id, job->user_id, job->connections,
                                      &announced);
+        if (!retry_conflict(w, rc, mark, attempt))
+            break;
+    }
     w->wrote_events |= announced;
     if (rc != CHAT_OK)
         log_warn("presence of user %lld not recorded (%s)", job->user_id, chat_err_code(rc));

@@ -48,6 +48,7 @@ struct push_worker {
     struct push_gap_tracker gaps;
     long long next_heartbeat_ms, next_sweep_ms;
     bool wrote_events; /* a job committed events: wake the other daemons */
+    unsigned long long round_gap_rereads, round_gap_ids; /* this tail round's, for stats */
 };
 
 #endif

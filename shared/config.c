@@ -117,6 +117,11 @@ const struct chat_setting chat_settings[] = {
     INT_SETTING(db_timeout_s, "30", 1, 3600,
                 "A MariaDB read or write that gets no answer for this long fails (the request "
                 "answers 503), so a frozen server cannot hold workers for ever."),
+    INT_SETTING(db_wsrep_sync_wait, "0", 0, 15,
+                "On a Galera cluster, the wsrep_sync_wait of every connection: 1 makes each "
+                "read wait until its node has applied every write committed anywhere in the "
+                "cluster before the read began, so a read on one node sees a write just made "
+                "through another (docs/SCALING.md). 0 (no wait) for a single server."),
     STR_SETTING(static_dir, "static", "Directory served at /static/."),
     STR_SETTING(templates_dir, "templates", "Directory of page templates."),
     STR_SETTING(sql_dir, "sql", "Directory of numbered migrations, for chatctl migrate."),

@@ -50,6 +50,7 @@ struct chat_config {
     char *db_migrate_password; /* used with db_migrate_user */
     char *db_name;
     int db_timeout_s;
+    int db_wsrep_sync_wait;
     /* Files */
     char *static_dir;
     char *templates_dir;

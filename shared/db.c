@@ -2,8 +2,11 @@
 
 #include <errmsg.h>
 #include <mysqld_error.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "errors.h"
 #include "log.h"
@@ -33,9 +36,14 @@ static int connect_mysql(struct chat_db *db)
         db->mysql = NULL;
         return CHAT_E_DB;
     }
-    /* Timestamps are stored and returned in UTC; the API formats them as RFC 3339 Z. */
-    if (mysql_query(db->mysql, "SET time_zone = '+00:00'") != 0) {
-        log_error("cannot set time zone: %s", mysql_error(db->mysql));
+    /* Timestamps are stored and returned in UTC; the API formats them as RFC 3339 Z.
+     * wsrep_sync_wait is set only when configured: it is a Galera setting. */
+    char init[96] = "SET time_zone = '+00:00'";
+    if (cfg->db_wsrep_sync_wait > 0)
+        snprintf(init, sizeof(init), "SET time_zone = '+00:00', wsrep_sync_wait = %d",
+                 cfg->db_wsrep_sync_wait);
+    if (mysql_query(db->mysql, init) != 0) {
+        log_error("cannot set up the session (%s): %s", init, mysql_error(db->mysql));
         mysql_close(db->mysql);
         db->mysql = NULL;
         return CHAT_E_DB;
@@ -246,11 +254,19 @@ static int run_once(struct chat_db *db, const char *sql, const struct chat_db_pa
         *mysql_err = mysql_stmt_errno(stmt);
         if (*mysql_err == ER_DUP_ENTRY)
             return CHAT_E_DUPLICATE;
+        if (*mysql_err == ER_LOCK_DEADLOCK) {
+            db->conflicts++;
+            log_warn("transaction rolled back by a conflict (%u): %s", *mysql_err,
+                     mysql_stmt_error(stmt));
+            return CHAT_E_DB_CONFLICT;
+        }
         log_error("execute failed (%u): %s; sql: %.200s", *mysql_err, mysql_stmt_error(stmt), sql);
         /* The statement may be invalid after a schema change or reconnect. */
         forget_statement(db, sql);
         return CHAT_E_DB;
     }
+    if (!db->in_transaction && strncmp(sql, "SELECT", 6) != 0)
+        db->writes++;
     if (out) {
         memset(out, 0, sizeof(*out));
         out->insert_id = mysql_stmt_insert_id(stmt);
@@ -343,6 +359,11 @@ static int simple(struct chat_db *db, const char *sql)
         if (connection_lost(err) && !db->in_transaction && reconnect(db) == CHAT_OK &&
             mysql_query(db->mysql, sql) == 0)
             return CHAT_OK;
+        if (err == ER_LOCK_DEADLOCK) { /* Galera: certification failed at COMMIT */
+            db->conflicts++;
+            log_warn("%s rolled back by a conflict (%u): %s", sql, err, mysql_error(db->mysql));
+            return CHAT_E_DB_CONFLICT;
+        }
         log_error("%s failed: %s", sql, db->mysql ? mysql_error(db->mysql) : "no connection");
         return CHAT_E_DB;
     }
@@ -361,6 +382,8 @@ int chat_db_commit(struct chat_db *db)
 {
     int rc = simple(db, "COMMIT");
     db->in_transaction = false;
+    if (rc == CHAT_OK)
+        db->writes++;
     return rc;
 }
 
@@ -379,6 +402,19 @@ int chat_db_end(struct chat_db *db, int rc)
         return chat_db_commit(db);
     chat_db_rollback(db);
     return rc;
+}
+
+bool chat_db_retry_conflict(struct chat_db *db, int rc, unsigned long long writes_mark,
+                            int attempt)
+{
+    if (rc != CHAT_E_DB_CONFLICT || attempt >= CHAT_DB_CONFLICT_RETRIES ||
+        db->writes != writes_mark)
+        return false;
+    chat_db_rollback(db); /* the server has rolled back; end our side of it too */
+    long us = 1000 + (long)randombytes_uniform(1000u << attempt);
+    struct timespec ts = {0, us * 1000};
+    nanosleep(&ts, NULL);
+    return true;
 }
 
 void chat_db_result_free(struct chat_db_result *r)

@@ -45,6 +45,11 @@ struct chat_db {
     MYSQL *mysql;
     const struct chat_config *cfg;
     bool in_transaction;
+    /* Writes that have reached the database: COMMITs and autocommit statements other
+     * than SELECT. A transaction that failed with CHAT_E_DB_CONFLICT may run again only
+     * when this has not moved since the caller began (chat_db_retry_conflict). */
+    unsigned long long writes;
+    unsigned long long conflicts; /* CHAT_E_DB_CONFLICT failures, for metrics and logs */
     struct {
         const char *sql;
         MYSQL_STMT *stmt;
@@ -57,7 +62,9 @@ void chat_db_close(struct chat_db *db);
 
 /* Runs `sql` with `params` bound to its placeholders. When `out` is not NULL, the rows
  * (if any), insert id and affected-row count are stored there, and the caller frees it.
- * Returns CHAT_OK, CHAT_E_DUPLICATE for a unique-key violation, or CHAT_E_DB.
+ * Returns CHAT_OK, CHAT_E_DUPLICATE for a unique-key violation, CHAT_E_DB_CONFLICT when
+ * the server rolled the transaction back (an InnoDB deadlock, or a Galera certification
+ * conflict with a write on another node; both are MariaDB error 1213), or CHAT_E_DB.
  * `sql` should be a string literal: statements are cached by its address. */
 int chat_db_query(struct chat_db *db, const char *sql, const struct chat_db_param *params,
                   unsigned nparams, struct chat_db_result *out);
@@ -84,6 +91,18 @@ void chat_db_rollback(struct chat_db *db);
 /* Ends the open transaction: commits when rc is CHAT_OK, else rolls back. Returns rc, or
  * the commit's error. */
 int chat_db_end(struct chat_db *db, int rc);
+
+/* How many conflicting transactions are run again before CHAT_E_DB_CONFLICT reaches the
+ * client. */
+#define CHAT_DB_CONFLICT_RETRIES 3
+
+/* Whether work that failed with rc should run again: rc is CHAT_E_DB_CONFLICT, fewer
+ * than CHAT_DB_CONFLICT_RETRIES attempts were made, and nothing was written since
+ * `writes_mark` (db->writes when the work began), so repeating it cannot write anything
+ * twice. When it returns true it has slept a short random backoff (1 to 2^attempt ms),
+ * which makes two conflicting writers unlikely to collide again. */
+bool chat_db_retry_conflict(struct chat_db *db, int rc, unsigned long long writes_mark,
+                            int attempt);
 
 void chat_db_result_free(struct chat_db_result *r);
 const char *chat_db_cell(const struct chat_db_result *r, unsigned row, unsigned col);

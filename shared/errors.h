@@ -29,6 +29,7 @@
     X(TOO_MANY_CONNECTIONS, 429, "too_many_connections", "Too many open connections for this user.") \
     X(INTERNAL, 500, "internal_error", "Internal server error.")                           \
     X(DB, 503, "database_unavailable", "The database is unavailable; try again.")          \
+    X(DB_CONFLICT, 503, "database_conflict", "A concurrent change conflicted with this one; try again.") \
     X(NOMEM, 503, "out_of_memory", "The server is out of memory; try again.")              \
     X(BUSY, 503, "server_busy", "Every password-hashing slot is busy; try again shortly.")
 
