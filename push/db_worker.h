@@ -129,8 +129,9 @@ struct push_worker_stats {
     long long last_tail_ms;    /* CLOCK_MONOTONIC ms of the last successful tail round */
     long long high;            /* highest event id seen */
     unsigned long long events_read, gaps_open, gaps_abandoned, gaps_dropped, db_connects;
-    unsigned long long gap_rereads;    /* statements re-reading gap ids */
-    unsigned long long gap_ids_reread; /* gap ids asked for by those statements */
+    unsigned long long tail_statements; /* statements of the live tail, gap re-reads included */
+    unsigned long long gap_rereads;     /* extra statements for more than 64 due gaps */
+    unsigned long long gap_ids_reread;  /* gap ids asked for again */
     unsigned long long db_conflicts;   /* jobs' transactions rolled back by a conflict */
     unsigned long long jobs_done;
     unsigned long long wake_rejected[PUSH_WAKE_REJECT_COUNT];

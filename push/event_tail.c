@@ -31,8 +31,13 @@
 static const char SQL_MAX_ID[] = "SELECT COALESCE(MAX(id), 0) FROM events";
 static const char SQL_TAIL[] = EVENT_COLUMNS "WHERE id > ? ORDER BY id LIMIT ?";
 #define P8 "?,?,?,?,?,?,?,?"
-static const char SQL_GAPS[] =
-    EVENT_COLUMNS "WHERE id IN (" P8 "," P8 "," P8 "," P8 "," P8 "," P8 "," P8 "," P8 ") ORDER BY id";
+#define GAP_LIST "(" P8 "," P8 "," P8 "," P8 "," P8 "," P8 "," P8 "," P8 ")"
+static const char SQL_GAPS[] = EVENT_COLUMNS "WHERE id IN " GAP_LIST " ORDER BY id";
+/* The tail and the first chunk of due gaps in one statement (one round trip per round
+ * while at most GAP_CHUNK gaps are due, as on a busy Galera cluster, where every event
+ * leaves a gap). */
+static const char SQL_TAIL_AND_GAPS[] =
+    EVENT_COLUMNS "WHERE id > ? OR id IN " GAP_LIST " ORDER BY id LIMIT ?";
 static const char SQL_RECENT_IDS[] = "SELECT id FROM events WHERE id > ? AND id <= ? ORDER BY id";
 
 void push_event_clear(struct push_event *e)
@@ -299,14 +304,24 @@ static int take_rows(struct push_worker *w, const struct chat_db_result *r, long
     return rc;
 }
 
-static int reread_gaps(struct push_worker *w, long long now, struct push_event_list *out)
+/* Binds a chunk of n gap ids to params[0 .. GAP_CHUNK); the unused slots get 0, which
+ * is never an id. */
+static void bind_gaps(struct chat_db_param *params, const long long *ids, size_t n)
 {
-    for (int chunk = 0; chunk < GAP_CHUNKS_PER_ROUND && push_gap_count(&w->gaps) > 0; chunk++) {
+    for (size_t i = 0; i < GAP_CHUNK; i++)
+        params[i] = DB_INT(i < n ? ids[i] : 0);
+}
+
+/* Re-reads the due gaps beyond the first chunk (which the tail query carried). */
+static int reread_more_gaps(struct push_worker *w, long long now, struct push_event_list *out)
+{
+    for (int chunk = 1; chunk < GAP_CHUNKS_PER_ROUND; chunk++) {
         long long ids[GAP_CHUNK];
-        size_t n = push_gap_collect(&w->gaps, ids, GAP_CHUNK);
+        size_t n = push_gap_collect(&w->gaps, now, ids, GAP_CHUNK);
+        if (n == 0)
+            break;
         struct chat_db_param params[GAP_CHUNK];
-        for (size_t i = 0; i < GAP_CHUNK; i++)
-            params[i] = DB_INT(i < n ? ids[i] : 0); /* id 0 never exists */
+        bind_gaps(params, ids, n);
         struct chat_db_result r;
         int rc = chat_db_query(&w->db, SQL_GAPS, params, GAP_CHUNK, &r);
         if (rc != CHAT_OK)
@@ -315,12 +330,42 @@ static int reread_gaps(struct push_worker *w, long long now, struct push_event_l
         w->round_gap_ids += n;
         rc = take_rows(w, &r, now, out);
         chat_db_result_free(&r);
-        if (rc != CHAT_OK)
+        if (rc != CHAT_OK || n < GAP_CHUNK)
             return rc;
-        if (n < GAP_CHUNK || push_gap_count(&w->gaps) <= GAP_CHUNK * (size_t)(chunk + 1))
-            break;
     }
     return CHAT_OK;
+}
+
+/* One statement: the events above high, and the first chunk of due gaps if any. */
+static int read_tail(struct push_worker *w, long long now, struct push_event_list *out,
+                     bool *more, size_t *gaps_asked)
+{
+    long long ids[GAP_CHUNK];
+    size_t n = push_gap_collect(&w->gaps, now, ids, GAP_CHUNK);
+    struct chat_db_param params[GAP_CHUNK + 2];
+    struct chat_db_result r;
+    int rc;
+    *gaps_asked = n;
+    if (n > 0) {
+        params[0] = DB_INT(w->gaps.high);
+        bind_gaps(params + 1, ids, n);
+        params[GAP_CHUNK + 1] = DB_INT(TAIL_BATCH);
+        rc = chat_db_query(&w->db, SQL_TAIL_AND_GAPS, params, GAP_CHUNK + 2, &r);
+        w->round_gap_ids += n;
+    } else {
+        rc = chat_db_query(&w->db, SQL_TAIL,
+                           CHAT_DB_PARAMS(DB_INT(w->gaps.high), DB_INT(TAIL_BATCH)), &r);
+    }
+    if (rc != CHAT_OK)
+        return rc;
+    *more = r.nrows == TAIL_BATCH;
+    unsigned long long dropped = w->gaps.dropped;
+    rc = take_rows(w, &r, now, out);
+    chat_db_result_free(&r);
+    if (w->gaps.dropped != dropped)
+        log_warn("gap set full (%d): dropped %llu oldest gaps (%llu in total)", GAP_MAX,
+                 w->gaps.dropped - dropped, w->gaps.dropped);
+    return rc;
 }
 
 bool push_tail_round(struct push_worker *w, struct push_result **out)
@@ -328,24 +373,12 @@ bool push_tail_round(struct push_worker *w, struct push_result **out)
     struct push_event_list events = {0};
     long long now = push_now_ms();
     bool more = false;
-    int rc = CHAT_OK;
+    size_t gaps_asked = 0;
 
-    if (push_gap_count(&w->gaps) > 0)
-        rc = reread_gaps(w, now, &events);
-    if (rc == CHAT_OK) {
-        struct chat_db_result r;
-        rc = chat_db_query(&w->db, SQL_TAIL,
-                           CHAT_DB_PARAMS(DB_INT(w->gaps.high), DB_INT(TAIL_BATCH)), &r);
-        if (rc == CHAT_OK) {
-            more = r.nrows == TAIL_BATCH;
-            unsigned long long dropped = w->gaps.dropped;
-            rc = take_rows(w, &r, now, &events);
-            chat_db_result_free(&r);
-            if (w->gaps.dropped != dropped)
-                log_warn("gap set full (%d): dropped %llu oldest gaps (%llu in total)", GAP_MAX,
-                         w->gaps.dropped - dropped, w->gaps.dropped);
-        }
-    }
+    int rc = read_tail(w, now, &events, &more, &gaps_asked);
+    w->round_statements++;
+    if (rc == CHAT_OK && gaps_asked == GAP_CHUNK)
+        rc = reread_more_gaps(w, now, &events);
     long long expired[8];
     size_t n = push_gap_expire(&w->gaps, now, w->cfg->push_gap_timeout_ms, expired, 8);
     for (size_t i = 0; i < n && i < 8; i++)
@@ -364,10 +397,11 @@ bool push_tail_round(struct push_worker *w, struct push_result **out)
     w->stats.gaps_open = push_gap_count(&w->gaps);
     w->stats.gaps_abandoned = w->gaps.abandoned;
     w->stats.gaps_dropped = w->gaps.dropped;
+    w->stats.tail_statements += w->round_statements + w->round_gap_rereads;
     w->stats.gap_rereads += w->round_gap_rereads;
     w->stats.gap_ids_reread += w->round_gap_ids;
     pthread_mutex_unlock(&w->lock);
-    w->round_gap_rereads = w->round_gap_ids = 0;
+    w->round_statements = w->round_gap_rereads = w->round_gap_ids = 0;
 
     *out = NULL;
     if (events.count > 0) {

@@ -83,7 +83,8 @@ static void add_range(struct push_gap_tracker *t, long long from, long long to, 
         }
     }
     for (long long id = from; id <= to; id++) {
-        t->gaps[t->head + t->count++] = (struct push_gap){.id = id, .noticed_ms = now_ms};
+        t->gaps[t->head + t->count++] =
+            (struct push_gap){.id = id, .noticed_ms = now_ms, .due_ms = now_ms};
         t->live++;
     }
 }
@@ -132,7 +133,16 @@ size_t push_gap_expire(struct push_gap_tracker *t, long long now_ms, long long t
     return n;
 }
 
-size_t push_gap_collect(struct push_gap_tracker *t, long long *out, size_t max)
+static long long next_reread(const struct push_gap *g, long long now_ms)
+{
+    long long age = now_ms - g->noticed_ms;
+    if (age < PUSH_GAP_FAST_MS)
+        return now_ms;
+    return now_ms + (age / 2 < PUSH_GAP_MAX_DELAY_MS ? age / 2 : PUSH_GAP_MAX_DELAY_MS);
+}
+
+size_t push_gap_collect(struct push_gap_tracker *t, long long now_ms, long long *out,
+                        size_t max)
 {
     size_t n = 0;
     if (t->live == 0 || max == 0)
@@ -144,8 +154,10 @@ size_t push_gap_collect(struct push_gap_tracker *t, long long *out, size_t max)
     size_t start = t->cursor, i = start;
     do {
         struct push_gap *g = &t->gaps[t->head + i];
-        if (g->noticed_ms >= 0)
+        if (g->noticed_ms >= 0 && g->due_ms <= now_ms) {
             out[n++] = g->id;
+            g->due_ms = next_reread(g, now_ms);
+        }
         i = (i + 1) % t->count;
     } while (n < max && i != start);
     t->cursor = i;

@@ -85,12 +85,17 @@ void push_metrics_render(struct push_metrics *m, const struct push_metrics_snaps
            "Gaps given up after push_gap_timeout_ms.", snap->worker.gaps_abandoned);
     metric(out, "chat_push_gaps_dropped_total", "counter", "Gaps dropped because the set was full.",
            snap->worker.gaps_dropped);
+    metric(out, "chat_push_tail_statements_total", "counter",
+           "Statements of the live tail (its round trips to MariaDB), gap re-reads included.",
+           snap->worker.tail_statements);
     metric(out, "chat_push_gap_rereads_total", "counter",
-           "Statements re-reading gap ids (at most 64 ids each).", snap->worker.gap_rereads);
-    metric(out, "chat_push_gap_ids_reread_total", "counter",
-           "Gap ids asked for again by those statements.", snap->worker.gap_ids_reread);
+           "Statements only for gap ids: a round with more than 64 gaps due.",
+           snap->worker.gap_rereads);
+    metric(out, "chat_push_gap_ids_reread_total", "counter", "Gap ids asked for again.",
+           snap->worker.gap_ids_reread);
     metric(out, "chat_push_db_conflicts_total", "counter",
-           "Writes of the DB worker rolled back by a conflict (error 1213) and run again.",
+           "Writes of the DB worker rolled back by a conflict (error 1213); each is run "
+           "again up to 3 times.",
            snap->worker.db_conflicts);
     metric(out, "chat_push_db_connects_total", "counter", "Successful MariaDB (re)connections.",
            snap->worker.db_connects);

@@ -48,7 +48,8 @@ struct push_worker {
     struct push_gap_tracker gaps;
     long long next_heartbeat_ms, next_sweep_ms;
     bool wrote_events; /* a job committed events: wake the other daemons */
-    unsigned long long round_gap_rereads, round_gap_ids; /* this tail round's, for stats */
+    /* This tail round's statements (tail, extra gap chunks) and gap ids, for stats. */
+    unsigned long long round_statements, round_gap_rereads, round_gap_ids;
 };
 
 #endif
