@@ -276,6 +276,34 @@ sql() {
     mariadb --no-defaults --protocol=socket --socket="$DB_SOCKET" -uchat -pchat -Nse "$1" chat
 }
 
+# cpu_ms PID...: user + system CPU time in ms of these processes and their children
+# (chat-api's FastCGI workers, nginx's workers), from /proc/PID/stat.
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ms() {
+    local ticks=0 pid t
+    for pid in "$@" $(for p in "$@"; do pgrep -P "$p"; done); do
+        t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null) || t=0
+        ticks=$((ticks + ${t:-0}))
+    done
+    echo $((ticks * 1000 / CLK_TCK))
+}
+
+# Round trips the server has answered: prepared-statement executions plus BEGIN, COMMIT
+# and ROLLBACK (MariaDB's own counters; the bench's text-protocol SELECTs and these SHOW
+# STATUS reads are not among them).
+db_round_trips() {
+    sql "SELECT SUM(VARIABLE_VALUE) FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME
+         IN ('COM_STMT_EXECUTE', 'COM_BEGIN', 'COM_COMMIT', 'COM_ROLLBACK')"
+}
+
+# The push daemon's own statements (its tail; metrics are open to 127.0.0.1).
+push_statements() {
+    local line
+    line=$(exec 3<>"/dev/tcp/$HOST/$PUSH_PORT" && printf 'GET /metrics HTTP/1.0\r\nHost: %s\r\n\r\n' "$HOST" >&3 &&
+        grep -a -E '^chat_push_(tail_statements_total|db_conflicts_total) ' <&3 | awk '{ s += $2 } END { print s + 0 }')
+    echo "${line:-0}"
+}
+
 # Prints the number of messages in the benchmarked conversation once it has stopped
 # changing: requests still in flight when wrk stops (at most one per connection) are
 # finished and committed by the server after wrk has exited.
@@ -319,9 +347,11 @@ start_child chat-push "$BIN/chat-push" --config "$CONF"
 push_pid=${pids[-1]}
 wait_for "$push_pid" push_ready
 start_child chat-api "$BIN/chat-api" --config "$CONF" --workers "$FCGI_WORKERS"
-wait_for "${pids[-1]}" test -S "$FCGI_SOCKET"
+api_pid=${pids[-1]}
+wait_for "$api_pid" test -S "$FCGI_SOCKET"
 start_child chat-httpd "$BIN/chat-httpd" --config "$CONF"
-wait_for "${pids[-1]}" api_ready "$HTTPD_PORT"
+httpd_pid=${pids[-1]}
+wait_for "$httpd_pid" api_ready "$HTTPD_PORT"
 
 # nginx with the production location blocks, rendered like tests/e2e/conftest.py does.
 user_line=
@@ -339,6 +369,7 @@ fi
 nginx_args=(-p "$VAR/nginx" -c "$VAR/nginx/nginx.conf" -e "$VAR/log/nginx-error.log")
 nginx -t -q "${nginx_args[@]}" || die "nginx -t failed for $VAR_REL/nginx/nginx.conf"
 start_child nginx nginx "${nginx_args[@]}"
+nginx_pid=${pids[-1]}
 wait_for "${pids[-1]}" api_ready "$NGINX_PORT"
 
 echo "servers:  chat-api ($FCGI_WORKERS workers) behind nginx on :$NGINX_PORT," \
@@ -381,6 +412,12 @@ run() {
         before=$(settled_message_count)
     fi
     out=$VAR/log/wrk-$front-${endpoint//[^a-z]/_}.txt
+    local -a app=("$httpd_pid") web=()
+    [ "$front" = "$FRONT_NGINX" ] && app=("$api_pid") web=("$nginx_pid")
+    local db_pid cpu0_app cpu0_web cpu0_db cpu0_push trips0 push0
+    db_pid=$(cat "$VAR/run/mysqld.pid")
+    cpu0_app=$(cpu_ms "${app[@]}") cpu0_web=$(cpu_ms "${web[@]}") cpu0_db=$(cpu_ms "$db_pid")
+    cpu0_push=$(cpu_ms "$push_pid") trips0=$(db_round_trips) push0=$(push_statements)
     say "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${RUN_SECONDS}s: $front $endpoint"
     wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${RUN_SECONDS}s" --latency \
         -s bench/rest.lua "http://$HOST:$port$path" -- "$TOKEN" "${extra[@]}" >"$out" 2>&1 &
@@ -392,6 +429,21 @@ run() {
     for kv in "${kvs[@]}"; do r[${kv%%=*}]=${kv#*=}; done
     requests=${r[requests]} rps=${r[rps]} p50=${r[p50_ms]} p99=${r[p99_ms]}
     non2xx=${r[non2xx]} socket_errors=${r[socket_errors]}
+    # Per request: CPU in µs of each process kind, and the API's round trips to MariaDB
+    # (the server's counters minus the daemon's own tail statements).
+    local per_app per_web per_db per_push trips
+    per_req() { awk -v a="$1" -v b="$2" -v n="$requests" -v k="$3" 'BEGIN { printf "%.*f", k, n ? (b - a) / n : 0 }'; }
+    per_app=$(per_req "$cpu0_app" "$(cpu_ms "${app[@]}")" 3) per_db=$(per_req "$cpu0_db" "$(cpu_ms "$db_pid")" 3)
+    per_push=$(per_req "$cpu0_push" "$(cpu_ms "$push_pid")" 3)
+    per_web=-
+    [ ${#web[@]} -gt 0 ] && per_web=$(per_req "$cpu0_web" "$(cpu_ms "${web[@]}")" 3)
+    trips=$(per_req "$((trips0 + push0))" "$(( $(db_round_trips) + $(push_statements) ))" 1)
+    # The counters above include the responses still in flight when wrk stopped (at most
+    # one per connection), so each is high by up to BENCH_CONNECTIONS/requests.
+    per_app=$(awk -v v="$per_app" 'BEGIN { printf "%.0f", v * 1000 }')
+    per_db=$(awk -v v="$per_db" 'BEGIN { printf "%.0f", v * 1000 }')
+    per_push=$(awk -v v="$per_push" 'BEGIN { printf "%.0f", v * 1000 }')
+    [ "$per_web" != - ] && per_web=$(awk -v v="$per_web" 'BEGIN { printf "%.0f", v * 1000 }')
     if [ "$non2xx" != 0 ]; then
         first_bad=$(sed -n 's/^BENCH_FIRST_BAD //p' "$out")
         failures+=("$front $endpoint: $non2xx non-2xx responses; the first: $first_bad")
@@ -411,8 +463,9 @@ run() {
             say "MariaDB: $created new messages for $requests completed POSTs ($before -> $after)"
         fi
     fi
-    rows+=("$(printf '| %-13s | %-52s | %9s | %7s | %7s | %7s |' \
-        "$front" "$endpoint" "$rps" "$p50" "$p99" "$non2xx")")
+    rows+=("$(printf '| %-13s | %-52s | %9s | %7s | %7s | %7s | %6s | %6s | %6s | %6s | %6s |' \
+        "$front" "$endpoint" "$rps" "$p50" "$p99" "$non2xx" "$per_app" "$per_web" "$per_db" \
+        "$per_push" "$trips")")
 }
 
 FRONT_NGINX=nginx+FastCGI
@@ -433,9 +486,14 @@ if want rest; then
     echo "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${RUN_SECONDS}s --latency, one run each;" \
         "latency in ms; MariaDB durable; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    printf '| %-13s | %-52s | %9s | %7s | %7s | %7s |\n' "front end" endpoint "req/s" p50 p99 non-2xx
-    printf '|%s|%s|%s|%s|%s|%s|\n' "---------------" "------------------------------------------------------" \
-        "----------:" "--------:" "--------:" "--------:"
+    echo "CPU columns: µs of CPU per request of the API process (chat-api's workers or"
+    echo "chat-httpd), nginx, mariadbd and chat-push (no clients connected: what reading each"
+    echo "new event costs a daemon); trips: the API's round trips to MariaDB per request."
+    echo
+    printf '| %-13s | %-52s | %9s | %7s | %7s | %7s | %6s | %6s | %6s | %6s | %6s |\n' "front end" endpoint \
+        "req/s" p50 p99 non-2xx "api µs" "web µs" "db µs" "push µs" trips
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "---------------" "------------------------------------------------------" \
+        "----------:" "--------:" "--------:" "--------:" "-------:" "-------:" "-------:" "-------:" "-------:"
     printf '%s\n' "${rows[@]}"
     echo
 fi
