@@ -6,7 +6,10 @@
 #      (etc/nginx/chat-locations.conf.in), and chat-httpd, on their own ports;
 #   3. "rest": wrk (bench/rest.lua) against three endpoints through both front ends,
 #      checking that every response was 2xx and that every POST created its message in
-#      MariaDB;
+#      MariaDB; beside each figure the database floor measured in the same run (durable
+#      one-row inserts from as many mariadb-slap clients as wrk connections, before and
+#      after the runs), the share of it, CPU per request of each process, and the API's
+#      round trips to MariaDB per request from the server's own counters;
 #   4. "cgi": the cost of one request with chat-api as a CGI program, beside FastCGI;
 #   5. the real-time scenarios, each with build/release/chat-loadgen (bench/loadgen*.c)
 #      against a freshly started chat-push, POSTs going through nginx+FastCGI:
@@ -37,6 +40,7 @@
 #   BENCH_WS_SECONDS    how long scenarios 1 and 2 send (default 20)
 #   BENCH_IDLE_SECONDS  how long scenario 3 holds its sockets (default 10)
 #   BENCH_VAR           the var directory, relative to the repository (default var/bench)
+#   BENCH_FLOOR_QUERIES durable inserts of each database-floor measurement (default 20000)
 # Caller CHAT_* variables are ignored, so the programs see only var/bench/chat.conf.
 set -euo pipefail
 
@@ -296,6 +300,23 @@ db_round_trips() {
          IN ('COM_STMT_EXECUTE', 'COM_BEGIN', 'COM_COMMIT', 'COM_ROLLBACK')"
 }
 
+# db_floor: the database's own durable commit rate at the benchmark's concurrency, the
+# floor every REST figure is set beside: mariadb-slap running BENCH_CONNECTIONS clients
+# that each insert one row per autocommit transaction into a scratch schema (durable:
+# innodb_flush_log_at_trx_commit=1, like the REST runs). Prints inserts per second.
+FLOOR_QUERIES=${BENCH_FLOOR_QUERIES:-20000}
+db_floor() {
+    local out secs
+    out=$(mariadb-slap --no-defaults --socket="$DB_SOCKET" -uroot --create-schema=bench_floor \
+        --concurrency="$WRK_CONNECTIONS" --number-of-queries="$FLOOR_QUERIES" --iterations=1 \
+        --create="CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64) NOT NULL) ENGINE=InnoDB" \
+        --query="INSERT INTO t (v) VALUES ('a durable one-row commit')" 2>&1) ||
+        die "mariadb-slap failed: $out"
+    secs=$(sed -n 's/.*Average number of seconds to run all queries: \([0-9.]*\).*/\1/p' <<<"$out")
+    [ -n "$secs" ] || die "no timing from mariadb-slap: $out"
+    awk -v q="$FLOOR_QUERIES" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? q / s : 0) }'
+}
+
 # The push daemon's own statements (its tail; metrics are open to 127.0.0.1).
 push_statements() {
     local line
@@ -463,13 +484,15 @@ run() {
             say "MariaDB: $created new messages for $requests completed POSTs ($before -> $after)"
         fi
     fi
-    rows+=("$(printf '| %-13s | %-52s | %9s | %7s | %7s | %7s | %6s | %6s | %6s | %6s | %6s |' \
-        "$front" "$endpoint" "$rps" "$p50" "$p99" "$non2xx" "$per_app" "$per_web" "$per_db" \
-        "$per_push" "$trips")")
+    rows+=("$front|$endpoint|$rps|$p50|$p99|$non2xx|$per_app|$per_web|$per_db|$per_push|$trips")
 }
 
 FRONT_NGINX=nginx+FastCGI
 FRONT_HTTPD=chat-httpd
+if want rest; then
+    say "database floor: mariadb-slap, $WRK_CONNECTIONS clients, $FLOOR_QUERIES durable one-row inserts"
+    floor_before=$(db_floor)
+fi
 # Endpoint by endpoint, both front ends in turn, so both read the same data; the POST
 # runs come last because they grow the conversation.
 for spec in "GET /api/chat/conversations/|$LIST_PATH|get" \
@@ -482,19 +505,31 @@ for spec in "GET /api/chat/conversations/|$LIST_PATH|get" \
 done
 
 if want rest; then
+    say "database floor again, after the REST runs"
+    floor_after=$(db_floor)
+    floor=$(((floor_before + floor_after) / 2))
     echo
     echo "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${RUN_SECONDS}s --latency, one run each;" \
         "latency in ms; MariaDB durable; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "database floor (mariadb-slap, $WRK_CONNECTIONS clients, durable one-row inserts):" \
+        "$floor_before/s before the runs, $floor_after/s after; 'of floor' is req/s over their mean ($floor/s)"
     echo
     echo "CPU columns: µs of CPU per request of the API process (chat-api's workers or"
     echo "chat-httpd), nginx, mariadbd and chat-push (no clients connected: what reading each"
     echo "new event costs a daemon); trips: the API's round trips to MariaDB per request."
     echo
-    printf '| %-13s | %-52s | %9s | %7s | %7s | %7s | %6s | %6s | %6s | %6s | %6s |\n' "front end" endpoint \
-        "req/s" p50 p99 non-2xx "api µs" "web µs" "db µs" "push µs" trips
-    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "---------------" "------------------------------------------------------" \
-        "----------:" "--------:" "--------:" "--------:" "-------:" "-------:" "-------:" "-------:" "-------:"
-    printf '%s\n' "${rows[@]}"
+    fmt='| %-13s | %-52s | %9s | %8s | %7s | %7s | %7s | %6s | %6s | %6s | %6s | %6s |\n'
+    # shellcheck disable=SC2059
+    printf "$fmt" "front end" endpoint "req/s" "of floor" p50 p99 non-2xx "api µs" "web µs" "db µs" "push µs" trips
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "---------------" "------------------------------------------------------" \
+        "----------:" "---------:" "--------:" "--------:" "--------:" "-------:" "-------:" "-------:" "-------:" "-------:"
+    for row in "${rows[@]}"; do
+        IFS='|' read -r front endpoint rps p50 p99 non2xx per_app per_web per_db per_push trips <<<"$row"
+        share=$(awk -v r="$rps" -v f="$floor" 'BEGIN { printf "%.1f%%", (f > 0 ? 100 * r / f : 0) }')
+        # shellcheck disable=SC2059
+        printf "$fmt" "$front" "$endpoint" "$rps" "$share" "$p50" "$p99" "$non2xx" "$per_app" "$per_web" \
+            "$per_db" "$per_push" "$trips"
+    done
     echo
 fi
 
