@@ -15,7 +15,9 @@
 #      against a freshly started chat-push, POSTs going through nginx+FastCGI:
 #        "1"  500 direct conversations (1,000 sockets) at 500 messages/s;
 #        "2"  one group of 2,000 members (2,000 sockets) at 50 messages/s;
-#        "3"  10,000 idle sockets in 5,000 direct conversations, for memory.
+#        "3"  10,000 idle sockets in 5,000 direct conversations, for memory;
+#        "ceiling"  the 2,000-member group at rising rates: the highest rate delivered
+#             with no loss and p99 under 100 ms, and chat-push's CPU per delivery there;
 #      Their users, sessions, conversations and participants are inserted with SQL
 #      (bench_setup_sql below): one password hash copied from a seeded user, bearer
 #      tokens "<random run prefix><user id>" stored as their SHA-256 like real sessions,
@@ -35,7 +37,9 @@
 #   BENCH_HISTORY       messages in the benchmarked conversation before the runs (200)
 #   BENCH_RATE_LIMIT    rate_limit_enabled for the run (default true)
 #   BIN                 directory of the programs (default build/release)
-#   BENCH_SCENARIOS     which parts to run, comma-separated (default rest,cgi,1,2,3)
+#   BENCH_SCENARIOS     which parts to run, comma-separated (default rest,cgi,1,2,3,ceiling)
+#   BENCH_CEILING_RATES the rates (msg/s) "ceiling" tries in turn (default 25 50 75 100 150 200 300)
+#   BENCH_CEILING_SECONDS how long each of them sends (default 10)
 #   BENCH_CGI_REQUESTS  sequential CGI executions of chat-api in "cgi" (default 200)
 #   BENCH_WS_SECONDS    how long scenarios 1 and 2 send (default 20)
 #   BENCH_IDLE_SECONDS  how long scenario 3 holds its sockets (default 10)
@@ -49,9 +53,11 @@ REPO=$PWD
 BIN=${BIN:-build/release}
 VAR=$REPO/${BENCH_VAR:-var/bench}
 VAR_REL=${VAR#"$REPO"/}
-SCENARIOS=,${BENCH_SCENARIOS:-rest,cgi,1,2,3},
+SCENARIOS=,${BENCH_SCENARIOS:-rest,cgi,1,2,3,ceiling},
 CGI_REQUESTS=${BENCH_CGI_REQUESTS:-200}
 WS_SECONDS=${BENCH_WS_SECONDS:-20}
+CEILING_SECONDS=${BENCH_CEILING_SECONDS:-10}
+FLOOR_QUERIES=${BENCH_FLOOR_QUERIES:-20000}
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
 RUN_SECONDS=${BENCH_SECONDS:-10}
 WRK_THREADS=${BENCH_THREADS:-2}
@@ -73,19 +79,19 @@ say() { printf 'bench.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 for v in RUN_SECONDS WRK_THREADS WRK_CONNECTIONS PORT_BASE FCGI_WORKERS HTTPD_THREADS HISTORY \
-    CGI_REQUESTS WS_SECONDS IDLE_SECONDS; do
+    CGI_REQUESTS WS_SECONDS IDLE_SECONDS CEILING_SECONDS FLOOR_QUERIES; do
     if ! [[ "${!v}" =~ ^[0-9]+$ ]] || [ "${!v}" -eq 0 ]; then
         die "$v must be a positive integer, not '${!v}'"
     fi
 done
 [ "$WRK_CONNECTIONS" -ge "$WRK_THREADS" ] || die "BENCH_CONNECTIONS must be at least BENCH_THREADS"
-[[ "$SCENARIOS" =~ ^,((rest|cgi|1|2|3),)+$ ]] ||
-    die "BENCH_SCENARIOS must list some of rest,cgi,1,2,3 (comma-separated), not '${BENCH_SCENARIOS}'"
+[[ "$SCENARIOS" =~ ^,((rest|cgi|1|2|3|ceiling),)+$ ]] ||
+    die "BENCH_SCENARIOS must list some of rest,cgi,1,2,3,ceiling (comma-separated), not '${BENCH_SCENARIOS}'"
 [[ "$VAR_REL" =~ ^[A-Za-z0-9_./-]+$ && "$VAR_REL" != *..* && "$VAR" != "$REPO" ]] ||
     die "BENCH_VAR must be a plain directory inside the repository, not '${BENCH_VAR}'"
 # want PART: true when PART (rest, 1, 2 or 3) was selected.
 want() { [[ "$SCENARIOS" == *",$1,"* ]]; }
-want_ws() { want 1 || want 2 || want 3; }
+want_ws() { want 1 || want 2 || want 3 || want ceiling; }
 
 # ---- preflight -------------------------------------------------------------------
 for prog in chatctl chat-api chat-httpd chat-push; do
@@ -304,7 +310,6 @@ db_round_trips() {
 # floor every REST figure is set beside: mariadb-slap running BENCH_CONNECTIONS clients
 # that each insert one row per autocommit transaction into a scratch schema (durable:
 # innodb_flush_log_at_trx_commit=1, like the REST runs). Prints inserts per second.
-FLOOR_QUERIES=${BENCH_FLOOR_QUERIES:-20000}
 db_floor() {
     local out secs
     out=$(mariadb-slap --no-defaults --socket="$DB_SOCKET" -uroot --create-schema=bench_floor \
@@ -659,11 +664,13 @@ restart_push() {
     wait_for "$push_pid" push_ready
 }
 
-# ws_run NAME PLAN RATE SECONDS: one chat-load run against a fresh chat-push; prints its
-# report, appends a table row, and a failure when a socket or a POST failed or a delivery
-# was lost.
+# ws_run NAME PLAN RATE SECONDS [probe]: one chat-load run against a fresh chat-push;
+# prints its report, appends a table row, and a failure when a socket or a POST failed or
+# a delivery was lost. A probe (the fan-out ceiling) records no failure for lost
+# deliveries: finding where they start is its purpose. LAST holds the run's LOADGEN keys.
+declare -A LAST=()
 ws_run() {
-    local name=$1 plan=$2 rate=$3 seconds=$4 out line status=0
+    local name=$1 plan=$2 rate=$3 seconds=$4 probe=${5:-} out line status=0
     local -a kvs=()
     local -A r=()
     restart_push
@@ -681,7 +688,10 @@ ws_run() {
     for kv in "${kvs[@]}"; do r[${kv%%=*}]=${kv#*=}; done
     [ "$status" -eq 0 ] ||
         failures+=("scenario $name: chat-loadgen exited with $status (${r[failed_conns]} sockets failed, ${r[post_failed]} POSTs failed)")
-    [ "${r[lost]}" = 0 ] || failures+=("scenario $name: ${r[lost]} of ${r[expected]} deliveries lost")
+    [ "${r[lost]}" = 0 ] || [ -n "$probe" ] ||
+        failures+=("scenario $name: ${r[lost]} of ${r[expected]} deliveries lost")
+    LAST=()
+    for k in "${!r[@]}"; do LAST[$k]=${r[$k]}; done
     if [ "$rate" = 0 ]; then
         r[p50_ms]=- r[p99_ms]=- r[p999_ms]=- r[max_ms]=- r[dps]=-
     fi
@@ -698,7 +708,7 @@ if want_ws; then
         bench_pairs 1 1000
         plan_direct 1 1000 "$VAR/plan-1.txt"
     fi
-    if want 2; then
+    if want 2 || want ceiling; then
         bench_users 1001 2000
         bench_group 1001 2000
         plan_group 2000 "$VAR/plan-2.txt"
@@ -711,6 +721,21 @@ if want_ws; then
     if want 1; then ws_run 1 "$VAR/plan-1.txt" 500 "$WS_SECONDS"; fi
     if want 2; then ws_run 2 "$VAR/plan-2.txt" 50 "$WS_SECONDS"; fi
     if want 3; then ws_run 3 "$VAR/plan-3.txt" 0 "$IDLE_SECONDS"; fi
+    if want ceiling; then
+        # The fan-out ceiling: rising rates into the 2,000-member group until a run loses
+        # a delivery or its p99 passes 100 ms; the last clean rate is the ceiling.
+        ceiling=none ceiling_us=-
+        for rate in ${BENCH_CEILING_RATES:-25 50 75 100 150 200 300}; do
+            ws_run "ceil-$rate" "$VAR/plan-2.txt" "$rate" "$CEILING_SECONDS" probe
+            if [ "${LAST[lost]}" != 0 ] || awk -v p="${LAST[p99_ms]}" 'BEGIN { exit !(p > 100) }'; then
+                break
+            fi
+            ceiling=$rate
+            # chat-push CPU per delivery: its share of a core over the run, per delivery/s.
+            ceiling_us=$(awk -v c="${LAST[push_cpu_pct]}" -v d="${LAST[dps]}" \
+                'BEGIN { printf "%.1f", (d > 0 ? c * 10000 / d : 0) }')
+        done
+    fi
     echo
     echo "chat-loadgen: WebSockets straight to chat-push, POSTs through nginx+FastCGI" \
         "($FCGI_WORKERS workers); latency from POST send to the frame on each socket, in ms;" \
@@ -724,6 +749,12 @@ if want_ws; then
         "---------:" "---------:" "-------:" "-------:"
     printf '%s\n' "${ws_rows[@]}"
     echo
+    if want ceiling; then
+        echo "fan-out ceiling into the 2,000-member group (no loss, p99 <= 100 ms):" \
+            "$ceiling msg/s ($( [ "$ceiling" = none ] && echo - || echo $((ceiling * 2000)) ) deliveries/s);" \
+            "chat-push CPU per delivery there: $ceiling_us µs"
+        echo
+    fi
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then
