@@ -7,7 +7,6 @@ try. The API tests run through both front ends."""
 
 import time
 
-import pytest
 import requests
 
 from api_helpers import (assert_error, conv_url, direct, events_since, group, last_event_id,

@@ -94,7 +94,8 @@ def test_participant_list(api_url, four):
     results = r.json()["results"]
     assert {p["id"] for p in results} == {a["id"], b["id"], c["id"]}
     for p in results:
-        assert set(p) == {"id", "username", "display_name", "joined_at"}, p
+        assert set(p) == {"id", "username", "display_name", "joined_at", "role"}, p
+        assert p["role"] == ("admin" if p["id"] == a["id"] else "member"), p
         assert p["joined_at"].endswith("Z")
     assert_error(request("GET", parts_url(api_url, conv["id"]), d), 404, "not_found")
     assert_error(request("GET", parts_url(api_url, 999999999), a), 404, "not_found")

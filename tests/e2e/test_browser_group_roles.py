@@ -9,8 +9,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
 from browser_helpers import (click_option, finish, group_chat, login_with_cookie,  # noqa: F401
-                             message_li, message_texts, open_conversation, pool, rest, say,
-                             wait, wait_connected, wait_for_message)
+                             message_texts, pool, rest, say, wait, wait_connected,
+                             wait_for_message)
 
 
 def member(driver, user, css=""):
@@ -24,10 +24,17 @@ def badges(driver):
         ".filter(li => li.querySelector('.role-badge')).map(li => Number(li.dataset.id));")
 
 
-def moderate_buttons(driver, text):
-    li = message_li(driver, text)
-    li.find_element(By.CSS_SELECTOR, ".more-button").click()
-    return li.find_elements(By.CSS_SELECTOR, ".moderate-delete")
+def moderate_buttons(driver, msg):
+    """How many moderation Delete buttons the actions of message msg offer (read in one
+    script: live events re-render the message under the test)."""
+    return driver.execute_script(
+        "const li = document.querySelector('#messages .message[data-id=\"' + arguments[0] + '\"]');"
+        "return li ? li.querySelectorAll('.moderate-delete').length : -1;", msg["id"])
+
+
+def text_of(driver, css):
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null;", css)
 
 
 def test_admin_promotes_moderates_and_demotes(servers, page_url, make_user, pool):
@@ -35,8 +42,8 @@ def test_admin_promotes_moderates_and_demotes(servers, page_url, make_user, pool
     bob = make_user("bob", display_name="Bob")
     carol = make_user("carol", display_name="Carol")
     conv = group_chat(servers, alice, [bob, carol], "Roles")
-    say(servers, carol, conv, "carol says something rude")
-    say(servers, alice, conv, "alice keeps order")
+    rude = say(servers, carol, conv, "carol says something rude")
+    kept = say(servers, alice, conv, "alice keeps order")
     path = "/chat/%d/" % conv
     a, b, c = [login_with_cookie(pool.get(i), page_url, u, path)
                for i, u in enumerate((alice, bob, carol))]
@@ -50,7 +57,7 @@ def test_admin_promotes_moderates_and_demotes(servers, page_url, make_user, pool
     assert b.find_elements(By.CSS_SELECTOR, "#member-list .role-button, #member-list .remove-member") == []
     assert not b.find_element(By.ID, "rename-row").is_displayed()
     b.find_element(By.ID, "details-close").click()
-    assert moderate_buttons(b, "carol says something rude") == []
+    assert moderate_buttons(b, rude) == 0
 
     # Alice, the admin, makes Bob an admin; Bob's open dialog follows live.
     b.find_element(By.ID, "details-button").click()
@@ -58,17 +65,19 @@ def test_admin_promotes_moderates_and_demotes(servers, page_url, make_user, pool
     assert a.find_element(By.ID, "rename-row").is_displayed()
     click_option(a, member(a, bob, ".role-button"))
     wait(b).until(lambda x: sorted(badges(x)) == sorted([alice["id"], bob["id"]]))
-    wait(a).until(lambda x: a.find_element(By.CSS_SELECTOR, member(a, bob, ".role-button")).text
-                  == "Remove admin")
+    wait(a).until(lambda x: text_of(x, member(x, bob, ".role-button")) == "Remove admin")
     wait(b).until(EC.visibility_of_element_located((By.ID, "rename-row")))
     assert b.find_elements(By.CSS_SELECTOR, member(b, carol, ".remove-member"))
     b.find_element(By.ID, "details-close").click()
 
     # Bob now deletes Carol's message from its actions (a second click confirms).
-    wait(b).until(lambda x: moderate_buttons(x, "carol says something rude"))
-    li = message_li(b, "carol says something rude")
-    li.find_element(By.CSS_SELECTOR, ".moderate-delete").click()
-    li.find_element(By.CSS_SELECTOR, ".moderate-delete").click()
+    wait(b).until(lambda x: moderate_buttons(x, rude) == 1)
+    assert moderate_buttons(b, kept) == 1
+    here = '#messages .message[data-id="%d"] ' % rude["id"]
+    click_option(b, here + ".more-button")
+    click_option(b, here + ".moderate-delete")
+    wait(b).until(lambda x: text_of(x, here + ".moderate-delete") == "Confirm delete")
+    click_option(b, here + ".moderate-delete")
     for d in (a, b, c):
         wait(d).until(lambda x: [t for _, t in message_texts(x)] == ["Message deleted",
                                                                      "alice keeps order"])
@@ -78,7 +87,7 @@ def test_admin_promotes_moderates_and_demotes(servers, page_url, make_user, pool
     # Alice takes the role back: Bob's Delete on others' messages goes away live.
     click_option(a, member(a, bob, ".role-button"))
     wait(a).until(lambda x: badges(x) == [alice["id"]])
-    wait(b).until(lambda x: moderate_buttons(x, "alice keeps order") == [])
+    wait(b).until(lambda x: moderate_buttons(x, kept) == 0)
     # And removes Carol from the list: Carol's window loses the conversation.
     click_option(a, member(a, carol, ".remove-member"))
     wait(c).until(lambda x: x.find_elements(By.ID, "no-conversation"))
