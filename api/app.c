@@ -1,6 +1,6 @@
 /* Request dispatch shared by both transports: the request id, the route, the body
- * limit, authentication and CSRF (auth.c), the rate limit (ratelimit.c), the
- * conversation membership check, the handler, and the access log line. */
+ * limit, authentication and CSRF (auth.c), the rate limit (ratelimit.c), the site-admin
+ * gate of /api/admin/, the conversation membership check, the handler, and the access log line. */
 #include "app.h"
 
 #include <sodium.h>
@@ -45,6 +45,34 @@ static int check_conversation_member(struct chat_app *app, struct chat_request *
                      rc == CHAT_E_NOT_FOUND ? CHAT_DETAIL_CONVERSATION_NOT_FOUND : NULL);
 }
 
+/* Identifies the caller once per request (the admin gate may have done it already). */
+static int authenticate_once(struct chat_app *app, struct chat_request *req)
+{
+    if (req->authenticated)
+        return CHAT_OK;
+    int rc = chat_authenticate(app, req);
+    req->authenticated = rc == CHAT_OK;
+    return rc;
+}
+
+/* Under /api/admin/ anyone but a site admin (anonymous callers included) gets the 404 of
+ * an unknown path, for every path and method there, before routing: the answer must not
+ * tell that the API exists (no 401, 403 or 405 with Allow). Only then do the usual
+ * admission steps run, so an admin's cookie write still needs its CSRF header. */
+static int admin_gate(struct chat_app *app, struct chat_request *req, struct chat_response *res)
+{
+    static const char prefix[] = "/api/admin/";
+    if (strncmp(req->path, prefix, sizeof(prefix) - 1) != 0 || req->admitted)
+        return CHAT_OK;
+    if (!ensure_db(app))
+        return chat_fail(req, res, CHAT_E_DB, NULL);
+    int rc = authenticate_once(app, req);
+    if (rc != CHAT_OK)
+        return chat_fail(req, res, rc, NULL);
+    rc = req->user_id ? chat_user_is_site_admin(&app->db, req->user_id) : CHAT_E_NOT_FOUND;
+    return rc == CHAT_OK ? CHAT_OK : chat_fail(req, res, rc, NULL);
+}
+
 /* Everything that may refuse a request before its body is read: the announced size,
  * authentication, CSRF and the rate limit. Runs once per request: for uploads
  * chat_app_admit_upload() runs it before the transport spools the body. */
@@ -62,7 +90,7 @@ static int admit(struct chat_app *app, struct chat_request *req, struct chat_res
         return CHAT_OK;
     if (!ensure_db(app))
         return chat_fail(req, res, CHAT_E_DB, NULL);
-    int rc = chat_authenticate(app, req);
+    int rc = authenticate_once(app, req);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
     if (route->flags & CHAT_ROUTE_AUTH) {
@@ -105,6 +133,9 @@ static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_
     bool mismatch = false;
     char allow[64] = "";
     const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    int rc = admin_gate(app, req, res);
+    if (rc != CHAT_OK)
+        return rc;
     const struct chat_route *route =
         chat_route_find(method, req->path, &args, &mismatch, allow, sizeof(allow));
     if (!route) {
@@ -114,7 +145,7 @@ static int dispatch(struct chat_app *app, struct chat_request *req, struct chat_
         }
         return chat_fail(req, res, CHAT_E_NOT_FOUND, NULL);
     }
-    int rc = admit(app, req, res, route);
+    rc = admit(app, req, res, route);
     if (rc != CHAT_OK || admit_only)
         return rc;
     if (route->flags & CHAT_ROUTE_NO_DB)

@@ -28,6 +28,7 @@ CHAT_HANDLER(chat_handle_conversation_leave);
 CHAT_HANDLER(chat_handle_participant_list);
 CHAT_HANDLER(chat_handle_participant_add);
 CHAT_HANDLER(chat_handle_participant_remove);
+CHAT_HANDLER(chat_handle_participant_role);
 /* routes_messages.c */
 CHAT_HANDLER(chat_handle_message_list);
 CHAT_HANDLER(chat_handle_message_create);
@@ -46,6 +47,13 @@ CHAT_HANDLER(chat_handle_attachment_upload);
 CHAT_HANDLER(chat_handle_attachment_get);
 /* routes_search.c */
 CHAT_HANDLER(chat_handle_search);
+/* routes_admin.c */
+CHAT_HANDLER(chat_handle_admin_user_list);
+CHAT_HANDLER(chat_handle_admin_user_get);
+CHAT_HANDLER(chat_handle_admin_user_deactivate);
+CHAT_HANDLER(chat_handle_admin_user_reactivate);
+CHAT_HANDLER(chat_handle_admin_message_delete);
+CHAT_HANDLER(chat_handle_admin_audit);
 /* routes_page.c */
 CHAT_HANDLER(chat_handle_root);
 CHAT_HANDLER(chat_handle_chat_page);

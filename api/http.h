@@ -41,6 +41,7 @@ struct chat_request {
     char request_id[24];
     char client_addr[CHAT_ADDR_CHARS]; /* remote_addr, or from forwarded_for (trusted_proxies) */
     bool admitted;            /* authentication, CSRF and the rate limit are done */
+    bool authenticated;       /* chat_authenticate ran (user_id is final) */
     long long user_id;        /* 0 when anonymous */
     bool cookie_auth;         /* authenticated by the session cookie (CSRF applies) */
     char csrf_token[48];      /* the session's CSRF token when authenticated */

@@ -1,8 +1,9 @@
 /* Body and query-string parsing for handlers: the JSON body (content type, syntax,
- * fields) and positive integer query parameters, answering 415/400 through chat_fail()
+ * fields), positive integer and text query parameters, answering 415/400 through chat_fail()
  * when they are wrong. */
 #include "request.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "errors.h"
 #include "request_decode.h"
 #include "response.h"
+#include "utf8.h"
 
 static bool is_json_content_type(const char *ct)
 {
@@ -60,4 +62,23 @@ int chat_query_positive_int(const struct chat_request *req, struct chat_response
     }
     *value = v;
     return CHAT_OK;
+}
+
+int chat_query_text(const struct chat_request *req, struct chat_response *res,
+                    const char *name, size_t max_chars, char *buf, size_t size)
+{
+    /* buf has room for max_chars characters of 4 bytes and a partial one: a longer value
+     * is cut by chat_query_param in bytes, then here at a character, and only that prefix
+     * (all a search uses) has to be valid UTF-8. */
+    assert(size >= 4 * max_chars + 5);
+    buf[0] = '\0';
+    if (!chat_query_param(req->query, name, buf, size))
+        return CHAT_OK;
+    size_t len = chat_utf8_prefix_len(buf, strlen(buf), max_chars);
+    buf[len] = '\0';
+    if (chat_utf8_valid(buf, len))
+        return CHAT_OK;
+    char detail[96];
+    snprintf(detail, sizeof(detail), "Query parameter '%s' is not valid UTF-8.", name);
+    return chat_fail(req, res, CHAT_E_INVALID_UTF8, detail);
 }

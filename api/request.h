@@ -20,4 +20,11 @@ int chat_read_json_body(const struct chat_request *req, struct chat_response *re
 int chat_query_positive_int(const struct chat_request *req, struct chat_response *res,
                             const char *name, long long max, long long *value);
 
+/* Reads an optional text query parameter into buf ("" when absent): only its first
+ * max_chars characters count (cut at a character, so a longer value is a shorter search,
+ * not an error), and they must be valid UTF-8, else a 400 invalid_utf8 is written and
+ * CHAT_E_INVALID_UTF8 returned. buf holds 4 * max_chars + 5 bytes. */
+int chat_query_text(const struct chat_request *req, struct chat_response *res,
+                    const char *name, size_t max_chars, char *buf, size_t size);
+
 #endif

@@ -41,6 +41,15 @@ const struct chat_route chat_routes[] = {
     {"POST", "/api/chat/attachments/", chat_handle_attachment_upload, CHAT_ROUTE_AUTH | CHAT_ROUTE_BODY_FILE},
     {"GET", "/api/chat/attachments/{id}/", chat_handle_attachment_get, CHAT_ROUTE_AUTH},
     {"GET", "/api/chat/search/", chat_handle_search, CHAT_ROUTE_AUTH},
+    {"PATCH", "/api/chat/conversations/{id}/participants/{id}/", chat_handle_participant_role, CHAT_ROUTE_AUTH},
+    /* Site administration: app.c answers 404 under /api/admin/ to anyone but a site admin,
+     * before these are matched. */
+    {"GET", "/api/admin/users/", chat_handle_admin_user_list, CHAT_ROUTE_AUTH},
+    {"GET", "/api/admin/users/{id}/", chat_handle_admin_user_get, CHAT_ROUTE_AUTH},
+    {"POST", "/api/admin/users/{id}/deactivate/", chat_handle_admin_user_deactivate, CHAT_ROUTE_AUTH},
+    {"POST", "/api/admin/users/{id}/reactivate/", chat_handle_admin_user_reactivate, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/admin/messages/{id}/", chat_handle_admin_message_delete, CHAT_ROUTE_AUTH},
+    {"GET", "/api/admin/audit/", chat_handle_admin_audit, CHAT_ROUTE_AUTH},
 };
 const unsigned chat_routes_count = sizeof(chat_routes) / sizeof(chat_routes[0]);
 

@@ -1,4 +1,7 @@
-/* /api/chat/conversations/<pk>/participants/: list, add, remove. */
+/* /api/chat/conversations/<pk>/participants/: list, add, remove, and a participant's
+ * group role (PATCH <user_id>/). */
+#include <string.h>
+
 #include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
@@ -55,11 +58,43 @@ CHAT_HANDLER(chat_handle_participant_remove)
             detail = "Not found.";
         else if (rc == CHAT_E_CONFLICT)
             detail = "A direct conversation has exactly two participants; leave it instead.";
-        else if (rc == CHAT_E_FORBIDDEN)
-            detail = "Only the group's creator may remove other participants.";
+        else if (rc == CHAT_E_NOT_ADMIN)
+            detail = "Only an admin of the group may remove other participants.";
         return chat_fail(req, res, rc, detail);
     }
     chat_app_wake_push(app);
     res->status = 204;
     return CHAT_OK;
+}
+
+static const struct chat_field role_fields[] = {
+    {"role", CHAT_FIELD_STRING, true, false, 16},
+};
+
+CHAT_HANDLER(chat_handle_participant_role)
+{
+    json_object *body, *participant = NULL;
+    bool changed = false;
+    int rc = chat_read_json_body(req, res, role_fields, 1, &body);
+    if (rc != CHAT_OK)
+        return rc;
+    const char *role = chat_json_get_string(body, "role", "");
+    bool admin = strcmp(role, "admin") == 0;
+    rc = admin || strcmp(role, "member") == 0
+             ? chat_participant_set_role(&app->db, args->ids[0], req->user_id, args->ids[1], admin,
+                                         &changed, &participant)
+             : CHAT_E_VALIDATION;
+    if (rc != CHAT_OK) {
+        rc = chat_fail(req, res, rc,
+                       rc == CHAT_E_VALIDATION ? "role must be \"admin\" or \"member\"."
+                       : rc == CHAT_E_CONFLICT ? "A direct conversation has no roles."
+                                               : NULL);
+        goto out;
+    }
+    if (changed)
+        chat_app_wake_push(app);
+    chat_respond_json(res, 200, participant);
+out:
+    json_object_put(body);
+    return rc;
 }

@@ -1,4 +1,5 @@
-/* chatctl: the admin command line — migrations, users, demo data, config example. */
+/* chatctl: the admin command line — migrations, users (and site admins), moderation
+ * (message delete, the audit log), demo data, config example. */
 #include <dirent.h>
 #include <errno.h>
 #include <mysql.h>
@@ -23,14 +24,23 @@ static const char usage[] =
     "usage: chatctl [--config FILE] COMMAND\n"
     "Commands:\n"
     "  migrate                       apply the migrations in sql_dir that are not applied yet\n"
-    "  user add USERNAME [--password P] [--display-name NAME]\n"
+    "  user add USERNAME [--password P] [--display-name NAME] [--admin]\n"
     "                                create a user (asks for the password when not given;\n"
-    "                                CHAT_PASSWORD in the environment also works)\n"
+    "                                CHAT_PASSWORD in the environment also works); --admin\n"
+    "                                makes them a site admin (how the first one is made)\n"
     "  user passwd USERNAME [--password P]\n"
     "                                set a password and end the user's sessions\n"
     "  user deactivate USERNAME      refuse the user's logins and end every session and\n"
     "                                connection at once\n"
     "  user reactivate USERNAME      let a deactivated user log in again\n"
+    "  user admin USERNAME           make the user a site admin (/api/admin/)\n"
+    "  user unadmin USERNAME         take site administration away from the user\n"
+    "  user list [QUERY]             list users (whose username or display name contains\n"
+    "                                QUERY), with their admin and deactivation state\n"
+    "  message delete ID             delete any message (a tombstone, as its author's delete)\n"
+    "  audit [--limit N] [--before ID] [--user USERNAME]\n"
+    "                                print the moderation audit log, newest first\n"
+    "                                (every action above is in it, by \"operator\")\n"
     "  demo                          create alice, bob and carol (password 'password123'),\n"
     "                                a direct chat alice-bob and a group with all three\n"
     "  config example                print an example config file with every setting\n"
@@ -241,32 +251,91 @@ static void wake_push_daemons(const struct chat_config *cfg)
         close(fd);
 }
 
+/* user deactivate | reactivate | admin | unadmin USERNAME, by the operator (audited). */
+static int cmd_user_flag(const struct chat_config *cfg, struct chat_db *db, const char *sub,
+                         const char *username)
+{
+    long long id = 0;
+    bool changed = false;
+    int rc = chat_user_find_by_username(db, username, &id);
+    if (rc != CHAT_OK)
+        return report(rc, username);
+    if (!strcmp(sub, "deactivate") || !strcmp(sub, "reactivate")) {
+        bool active = !strcmp(sub, "reactivate");
+        rc = chat_user_set_active(db, 0, id, active, &changed);
+        if (rc == CHAT_OK) {
+            if (!active) /* the daemons end the connections when they read the event */
+                wake_push_daemons(cfg);
+            printf("%s %s\n", username,
+                   active ? "reactivated" : "deactivated; their sessions were ended");
+        }
+        return report(rc, username);
+    }
+    bool admin = !strcmp(sub, "admin");
+    rc = chat_user_set_admin(db, 0, id, admin, &changed);
+    if (rc == CHAT_OK)
+        printf("%s %s a site admin%s\n", username, admin ? "is" : "is not",
+               changed ? "" : " (unchanged)");
+    return report(rc, username);
+}
+
+/* A JSON value of an object as text for a listing: "-" for null or absent. */
+static const char *field(json_object *o, const char *key)
+{
+    json_object *v = json_object_object_get(o, key);
+    return v ? json_object_get_string(v) : "-";
+}
+
+/* user list [QUERY]: every matching user, a page at a time. */
+static int cmd_user_list(struct chat_db *db, const char *q)
+{
+    long long after = 0;
+    bool more = true;
+    printf("%-8s %-32s %-5s %-27s %s\n", "id", "username", "admin", "deactivated", "display name");
+    while (more) {
+        json_object *page = NULL;
+        int rc = chat_admin_users_page_json(db, q, after, CHAT_PAGE_MAX, &page);
+        if (rc != CHAT_OK)
+            return report(rc, "user list");
+        json_object *results = json_object_object_get(page, "results");
+        for (size_t i = 0; i < json_object_array_length(results); i++) {
+            json_object *u = json_object_array_get_idx(results, i);
+            after = json_object_get_int64(json_object_object_get(u, "id"));
+            printf("%-8lld %-32s %-5s %-27s %s\n", after, field(u, "username"),
+                   json_object_get_boolean(json_object_object_get(u, "is_admin")) ? "yes" : "no",
+                   field(u, "deactivated_at"), field(u, "display_name"));
+        }
+        more = json_object_get_boolean(json_object_object_get(page, "has_more"));
+        json_object_put(page);
+    }
+    return 0;
+}
+
 static int cmd_user(const struct chat_config *cfg, struct chat_db *db, int argc, char **argv)
 {
+    if (argc >= 1 && argc <= 2 && !strcmp(argv[0], "list"))
+        return cmd_user_list(db, argc == 2 ? argv[1] : "");
     if (argc < 2) {
         fputs(usage, stderr);
         return 2;
     }
     const char *sub = argv[0], *username = argv[1], *password = NULL, *display = NULL;
-    if (!strcmp(sub, "deactivate") || !strcmp(sub, "reactivate")) {
-        bool active = !strcmp(sub, "reactivate");
+    bool make_admin = false;
+    if (!strcmp(sub, "deactivate") || !strcmp(sub, "reactivate") || !strcmp(sub, "admin") ||
+        !strcmp(sub, "unadmin")) {
         if (argc != 2) {
             fputs(usage, stderr);
             return 2;
         }
-        int rc = chat_user_set_active(db, username, active);
-        if (rc == CHAT_OK) {
-            if (!active) /* the daemons end the connections when they read the event */
-                wake_push_daemons(cfg);
-            printf("%s %s\n", username, active ? "reactivated" : "deactivated; their sessions were ended");
-        }
-        return report(rc, username);
+        return cmd_user_flag(cfg, db, sub, username);
     }
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--password") && i + 1 < argc)
             password = argv[++i];
         else if (!strcmp(argv[i], "--display-name") && i + 1 < argc && !strcmp(sub, "add"))
             display = argv[++i];
+        else if (!strcmp(argv[i], "--admin") && !strcmp(sub, "add"))
+            make_admin = true;
         else {
             fprintf(stderr, "chatctl: unknown argument '%s'\n", argv[i]);
             return 2;
@@ -279,9 +348,12 @@ static int cmd_user(const struct chat_config *cfg, struct chat_db *db, int argc,
     }
     if (!strcmp(sub, "add")) {
         long long id = 0;
+        bool changed = false;
         int rc = chat_user_create(db, cfg, username, display, pw, &id);
+        if (rc == CHAT_OK && make_admin)
+            rc = chat_user_set_admin(db, 0, id, true, &changed);
         if (rc == CHAT_OK)
-            printf("created user %s (id %lld)\n", username, id);
+            printf("created %suser %s (id %lld)\n", make_admin ? "site admin " : "", username, id);
         return report(rc, username);
     }
     if (!strcmp(sub, "passwd")) {
@@ -335,6 +407,77 @@ static int cmd_demo(const struct chat_config *cfg, struct chat_db *db)
     return 0;
 }
 
+/* ---- moderation: message delete, audit ---- */
+
+/* A positive id from the command line, or 0. */
+static long long parse_id(const char *s)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return *s >= '0' && *s <= '9' && !*end && !errno && v > 0 ? v : 0;
+}
+
+static int cmd_message(const struct chat_config *cfg, struct chat_db *db, int argc, char **argv)
+{
+    long long id = argc == 2 && !strcmp(argv[0], "delete") ? parse_id(argv[1]) : 0;
+    if (!id) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    bool changed = false;
+    int rc = chat_message_moderate_delete(db, 0, id, &changed);
+    if (rc == CHAT_E_NOT_FOUND) {
+        fprintf(stderr, "chatctl: message %lld: no such message\n", id);
+        return 1;
+    }
+    if (rc == CHAT_OK) {
+        wake_push_daemons(cfg);
+        printf("message %lld %s\n", id, changed ? "deleted" : "was deleted already");
+    }
+    return report(rc, "message delete");
+}
+
+static int cmd_audit(struct chat_db *db, int argc, char **argv)
+{
+    long long limit = CHAT_PAGE_DEFAULT, before = 0, user_id = 0;
+    for (int i = 0; i < argc; i++) {
+        bool has_value = i + 1 < argc;
+        if (!strcmp(argv[i], "--limit") && has_value)
+            limit = parse_id(argv[++i]);
+        else if (!strcmp(argv[i], "--before") && has_value)
+            before = parse_id(argv[++i]);
+        else if (!strcmp(argv[i], "--user") && has_value) {
+            int rc = chat_user_find_by_username(db, argv[++i], &user_id);
+            if (rc != CHAT_OK)
+                return report(rc, argv[i]);
+        } else {
+            fprintf(stderr, "chatctl: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (limit < 1 || limit > CHAT_PAGE_MAX) {
+        fprintf(stderr, "chatctl: --limit takes 1 to %d\n", CHAT_PAGE_MAX);
+        return 2;
+    }
+    json_object *page = NULL;
+    int rc = chat_audit_page_json(db, user_id, before, (int)limit, &page);
+    if (rc != CHAT_OK)
+        return report(rc, "audit");
+    json_object *results = json_object_object_get(page, "results");
+    for (size_t i = 0; i < json_object_array_length(results); i++) {
+        json_object *e = json_object_array_get_idx(results, i);
+        printf("%s %s %s %s target=%s conversation=%s message=%s detail=%s\n", field(e, "id"),
+               field(e, "created_at"), field(e, "actor"), field(e, "action"), field(e, "target"),
+               field(e, "conversation_id"), field(e, "message_id"), field(e, "detail"));
+    }
+    if (json_object_get_boolean(json_object_object_get(page, "has_more")))
+        printf("(more: --before %s)\n",
+               field(json_object_array_get_idx(results, json_object_array_length(results) - 1), "id"));
+    json_object_put(page);
+    return 0;
+}
+
 /* ---- gc ---- */
 
 #define GC_LOCK_WAIT_S 300
@@ -384,7 +527,8 @@ int main(int argc, char **argv)
         rc = cmd_migrate(&cfg);
         goto out;
     }
-    if (strcmp(cmd, "user") != 0 && strcmp(cmd, "demo") != 0 && strcmp(cmd, "gc") != 0) {
+    if (strcmp(cmd, "user") != 0 && strcmp(cmd, "demo") != 0 && strcmp(cmd, "gc") != 0 &&
+        strcmp(cmd, "message") != 0 && strcmp(cmd, "audit") != 0) {
         fprintf(stderr, "chatctl: unknown command '%s'\n%s", cmd, usage);
         goto out;
     }
@@ -398,6 +542,10 @@ int main(int argc, char **argv)
         rc = cmd_user(&cfg, &db, argc - argi - 1, argv + argi + 1);
     else if (!strcmp(cmd, "gc"))
         rc = cmd_gc(&cfg, &db);
+    else if (!strcmp(cmd, "message"))
+        rc = cmd_message(&cfg, &db, argc - argi - 1, argv + argi + 1);
+    else if (!strcmp(cmd, "audit"))
+        rc = cmd_audit(&db, argc - argi - 1, argv + argi + 1);
     else
         rc = cmd_demo(&cfg, &db);
     chat_db_close(&db);

@@ -17,11 +17,13 @@
     X(AUTH_FAILED, 401, "authentication_failed", "Wrong username or password.")            \
     X(CSRF, 403, "csrf_failed", "CSRF token missing or incorrect.")                        \
     X(FORBIDDEN, 403, "permission_denied", "You do not have permission to do this.")      \
+    X(NOT_ADMIN, 403, "not_admin", "Only an admin of this group may do this.")             \
     X(REGISTRATION_CLOSED, 403, "registration_closed", "Registration is disabled on this server.") \
     X(NOT_FOUND, 404, "not_found", "Not found.")                                           \
     X(METHOD, 405, "method_not_allowed", "Method not allowed.")                            \
     X(CONFLICT, 409, "conflict", "The request conflicts with the current state.")          \
     X(DUPLICATE, 409, "duplicate", "That already exists.")                                 \
+    X(LAST_ADMIN, 409, "last_admin", "A group keeps at least one admin; promote another first.") \
     X(TOO_LARGE, 413, "payload_too_large", "The request body is too large.")               \
     X(UNSUPPORTED_MEDIA, 415, "unsupported_media_type", "Send the body as application/json.") \
     X(VALIDATION, 422, "validation_error", "The request is well-formed but invalid.")      \

@@ -35,9 +35,27 @@ bool chat_username_valid(const char *name);
 int chat_user_create(struct chat_db *db, const struct chat_config *cfg, const char *username,
                      const char *display_name, const char *password, long long *user_id);
 /* Deactivates (active false: ends every session and connection of the user at once) or
- * reactivates an account. CHAT_E_NOT_FOUND for no such user. A deactivated user's login
- * answers CHAT_E_FORBIDDEN after the password check, and no session can be created. */
-int chat_user_set_active(struct chat_db *db, const char *username, bool active);
+ * reactivates an account, by actor_id (a site admin; 0: the operator), audited as
+ * user.deactivated / user.reactivated when the state changed (*changed).
+ * CHAT_E_NOT_FOUND for no such user, CHAT_E_CONFLICT for an admin's own account. A
+ * deactivated user's login answers CHAT_E_FORBIDDEN after the password check, and no
+ * session can be created. The caller wakes the push daemons after a deactivation. */
+int chat_user_set_active(struct chat_db *db, long long actor_id, long long user_id, bool active,
+                         bool *changed);
+/* Grants or revokes site administration (users.is_admin), by actor_id (0: the operator),
+ * audited as user.admin_granted / user.admin_revoked when it changed (*changed).
+ * CHAT_E_NOT_FOUND for no such user. */
+int chat_user_set_admin(struct chat_db *db, long long actor_id, long long user_id, bool admin,
+                        bool *changed);
+/* CHAT_OK when user_id is a site admin, else CHAT_E_NOT_FOUND. */
+int chat_user_is_site_admin(struct chat_db *db, long long user_id);
+/* The site admin's view of a user: {id, username, display_name, is_admin,
+ * deactivated_at|null, created_at}. CHAT_E_NOT_FOUND for no such user. */
+int chat_admin_user_get_json(struct chat_db *db, long long user_id, json_object **out);
+/* {results: [admin's user], has_more}: users whose username or display name contains q
+ * (case-insensitive; "" is everyone) with id > after, by id, at most limit. */
+int chat_admin_users_page_json(struct chat_db *db, const char *q, long long after, int limit,
+                               json_object **out);
 int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
                            const char *username, const char *password);
 /* Checks credentials in about constant time. Returns CHAT_E_AUTH_FAILED on mismatch. */
@@ -92,7 +110,7 @@ int chat_conv_create(struct chat_db *db, long long creator_id, const long long *
 /* Returns CHAT_OK when user_id takes part in conv_id, else CHAT_E_NOT_FOUND. */
 int chat_conv_check_participant(struct chat_db *db, long long conv_id, long long user_id);
 /* The conversation object as the viewer sees it: {id, is_group, name, created_at,
- * last_activity_at, participants[{id, username, display_name}], last_message,
+ * last_activity_at, participants[{id, username, display_name, role, online}], last_message,
  * unread_count}. CHAT_E_NOT_FOUND for non-participants. */
 int chat_conv_get_json(struct chat_db *db, long long conv_id, long long viewer_id,
                        json_object **out);
@@ -160,13 +178,20 @@ int chat_message_text_check(const struct chat_config *cfg, const char *text, cha
 int chat_message_edit(struct chat_db *db, long long conv_id, long long message_id,
                       long long user_id, const char *text, json_object **out, bool *changed);
 
-/* Turns user_id's own message into a tombstone: text "", edit history, reactions and
- * attachments removed, deleted_at set; writes message.deleted and rewrites the message's
- * earlier events to the tombstone (chat_events_scrub_message), all in one transaction.
- * Deleting a tombstone again
- * succeeds with *changed false and no event. Errors: CHAT_E_NOT_FOUND, CHAT_E_FORBIDDEN. */
+/* Turns user_id's own message, or any message of a group user_id is an admin of (then
+ * audited as group.message_deleted), into a tombstone: text "", edit history, reactions
+ * and attachments removed, deleted_at set; writes message.deleted and rewrites the
+ * message's earlier events to the tombstone (chat_events_scrub_message), all in one
+ * transaction. Deleting a tombstone again succeeds with *changed false and no event.
+ * Errors: CHAT_E_NOT_FOUND, CHAT_E_NOT_ADMIN (someone else's message in a group),
+ * CHAT_E_FORBIDDEN (someone else's message in a direct chat). */
 int chat_message_delete(struct chat_db *db, long long conv_id, long long message_id,
                         long long user_id, bool *changed);
+/* A site admin's delete of any message, wherever it is: the same tombstone, event and
+ * scrub as chat_message_delete, plus the audit row message.deleted by actor_id (0: the
+ * operator). A tombstone again: *changed false. CHAT_E_NOT_FOUND for no such message. */
+int chat_message_moderate_delete(struct chat_db *db, long long actor_id, long long message_id,
+                                 bool *changed);
 
 /* ---- reactions (store_reaction_changes.c) ---- */
 
@@ -202,24 +227,40 @@ int chat_message_status_json(struct chat_db *db, long long conv_id, long long me
 
 /* ---- conversation changes and participants (store_conversation_changes.c) ---- */
 
+/* Group roles: a group participant is an "admin" or a "member"; the creator is the first
+ * admin. Renaming, removing someone else and changing roles need an admin
+ * (CHAT_E_NOT_ADMIN otherwise); adding and leaving are open to every participant. Role
+ * changes write participant.role_changed and an audit row (store_audit.c). */
+
 /* Renames a group (name validated by the caller); writes conversation.updated when the
- * name changed. Errors: CHAT_E_NOT_FOUND, CHAT_E_VALIDATION (a direct conversation). */
+ * name changed. Errors: CHAT_E_NOT_FOUND, CHAT_E_VALIDATION (a direct conversation),
+ * CHAT_E_NOT_ADMIN. */
 int chat_conv_rename(struct chat_db *db, long long conv_id, long long user_id, const char *name);
-/* [{id, username, display_name, joined_at}], in joining order. */
+/* [{id, username, display_name, joined_at, role}], in joining order. */
 int chat_participants_list_json(struct chat_db *db, long long conv_id, long long viewer_id,
                                 json_object **out_array);
-/* actor_id adds user_id to a group (*added false when already a member, nothing
- * written); writes participant.added. Errors: CHAT_E_NOT_FOUND (actor not a participant),
- * CHAT_E_CONFLICT (direct conversation, or the group is full), CHAT_E_VALIDATION
- * (unknown user). *out is the participant object. */
+/* actor_id adds user_id to a group as a member (*added false when already a member,
+ * nothing written); writes participant.added. Errors: CHAT_E_NOT_FOUND (actor not a
+ * participant), CHAT_E_CONFLICT (direct conversation, or the group is full),
+ * CHAT_E_VALIDATION (unknown user). *out is the participant object. */
 int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_id,
                          long long user_id, bool *added, json_object **out);
 /* actor_id removes user_id; actor_id == user_id leaves (any conversation). Removing
- * someone else needs a group and the group's creator. Writes participant.removed.
- * Errors: CHAT_E_NOT_FOUND (actor or user not a participant), CHAT_E_CONFLICT (someone
- * else in a direct conversation), CHAT_E_FORBIDDEN (not the creator). */
+ * someone else needs a group and an admin of it (audited as group.member_removed).
+ * Writes participant.removed; when the last admin leaves, the earliest remaining
+ * participant becomes admin in the same transaction (participant.role_changed, audited
+ * as group.admin_inherited). Errors: CHAT_E_NOT_FOUND (actor or user not a
+ * participant), CHAT_E_CONFLICT (someone else in a direct conversation),
+ * CHAT_E_NOT_ADMIN. */
 int chat_participant_remove(struct chat_db *db, long long conv_id, long long actor_id,
                             long long user_id);
+/* An admin of the group makes user_id an admin (make_admin) or a member; *changed false
+ * and nothing written when the role is already that. *out is the participant object.
+ * Errors: CHAT_E_NOT_FOUND (actor or user not a participant), CHAT_E_CONFLICT (a direct
+ * conversation), CHAT_E_NOT_ADMIN, CHAT_E_LAST_ADMIN (demoting the only admin). */
+int chat_participant_set_role(struct chat_db *db, long long conv_id, long long actor_id,
+                              long long user_id, bool make_admin, bool *changed,
+                              json_object **out);
 
 /* ---- presence (store_presence.c; used by chat-push and the REST API) ---- */
 
@@ -352,6 +393,29 @@ int chat_event_append(struct chat_db *db, long long conversation_id, const char 
  * see the same log, without the text. tombstone is not consumed. */
 int chat_events_scrub_message(struct chat_db *db, long long message_id, json_object *tombstone,
                               long long keep_event_id);
+
+/* ---- audit log (store_audit.c) ---- */
+
+/* One moderation action. Ids of 0 are "none" (stored as NULL); actor_id 0 is the
+ * operator (chatctl). action is one of the names in docs/API.md ("Audit log"). */
+struct chat_audit_entry {
+    long long actor_id;
+    const char *action;
+    long long target_user_id;
+    long long conversation_id;
+    long long message_id;
+    const char *detail; /* may be NULL; at most 100 characters */
+};
+
+/* Inside the caller's transaction (the action's own): writes one audit_log row, with the
+ * actor's and the target's usernames as they are now. */
+int chat_audit_append(struct chat_db *db, const struct chat_audit_entry *e);
+/* {results: [entry], has_more}, newest first, ids below before (0: from the newest),
+ * at most limit; user_id (0: everyone) keeps the rows where that user is the actor or
+ * the target. entry: {id, created_at, actor_id|null, actor, action, target_user_id|null,
+ * target|null, conversation_id|null, message_id|null, detail|null}. */
+int chat_audit_page_json(struct chat_db *db, long long user_id, long long before, int limit,
+                         json_object **out);
 
 /* ---- time (store_rows.c) ---- */
 

@@ -1,9 +1,10 @@
 /* Layer 5 (writes) of the data layer: conversation writes. Creating a conversation
  * (direct or group), renaming a group and its membership (listing, adding, removing,
- * leaving, rejoining a direct chat). Every change to an existing conversation locks its
- * row first and writes its event in the same transaction. Calls conversation views
- * (store_conversations.c, for event payloads), users, rows, membership and the event
- * log. */
+ * leaving, rejoining a direct chat) and group roles (admin or member). Every change to
+ * an existing conversation locks its row first and writes its event (and, for a
+ * moderation action, its audit row) in the same transaction. Calls conversation views
+ * (store_conversations.c, for event payloads), users, rows, membership, the event log
+ * and the audit log. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,26 +14,35 @@
 #include "store_internal.h"
 
 /* Inside a transaction: locks the conversation for actor_id (CHAT_E_NOT_FOUND when they
- * do not take part) and reads its kind and creator (0 when unknown). */
+ * do not take part) and reads its kind and whether actor_id is one of its admins. */
 static int lock_conversation(struct chat_db *db, long long conv_id, long long actor_id,
-                             bool *is_group, long long *creator_id)
+                             bool *is_group, bool *actor_admin)
 {
     int rc = chat_conv_lock_for_participant(db, conv_id, actor_id);
     if (rc != CHAT_OK)
         return rc;
     struct chat_db_result r;
-    rc = chat_db_query(db, "SELECT is_group, COALESCE(created_by, 0) FROM conversations WHERE id = ?",
-                       CHAT_DB_PARAMS(DB_INT(conv_id)), &r);
+    rc = chat_db_query(db,
+                       "SELECT c.is_group, p.role = 'admin' FROM conversations c "
+                       "JOIN participants p ON p.conversation_id = c.id AND p.user_id = ? "
+                       "WHERE c.id = ?",
+                       CHAT_DB_PARAMS(DB_INT(actor_id), DB_INT(conv_id)), &r);
     if (rc != CHAT_OK)
         return rc;
     if (r.nrows == 0)
         rc = CHAT_E_NOT_FOUND;
     else {
         *is_group = chat_db_cell_int(&r, 0, 0) != 0;
-        *creator_id = chat_db_cell_int(&r, 0, 1);
+        *actor_admin = chat_db_cell_int(&r, 0, 1) != 0;
     }
     chat_db_result_free(&r);
     return rc;
+}
+
+/* The group-role rule for changing a group: CHAT_E_NOT_ADMIN unless actor is an admin. */
+static int require_admin(bool actor_admin)
+{
+    return actor_admin ? CHAT_OK : CHAT_E_NOT_ADMIN;
 }
 
 /* CHAT_E_VALIDATION when there is no such user (an id from the request body). */
@@ -45,15 +55,16 @@ static int user_exists(struct chat_db *db, long long user_id)
 
 int chat_conv_rename(struct chat_db *db, long long conv_id, long long user_id, const char *name)
 {
-    bool is_group = false;
-    long long creator_id = 0;
+    bool is_group = false, admin = false;
     json_object *conv = NULL;
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
-    rc = lock_conversation(db, conv_id, user_id, &is_group, &creator_id);
+    rc = lock_conversation(db, conv_id, user_id, &is_group, &admin);
     if (rc == CHAT_OK && !is_group)
         rc = CHAT_E_VALIDATION;
+    if (rc == CHAT_OK)
+        rc = require_admin(admin);
     if (rc != CHAT_OK)
         goto out;
     struct chat_db_result r;
@@ -77,14 +88,14 @@ out:
     return chat_db_end(db, rc);
 }
 
-/* Participant objects {id, username, display_name, joined_at} of conv_id in joining
- * order: all of them when user_id is 0, else only that user's (possibly none). */
+/* Participant objects {id, username, display_name, joined_at, role} of conv_id in
+ * joining order: all of them when user_id is 0, else only that user's (possibly none). */
 static int query_participants(struct chat_db *db, long long conv_id, long long user_id,
                               json_object **out_array)
 {
     struct chat_db_result r;
     int rc = chat_db_query(db,
-                           "SELECT u.id, u.username, u.display_name, p.joined_at "
+                           "SELECT u.id, u.username, u.display_name, p.joined_at, p.role "
                            "FROM participants p JOIN users u ON u.id = p.user_id "
                            "WHERE p.conversation_id = ? AND (? = 0 OR p.user_id = ?) "
                            "ORDER BY p.joined_at, u.id",
@@ -96,6 +107,7 @@ static int query_participants(struct chat_db *db, long long conv_id, long long u
         char joined[32];
         json_object *p = chat_user_json_from_row(&r, i, 0);
         chat_json_add_nullable_string(p, "joined_at", chat_time_rfc3339(chat_db_cell(&r, i, 3), joined));
+        json_object_object_add(p, "role", json_object_new_string(chat_db_cell(&r, i, 4)));
         json_object_array_add(arr, p);
     }
     chat_db_result_free(&r);
@@ -167,12 +179,12 @@ int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_
 {
     *added = false;
     *out = NULL;
-    bool is_group = false;
-    long long creator_id = 0, count = 0;
+    bool is_group = false, admin = false;
+    long long count = 0;
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
-    rc = lock_conversation(db, conv_id, actor_id, &is_group, &creator_id);
+    rc = lock_conversation(db, conv_id, actor_id, &is_group, &admin);
     if (rc == CHAT_OK && !is_group)
         rc = CHAT_E_CONFLICT;
     if (rc == CHAT_OK)
@@ -201,22 +213,74 @@ out:
     return rc;
 }
 
+/* Inside a transaction holding the conversation lock: gives user_id (a participant)
+ * role, writes participant.role_changed and the audit row `action` by actor_id. */
+static int write_role(struct chat_db *db, long long conv_id, long long actor_id,
+                      long long user_id, const char *role, const char *action)
+{
+    json_object *user = NULL, *payload = NULL;
+    int rc = chat_db_exec(db, "UPDATE participants SET role = ? WHERE conversation_id = ? AND user_id = ?",
+                          CHAT_DB_PARAMS(DB_STR(role), DB_INT(conv_id), DB_INT(user_id)), NULL, NULL);
+    if (rc == CHAT_OK)
+        rc = chat_user_get_json(db, user_id, &user);
+    if (rc != CHAT_OK)
+        goto out;
+    payload = participant_payload(conv_id, user_id, user);
+    json_object_object_add(payload, "role", json_object_new_string(role));
+    json_object_object_add(payload, "actor_id", json_object_new_int64(actor_id));
+    rc = chat_event_append(db, conv_id, "participant.role_changed", payload, NULL);
+    if (rc == CHAT_OK)
+        rc = chat_audit_append(db, &(struct chat_audit_entry){
+                                       .actor_id = actor_id, .action = action,
+                                       .target_user_id = user_id, .conversation_id = conv_id,
+                                       .detail = role});
+out:
+    json_object_put(payload);
+    json_object_put(user);
+    return rc;
+}
+
+/* The number of admins of conv_id. */
+static int count_admins(struct chat_db *db, long long conv_id, long long *count)
+{
+    return chat_db_query_int(db,
+                             "SELECT COUNT(*) FROM participants WHERE conversation_id = ? AND role = 'admin'",
+                             CHAT_DB_PARAMS(DB_INT(conv_id)), count);
+}
+
+/* After leaver_id left a group: when no admin is left, the earliest remaining
+ * participant (the list's order) becomes one, so a group with members always has an
+ * admin. Leaving is never refused for being the last admin; demoting is (set_role). */
+static int keep_an_admin(struct chat_db *db, long long conv_id, long long leaver_id)
+{
+    long long admins = 0, heir = 0;
+    int rc = count_admins(db, conv_id, &admins);
+    if (rc != CHAT_OK || admins > 0)
+        return rc;
+    rc = chat_db_query_int(db,
+                           "SELECT user_id FROM participants WHERE conversation_id = ? "
+                           "ORDER BY joined_at, user_id LIMIT 1",
+                           CHAT_DB_PARAMS(DB_INT(conv_id)), &heir);
+    if (rc == CHAT_E_NOT_FOUND)
+        return CHAT_OK; /* the last participant left */
+    if (rc != CHAT_OK)
+        return rc;
+    return write_role(db, conv_id, leaver_id, heir, "admin", "group.admin_inherited");
+}
+
 int chat_participant_remove(struct chat_db *db, long long conv_id, long long actor_id,
                             long long user_id)
 {
-    bool is_group = false;
-    long long creator_id = 0;
+    bool is_group = false, admin = false;
     json_object *user = NULL, *payload = NULL;
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
-    rc = lock_conversation(db, conv_id, actor_id, &is_group, &creator_id);
+    rc = lock_conversation(db, conv_id, actor_id, &is_group, &admin);
     if (rc == CHAT_OK && user_id != actor_id) {
         if (!is_group)
             rc = CHAT_E_CONFLICT;
-        else if (creator_id != actor_id)
-            rc = CHAT_E_FORBIDDEN;
-        else
+        else if ((rc = require_admin(admin)) == CHAT_OK)
             rc = chat_conv_check_participant(db, conv_id, user_id);
     }
     if (rc == CHAT_OK)
@@ -228,10 +292,61 @@ int chat_participant_remove(struct chat_db *db, long long conv_id, long long act
         goto out;
     payload = participant_payload(conv_id, user_id, user);
     rc = chat_event_append(db, conv_id, "participant.removed", payload, NULL);
+    if (rc == CHAT_OK && user_id != actor_id)
+        rc = chat_audit_append(db, &(struct chat_audit_entry){
+                                       .actor_id = actor_id, .action = "group.member_removed",
+                                       .target_user_id = user_id, .conversation_id = conv_id});
+    if (rc == CHAT_OK && is_group)
+        rc = keep_an_admin(db, conv_id, user_id);
 out:
     json_object_put(payload);
     json_object_put(user);
     return chat_db_end(db, rc);
+}
+
+int chat_participant_set_role(struct chat_db *db, long long conv_id, long long actor_id,
+                              long long user_id, bool make_admin, bool *changed,
+                              json_object **out)
+{
+    *changed = false;
+    *out = NULL;
+    bool is_group = false, admin = false;
+    long long admins = 0;
+    const char *role = make_admin ? "admin" : "member";
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = lock_conversation(db, conv_id, actor_id, &is_group, &admin);
+    if (rc == CHAT_OK && !is_group)
+        rc = CHAT_E_CONFLICT;
+    if (rc == CHAT_OK)
+        rc = require_admin(admin);
+    if (rc == CHAT_OK)
+        rc = get_participant(db, conv_id, user_id, out);
+    if (rc != CHAT_OK)
+        goto out;
+    bool was_admin = strcmp(json_object_get_string(json_object_object_get(*out, "role")), "admin") == 0;
+    if (was_admin == make_admin)
+        goto out; /* nothing changes */
+    /* The actor is an admin, so demoting someone else always leaves one; demoting the
+     * only admin (themselves) is refused: they promote someone first, or leave. */
+    if (!make_admin && (rc = count_admins(db, conv_id, &admins)) == CHAT_OK && admins <= 1)
+        rc = CHAT_E_LAST_ADMIN;
+    if (rc == CHAT_OK)
+        rc = write_role(db, conv_id, actor_id, user_id, role, "group.role_changed");
+    json_object_put(*out);
+    *out = NULL;
+    if (rc == CHAT_OK)
+        rc = get_participant(db, conv_id, user_id, out);
+    *changed = rc == CHAT_OK;
+out:
+    rc = chat_db_end(db, rc);
+    if (rc != CHAT_OK) {
+        json_object_put(*out);
+        *out = NULL;
+        *changed = false;
+    }
+    return rc;
 }
 
 /* Re-adds whichever of a direct conversation's two members left it (they see the whole
@@ -271,8 +386,11 @@ static int insert_conversation(struct chat_db *db, long long creator_id, const l
     if (rc != CHAT_OK)
         return rc;
     for (size_t i = 0; i < count; i++) {
-        rc = chat_db_exec(db, "INSERT INTO participants (conversation_id, user_id) VALUES (?, ?)",
-                          CHAT_DB_PARAMS(DB_INT(id), DB_INT(members[i])), NULL, NULL);
+        /* The creator (members[0]) is a group's first admin. */
+        const char *role = is_group && i == 0 ? "admin" : "member";
+        rc = chat_db_exec(db,
+                          "INSERT INTO participants (conversation_id, user_id, role) VALUES (?, ?, ?)",
+                          CHAT_DB_PARAMS(DB_INT(id), DB_INT(members[i]), DB_STR(role)), NULL, NULL);
         if (rc != CHAT_OK)
             return rc;
     }

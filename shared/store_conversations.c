@@ -29,7 +29,7 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
         goto out;
     rc = chat_db_query(db,
                        "SELECT pp.conversation_id, u.id, u.username, u.display_name, "
-                       "COALESCE(up.online, 0) "
+                       "COALESCE(up.online, 0), pp.role "
                        "FROM participants p "
                        "JOIN participants pp ON pp.conversation_id = p.conversation_id "
                        "JOIN users u ON u.id = pp.user_id "
@@ -78,6 +78,7 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
             if (!for_event) /* presence (store_presence.c) changes without an event here */
                 json_object_object_add(u, "online",
                                        json_object_new_boolean(chat_db_cell_int(&parts, k, 4)));
+            json_object_object_add(u, "role", json_object_new_string(chat_db_cell(&parts, k, 5)));
             json_object_array_add(plist, u);
         }
         json_object_object_add(c, "participants", plist);

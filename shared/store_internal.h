@@ -3,7 +3,8 @@
  * The data layer is layered: a store file calls only files of lower layers, never one
  * of its own layer or above (checked with nm on the objects, see the commit history).
  *   1  bottom:      store_rows.c (rows -> JSON), store_membership.c (who takes part),
- *                   store_events.c (the event log), store_sessions.c, store_ratelimit.c
+ *                   store_events.c (the event log), store_sessions.c, store_ratelimit.c,
+ *                   store_audit.c (the moderation log)
  *   2  records and decorators: store_users.c, store_attachments.c (uploads, attach, gc),
  *                   store_reactions.c and store_message_attachments.c (fields of message
  *                   objects)

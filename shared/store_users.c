@@ -1,5 +1,6 @@
 /* Layer 2 (records) of the data layer: users. Creation, credentials, lookup and the user
- * object. Calls store_rows.c only. */
+ * object; for site administration the admin flag, deactivation (audited) and the paged
+ * user list. Calls store_rows.c, store_sessions.c and store_audit.c (layer 1). */
 #include <ctype.h>
 #include <string.h>
 
@@ -83,22 +84,72 @@ int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
     return rc == CHAT_OK ? chat_sessions_revoke_user(db, user_id, false) : rc;
 }
 
-int chat_user_set_active(struct chat_db *db, const char *username, bool active)
+int chat_user_set_active(struct chat_db *db, long long actor_id, long long user_id, bool active,
+                         bool *changed)
 {
-    long long user_id;
-    int rc = chat_user_find_by_username(db, username, &user_id);
+    *changed = false;
+    if (actor_id != 0 && actor_id == user_id)
+        return CHAT_E_CONFLICT; /* an admin cannot shut themselves out */
+    long long was_active = 0;
+    int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
+    rc = chat_db_query_int(db, "SELECT deactivated_at IS NULL FROM users WHERE id = ? FOR UPDATE",
+                           CHAT_DB_PARAMS(DB_INT(user_id)), &was_active);
+    if (rc != CHAT_OK || (was_active != 0) == active)
+        goto out;
     /* First the flag (new sessions are refused from its commit on: chat_session_create
      * reads it under a shared lock), then the sessions that exist. */
     rc = chat_db_exec(db,
                       active ? "UPDATE users SET deactivated_at = NULL WHERE id = ?"
-                             : "UPDATE users SET deactivated_at = COALESCE(deactivated_at, "
-                               "UTC_TIMESTAMP(6)) WHERE id = ?",
+                             : "UPDATE users SET deactivated_at = UTC_TIMESTAMP(6) WHERE id = ?",
                       CHAT_DB_PARAMS(DB_INT(user_id)), NULL, NULL);
-    if (rc != CHAT_OK || active)
+    if (rc == CHAT_OK)
+        rc = chat_audit_append(db, &(struct chat_audit_entry){
+                                       .actor_id = actor_id,
+                                       .action = active ? "user.reactivated" : "user.deactivated",
+                                       .target_user_id = user_id});
+    *changed = rc == CHAT_OK;
+out:
+    rc = chat_db_end(db, rc);
+    if (rc != CHAT_OK) {
+        *changed = false;
         return rc;
-    return chat_sessions_revoke_user(db, user_id, true);
+    }
+    /* Also when it was deactivated already: a session that slipped in is ended too. */
+    return active ? CHAT_OK : chat_sessions_revoke_user(db, user_id, true);
+}
+
+int chat_user_set_admin(struct chat_db *db, long long actor_id, long long user_id, bool admin,
+                        bool *changed)
+{
+    unsigned long long affected = 0;
+    *changed = false;
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = chat_db_query_int(db, "SELECT id FROM users WHERE id = ? FOR UPDATE",
+                           CHAT_DB_PARAMS(DB_INT(user_id)), NULL);
+    if (rc == CHAT_OK)
+        rc = chat_db_exec(db, "UPDATE users SET is_admin = ? WHERE id = ? AND is_admin <> ?",
+                          CHAT_DB_PARAMS(DB_INT(admin), DB_INT(user_id), DB_INT(admin)), &affected,
+                          NULL);
+    if (rc == CHAT_OK && affected > 0)
+        rc = chat_audit_append(db, &(struct chat_audit_entry){
+                                       .actor_id = actor_id,
+                                       .action = admin ? "user.admin_granted" : "user.admin_revoked",
+                                       .target_user_id = user_id});
+    *changed = rc == CHAT_OK && affected > 0;
+    rc = chat_db_end(db, rc);
+    if (rc != CHAT_OK)
+        *changed = false;
+    return rc;
+}
+
+int chat_user_is_site_admin(struct chat_db *db, long long user_id)
+{
+    return chat_db_query_int(db, "SELECT 1 FROM users WHERE id = ? AND is_admin",
+                             CHAT_DB_PARAMS(DB_INT(user_id)), NULL);
 }
 
 int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
@@ -141,26 +192,35 @@ int chat_user_find_by_username(struct chat_db *db, const char *username, long lo
                              CHAT_DB_PARAMS(DB_STR(username)), user_id);
 }
 
-int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_object **out_array)
+/* The LIKE pattern matching names that contain (prefix_only: start with) q, wildcards
+ * in q escaped, so a query of "%" matches a literal percent sign. The first
+ * CHAT_DISPLAY_NAME_MAX characters count, cut at a character (a byte cut could send
+ * MariaDB half a character: an error, not a search). *ascii tells whether q is ASCII:
+ * username is an ascii column, and LIKE with a non-ASCII pattern is an "illegal mix of
+ * collations" error (no username could match one anyway). */
+static void like_pattern(const char *q, bool prefix_only,
+                         char pattern[2 * 4 * CHAT_DISPLAY_NAME_MAX + 3], bool *ascii)
 {
-    /* Escape LIKE wildcards so a query of "%" matches a literal percent sign. The first
-     * CHAT_DISPLAY_NAME_MAX characters count, cut at a character (a byte cut could send
-     * MariaDB half a character: an error, not a search). */
-    char pattern[2 * 4 * CHAT_DISPLAY_NAME_MAX + 2];
     size_t n = 0, qlen = chat_utf8_prefix_len(q, strlen(q), CHAT_DISPLAY_NAME_MAX);
+    *ascii = true;
+    if (!prefix_only)
+        pattern[n++] = '%';
     for (size_t i = 0; i < qlen; i++) {
         if (q[i] == '%' || q[i] == '_' || q[i] == '\\')
             pattern[n++] = '\\';
         pattern[n++] = q[i];
+        *ascii = *ascii && (unsigned char)q[i] < 0x80;
     }
     pattern[n++] = '%';
     pattern[n] = '\0';
-    bool ascii = true;
-    for (size_t i = 0; i < qlen; i++)
-        ascii = ascii && (unsigned char)q[i] < 0x80;
+}
+
+int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_object **out_array)
+{
+    char pattern[2 * 4 * CHAT_DISPLAY_NAME_MAX + 3];
+    bool ascii;
+    like_pattern(q, true, pattern, &ascii);
     struct chat_db_result r;
-    /* username is an ascii column: LIKE with a non-ASCII pattern is an "illegal mix of
-     * collations" error, and no username could match one anyway. */
     int rc = ascii ? chat_db_query(db,
                                    "SELECT id, username, display_name FROM users "
                                    "WHERE username LIKE ? OR display_name LIKE ? "
@@ -178,5 +238,58 @@ int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_obj
         json_object_array_add(arr, chat_user_json_from_row(&r, i, 0));
     chat_db_result_free(&r);
     *out_array = arr;
+    return CHAT_OK;
+}
+
+/* The admin's user object from the ADMIN_USER_COLUMNS cells of row i. */
+#define ADMIN_USER_COLUMNS                                                                   \
+    "SELECT id, username, display_name, is_admin, deactivated_at, created_at FROM users "
+static json_object *admin_user_json(const struct chat_db_result *r, unsigned row, unsigned col)
+{
+    char t1[32], t2[32];
+    json_object *u = chat_user_json_from_row(r, row, col);
+    json_object_object_add(u, "is_admin", json_object_new_boolean(chat_db_cell_int(r, row, col + 3)));
+    chat_json_add_nullable_string(u, "deactivated_at",
+                                  chat_time_rfc3339(chat_db_cell(r, row, col + 4), t1));
+    chat_json_add_nullable_string(u, "created_at",
+                                  chat_time_rfc3339(chat_db_cell(r, row, col + 5), t2));
+    return u;
+}
+
+int chat_admin_user_get_json(struct chat_db *db, long long user_id, json_object **out)
+{
+    return chat_query_one_json(db, ADMIN_USER_COLUMNS "WHERE id = ?",
+                               CHAT_DB_PARAMS(DB_INT(user_id)), admin_user_json, out);
+}
+
+int chat_admin_users_page_json(struct chat_db *db, const char *q, long long after, int limit,
+                               json_object **out)
+{
+    char pattern[2 * 4 * CHAT_DISPLAY_NAME_MAX + 3];
+    bool ascii;
+    like_pattern(q, false, pattern, &ascii);
+    struct chat_db_result r;
+    /* One row more than asked tells whether there is another page. */
+    int rc = ascii ? chat_db_query(db,
+                                   ADMIN_USER_COLUMNS "WHERE id > ? AND (username LIKE ? OR "
+                                   "display_name LIKE ?) ORDER BY id LIMIT ?",
+                                   CHAT_DB_PARAMS(DB_INT(after), DB_STR(pattern), DB_STR(pattern),
+                                                  DB_INT(limit + 1)),
+                                   &r)
+                   : chat_db_query(db,
+                                   ADMIN_USER_COLUMNS "WHERE id > ? AND display_name LIKE ? "
+                                   "ORDER BY id LIMIT ?",
+                                   CHAT_DB_PARAMS(DB_INT(after), DB_STR(pattern), DB_INT(limit + 1)),
+                                   &r);
+    if (rc != CHAT_OK)
+        return rc;
+    unsigned n = r.nrows > (unsigned)limit ? (unsigned)limit : r.nrows;
+    json_object *arr = json_object_new_array_ext((int)n);
+    for (unsigned i = 0; i < n; i++)
+        json_object_array_add(arr, admin_user_json(&r, i, 0));
+    *out = json_object_new_object();
+    json_object_object_add(*out, "results", arr);
+    json_object_object_add(*out, "has_more", json_object_new_boolean(r.nrows > n));
+    chat_db_result_free(&r);
     return CHAT_OK;
 }

@@ -407,6 +407,31 @@ function fillMessage(li, msg, state) {
   if (mine) setTicks(li, state || (msg.id ? tickState(msg) : "pending"));
 }
 
+// A Delete button that asks once more before deleting msg.
+function deleteButton(msg, className) {
+  const del = button(className, "Delete");
+  del.addEventListener("click", () => {
+    if (del.dataset.armed) {
+      deleteMessage(msg);
+      return;
+    }
+    del.dataset.armed = "1";
+    del.textContent = "Confirm delete";
+    setTimeout(() => {
+      delete del.dataset.armed;
+      del.textContent = "Delete";
+    }, 5000);
+  });
+  return del;
+}
+
+// Group roles: true when the signed-in user is an admin of the group conv.
+function isGroupAdmin(conv) {
+  if (!conv || !conv.is_group) return false;
+  const self = (conv.participants || []).find((p) => p.id === me.id);
+  return !!self && self.role === "admin";
+}
+
 function actionsFor(msg, mine) {
   const wrap = el("div", "message-actions");
   const more = button("more-button", "\u22EF", "Message actions");
@@ -421,20 +446,10 @@ function actionsFor(msg, mine) {
   if (mine) {
     const edit = button("edit-button", "Edit");
     edit.addEventListener("click", () => startEdit(msg));
-    const del = button("delete-button", "Delete");
-    del.addEventListener("click", () => {
-      if (del.dataset.armed) {
-        deleteMessage(msg);
-        return;
-      }
-      del.dataset.armed = "1";
-      del.textContent = "Confirm delete";
-      setTimeout(() => {
-        delete del.dataset.armed;
-        del.textContent = "Delete";
-      }, 5000);
-    });
-    bar.append(edit, del);
+    bar.append(edit, deleteButton(msg, "delete-button"));
+  } else if (isGroupAdmin(convs.get(msg.conversation_id))) {
+    // A group's admins may delete anyone's message there (a moderation, audited).
+    bar.append(deleteButton(msg, "delete-button moderate-delete"));
   }
   more.addEventListener("click", () => {
     bar.hidden = !bar.hidden;
@@ -1272,7 +1287,8 @@ function renderDetails() {
   const conv = convs.get(current);
   if (!conv) return;
   $("details-heading").textContent = conversationTitle(conv);
-  $("rename-row").hidden = !conv.is_group;
+  const admin = isGroupAdmin(conv);
+  $("rename-row").hidden = !admin;
   $("add-member-row").hidden = !conv.is_group;
   $("leave-button").textContent = conv.is_group ? "Leave group" : "Leave conversation";
   const ul = $("member-list");
@@ -1283,7 +1299,9 @@ function renderDetails() {
     const dot = el("span", "presence-dot" + (isOnline(p.id) ? " online" : ""));
     dot.setAttribute("aria-hidden", "true");
     li.append(dot, el("span", "member-name", p.id === me.id ? `${displayName(p)} (you)` : displayName(p)));
-    if (conv.is_group && p.id !== me.id) {
+    if (conv.is_group && p.role === "admin") li.append(el("span", "role-badge", "admin"));
+    if (admin) li.append(" ", roleButton(conv, p));
+    if (admin && p.id !== me.id) {
       const rm = button("remove-member link", "Remove", `Remove ${displayName(p)}`);
       rm.addEventListener("click", async () => {
         try {
@@ -1301,13 +1319,43 @@ function renderDetails() {
   }
 }
 
+// For a group admin: makes p an admin, or a member again (the server keeps at least one
+// admin and answers 409 last_admin otherwise; the change comes back as an event too).
+function roleButton(conv, p) {
+  const promote = p.role !== "admin";
+  const label = promote ? "Make admin" : "Remove admin";
+  const b = button("role-button link", label, `${label}: ${displayName(p)}`);
+  b.addEventListener("click", async () => {
+    try {
+      const updated = await call("PATCH", `/api/chat/conversations/${conv.id}/participants/${p.id}/`,
+        { role: promote ? "admin" : "member" });
+      setRole(conv.id, p.id, updated.role);
+    } catch (err) {
+      showError($("details-error"), err);
+    }
+  });
+  return b;
+}
+
+// Records user_id's new role in conv_id and redraws what depends on it: the details
+// dialog, and the open conversation's message actions when it is the user's own role.
+function setRole(convId, userId, role) {
+  const conv = convs.get(convId);
+  if (!conv) return;
+  const p = (conv.participants || []).find((x) => x.id === userId);
+  if (!p || p.role === role) return;
+  p.role = role;
+  applyConversationUpdate({ ...conv });
+  if (userId === me.id && convId === current) for (const msg of messages.values()) refreshMessage(msg);
+}
+
 function startDetailsDialog() {
   const dialog = $("details-dialog");
   userPicker($("add-member-input"), $("add-member-results"), async (u) => {
     const conv = convs.get(current);
     try {
       await call("POST", `/api/chat/conversations/${conv.id}/participants/`, { user_id: u.id });
-      if (!conv.participants.some((p) => p.id === u.id)) conv.participants.push(u);
+      if (!conv.participants.some((p) => p.id === u.id)) conv.participants.push({ role: "member", ...u });
       $("add-member-input").value = "";
       $("add-member-results").replaceChildren();
       renderDetails();
@@ -1442,7 +1490,7 @@ async function handleEvent(frame) {
         }
       } else {
         const conv = convs.get(d.conversation_id);
-        if (conv && !conv.participants.some((p) => p.id === d.user_id)) conv.participants.push(d.user);
+        if (conv && !conv.participants.some((p) => p.id === d.user_id)) conv.participants.push({ role: "member", ...d.user });
         if (conv) applyConversationUpdate({ ...conv });
       }
       break;
@@ -1458,6 +1506,10 @@ async function handleEvent(frame) {
           applyConversationUpdate({ ...conv });
         }
       }
+      break;
+    }
+    case "participant.role_changed": {
+      setRole(d.conversation_id, d.user_id, d.role);
       break;
     }
     case "presence": {

@@ -148,6 +148,12 @@ def _validate_json(s, schema, method, path, status, response, where):
                                    % (_pointer(best.absolute_path), best.message[:200])))
 
 
+def _site_admin_path(item):
+    """True when every operation of the path is x-site-admin."""
+    ops = [item[m] for m in item if m in METHODS]
+    return bool(ops) and all(op.get("x-site-admin") for op in ops)
+
+
 def check(method, url, response):
     """Checks one response; raises OpenAPIMismatch. Returns quietly for requests outside
     the API (the push daemon's /ws/, other hosts' paths)."""
@@ -182,6 +188,12 @@ def check(method, url, response):
             if status not in FRONT_END_STATUSES | {405}:
                 _fail(method, template, status, _body_text(response),
                       "front-end answer to an undocumented method")
+            return
+        if status == 404 and _site_admin_path(item):
+            # Site administration answers everyone but a site admin 404 for every method
+            # (app.c's gate), so that it does not reveal that the path exists.
+            _validate_json(s, s.doc["components"]["schemas"]["Error"], method, template, status,
+                           response, "404 under /api/admin/")
             return
         if status != 405:
             _fail(method, template, status, _body_text(response),

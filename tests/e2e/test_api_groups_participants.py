@@ -16,9 +16,14 @@ def four(make_user):
 
 # ---- rename ----------------------------------------------------------------------------
 
-def test_any_participant_renames_a_group(api_url, servers, four):
+def test_an_admin_renames_a_group(api_url, servers, four):
+    """Renaming needs a group admin (test_api_group_roles.py refuses the members); b is
+    made one, then c."""
     a, b, c, _ = four
     conv = group(api_url, a, [b, c], name="before")
+    for user in (b, c):
+        r = request("PATCH", parts_url(api_url, conv["id"], user["id"]), a, {"role": "admin"})
+        assert r.status_code == 200, r.text
     since = last_event_id(servers)
     r = request("PATCH", conv_url(api_url, conv["id"]), b, {"name": "après 🎉"})
     assert r.status_code == 200, r.text
@@ -89,7 +94,8 @@ def test_participant_list(api_url, four):
     results = r.json()["results"]
     assert {p["id"] for p in results} == {a["id"], b["id"], c["id"]}
     for p in results:
-        assert set(p) == {"id", "username", "display_name", "joined_at"}, p
+        assert set(p) == {"id", "username", "display_name", "joined_at", "role"}, p
+        assert p["role"] == ("admin" if p["id"] == a["id"] else "member"), p
         assert p["joined_at"].endswith("Z")
     assert_error(request("GET", parts_url(api_url, conv["id"]), d), 404, "not_found")
     assert_error(request("GET", parts_url(api_url, 999999999), a), 404, "not_found")
@@ -150,11 +156,11 @@ def test_add_refusals(api_url, servers, four):
     assert ids == {a["id"], b["id"]}
 
 
-def test_only_the_creator_removes_others(api_url, servers, four):
+def test_only_an_admin_removes_others(api_url, servers, four):
     a, b, c, d = four
     conv = group(api_url, a, [b, c])
     assert_error(request("DELETE", parts_url(api_url, conv["id"], a["id"]), b), 403,
-                 "permission_denied")
+                 "not_admin")
     assert_error(request("DELETE", parts_url(api_url, conv["id"], c["id"]), d), 404, "not_found")
     assert_error(request("DELETE", parts_url(api_url, conv["id"], d["id"]), a), 404, "not_found")
     since = last_event_id(servers)
@@ -291,6 +297,7 @@ def test_outsider_gets_404_whatever_the_body(api_url, four):
               {"unknown": 1}]
     attempts = [("PATCH", base), ("DELETE", base), ("GET", parts_url(api_url, conv)),
                 ("POST", parts_url(api_url, conv)), ("DELETE", parts_url(api_url, conv, a["id"])),
+                ("PATCH", parts_url(api_url, conv, a["id"])),
                 ("POST", base + "read/"), ("POST", base + "delivered/"),
                 ("POST", msgs_url(api_url, conv)), ("GET", msgs_url(api_url, conv) + "?limit=x"),
                 ("PATCH", msg_url(api_url, conv, m["id"])),

@@ -1,7 +1,8 @@
 """The generic rules of docs/openapi.yaml, exercised on every JSON API operation it lists
 (paths under /api/; the HTML pages have their own suites):
-authentication (401), CSRF on cookie writes (403), JSON-only bodies (415) and 404 for
-outsiders on every conversation resource. It runs through every front end of
+authentication (401), CSRF on cookie writes (403), JSON-only bodies (415), 404 for
+outsiders on every conversation resource, and 404 for everyone but a site admin on the
+site administration operations (x-site-admin). It runs through every front end of
 conftest.FRONT_ENDS (chat-httpd, nginx and Apache over FastCGI, ...). The operations come from the spec, so a new
 route is covered as soon as it is documented; each response is also validated against
 the spec by openapi_check (installed by conftest.py)."""
@@ -29,6 +30,7 @@ BODIES = {
     "markDelivered": {"message_id": "<message>"},
     "sendMessage": {"text": "from an outsider"},
     "editMessage": {"text": "edited by an outsider"},
+    "setParticipantRole": {"role": "admin"},
 }
 
 
@@ -46,6 +48,10 @@ def op_id(op):
     return "%s %s" % (op[0].upper(), op[1])
 
 
+def site_admin_only(op):
+    return bool(op[2].get("x-site-admin"))
+
+
 def requires_auth(op):
     security = op[2].get("security", openapi_check.spec().doc.get("security", []))
     return bool(security) and {} not in security
@@ -57,10 +63,12 @@ def json_only_body(op):
 
 
 @pytest.fixture
-def world(front_end_url, make_user):
-    """A group of owner and member with one message (carrying one attachment), and an
-    outsider; the values that fill path parameters and bodies."""
+def world(servers, front_end_url, make_user):
+    """A group of owner and member with one message (carrying one attachment), an
+    outsider and a site admin; the values that fill path parameters and bodies."""
     owner, member, outsider = make_user("own"), make_user("mem"), make_user("out")
+    admin = make_user("adm")
+    servers.chatctl("user", "admin", admin["username"])
     r = requests.post(front_end_url + "/api/chat/conversations/",
                       json={"participant_ids": [member["id"]], "name": "g", "is_group": True},
                       headers=auth_headers(owner), timeout=TIMEOUT)
@@ -77,6 +85,7 @@ def world(front_end_url, make_user):
     assert r.status_code == 201, r.text
     return {
         "api_url": front_end_url, "owner": owner, "member": member, "outsider": outsider,
+        "admin": admin,
         "params": {
             "conversation_id": conv["id"], "message_id": r.json()["id"],
             "user_id": member["id"], "attachment_id": attachment["id"],
@@ -125,7 +134,8 @@ def assert_code(r, status, code, what):
     assert r.json()["code"] == code, (what, r.text)
 
 
-@pytest.mark.parametrize("op", [o for o in operations() if requires_auth(o)], ids=op_id)
+@pytest.mark.parametrize("op", [o for o in operations() if requires_auth(o) and not site_admin_only(o)],
+                         ids=op_id)
 def test_secured_operations_answer_401_without_credentials(world, op):
     method, template, _ = op
     r = send(method, url_for(world, template), json=body_for(world, op))
@@ -140,13 +150,48 @@ def test_secured_operations_answer_401_without_credentials(world, op):
 def test_cookie_writes_need_the_csrf_header(world, op):
     method, template, _ = op
     s = requests.Session()
+    who = world["admin" if site_admin_only(op) else "owner"]
     r = s.post(world["api_url"] + "/api/auth/login", timeout=TIMEOUT,
-               json={"username": world["owner"]["username"], "password": world["owner"]["password"]})
+               json={"username": who["username"], "password": who["password"]})
     assert r.status_code == 200, r.text
     for headers in ({}, {"X-CSRFToken": "wrong"}):
         r = s.request(method.upper(), url_for(world, template), json=body_for(world, op),
                       headers=headers, timeout=TIMEOUT)
         assert_code(r, 403, "csrf_failed", op_id(op))
+
+
+@pytest.mark.parametrize("op", [o for o in operations() if site_admin_only(o)], ids=op_id)
+def test_site_admin_operations_answer_404_to_everyone_else(world, op):
+    """Anonymous, a bad token, a plain user with a bearer token or a cookie (with its CSRF
+    header), and a method the path does not take: each gets the 404 of an unknown path,
+    never 401, 403 or 405. Nothing changed; the admin's own request goes through."""
+    method, template, _ = op
+    url = url_for(world, template)
+    plain = requests.Session()
+    r = plain.post(world["api_url"] + "/api/auth/login", timeout=TIMEOUT,
+                   json={"username": world["member"]["username"],
+                         "password": world["member"]["password"]})
+    assert r.status_code == 200, r.text
+    attempts = [
+        (method, {}, None),
+        (method, {"Authorization": "Bearer not-a-session"}, None),
+        (method, auth_headers(world["member"]), None),
+        (method, {"X-CSRFToken": plain.cookies.get("chat_csrf")}, plain),
+        ("put", auth_headers(world["member"]), None),
+        ("put", {}, None),
+    ]
+    for m, headers, session in attempts:
+        r = (session or requests).request(m.upper(), url, headers=headers, timeout=TIMEOUT)
+        assert_code(r, 404, "not_found", "%s %s as %s" % (m.upper(), template, headers or "anonymous"))
+        assert "Allow" not in r.headers
+    # The wrong method from the admin is the usual 405: the path exists for them.
+    r = send("put", url, headers=auth_headers(world["admin"]))
+    assert r.status_code == 405 and "Allow" in r.headers, r.text
+    p, base = world["params"], world["api_url"]
+    r = send("get", "%s/api/chat/conversations/%d/messages/" % (base, p["conversation_id"]),
+             headers=auth_headers(world["member"]))
+    assert r.status_code == 200, r.text
+    assert [m["text"] for m in r.json()["results"]] == ["hello"]
 
 
 @pytest.mark.parametrize("op", [o for o in operations() if json_only_body(o)], ids=op_id)

@@ -141,6 +141,19 @@ def test_authenticated_operations_document_401_and_public_ones_do_not_need_it():
     for template, method, item, op in operations():
         security = op.get("security", default)
         anonymous_ok = not security or {} in security
+        if op.get("x-site-admin"):
+            # Site administration answers everyone but a site admin 404, anonymous
+            # callers included, so that it does not reveal that it exists.
+            if "401" in op["responses"] or "404" not in op["responses"]:
+                problems.append("%s %s is x-site-admin: it lists 404, never 401"
+                                % (method.upper(), template))
+            if not template.startswith("/api/admin/"):
+                problems.append("%s %s is x-site-admin outside /api/admin/ (app.c's gate)"
+                                % (method.upper(), template))
+            continue
+        if template.startswith("/api/admin/"):
+            problems.append("%s %s: every operation under /api/admin/ is x-site-admin"
+                            % (method.upper(), template))
         if not anonymous_ok and "401" not in op["responses"]:
             problems.append("%s %s needs authentication but lists no 401"
                             % (method.upper(), template))

@@ -166,6 +166,11 @@ def test_every_event_type_is_delivered_live(servers, make_user):
         f = await cb.wait_for(of_type("conversation.updated"))
         assert f["data"]["name"] == "renamed" and "unread_count" not in f["data"]
 
+        rest("PATCH", conv_url(api, conv) + "participants/%d/" % b["id"], a, {"role": "admin"})
+        f = await cb.wait_for(of_type("participant.role_changed", user_id=b["id"]))
+        assert f["conversation_id"] == conv and f["data"]["role"] == "admin"
+        assert f["data"]["actor_id"] == a["id"] and set(f["data"]["user"]) == user_keys
+
         # c is added: c's open socket receives the event and the conversation from then on.
         rest("POST", conv_url(api, conv) + "participants/", a, {"user_id": c["id"]})
         f = await cc.wait_for(of_type("participant.added", user_id=c["id"]))
