@@ -133,7 +133,7 @@ static void forget_statement(struct chat_db *db, const char *sql)
     }
 }
 
-static int fetch_rows(MYSQL_STMT *stmt, struct chat_db_result *out)
+static int fetch_rows(MYSQL_STMT *stmt, struct chat_db_result *out, unsigned *mysql_err)
 {
     MYSQL_RES *meta = mysql_stmt_result_metadata(stmt);
     if (!meta)
@@ -145,7 +145,9 @@ static int fetch_rows(MYSQL_STMT *stmt, struct chat_db_result *out)
     char *rowbuf = NULL;
 
     if (mysql_stmt_store_result(stmt) != 0) {
-        log_error("store_result: %s", mysql_stmt_error(stmt));
+        *mysql_err = mysql_stmt_errno(stmt);
+        if (*mysql_err != ER_LOCK_DEADLOCK) /* logged by the caller as a conflict */
+            log_error("store_result: %s", mysql_stmt_error(stmt));
         goto out;
     }
     unsigned ncols = mysql_num_fields(meta);
@@ -271,9 +273,15 @@ static int run_once(struct chat_db *db, const char *sql, const struct chat_db_pa
         memset(out, 0, sizeof(*out));
         out->insert_id = mysql_stmt_insert_id(stmt);
         out->affected = mysql_stmt_affected_rows(stmt);
-        int rc = fetch_rows(stmt, out);
+        int rc = fetch_rows(stmt, out, mysql_err);
         if (rc != CHAT_OK) {
             chat_db_result_free(out);
+            if (*mysql_err == ER_LOCK_DEADLOCK) { /* Galera aborted it while it ran */
+                db->conflicts++;
+                log_warn("transaction rolled back by a conflict (%u) while reading a result",
+                         *mysql_err);
+                return CHAT_E_DB_CONFLICT;
+            }
             return rc;
         }
     } else {
