@@ -1,16 +1,19 @@
 """The REST side at its edges and under failure, through both front ends where a test
 takes `api_url`: HEAD without a body, multibyte search and login input, chunked bodies
-over the limit, the no-JavaScript form, a stopped or frozen MariaDB (503, then recovery),
+over the limit, the no-JavaScript form, a stopped or frozen MariaDB (503, then recovery), a deadlock (run again, not a 503),
 and input rules counted in characters."""
 
 import signal
 import socket
+import threading
+import time
 import urllib.parse
 
+import pymysql
 import pytest
 import requests
 
-from api_helpers import assert_error, direct
+from api_helpers import assert_error, direct, group, msgs_url, send
 from helpers import auth_headers, port_open
 
 TIMEOUT = 30
@@ -174,3 +177,58 @@ def test_escaped_nul_blank_group_name_and_short_password_in_characters(api_url, 
                             "password": "\u00e9\u00e9\u00e9\u00e9"}, timeout=TIMEOUT)
     body = assert_error(r, 422, "validation_error")
     assert "at least 8 characters" in body["detail"]
+
+
+# ---- a deadlock is run again, not answered 503 ------------------------------------------------------------------
+
+def test_a_deadlocked_post_is_run_again_and_stored_once(api_url, servers, make_user):
+    """A real InnoDB deadlock between a POST and another transaction: the other one
+    changes 40 rows (so InnoDB picks the POST, the lighter one, as the victim), holds the
+    gap of the conversation's messages index where the POST inserts, and once the POST
+    waits there asks for the conversation row the POST has locked. MariaDB rolls the POST
+    back with error 1213; chat-api runs the request again (after the other transaction
+    ends) and answers 201 with the message stored once, instead of 503."""
+    alice, bob = make_user("dl"), make_user("dl")
+    conv = direct(api_url, alice, bob)["id"]
+    ballast = group(api_url, alice, [bob], name="ballast")["id"]
+    for i in range(40):
+        send(api_url, alice, ballast, "ballast %d" % i)
+    other = servers.db_connect()
+    result = {}
+    try:
+        with other.cursor() as cur:
+            assert cur.execute("UPDATE messages SET text = CONCAT(text, '.') "
+                               "WHERE conversation_id = %s", (ballast,)) == 40
+            cur.execute("SELECT id FROM messages WHERE conversation_id = %s FOR UPDATE", (conv,))
+            poster = threading.Thread(target=lambda: result.update(r=requests.post(
+                msgs_url(api_url, conv), json={"text": "deadlocked once"},
+                headers=auth_headers(alice), timeout=TIMEOUT)))
+            poster.start()
+            # The POST has locked the conversation row (its first statement) when a
+            # NOWAIT lock on it fails; its INSERT then waits for our gap lock.
+            deadline = time.monotonic() + TIMEOUT
+            while True:
+                try:
+                    servers.db("SELECT id FROM conversations WHERE id = %s FOR UPDATE NOWAIT",
+                               (conv,))
+                except pymysql.err.OperationalError as e:
+                    assert e.args[0] == 1205, e.args  # lock wait timeout: it is held
+                    break
+                assert time.monotonic() < deadline, "the POST never locked the conversation"
+                time.sleep(0.005)
+            # Closes the cycle: InnoDB rolls the POST's transaction back at once.
+            cur.execute("SELECT id FROM conversations WHERE id = %s FOR UPDATE", (conv,))
+        other.rollback()  # nothing of the ballast change stays
+    finally:
+        other.close()
+    poster.join(TIMEOUT)
+    r = result["r"]
+    assert r.status_code == 201, r.text
+    assert r.json()["text"] == "deadlocked once"
+    rows = servers.db("SELECT COUNT(*) FROM messages WHERE conversation_id = %s AND text = %s",
+                      (conv, "deadlocked once"))
+    assert rows[0][0] == 1
+    request_id = r.headers["X-Request-Id"]
+    logs = "".join(p.read_text(errors="replace") for p in servers.log_dir.glob("*.log"))
+    assert any("req=%s" % request_id in line and "running it again" in line
+               for line in logs.splitlines()), "no retry logged for request %s" % request_id
