@@ -41,6 +41,9 @@ const struct chat_route chat_routes[] = {
     {"POST", "/api/chat/attachments/", chat_handle_attachment_upload, CHAT_ROUTE_AUTH | CHAT_ROUTE_BODY_FILE},
     {"GET", "/api/chat/attachments/{id}/", chat_handle_attachment_get, CHAT_ROUTE_AUTH},
     {"GET", "/api/chat/search/", chat_handle_search, CHAT_ROUTE_AUTH},
+    {"GET", "/api/users/blocks/", chat_handle_block_list, CHAT_ROUTE_AUTH},
+    {"POST", "/api/users/blocks/", chat_handle_block_add, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/users/blocks/{id}/", chat_handle_block_remove, CHAT_ROUTE_AUTH},
 };
 const unsigned chat_routes_count = sizeof(chat_routes) / sizeof(chat_routes[0]);
 
