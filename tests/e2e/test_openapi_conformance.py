@@ -29,6 +29,7 @@ BODIES = {
     "markDelivered": {"message_id": "<message>"},
     "sendMessage": {"text": "from an outsider"},
     "editMessage": {"text": "edited by an outsider"},
+    "blockUser": {"user_id": "<member>"},
 }
 
 
