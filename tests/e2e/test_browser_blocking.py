@@ -7,21 +7,18 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
 from browser_helpers import (click_option, direct_chat, finish, group_chat, login_with_cookie,
-                             open_conversation, pool, say, type_and_enter, wait,  # noqa: F401
-                             wait_connected, wait_for_message)
+                             open_conversation, pool, say, texts, type_and_enter,  # noqa: F401
+                             wait, wait_connected, wait_for_message)
 
 
 def hidden_flags(driver):
     """{text: hidden} of every confirmed message of the open conversation."""
-    return dict(driver.execute_script(
-        "return [...document.querySelectorAll('#messages .message[data-id]')]"
-        ".map(li => [li.querySelector('.message-text').textContent, li.hidden]);"))
+    shown = texts(driver, "#messages .message[data-id]:not([hidden]) .message-text")
+    return {t: t not in shown for t in texts(driver, "#messages .message[data-id] .message-text")}
 
 
 def blocked_names(driver):
-    return driver.execute_script(
-        "return [...document.querySelectorAll('#blocked-list .blocked-user .member-name')]"
-        ".map(e => e.textContent);")
+    return texts(driver, "#blocked-list .blocked-user .member-name")
 
 
 def test_block_hide_and_unblock(servers, page_url, make_user, pool):
