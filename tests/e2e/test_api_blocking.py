@@ -6,6 +6,7 @@ marker event sent after them) and the live block.changed event."""
 import uuid
 
 import pytest
+import requests
 
 from api_helpers import (assert_error, conv_url, direct, events_since, group, last_event_id,
                          msgs_url, parts_url, request, send)
@@ -94,6 +95,23 @@ def test_blocked_user_cannot_open_or_write_the_direct_chat(api_url, three):
     unblock(api_url, a, b)
     send(api_url, b, dm["id"], "after the unblock")
     assert direct(api_url, b, a)["id"] == dm["id"]
+
+
+def test_the_page_form_says_why_a_message_was_refused(api_url, three):
+    """The no-JavaScript send form: the page again with the reason and the text kept."""
+    a, b, _ = three
+    dm = direct(api_url, a, b)
+    block(api_url, a, b)
+    s = requests.Session()
+    r = s.post(api_url + "/api/auth/login",
+               json={"username": b["username"], "password": b["password"]}, timeout=30)
+    assert r.status_code == 200, r.text
+    r = s.post("%s/chat/%d/send" % (api_url, dm["id"]), allow_redirects=False, timeout=30,
+               data={"text": "let me write", "csrf_token": s.cookies["chat_csrf"]})
+    assert r.status_code == 403, r.text
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert "This user has blocked you." in r.text and "let me write" in r.text
+    assert request("GET", msgs_url(api_url, dm["id"]), a).json()["results"] == []
 
 
 def test_a_new_direct_chat_with_the_blocker_is_refused(api_url, three):
