@@ -1,7 +1,8 @@
 """Blocking in Chromium (docs/API.md, "Blocking"): block from a conversation's Details,
 the blocked-users dialog with unblock and the "hide their messages in groups" toggle,
 another window of the blocker following live (block.changed), the notice in a direct
-chat one blocked, and the clear error the blocked user gets when they write anyway."""
+chat one blocked, and the clear errors the blocked user gets when they write anyway or
+start the chat again."""
 
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -65,6 +66,13 @@ def test_block_hide_and_unblock(servers, page_url, make_user, pool):
     type_and_enter(b, "are you there?")
     wait(b).until(EC.text_to_be_present_in_element((By.ID, "compose-error"), "blocked you"))
     wait(b).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#messages .message.failed")))
+    # Starting the chat again from "New chat" is refused with the same reason.
+    b.find_element(By.ID, "new-chat-open").click()
+    b.find_element(By.ID, "user-search").send_keys(alice["username"])
+    click_option(b, '#user-results .user-option[data-id="%d"]' % alice["id"])
+    b.find_element(By.ID, "new-chat-start").click()
+    wait(b).until(EC.text_to_be_present_in_element((By.ID, "new-chat-error"), "blocked you"))
+    b.find_element(By.ID, "new-chat-cancel").click()
 
     # Alice's direct chat with Bob says why she cannot write there, with an unblock button.
     open_conversation(a, dm)
