@@ -119,6 +119,14 @@ let statusTimer = null;
 const baseTitle = "Chat";
 const blocked = new Map(); // user id -> block object {id, username, display_name, blocked_at}: whom I blocked
 const HIDE_BLOCKED_KEY = "chat-hide-blocked";
+// The "hide their messages in groups" toggle, kept per browser.
+let hideBlocked = (() => {
+  try {
+    return localStorage.getItem(HIDE_BLOCKED_KEY) === "1";
+  } catch {
+    return false;
+  }
+})();
 
 function displayName(user) {
   return user ? user.display_name || user.username : "";
@@ -581,6 +589,7 @@ function receiveMessage(msg, live) {
 function notify(msg) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   const conv = convs.get(msg.conversation_id);
+  if (hideBlocked && msg.sender && blocked.has(msg.sender.id)) return; // hidden: no alert either
   try {
     const n = new Notification(conv ? conversationTitle(conv) : "New message", {
       body: `${displayName(msg.sender)}: ${previewText(msg)}`,
@@ -1698,14 +1707,6 @@ async function startChat() {
 }
 
 // ---- blocking (docs/API.md, "Blocking") ----
-
-let hideBlocked = (() => {
-  try {
-    return localStorage.getItem(HIDE_BLOCKED_KEY) === "1";
-  } catch {
-    return false;
-  }
-})();
 
 // In groups, with the toggle on, messages of users I blocked are hidden (direct chats
 // with them are read-only anyway, and hiding there would hide the whole history).
