@@ -101,10 +101,6 @@ void chat_direct_key(long long a, long long b, char key[CHAT_DIRECT_KEY_LEN]);
 /* The id of the direct conversation of a and b (whoever takes part in it now), or
  * CHAT_E_NOT_FOUND. store_membership.c. */
 int chat_conv_direct_find(struct chat_db *db, long long a, long long b, long long *conv_id);
-/* For a direct conversation: the member other than user_id (whether or not they take part
- * now) in *other_id; 0 for a group. CHAT_E_NOT_FOUND for no such conversation. */
-int chat_conv_direct_other(struct chat_db *db, long long conv_id, long long user_id,
-                           long long *other_id);
 /* The conversation object as the viewer sees it: {id, is_group, name, created_at,
  * last_activity_at, participants[{id, username, display_name}], last_message,
  * unread_count}. CHAT_E_NOT_FOUND for non-participants. */
@@ -192,7 +188,8 @@ int chat_message_delete(struct chat_db *db, long long conv_id, long long message
 
 /* Adds (message, user_id, emoji) when absent (*added true) and writes reaction.added.
  * emoji is validated by the caller. Errors: CHAT_E_NOT_FOUND, CHAT_E_CONFLICT (a deleted
- * message, or one of the limits above). *out is the message as user_id sees it. */
+ * message, or one of the limits above), and in a direct conversation those of
+ * chat_block_check_direct. *out is the message as user_id sees it. */
 int chat_reaction_add(struct chat_db *db, long long conv_id, long long message_id,
                       long long user_id, const char *emoji, bool *added, json_object **out);
 /* Removes the reaction when present (*removed true) and writes reaction.removed. */
@@ -286,6 +283,11 @@ int chat_block_state(struct chat_db *db, long long a, long long b, bool *a_block
  * posting in it): CHAT_E_BLOCKED when other_id has blocked actor_id, CHAT_E_YOU_BLOCKED
  * when actor_id has blocked other_id, else CHAT_OK (or the query's error). */
 int chat_block_check_pair(struct chat_db *db, long long actor_id, long long other_id);
+/* What actor_id may add to conversation conv_id (a message, a reaction): in a direct
+ * conversation the other member must still take part (CHAT_E_RECIPIENT_LEFT: it would
+ * wait for them) and neither may have blocked the other (as chat_block_check_pair);
+ * groups: CHAT_OK. CHAT_E_NOT_FOUND for no such conversation. */
+int chat_block_check_direct(struct chat_db *db, long long conv_id, long long actor_id);
 /* CHAT_E_BLOCKED when blocker_id has blocked actor_id, else CHAT_OK (or the query's
  * error): for what only the blocked side may not do (add the blocker to a group, see
  * their presence). */

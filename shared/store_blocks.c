@@ -2,6 +2,7 @@
  * read only. The writes that check a block (conversations, participants, messages,
  * presence) ask here; blocking and unblocking themselves are in store_block_changes.c.
  * Calls only shared/db.c, never another store file. */
+#include <assert.h>
 #include <stdlib.h>
 
 #include "errors.h"
@@ -36,6 +37,34 @@ int chat_block_check_pair(struct chat_db *db, long long actor_id, long long othe
     if (rc != CHAT_OK)
         return rc;
     return other_blocks ? CHAT_E_BLOCKED : actor_blocks ? CHAT_E_YOU_BLOCKED : CHAT_OK;
+}
+
+int chat_block_check_direct(struct chat_db *db, long long conv_id, long long actor_id)
+{
+    /* One round trip. In a direct chat whose other member takes part, that member is the
+     * participant who is not actor_id. */
+    static const int outcome[] = {CHAT_OK, CHAT_E_RECIPIENT_LEFT, CHAT_E_BLOCKED,
+                                  CHAT_E_YOU_BLOCKED};
+    long long state = 0;
+    int rc = chat_db_query_int(
+        db,
+        "SELECT CASE WHEN c.direct_key IS NULL THEN 0 "
+        "WHEN NOT EXISTS (SELECT 1 FROM participants p "
+        "  WHERE p.conversation_id = c.id AND p.user_id <> ?) THEN 1 "
+        "WHEN EXISTS (SELECT 1 FROM participants p JOIN user_blocks b "
+        "  ON b.blocker_id = p.user_id AND b.blocked_id = ? "
+        "  WHERE p.conversation_id = c.id AND p.user_id <> ?) THEN 2 "
+        "WHEN EXISTS (SELECT 1 FROM participants p JOIN user_blocks b "
+        "  ON b.blocked_id = p.user_id AND b.blocker_id = ? "
+        "  WHERE p.conversation_id = c.id AND p.user_id <> ?) THEN 3 "
+        "ELSE 0 END FROM conversations c WHERE c.id = ?",
+        CHAT_DB_PARAMS(DB_INT(actor_id), DB_INT(actor_id), DB_INT(actor_id), DB_INT(actor_id),
+                       DB_INT(actor_id), DB_INT(conv_id)),
+        &state);
+    if (rc != CHAT_OK)
+        return rc;
+    assert(state >= 0 && state <= 3);
+    return outcome[state];
 }
 
 int chat_block_check_by(struct chat_db *db, long long blocker_id, long long actor_id)

@@ -54,20 +54,3 @@ int chat_conv_direct_find(struct chat_db *db, long long a, long long b, long lon
     return chat_db_query_int(db, "SELECT id FROM conversations WHERE direct_key = ?",
                              CHAT_DB_PARAMS(DB_STR(key)), conv_id);
 }
-
-int chat_conv_direct_other(struct chat_db *db, long long conv_id, long long user_id,
-                           long long *other_id)
-{
-    struct chat_db_result r;
-    *other_id = 0;
-    int rc = chat_db_query_row(db, "SELECT direct_key FROM conversations WHERE id = ?",
-                               CHAT_DB_PARAMS(DB_INT(conv_id)), &r);
-    if (rc != CHAT_OK)
-        return rc;
-    long long lo = 0, hi = 0;
-    const char *key = chat_db_cell(&r, 0, 0);
-    if (key && sscanf(key, "%lld:%lld", &lo, &hi) == 2)
-        *other_id = lo == user_id ? hi : lo;
-    chat_db_result_free(&r);
-    return CHAT_OK;
-}

@@ -142,23 +142,6 @@ static int insert_message(struct chat_db *db, const struct chat_message_input *i
     return CHAT_OK;
 }
 
-/* Under the conversation lock: in a direct conversation the other member must still
- * take part (CHAT_E_RECIPIENT_LEFT: what is posted meanwhile would wait for them) and
- * neither may have blocked the other (CHAT_E_BLOCKED, CHAT_E_YOU_BLOCKED). */
-static int check_direct_recipient(struct chat_db *db, long long conv_id, long long sender_id)
-{
-    long long other = 0;
-    int rc = chat_conv_direct_other(db, conv_id, sender_id, &other);
-    if (rc != CHAT_OK || other <= 0)
-        return rc;
-    rc = chat_conv_check_participant(db, conv_id, other);
-    if (rc == CHAT_E_NOT_FOUND)
-        return CHAT_E_RECIPIENT_LEFT;
-    if (rc != CHAT_OK)
-        return rc;
-    return chat_block_check_pair(db, sender_id, other);
-}
-
 int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
                       const struct chat_message_input *in, json_object **out, bool *created)
 {
@@ -178,7 +161,8 @@ int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
         if (rc != CHAT_E_NOT_FOUND)
             goto out;
     }
-    rc = check_direct_recipient(db, in->conversation_id, in->sender_id);
+    /* Under the conversation lock: a block or the other member leaving orders with it. */
+    rc = chat_block_check_direct(db, in->conversation_id, in->sender_id);
     if (rc == CHAT_OK)
         rc = insert_message(db, in, out);
     if (rc == CHAT_OK)

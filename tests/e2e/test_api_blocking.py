@@ -78,6 +78,8 @@ def test_blocked_user_cannot_open_or_write_the_direct_chat(api_url, three):
     a, b, _ = three
     dm = direct(api_url, a, b)
     first = send(api_url, b, dm["id"], "before the block")
+    thumbs = "%s%d/reactions/%%F0%%9F%%91%%8D/" % (msgs_url(api_url, dm["id"]), first["id"])
+    assert request("PUT", thumbs, b).status_code == 201
     block(api_url, a, b)
     # b, the blocked user: cannot open it again or post; the code says why.
     assert_error(request("POST", conv_url(api_url), b, {"participant_ids": [a["id"]]}), 403,
@@ -88,6 +90,13 @@ def test_blocked_user_cannot_open_or_write_the_direct_chat(api_url, three):
                  "user_blocked")
     assert_error(request("POST", msgs_url(api_url, dm["id"]), a, {"text": "hey"}), 403,
                  "user_blocked")
+    # Nor react there (a reaction reaches the other like a message); one's own reaction
+    # can still be taken back.
+    assert_error(request("PUT", thumbs, b), 403, "blocked")
+    assert_error(request("PUT", thumbs, a), 403, "user_blocked")
+    assert request("DELETE", thumbs, b).status_code == 204
+    got = request("GET", "%s%d/" % (msgs_url(api_url, dm["id"]), first["id"]), a).json()
+    assert got["reactions"] == []
     # The history stays readable for both.
     for user in (a, b):
         page = request("GET", msgs_url(api_url, dm["id"]), user).json()["results"]
@@ -183,6 +192,8 @@ def test_a_direct_chat_stays_left_until_the_leaver_comes_back(api_url, servers, 
     assert [m["id"] for m in page] == [hello["id"]]
     assert_error(request("POST", msgs_url(api_url, dm["id"]), a, {"text": "please come back"}),
                  403, "recipient_left")
+    r = request("PUT", "%s%d/reactions/ok/" % (msgs_url(api_url, dm["id"]), hello["id"]), a)
+    assert_error(r, 403, "recipient_left")
     # b comes back by starting it themselves: the whole history, and a may write again.
     back = request("POST", conv_url(api_url), b, {"participant_ids": [a["id"]]})
     assert back.status_code == 200, back.text
