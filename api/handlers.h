@@ -16,6 +16,10 @@ CHAT_HANDLER(chat_handle_logout);
 CHAT_HANDLER(chat_handle_me);
 /* routes_users.c */
 CHAT_HANDLER(chat_handle_user_search);
+/* routes_blocks.c */
+CHAT_HANDLER(chat_handle_block_list);
+CHAT_HANDLER(chat_handle_block_add);
+CHAT_HANDLER(chat_handle_block_remove);
 /* routes_presence.c */
 CHAT_HANDLER(chat_handle_user_presence);
 /* routes_conversations.c */

@@ -56,17 +56,17 @@ static void header_int(struct chat_response *res, const char *name, long long v)
     chat_response_header(res, name, buf);
 }
 
-/* Takes a token from bucket key; writes the headers, and the 429 when it is empty. */
+/* Takes cost tokens from bucket key; writes the headers, and the 429 when it is short. */
 static int take(struct chat_app *app, const struct chat_request *req, struct chat_response *res,
-                const char *key, int per_minute, int burst)
+                const char *key, struct chat_rate_bucket bucket, int cost)
 {
     struct chat_rate_result r;
-    int rc = chat_rate_take(&app->db, key, per_minute, burst, &r);
+    int rc = chat_rate_take(&app->db, key, &bucket, cost, &r);
     if (rc != CHAT_OK) {
         log_error("rate limit check for %s failed (%d); letting the request through", key, rc);
         return CHAT_OK;
     }
-    header_int(res, "X-RateLimit-Limit", burst);
+    header_int(res, "X-RateLimit-Limit", bucket.burst);
     header_int(res, "X-RateLimit-Remaining", (long long)floor(r.remaining));
     header_int(res, "X-RateLimit-Reset", (long long)ceil(r.reset_s));
     if (r.allowed)
@@ -92,7 +92,7 @@ int chat_rate_limit(struct chat_app *app, const struct chat_request *req,
         snprintf(key, sizeof(key), "%s:u:%lld", class_names[c], req->user_id);
     int per_minute = 0, burst = 0;
     class_limits(cfg, c, &per_minute, &burst);
-    return take(app, req, res, key, per_minute, burst);
+    return take(app, req, res, key, (struct chat_rate_bucket){per_minute, 60, burst}, 1);
 }
 
 int chat_rate_limit_login(struct chat_app *app, const struct chat_request *req,
@@ -107,6 +107,23 @@ int chat_rate_limit_login(struct chat_app *app, const struct chat_request *req,
     for (const char *p = username; *p && n + 1 < (int)sizeof(key); p++)
         key[n++] = (char)tolower((unsigned char)*p);
     key[n] = '\0';
-    return take(app, req, res, key, cfg->rate_login_per_user_per_minute,
-                cfg->rate_login_per_user_burst);
+    return take(app, req, res, key,
+                (struct chat_rate_bucket){cfg->rate_login_per_user_per_minute, 60,
+                                          cfg->rate_login_per_user_burst},
+                1);
+}
+
+int chat_rate_limit_action(struct chat_app *app, const struct chat_request *req,
+                           struct chat_response *res, enum chat_rate_action action, int cost)
+{
+    const struct chat_config *cfg = app->cfg;
+    if (!cfg->rate_limit_enabled || cost <= 0)
+        return CHAT_OK;
+    /* An hour's allowance at once, refilled evenly over the hour. */
+    int per_hour = action == CHAT_RATE_NEW_CONVERSATION ? cfg->rate_conversations_per_hour
+                                                        : cfg->rate_invitations_per_hour;
+    char key[80];
+    snprintf(key, sizeof(key), "%s:u:%lld",
+             action == CHAT_RATE_NEW_CONVERSATION ? "conversations" : "invitations", req->user_id);
+    return take(app, req, res, key, (struct chat_rate_bucket){per_hour, 3600, per_hour}, cost);
 }

@@ -21,4 +21,18 @@ int chat_rate_limit(struct chat_app *app, const struct chat_request *req,
 int chat_rate_limit_login(struct chat_app *app, const struct chat_request *req,
                           struct chat_response *res, const char *username);
 
+/* What a user may do only so often, whatever their request rate: start conversations
+ * (new direct chats and groups) and invite people (participants added to a group, at
+ * its creation too). Each is an hourly bucket per user (rate_conversations_per_hour,
+ * rate_invitations_per_hour). */
+enum chat_rate_action { CHAT_RATE_NEW_CONVERSATION, CHAT_RATE_INVITATION };
+
+/* Takes cost tokens (a cost above the hourly allowance takes all of it) from the caller's
+ * bucket for action, after chat_rate_limit(). Returns CHAT_OK, or CHAT_E_RATE_LIMITED
+ * after writing the 429 (with Retry-After); either way the X-RateLimit-* headers become
+ * this bucket's. A database error lets the request through (logged), as for
+ * chat_rate_limit(). */
+int chat_rate_limit_action(struct chat_app *app, const struct chat_request *req,
+                           struct chat_response *res, enum chat_rate_action action, int cost);
+
 #endif

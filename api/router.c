@@ -50,6 +50,9 @@ const struct chat_route chat_routes[] = {
     {"POST", "/api/admin/users/{id}/reactivate/", chat_handle_admin_user_reactivate, CHAT_ROUTE_AUTH},
     {"DELETE", "/api/admin/messages/{id}/", chat_handle_admin_message_delete, CHAT_ROUTE_AUTH},
     {"GET", "/api/admin/audit/", chat_handle_admin_audit, CHAT_ROUTE_AUTH},
+    {"GET", "/api/users/blocks/", chat_handle_block_list, CHAT_ROUTE_AUTH},
+    {"POST", "/api/users/blocks/", chat_handle_block_add, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/users/blocks/{id}/", chat_handle_block_remove, CHAT_ROUTE_AUTH},
 };
 const unsigned chat_routes_count = sizeof(chat_routes) / sizeof(chat_routes[0]);
 

@@ -5,6 +5,7 @@
 #include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "ratelimit.h"
 #include "request.h"
 #include "response.h"
 #include "store.h"
@@ -33,6 +34,32 @@ static bool is_blank(const char *s)
         if (!isspace((unsigned char)*s))
             return false;
     return true;
+}
+
+/* The abuse limits of a new conversation (ratelimit.h): one conversation, and for a
+ * group one invitation per distinct other participant. Opening a direct chat that exists
+ * already (or coming back to it) costs nothing. Returns CHAT_OK or the 429 written. */
+static int take_creation_tokens(struct chat_app *app, struct chat_request *req,
+                                struct chat_response *res, const long long *ids, size_t n,
+                                bool is_group)
+{
+    if (!is_group) {
+        long long existing = 0;
+        if (n == 1 && chat_conv_direct_find(&app->db, req->user_id, ids[0], &existing) == CHAT_OK)
+            return CHAT_OK;
+        return chat_rate_limit_action(app, req, res, CHAT_RATE_NEW_CONVERSATION, 1);
+    }
+    int invited = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool seen = ids[i] == req->user_id;
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = ids[k] == ids[i];
+        invited += !seen;
+    }
+    int rc = chat_rate_limit_action(app, req, res, CHAT_RATE_NEW_CONVERSATION, 1);
+    if (rc == CHAT_OK)
+        rc = chat_rate_limit_action(app, req, res, CHAT_RATE_INVITATION, invited);
+    return rc;
 }
 
 CHAT_HANDLER(chat_handle_conversation_create)
@@ -67,6 +94,8 @@ CHAT_HANDLER(chat_handle_conversation_create)
         rc = chat_fail(req, res, CHAT_E_VALIDATION, "name must not be empty.");
         goto out;
     }
+    if ((rc = take_creation_tokens(app, req, res, ids, n, is_group)) != CHAT_OK)
+        goto out;
     rc = chat_conv_create(&app->db, req->user_id, ids, n, name, is_group, &conv_id, &existed);
     if (rc == CHAT_E_VALIDATION) {
         rc = chat_fail(req, res, rc,

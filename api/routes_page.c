@@ -113,7 +113,10 @@ CHAT_HANDLER(chat_handle_conversation_send)
     };
     rc = chat_message_submit(&app->db, app->cfg, &in, false, &msg, &created, detail,
                              sizeof(detail));
-    if (rc == CHAT_E_VALIDATION) {
+    /* Refused for what was written or for where (a block, a direct chat the other
+     * left): the page again, with the reason and the text kept. */
+    if (rc == CHAT_E_VALIDATION || rc == CHAT_E_BLOCKED || rc == CHAT_E_YOU_BLOCKED ||
+        rc == CHAT_E_RECIPIENT_LEFT) {
         struct chat_page_view view = {.conv_id = conv_id,
                                  .error = detail[0] ? detail : chat_err_message(rc),
                                  .draft = values[SEND_TEXT],

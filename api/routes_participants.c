@@ -5,6 +5,7 @@
 #include "app_state.h"
 #include "errors.h"
 #include "handlers.h"
+#include "ratelimit.h"
 #include "request.h"
 #include "response.h"
 #include "store.h"
@@ -32,6 +33,10 @@ CHAT_HANDLER(chat_handle_participant_add)
         return rc;
     long long user_id = chat_json_get_int(body, "user_id", 0);
     bool added = false;
+    /* An invitation (ratelimit.h) unless they take part already. */
+    if (user_id > 0 && chat_conv_check_participant(&app->db, args->ids[0], user_id) == CHAT_E_NOT_FOUND &&
+        (rc = chat_rate_limit_action(app, req, res, CHAT_RATE_INVITATION, 1)) != CHAT_OK)
+        goto out;
     rc = user_id > 0 ? chat_participant_add(&app->db, args->ids[0], req->user_id, user_id, &added,
                                             &participant)
                      : CHAT_E_VALIDATION;

@@ -56,6 +56,7 @@ void push_result_free(struct push_result *r)
     free(r->user_json);
     free(r->client_msg_id);
     free(r->conv_ids);
+    free(r->block_peers);
     for (size_t i = 0; i < r->nevents; i++)
         push_event_clear(&r->events[i]);
     free(r->events);

@@ -93,6 +93,9 @@ struct push_result {
     struct push_frame *hello;  /* auth: the hello frame, one reference owned */
     long long *conv_ids;       /* auth: owned */
     size_t nconv;
+    long long *block_peers;    /* auth: who blocked the user or was blocked by them,
+                                * ascending (chat_block_peers); owned */
+    size_t nblock_peers;
     struct push_event *events; /* events, or a resume backlog in id order; owned */
     size_t nevents;
     char *user_json;           /* auth: {id,username,display_name} as JSON text; owned */

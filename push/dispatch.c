@@ -31,6 +31,8 @@ static bool admit(struct push_server *srv, struct push_conn *conn, struct push_r
     push_session_watch(srv, conn, r->session_id, r->expires_in_ms);
     conn->user_json = r->user_json;
     r->user_json = NULL;
+    push_typing_filter_set(conn, r->block_peers, r->nblock_peers);
+    r->block_peers = NULL;
     push_submit_presence(srv, r->user_id, n + 1, n == 0);
     log_debug("connection %llu authenticated as user %lld (%zu conversations)", conn->id,
               r->user_id, r->nconv);
@@ -77,10 +79,13 @@ void push_dispatch_results(struct push_server *srv)
         struct push_result *next = r->next;
         if (r->kind == PUSH_RESULT_EVENTS) {
             for (size_t i = 0; i < r->nevents; i++) {
-                if (r->events[i].kind == PUSH_EVENT_REVOKE)
+                if (r->events[i].kind == PUSH_EVENT_REVOKE) {
                     push_revoke(srv, &r->events[i]);
-                else
-                    push_fanout_event(&srv->fanout, &r->events[i]);
+                    continue;
+                }
+                if (r->events[i].kind == PUSH_EVENT_BLOCK)
+                    push_typing_block_changed(srv, &r->events[i]);
+                push_fanout_event(&srv->fanout, &r->events[i]);
             }
         } else if (r->kind == PUSH_RESULT_TYPING) {
             push_typing_deliver(srv, r->conversation_id, r->user_id, r->body);

@@ -5,6 +5,7 @@
 #ifndef CHAT_PUSH_EVENT_H
 #define CHAT_PUSH_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "frame.h"
@@ -21,6 +22,9 @@ enum push_event_kind {
     PUSH_EVENT_REVOKE,              /* session.revoked: delivered to nobody; ends the
                                      * connections of users[0] that authenticated with one of
                                      * sessions[] (all of them when nsessions is 0) */
+    PUSH_EVENT_BLOCK,               /* block.changed: delivered to users[0] (the blocker);
+                                     * first the typing filter of both users' connections
+                                     * learns that block_user is (un)blocked */
 };
 
 struct push_event {
@@ -32,6 +36,10 @@ struct push_event {
     size_t nusers;
     long long *sessions; /* REVOKE: owned */
     size_t nsessions;
+    long long block_user; /* BLOCK: the user users[0] blocked or unblocked */
+    bool blocked;         /* BLOCK: whether either of the two still blocks the other
+                           * (the event's "blocked", and after an unblock the worker's
+                           * look-up of a block the other way) */
     struct push_frame *frame; /* one reference owned */
 };
 

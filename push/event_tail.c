@@ -92,6 +92,23 @@ static void classify_revocation(struct push_event *e, json_object *obj)
     }
 }
 
+/* block.changed {"user_id","blocked_user_id","blocked"}: for the blocker's devices, and
+ * the typing filter of both. Without both ids it is delivered to nobody. */
+static void classify_block(struct push_event *e, json_object *obj)
+{
+    json_object *v, *other, *flag;
+    e->kind = PUSH_EVENT_BLOCK;
+    if (json_object_object_get_ex(obj, "user_id", &v) && json_object_is_type(v, json_type_int) &&
+        json_object_object_get_ex(obj, "blocked_user_id", &other) &&
+        json_object_is_type(other, json_type_int) &&
+        json_object_object_get_ex(obj, "blocked", &flag) &&
+        json_object_is_type(flag, json_type_boolean)) {
+        add_user(e, json_object_get_int64(v));
+        e->block_user = json_object_get_int64(other);
+        e->blocked = json_object_get_boolean(flag);
+    }
+}
+
 /* Reads who the event is about from its payload. A payload that does not parse leaves
  * the event PLAIN (delivered to the conversation's current subscribers). */
 static void classify(struct push_event *e, const char *type, const char *payload, size_t len)
@@ -101,8 +118,9 @@ static void classify(struct push_event *e, const char *type, const char *payload
     bool removed = strcmp(type, "participant.removed") == 0;
     bool presence = strcmp(type, "presence") == 0;
     bool revoked = strcmp(type, "session.revoked") == 0;
+    bool block = strcmp(type, "block.changed") == 0;
     e->kind = PUSH_EVENT_PLAIN;
-    if (!created && !added && !removed && !revoked && e->conversation_id > 0)
+    if (!created && !added && !removed && !revoked && !block && e->conversation_id > 0)
         return;
     json_tokener *tok = json_tokener_new();
     json_object *obj = tok ? json_tokener_parse_ex(tok, payload, (int)len) : NULL;
@@ -115,9 +133,20 @@ static void classify(struct push_event *e, const char *type, const char *payload
     if (!obj || !json_object_is_type(obj, json_type_object))
         goto out;
     json_object *v;
+    if (block) {
+        classify_block(e, obj);
+        goto out;
+    }
     if (presence) {
         /* The recipients are looked up by the caller (take_rows): never in the payload,
-         * which every recipient sees. */
+         * which every recipient sees. A block's presence event names its one recipient
+         * (to_user_id: the user blocked or unblocked, store_block_changes.c). */
+        if (json_object_object_get_ex(obj, "to_user_id", &v)) {
+            e->kind = PUSH_EVENT_USERS;
+            if (json_object_is_type(v, json_type_int))
+                add_user(e, json_object_get_int64(v));
+            goto out;
+        }
         e->kind = PUSH_EVENT_PRESENCE;
         if (json_object_object_get_ex(obj, "user_id", &v))
             add_user(e, json_object_get_int64(v));
@@ -284,6 +313,18 @@ static int address_presence(struct push_worker *w, struct push_event *e)
                                     &e->nusers);
 }
 
+/* An unblock lifts the typing filter only when the other user has not blocked back,
+ * which the payload (seen by the blocker) must not tell: looked up here, on the worker. */
+static int check_unblock(struct push_worker *w, struct push_event *e)
+{
+    bool a_blocks_b = false, b_blocks_a = false;
+    if (e->blocked || e->nusers != 1)
+        return CHAT_OK;
+    int rc = chat_block_state(&w->db, e->users[0], e->block_user, &a_blocks_b, &b_blocks_a);
+    e->blocked = rc != CHAT_OK || a_blocks_b || b_blocks_a;
+    return rc;
+}
+
 /* Adds the rows of r that the tracker has not delivered yet. */
 static int take_rows(struct push_worker *w, const struct chat_db_result *r, long long now,
                      struct push_event_list *out)
@@ -300,6 +341,8 @@ static int take_rows(struct push_worker *w, const struct chat_db_result *r, long
         }
         if (e->kind == PUSH_EVENT_PRESENCE && rc == CHAT_OK)
             rc = address_presence(w, e);
+        if (e->kind == PUSH_EVENT_BLOCK && rc == CHAT_OK)
+            rc = check_unblock(w, e);
     }
     return rc;
 }

@@ -253,6 +253,9 @@ void push_fanout_unregister(struct push_fanout *f, struct push_conn *conn)
     push_rx_reset(conn);
     free(conn->user_json);
     conn->user_json = NULL;
+    free(conn->typing_muted);
+    conn->typing_muted = NULL;
+    conn->nmuted = 0;
 }
 
 const char *push_rx_collect(struct push_conn *conn, const char *in, size_t len, bool final,
@@ -399,6 +402,7 @@ void push_fanout_event(struct push_fanout *f, const struct push_event *ev)
         }
         break;
     case PUSH_EVENT_USERS:
+    case PUSH_EVENT_BLOCK: /* dispatch.c updated the typing filters first */
     case PUSH_EVENT_PRESENCE: /* turned into USERS by the worker */
         for (size_t u = 0; u < ev->nusers; u++) {
             struct push_index_entry *e = index_entry(&f->by_user, ev->users[u]);

@@ -72,6 +72,10 @@ struct push_conn {
     long long session_id;       /* the session it authenticated with (session.revoked) */
     long long expires_ms;       /* CLOCK_MONOTONIC ms when that session expires */
     size_t expiry_slot;         /* its place in the server's expiry heap + 1; 0 = none */
+    long long *typing_muted;    /* users whose typing it is not sent, ascending: those who
+                                 * blocked its user or whom its user blocked (owned,
+                                 * typing_relay.c) */
+    size_t nmuted;
 };
 
 struct push_index_entry;

@@ -71,6 +71,11 @@ static void run_auth(struct push_worker *w, struct push_job *job, struct push_re
         if (rc != CHAT_OK)
             goto out;
     }
+    /* The typing filter: read after the subscriptions and before any later block.changed
+     * event reaches the loop, so no change falls between the two. */
+    rc = chat_block_peers(&w->db, user_id, &res->block_peers, &res->nblock_peers);
+    if (rc != CHAT_OK)
+        goto out;
     /* connections_per_user holds across daemons: count the user's live ones elsewhere.
      * Two daemons admitting at the same moment can each let one more through. */
     rc = chat_presence_connections_elsewhere(&w->db, w->daemon_id, user_id, HEARTBEAT_STALE_MS,

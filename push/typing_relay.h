@@ -17,4 +17,11 @@ void push_typing_relay(struct push_server *srv, long long conv, long long user_i
 /* Relays a stop for every typing state that expired at now. */
 void push_typing_expire_all(struct push_server *srv, long long now);
 
+/* The typing filter: no typing is relayed between two users while either blocks the
+ * other. Sets conn's filter to ids (ascending, count n; taken, may be NULL). */
+void push_typing_filter_set(struct push_conn *conn, long long *ids, size_t n);
+/* A block.changed event (PUSH_EVENT_BLOCK): updates the filters of both users' local
+ * connections. */
+void push_typing_block_changed(struct push_server *srv, const struct push_event *e);
+
 #endif

@@ -177,6 +177,14 @@ const struct chat_setting chat_settings[] = {
     INT_SETTING(rate_upload_per_minute, "60", 1, 100000000,
                 "Uploads (POST /api/chat/attachments/): tokens added per minute per user."),
     INT_SETTING(rate_upload_burst, "20", 1, 100000000, "Uploads: bucket capacity."),
+    INT_SETTING(rate_conversations_per_hour, "60", 1, 100000000,
+                "New conversations (direct chats and groups) each user may start per hour; "
+                "the allowance refills evenly over the hour (over it: 429). Opening an "
+                "existing direct chat does not count."),
+    INT_SETTING(rate_invitations_per_hour, "500", 1, 100000000,
+                "People each user may add to groups per hour, at a group's creation too "
+                "(a group of N others takes N, at most the whole allowance); refills evenly "
+                "over the hour (over it: 429)."),
 };
 const unsigned chat_settings_count = sizeof(chat_settings) / sizeof(chat_settings[0]);
 

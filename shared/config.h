@@ -82,6 +82,8 @@ struct chat_config {
     int rate_write_burst;
     int rate_upload_per_minute;
     int rate_upload_burst;
+    int rate_conversations_per_hour;
+    int rate_invitations_per_hour;
 };
 
 enum chat_setting_type { CHAT_SETTING_INT, CHAT_SETTING_STR, CHAT_SETTING_BOOL };

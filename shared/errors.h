@@ -19,6 +19,9 @@
     X(FORBIDDEN, 403, "permission_denied", "You do not have permission to do this.")      \
     X(NOT_ADMIN, 403, "not_admin", "Only an admin of this group may do this.")             \
     X(REGISTRATION_CLOSED, 403, "registration_closed", "Registration is disabled on this server.") \
+    X(BLOCKED, 403, "blocked", "This user has blocked you.")                                \
+    X(YOU_BLOCKED, 403, "user_blocked", "You have blocked this user; unblock them first.")   \
+    X(RECIPIENT_LEFT, 403, "recipient_left", "The other participant has left this direct conversation; they see nothing new until they come back.") \
     X(NOT_FOUND, 404, "not_found", "Not found.")                                           \
     X(METHOD, 405, "method_not_allowed", "Method not allowed.")                            \
     X(CONFLICT, 409, "conflict", "The request conflicts with the current state.")          \

@@ -101,14 +101,24 @@ int chat_sessions_revoke_user(struct chat_db *db, long long user_id, bool every_
 
 /* Creates a conversation with creator_id and the given participants (duplicates and the
  * creator in the list are ignored). A direct conversation (is_group false) takes exactly
- * one other user and returns the existing one with *existed = true when there is one.
- * Writes a conversation.created event. Errors: CHAT_E_VALIDATION (unknown user, wrong
- * count, name too long). */
+ * one other user and returns the existing one with *existed = true when there is one,
+ * bringing creator_id back into it if they had left (the other member, if they left,
+ * stays out until they start it themselves). Writes a conversation.created (or
+ * participant.added) event. Errors: CHAT_E_VALIDATION (unknown user, wrong count, name
+ * too long); for a direct chat CHAT_E_BLOCKED / CHAT_E_YOU_BLOCKED while either has
+ * blocked the other; for a group CHAT_E_BLOCKED when a participant has blocked
+ * creator_id. */
 int chat_conv_create(struct chat_db *db, long long creator_id, const long long *participant_ids,
                      size_t count, const char *name, bool is_group, long long *conv_id,
                      bool *existed);
 /* Returns CHAT_OK when user_id takes part in conv_id, else CHAT_E_NOT_FOUND. */
 int chat_conv_check_participant(struct chat_db *db, long long conv_id, long long user_id);
+/* Direct conversations are unique per pair through direct_key "<low id>:<high id>". */
+#define CHAT_DIRECT_KEY_LEN 48
+void chat_direct_key(long long a, long long b, char key[CHAT_DIRECT_KEY_LEN]);
+/* The id of the direct conversation of a and b (whoever takes part in it now), or
+ * CHAT_E_NOT_FOUND. store_membership.c. */
+int chat_conv_direct_find(struct chat_db *db, long long a, long long b, long long *conv_id);
 /* The conversation object as the viewer sees it: {id, is_group, name, created_at,
  * last_activity_at, participants[{id, username, display_name, role, online}], last_message,
  * unread_count}. CHAT_E_NOT_FOUND for non-participants. */
@@ -135,7 +145,9 @@ struct chat_message_input {
 /* Validates and stores a message plus its message.created event in one transaction.
  * A repeated (conversation, sender, client_msg_id) returns the original with *created =
  * false. Errors: CHAT_E_NOT_FOUND (not a participant), CHAT_E_VALIDATION (empty or too
- * long text, reply_to outside the conversation). *out is the REST message object. */
+ * long text, reply_to outside the conversation); in a direct conversation
+ * CHAT_E_RECIPIENT_LEFT (the other member left it) and CHAT_E_BLOCKED /
+ * CHAT_E_YOU_BLOCKED (either blocked the other). *out is the REST message object. */
 int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
                       const struct chat_message_input *in, json_object **out, bool *created);
 
@@ -201,7 +213,8 @@ int chat_message_moderate_delete(struct chat_db *db, long long actor_id, long lo
 
 /* Adds (message, user_id, emoji) when absent (*added true) and writes reaction.added.
  * emoji is validated by the caller. Errors: CHAT_E_NOT_FOUND, CHAT_E_CONFLICT (a deleted
- * message, or one of the limits above). *out is the message as user_id sees it. */
+ * message, or one of the limits above), and in a direct conversation those of
+ * chat_block_check_direct. *out is the message as user_id sees it. */
 int chat_reaction_add(struct chat_db *db, long long conv_id, long long message_id,
                       long long user_id, const char *emoji, bool *added, json_object **out);
 /* Removes the reaction when present (*removed true) and writes reaction.removed. */
@@ -242,7 +255,8 @@ int chat_participants_list_json(struct chat_db *db, long long conv_id, long long
 /* actor_id adds user_id to a group as a member (*added false when already a member,
  * nothing written); writes participant.added. Errors: CHAT_E_NOT_FOUND (actor not a
  * participant), CHAT_E_CONFLICT (direct conversation, or the group is full),
- * CHAT_E_VALIDATION (unknown user). *out is the participant object. */
+ * CHAT_E_VALIDATION (unknown user), CHAT_E_BLOCKED (user_id has blocked actor_id). *out
+ * is the participant object. */
 int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_id,
                          long long user_id, bool *added, json_object **out);
 /* actor_id removes user_id; actor_id == user_id leaves (any conversation). Removing
@@ -287,16 +301,52 @@ int chat_presence_sweep(struct chat_db *db, int offline_delay_ms, int stale_ms, 
  * applies, so a restart does not flap) and its heartbeat row goes. */
 int chat_presence_daemon_stop(struct chat_db *db, const char *daemon_id);
 /* The users who share a conversation of at most max_group_size participants with
- * user_id (not user_id): presence is pushed through direct chats and small groups only,
- * because fanning it out through a group costs the square of its size. *ids is
- * malloc'ed; the caller frees it. */
+ * user_id (not user_id) and whom user_id has not blocked: presence is pushed through
+ * direct chats and small groups only, because fanning it out through a group costs the
+ * square of its size. *ids is malloc'ed; the caller frees it. */
 int chat_presence_recipients(struct chat_db *db, long long user_id, int max_group_size,
                              long long **ids, size_t *count);
 /* {user_id, online, last_seen} for viewer_id, who must be user_id or share a
- * conversation with them (else CHAT_E_NOT_FOUND). last_seen is now while online, the
- * last moment seen once offline, null if never. */
+ * conversation with them (else CHAT_E_NOT_FOUND) and not be blocked by them (else
+ * CHAT_E_BLOCKED). last_seen is now while online, the last moment seen once offline,
+ * null if never. */
 int chat_presence_get_json(struct chat_db *db, long long viewer_id, long long user_id,
                            json_object **out);
+
+/* ---- blocking (checks: store_blocks.c; changes and the list: store_block_changes.c) ---- */
+
+#define CHAT_BLOCKS_MAX 1000 /* users one user may block */
+
+/* Whether a has blocked b and whether b has blocked a (one query). */
+int chat_block_state(struct chat_db *db, long long a, long long b, bool *a_blocks_b,
+                     bool *b_blocks_a);
+/* For an action of actor_id that involves other_id both ways (a direct chat: opening it,
+ * posting in it): CHAT_E_BLOCKED when other_id has blocked actor_id, CHAT_E_YOU_BLOCKED
+ * when actor_id has blocked other_id, else CHAT_OK (or the query's error). */
+int chat_block_check_pair(struct chat_db *db, long long actor_id, long long other_id);
+/* What actor_id may add to conversation conv_id (a message, a reaction): in a direct
+ * conversation the other member must still take part (CHAT_E_RECIPIENT_LEFT: it would
+ * wait for them) and neither may have blocked the other (as chat_block_check_pair);
+ * groups: CHAT_OK. CHAT_E_NOT_FOUND for no such conversation. */
+int chat_block_check_direct(struct chat_db *db, long long conv_id, long long actor_id);
+/* CHAT_E_BLOCKED when blocker_id has blocked actor_id, else CHAT_OK (or the query's
+ * error): for what only the blocked side may not do (add the blocker to a group, see
+ * their presence). */
+int chat_block_check_by(struct chat_db *db, long long blocker_id, long long actor_id);
+/* Every user user_id has blocked or is blocked by, ascending (the push daemon relays no
+ * typing between them). *ids is malloc'ed (NULL when none); the caller frees it. */
+int chat_block_peers(struct chat_db *db, long long user_id, long long **ids, size_t *count);
+/* blocker_id blocks blocked_id (*added false when it already was: nothing written);
+ * writes block.changed (and the blocked user's presence event, see store_block_changes.c)
+ * in the same transaction. *out is the block object {id, username, display_name,
+ * blocked_at}. Errors: CHAT_E_VALIDATION (oneself, or no such user), CHAT_E_CONFLICT
+ * (already CHAT_BLOCKS_MAX blocks). */
+int chat_block_add(struct chat_db *db, long long blocker_id, long long blocked_id, bool *added,
+                   json_object **out);
+/* Lifts the block, with the same events. CHAT_E_NOT_FOUND when there was none. */
+int chat_block_remove(struct chat_db *db, long long blocker_id, long long blocked_id);
+/* blocker_id's block objects, newest first (at most CHAT_BLOCKS_MAX). */
+int chat_blocks_list_json(struct chat_db *db, long long blocker_id, json_object **out_array);
 
 /* ---- attachments (store_attachments.c; files in blobs.h) ---- */
 
@@ -358,11 +408,16 @@ struct chat_rate_result {
     double retry_after_s; /* when refused: seconds until one token is there */
 };
 
-/* Takes one token from the bucket named key (refilling per_minute tokens a minute, up
- * to burst) in one atomic statement, so every process and host sharing the database
- * sees one bucket. Returns CHAT_OK (allowed or not in *res) or the query's error. */
-int chat_rate_take(struct chat_db *db, const char *key, int per_minute, int burst,
-                   struct chat_rate_result *res);
+/* A bucket's shape: refill tokens every period_s seconds (continuously), up to burst. */
+struct chat_rate_bucket {
+    int refill, period_s, burst;
+};
+
+/* Takes cost tokens (at least 1; more than burst counts as burst) from the bucket named
+ * key in one atomic statement, so every process and host sharing the database sees one
+ * bucket. Returns CHAT_OK (allowed or not in *res) or the query's error. */
+int chat_rate_take(struct chat_db *db, const char *key, const struct chat_rate_bucket *bucket,
+                   int cost, struct chat_rate_result *res);
 
 /* ---- maintenance (chatctl gc; store_attachments.c) ---- */
 

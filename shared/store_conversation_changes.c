@@ -1,10 +1,11 @@
 /* Layer 5 (writes) of the data layer: conversation writes. Creating a conversation
  * (direct or group), renaming a group and its membership (listing, adding, removing,
- * leaving, rejoining a direct chat) and group roles (admin or member). Every change to
- * an existing conversation locks its row first and writes its event (and, for a
+ * leaving, rejoining a direct chat one left) and group roles (admin or member). Blocks
+ * (store_blocks.c) are checked here for opening direct chats and adding people. Every
+ * change to an existing conversation locks its row first and writes its event (and, for a
  * moderation action, its audit row) in the same transaction. Calls conversation views
- * (store_conversations.c, for event payloads), users, rows, membership, the event log
- * and the audit log. */
+ * (store_conversations.c, for event payloads), users, rows, membership, blocks, the event
+ * log and the audit log. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,8 @@ int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_
         rc = CHAT_E_CONFLICT;
     if (rc == CHAT_OK)
         rc = user_exists(db, user_id);
+    if (rc == CHAT_OK) /* before "already a member": the answer must not depend on it */
+        rc = chat_block_check_by(db, user_id, actor_id);
     if (rc != CHAT_OK)
         goto out;
     rc = get_participant(db, conv_id, user_id, out);
@@ -349,27 +352,34 @@ out:
     return rc;
 }
 
-/* Re-adds whichever of a direct conversation's two members left it (they see the whole
- * history again), with participant.added events, in its own transaction. */
-static int rejoin_direct(struct chat_db *db, long long conv_id, const long long members[2])
+/* Brings user_id back into a direct conversation they left (they see the whole history
+ * again), with a participant.added event, in its own transaction. Only the one who left
+ * comes back this way: starting the chat never pulls the other member back in. */
+static int rejoin_direct(struct chat_db *db, long long conv_id, long long user_id)
 {
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
     rc = chat_db_query_int(db, "SELECT id FROM conversations WHERE id = ? FOR UPDATE",
                            CHAT_DB_PARAMS(DB_INT(conv_id)), NULL);
-    for (int i = 0; i < 2 && rc == CHAT_OK; i++) {
-        rc = chat_conv_check_participant(db, conv_id, members[i]);
+    if (rc == CHAT_OK) {
+        rc = chat_conv_check_participant(db, conv_id, user_id);
         if (rc == CHAT_E_NOT_FOUND)
-            rc = insert_participant(db, conv_id, members[i]);
+            rc = insert_participant(db, conv_id, user_id);
     }
     return chat_db_end(db, rc);
 }
 
-static int find_direct(struct chat_db *db, const char *key, long long *conv_id)
+/* Who may start the conversation with whom: a direct chat not while either blocks the
+ * other; a group not with someone who blocked the creator. */
+static int check_blocks(struct chat_db *db, const long long *members, size_t n, bool is_group)
 {
-    return chat_db_query_int(db, "SELECT id FROM conversations WHERE direct_key = ?",
-                             CHAT_DB_PARAMS(DB_STR(key)), conv_id);
+    int rc = CHAT_OK;
+    if (!is_group)
+        return chat_block_check_pair(db, members[0], members[1]);
+    for (size_t i = 1; i < n && rc == CHAT_OK; i++)
+        rc = chat_block_check_by(db, members[i], members[0]);
+    return rc;
 }
 
 static int insert_conversation(struct chat_db *db, long long creator_id, const long long *members,
@@ -431,18 +441,19 @@ int chat_conv_create(struct chat_db *db, long long creator_id, const long long *
         if (rc != CHAT_OK)
             return rc;
     }
-    char key[48] = "";
+    int rc = check_blocks(db, members, n, is_group);
+    if (rc != CHAT_OK)
+        return rc;
+    char key[CHAT_DIRECT_KEY_LEN] = "";
     if (!is_group) {
-        long long lo = members[0] < members[1] ? members[0] : members[1];
-        long long hi = members[0] < members[1] ? members[1] : members[0];
-        snprintf(key, sizeof(key), "%lld:%lld", lo, hi);
-        if (find_direct(db, key, conv_id) == CHAT_OK) {
-            /* Starting a direct chat again rejoins it if either member had left. */
+        chat_direct_key(members[0], members[1], key);
+        if (chat_conv_direct_find(db, members[0], members[1], conv_id) == CHAT_OK) {
+            /* Starting a direct chat again brings its starter back if they had left. */
             *existed = true;
-            return rejoin_direct(db, *conv_id, members);
+            return rejoin_direct(db, *conv_id, creator_id);
         }
     }
-    int rc = chat_db_begin(db);
+    rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
     rc = insert_conversation(db, creator_id, members, n, is_group ? name : NULL, is_group,
@@ -452,9 +463,11 @@ int chat_conv_create(struct chat_db *db, long long creator_id, const long long *
     chat_db_rollback(db);
     if (rc == CHAT_E_DUPLICATE && !is_group) {
         /* Lost a race with a concurrent create of the same direct chat. */
-        rc = find_direct(db, key, conv_id);
-        if (rc == CHAT_OK)
+        rc = chat_conv_direct_find(db, members[0], members[1], conv_id);
+        if (rc == CHAT_OK) {
             *existed = true;
+            rc = rejoin_direct(db, *conv_id, creator_id);
+        }
     }
     return rc;
 }

@@ -29,11 +29,13 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
         goto out;
     rc = chat_db_query(db,
                        "SELECT pp.conversation_id, u.id, u.username, u.display_name, "
-                       "COALESCE(up.online, 0), pp.role "
+                       "COALESCE(up.online, 0) AND bl.blocker_id IS NULL, pp.role "
                        "FROM participants p "
                        "JOIN participants pp ON pp.conversation_id = p.conversation_id "
                        "JOIN users u ON u.id = pp.user_id "
                        "LEFT JOIN user_presence up ON up.user_id = u.id "
+                       /* who blocked the viewer shows as offline to them */
+                       "LEFT JOIN user_blocks bl ON bl.blocker_id = u.id AND bl.blocked_id = p.user_id "
                        "WHERE p.user_id = ? AND (? = 0 OR p.conversation_id = ?) "
                        "ORDER BY pp.conversation_id, pp.joined_at, u.id",
                        CHAT_DB_PARAMS(DB_INT(viewer_id), DB_INT(only_conv), DB_INT(only_conv)),

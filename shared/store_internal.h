@@ -5,6 +5,7 @@
  *   1  bottom:      store_rows.c (rows -> JSON), store_membership.c (who takes part),
  *                   store_events.c (the event log), store_sessions.c, store_ratelimit.c,
  *                   store_audit.c (the moderation log)
+ *                   store_blocks.c (who blocked whom)
  *   2  records and decorators: store_users.c, store_attachments.c (uploads, attach, gc),
  *                   store_reactions.c and store_message_attachments.c (fields of message
  *                   objects)
@@ -12,7 +13,7 @@
  *   4  conversation views: store_conversations.c, store_search.c
  *   5  writes:      store_conversation_changes.c, store_message_submit.c,
  *                   store_message_edits.c, store_reaction_changes.c, store_receipts.c,
- *                   store_presence.c
+ *                   store_presence.c, store_block_changes.c
  * The public declarations stay in store.h whichever file defines them. */
 #ifndef CHAT_STORE_INTERNAL_H
 #define CHAT_STORE_INTERNAL_H

@@ -1,6 +1,8 @@
 /* Layer 1 (bottom) of the data layer: who takes part in which conversation. The
  * participant checks, the conversation lock every event-writing transaction takes first,
  * and a user's conversation ids. Calls only shared/db.c, never another store file. */
+#include <stdio.h>
+
 #include "errors.h"
 #include "store.h"
 #include "store_internal.h"
@@ -38,4 +40,17 @@ int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long l
                              "ON p.conversation_id = c.id AND p.user_id = ? "
                              "WHERE c.id = ? FOR UPDATE",
                              CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(conv_id)), NULL);
+}
+
+void chat_direct_key(long long a, long long b, char key[CHAT_DIRECT_KEY_LEN])
+{
+    snprintf(key, CHAT_DIRECT_KEY_LEN, "%lld:%lld", a < b ? a : b, a < b ? b : a);
+}
+
+int chat_conv_direct_find(struct chat_db *db, long long a, long long b, long long *conv_id)
+{
+    char key[CHAT_DIRECT_KEY_LEN];
+    chat_direct_key(a, b, key);
+    return chat_db_query_int(db, "SELECT id FROM conversations WHERE direct_key = ?",
+                             CHAT_DB_PARAMS(DB_STR(key)), conv_id);
 }

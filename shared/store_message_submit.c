@@ -161,7 +161,10 @@ int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
         if (rc != CHAT_E_NOT_FOUND)
             goto out;
     }
-    rc = insert_message(db, in, out);
+    /* Under the conversation lock: a block or the other member leaving orders with it. */
+    rc = chat_block_check_direct(db, in->conversation_id, in->sender_id);
+    if (rc == CHAT_OK)
+        rc = insert_message(db, in, out);
     if (rc == CHAT_OK)
         *created = true;
 out:

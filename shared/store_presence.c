@@ -215,9 +215,11 @@ int chat_presence_recipients(struct chat_db *db, long long user_id, int max_grou
                            "JOIN participants p2 ON p2.conversation_id = p1.conversation_id "
                            "WHERE p1.user_id = ? AND p2.user_id <> ? "
                            "AND (SELECT COUNT(*) FROM participants p3 "
-                           "     WHERE p3.conversation_id = p1.conversation_id) <= ?",
+                           "     WHERE p3.conversation_id = p1.conversation_id) <= ? "
+                           "AND NOT EXISTS (SELECT 1 FROM user_blocks b "
+                           "     WHERE b.blocker_id = ? AND b.blocked_id = p2.user_id)",
                            CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(user_id),
-                                          DB_INT(max_group_size)),
+                                          DB_INT(max_group_size), DB_INT(user_id)),
                            &r);
     if (rc != CHAT_OK)
         return rc;
@@ -242,6 +244,8 @@ int chat_presence_get_json(struct chat_db *db, long long viewer_id, long long us
                                "ON p2.conversation_id = p1.conversation_id AND p2.user_id = ? "
                                "WHERE p1.user_id = ? LIMIT 1",
                                CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(viewer_id)), NULL);
+        if (rc == CHAT_OK) /* 404 first: someone who shares nothing learns nothing */
+            rc = chat_block_check_by(db, user_id, viewer_id);
         if (rc != CHAT_OK)
             return rc;
     }

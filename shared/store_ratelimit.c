@@ -5,24 +5,30 @@
 #include "errors.h"
 #include "store.h"
 
-int chat_rate_take(struct chat_db *db, const char *key, int per_minute, int burst,
-                   struct chat_rate_result *res)
+int chat_rate_take(struct chat_db *db, const char *key, const struct chat_rate_bucket *bucket,
+                   int cost, struct chat_rate_result *res)
 {
     struct chat_db_result r;
+    /* A cost above the capacity could never be paid: it takes the whole (full) bucket. */
+    int burst = bucket->burst;
+    if (cost > burst)
+        cost = burst;
     /* ON DUPLICATE KEY UPDATE assigns left to right and later expressions see the new
-     * values: `allowed` is computed from the refilled level, then `tokens` pays one token
+     * values: `allowed` is computed from the refilled level, then `tokens` pays the cost
      * only when allowed, then the time moves on. RETURNING hands back the outcome in the
      * same round trip; the row lock makes concurrent checks of one bucket serial. */
     int rc = chat_db_query(
         db,
         "INSERT INTO rate_buckets (bucket, tokens, updated_at, allowed) "
-        "VALUES (?, ? - 1, UNIX_TIMESTAMP(NOW(6)), 1) ON DUPLICATE KEY UPDATE "
-        "allowed = LEAST(?, tokens + GREATEST(0, UNIX_TIMESTAMP(NOW(6)) - updated_at) * ? / 60) >= 1, "
-        "tokens = LEAST(?, tokens + GREATEST(0, UNIX_TIMESTAMP(NOW(6)) - updated_at) * ? / 60) - allowed, "
+        "VALUES (?, ? - ?, UNIX_TIMESTAMP(NOW(6)), 1) ON DUPLICATE KEY UPDATE "
+        "allowed = LEAST(?, tokens + GREATEST(0, UNIX_TIMESTAMP(NOW(6)) - updated_at) * ? / ?) >= ?, "
+        "tokens = LEAST(?, tokens + GREATEST(0, UNIX_TIMESTAMP(NOW(6)) - updated_at) * ? / ?) - allowed * ?, "
         "updated_at = UNIX_TIMESTAMP(NOW(6)) "
         "RETURNING tokens, allowed",
-        CHAT_DB_PARAMS(DB_STR(key), DB_INT(burst), DB_INT(burst), DB_INT(per_minute),
-                       DB_INT(burst), DB_INT(per_minute)),
+        CHAT_DB_PARAMS(DB_STR(key), DB_INT(burst), DB_INT(cost), DB_INT(burst),
+                       DB_INT(bucket->refill), DB_INT(bucket->period_s), DB_INT(cost),
+                       DB_INT(burst), DB_INT(bucket->refill), DB_INT(bucket->period_s),
+                       DB_INT(cost)),
         &r);
     if (rc != CHAT_OK)
         return rc;
@@ -31,11 +37,11 @@ int chat_rate_take(struct chat_db *db, const char *key, int per_minute, int burs
         return CHAT_E_INTERNAL;
     }
     double tokens = strtod(chat_db_cell(&r, 0, 0), NULL);
-    double per_s = per_minute / 60.0;
+    double per_s = (double)bucket->refill / bucket->period_s;
     res->allowed = chat_db_cell_int(&r, 0, 1) != 0;
     res->remaining = tokens < 0 ? 0 : tokens;
     res->reset_s = (burst - res->remaining) / per_s;
-    res->retry_after_s = res->allowed ? 0 : (1 - res->remaining) / per_s;
+    res->retry_after_s = res->allowed ? 0 : (cost - res->remaining) / per_s;
     chat_db_result_free(&r);
     return CHAT_OK;
 }

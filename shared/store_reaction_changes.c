@@ -85,6 +85,8 @@ int chat_reaction_add(struct chat_db *db, long long conv_id, long long message_i
     rc = lock_message(db, conv_id, message_id, user_id, &deleted);
     if (rc == CHAT_OK && deleted)
         rc = CHAT_E_CONFLICT;
+    if (rc == CHAT_OK) /* a reaction reaches the other member like a message */
+        rc = chat_block_check_direct(db, conv_id, user_id);
     if (rc != CHAT_OK)
         goto out;
     rc = chat_db_query_int(db,

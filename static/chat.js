@@ -117,6 +117,16 @@ let connection = null;
 let outbox = null;
 let statusTimer = null;
 const baseTitle = "Chat";
+const blocked = new Map(); // user id -> block object {id, username, display_name, blocked_at}: whom I blocked
+const HIDE_BLOCKED_KEY = "chat-hide-blocked";
+// The "hide their messages in groups" toggle, kept per browser.
+let hideBlocked = (() => {
+  try {
+    return localStorage.getItem(HIDE_BLOCKED_KEY) === "1";
+  } catch {
+    return false;
+  }
+})();
 
 function displayName(user) {
   return user ? user.display_name || user.username : "";
@@ -405,6 +415,7 @@ function fillMessage(li, msg, state) {
   li.append(bubble);
   if (msg.id && !msg.deleted) li.append(actionsFor(msg, mine));
   if (mine) setTicks(li, state || (msg.id ? tickState(msg) : "pending"));
+  markIfBlocked(li, msg, conv);
 }
 
 // A Delete button that asks once more before deleting msg.
@@ -593,6 +604,7 @@ function receiveMessage(msg, live) {
 function notify(msg) {
   if (!("Notification" in window) || Notification.permission !== "granted") return;
   const conv = convs.get(msg.conversation_id);
+  if (hideBlocked && msg.sender && blocked.has(msg.sender.id)) return; // hidden: no alert either
   try {
     const n = new Notification(conv ? conversationTitle(conv) : "New message", {
       body: `${displayName(msg.sender)}: ${previewText(msg)}`,
@@ -695,6 +707,7 @@ function renderHeader() {
   sub.classList.toggle("typing", !!t);
   $("details-button").hidden = false;
   $("typing-indicator").textContent = t;
+  renderComposeNotice(conv);
 }
 
 async function fetchPresence(conv) {
@@ -1301,6 +1314,7 @@ function renderDetails() {
     li.append(dot, el("span", "member-name", p.id === me.id ? `${displayName(p)} (you)` : displayName(p)));
     if (conv.is_group && p.role === "admin") li.append(el("span", "role-badge", "admin"));
     if (admin) li.append(" ", roleButton(conv, p));
+    if (p.id !== me.id) li.append(" ", blockButton(p, $("details-error")));
     if (admin && p.id !== me.id) {
       const rm = button("remove-member link", "Remove", `Remove ${displayName(p)}`);
       rm.addEventListener("click", async () => {
@@ -1512,6 +1526,11 @@ async function handleEvent(frame) {
       setRole(d.conversation_id, d.user_id, d.role);
       break;
     }
+    case "block.changed":
+      if (d.blocked) blocked.set(d.blocked_user_id, { ...d.user, blocked_at: blocked.get(d.blocked_user_id)?.blocked_at || null });
+      else blocked.delete(d.blocked_user_id);
+      applyBlocks();
+      break;
     case "presence": {
       presence.set(d.user_id, { online: !!d.online, last_seen: d.last_seen || null });
       renderList();
@@ -1703,6 +1722,7 @@ async function startChat() {
   }
   startNewChatDialog();
   startDetailsDialog();
+  startBlockedDialog();
   window.addEventListener("popstate", () => {
     const id = conversationFromPath();
     if (id !== null && convs.has(id)) openConversation(id);
@@ -1721,6 +1741,7 @@ async function startChat() {
   connection.on("event", (frame) => handleEvent(frame).catch((err) => console.error(err)));
   connection.on("typing", onTypingFrame);
   connection.on("resync", () => reloadAll().catch(() => {}));
+  connection.on("resync", () => loadBlocks());
   connection.on("status", setStatus);
   // A 401 here sends the page back to the login form; anything else keeps retrying.
   connection.on("authlost", () => call("GET", "/api/auth/me").catch(() => {}));
@@ -1735,6 +1756,113 @@ async function startChat() {
     setView("list");
   }
   connection.start();
+}
+
+// ---- blocking (docs/API.md, "Blocking") ----
+
+// In groups, with the toggle on, messages of users I blocked are hidden (direct chats
+// with them are read-only anyway, and hiding there would hide the whole history).
+function markIfBlocked(li, msg, conv) {
+  const fromBlocked = !!(msg.sender && blocked.has(msg.sender.id));
+  li.classList.toggle("from-blocked", fromBlocked);
+  li.hidden = fromBlocked && !!(conv && conv.is_group) && hideBlocked;
+}
+
+// Why the message box of this direct chat cannot send, said before anyone tries.
+function renderComposeNotice(conv) {
+  const note = $("compose-notice");
+  if (!note) return;
+  note.replaceChildren();
+  const other = conv && !conv.is_group ? otherParticipant(conv) : null;
+  if (conv && !conv.is_group && !other) {
+    note.textContent = "The other person left this conversation. You can read it, but they see nothing new until they come back.";
+  } else if (other && blocked.has(other.id)) {
+    note.append(`You blocked ${displayName(other)}. Unblock them to write here. `, blockButton(other, $("compose-error")));
+  }
+  note.hidden = !note.childNodes.length;
+}
+
+async function setBlocked(user, on, errorNode) {
+  try {
+    if (on) blocked.set(user.id, await call("POST", "/api/users/blocks/", { user_id: user.id }));
+    else {
+      await call("DELETE", `/api/users/blocks/${user.id}/`);
+      blocked.delete(user.id);
+    }
+    showError(errorNode, null);
+    applyBlocks();
+  } catch (err) {
+    showError(errorNode, err);
+  }
+}
+
+function blockButton(user, errorNode) {
+  const on = blocked.has(user.id);
+  const b = button(on ? "unblock-user link" : "block-user link", on ? "Unblock" : "Block",
+    `${on ? "Unblock" : "Block"} ${displayName(user)}`);
+  b.dataset.userId = user.id;
+  b.addEventListener("click", () => setBlocked(user, !on, errorNode));
+  return b;
+}
+
+function renderBlocked() {
+  const ul = $("blocked-list");
+  ul.replaceChildren();
+  for (const u of blocked.values()) {
+    const li = el("li", "member blocked-user");
+    li.dataset.id = u.id;
+    li.append(el("span", "member-name", displayName(u)), " ", el("span", "username", `@${u.username}`), " ",
+      blockButton(u, $("blocked-error")));
+    ul.append(li);
+  }
+  $("no-blocked").hidden = blocked.size > 0;
+}
+
+// Everything that shows a block follows the map.
+function applyBlocks() {
+  if (current !== null && $("messages")) {
+    for (const [id, li] of messageEls) {
+      const msg = messages.get(id);
+      if (msg) markIfBlocked(li, msg, convs.get(current));
+    }
+    renderHeader();
+  }
+  if ($("details-dialog").open) renderDetails();
+  renderBlocked();
+}
+
+async function loadBlocks() {
+  try {
+    const data = await call("GET", "/api/users/blocks/");
+    blocked.clear();
+    for (const b of data.results) blocked.set(b.id, b);
+    applyBlocks();
+  } catch {
+    // Shown as not blocked until the next reload; the server enforces blocks anyway.
+  }
+}
+
+function startBlockedDialog() {
+  const dialog = $("blocked-dialog");
+  const toggle = $("hide-blocked-toggle");
+  toggle.checked = hideBlocked;
+  toggle.addEventListener("change", () => {
+    hideBlocked = toggle.checked;
+    try {
+      localStorage.setItem(HIDE_BLOCKED_KEY, toggle.checked ? "1" : "0");
+    } catch {
+      // Storage disabled: the toggle lasts for this page only.
+    }
+    applyBlocks();
+  });
+  $("blocked-open").hidden = false;
+  $("blocked-open").addEventListener("click", () => {
+    showError($("blocked-error"), null);
+    renderBlocked();
+    dialog.showModal();
+  });
+  $("blocked-close").addEventListener("click", () => dialog.close());
+  loadBlocks();
 }
 
 if (me) startChat();

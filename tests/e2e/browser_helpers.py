@@ -198,6 +198,13 @@ def message_texts(driver):
         ".map(li => [Number(li.dataset.id), li.querySelector('.message-text').textContent]);")
 
 
+def texts(driver, css):
+    """The textContent of every element at css, read by one script (a live re-render
+    cannot make any of them stale halfway)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.textContent);", css)
+
+
 def wait_for_message(driver, text):
     """Waits until a confirmed message (one with a server id) shows `text`."""
     def shown(d):

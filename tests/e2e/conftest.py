@@ -275,6 +275,9 @@ class Servers:
             "rate_write_burst": "100000000",
             "rate_upload_per_minute": "100000000",
             "rate_upload_burst": "100000000",
+            # test_api_abuse_limits.py starts its own instances with low hourly limits.
+            "rate_conversations_per_hour": "100000000",
+            "rate_invitations_per_hour": "100000000",
         }
 
     def _make_env(self):

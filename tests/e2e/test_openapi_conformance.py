@@ -31,6 +31,7 @@ BODIES = {
     "sendMessage": {"text": "from an outsider"},
     "editMessage": {"text": "edited by an outsider"},
     "setParticipantRole": {"role": "admin"},
+    "blockUser": {"user_id": "<member>"},
 }
 
 

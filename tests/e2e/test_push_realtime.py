@@ -506,6 +506,30 @@ def test_presence_across_two_daemons(servers, cluster, make_user):
     run(scenario())
 
 
+def test_a_block_stops_typing_relayed_from_another_daemon(servers, cluster, make_user):
+    """The typing filter holds on the daemon that receives a relay: a types on daemon B,
+    b and c listen on daemon C; after a blocks b, c still hears a and b does not."""
+    a, b, c = make_user("tba"), make_user("tbb"), make_user("tbc")
+    conv = group(cluster.api, c, [a, b])
+
+    async def scenario():
+        cb = await connect_url(cluster.url_c, b)
+        cc = await connect_url(cluster.url_c, c)
+        ca = await connect_url(cluster.url_b, a)
+        rest("POST", cluster.api + "/api/users/blocks/", a, {"user_id": b["id"]})
+        # Daemon C has read the block: its presence event for b comes after block.changed.
+        await cb.wait_for(lambda f: f["type"] == "presence" and f["data"].get("to_user_id") == b["id"])
+        await ca.send({"type": "typing", "conversation_id": conv, "is_typing": True})
+        await cc.wait_for(lambda f: f["type"] == "typing" and f["user"]["id"] == a["id"])
+        marker = send(cluster.api, c, conv, "marker")
+        await cb.wait_for(lambda f: is_msg(conv)(f) and f["data"]["id"] == marker["id"])
+        assert not [f for f in cb.seen if f["type"] == "typing"], cb.seen
+        for client in (ca, cb, cc):
+            await client.close()
+
+    run(scenario())
+
+
 def test_presence_is_not_fanned_out_through_large_groups(servers, make_user):
     """Presence goes through direct chats and groups of at most presence_max_group_size
     members; a larger group would cost the square of its size in frames."""
