@@ -400,6 +400,7 @@ void push_fanout_event(struct push_fanout *f, const struct push_event *ev)
         break;
     case PUSH_EVENT_USERS:
     case PUSH_EVENT_PRESENCE: /* turned into USERS by the worker */
+    case PUSH_EVENT_USER_UPDATED:
         for (size_t u = 0; u < ev->nusers; u++) {
             struct push_index_entry *e = index_entry(&f->by_user, ev->users[u]);
             for (size_t i = 0; e && i < e->n; i++)

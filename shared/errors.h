@@ -17,6 +17,7 @@
     X(AUTH_FAILED, 401, "authentication_failed", "Wrong username or password.")            \
     X(CSRF, 403, "csrf_failed", "CSRF token missing or incorrect.")                        \
     X(FORBIDDEN, 403, "permission_denied", "You do not have permission to do this.")      \
+    X(WRONG_PASSWORD, 403, "wrong_password", "The current password is wrong.")          \
     X(REGISTRATION_CLOSED, 403, "registration_closed", "Registration is disabled on this server.") \
     X(NOT_FOUND, 404, "not_found", "Not found.")                                           \
     X(METHOD, 405, "method_not_allowed", "Method not allowed.")                            \

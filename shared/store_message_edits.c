@@ -123,20 +123,13 @@ out:
     return rc;
 }
 
-int chat_message_delete(struct chat_db *db, long long conv_id, long long message_id,
-                        long long user_id, bool *changed)
+/* Inside a transaction, with the conversation locked: turns message_id into a tombstone,
+ * writes message.deleted and scrubs the message's earlier events. */
+static int tombstone(struct chat_db *db, long long conv_id, long long message_id)
 {
-    *changed = false;
-    bool deleted = false;
     json_object *msg = NULL;
-    int rc = chat_db_begin(db);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = lock_own_message(db, conv_id, message_id, user_id, &deleted, NULL);
-    if (rc != CHAT_OK || deleted)
-        goto out; /* deleting a tombstone again changes nothing */
-    rc = chat_db_exec(db, "UPDATE messages SET text = '', deleted_at = NOW(6) WHERE id = ?",
-                      CHAT_DB_PARAMS(DB_INT(message_id)), NULL, NULL);
+    int rc = chat_db_exec(db, "UPDATE messages SET text = '', deleted_at = NOW(6) WHERE id = ?",
+                          CHAT_DB_PARAMS(DB_INT(message_id)), NULL, NULL);
     if (rc == CHAT_OK)
         rc = chat_db_exec(db, "DELETE FROM message_edits WHERE message_id = ?",
                           CHAT_DB_PARAMS(DB_INT(message_id)), NULL, NULL);
@@ -154,11 +147,53 @@ int chat_message_delete(struct chat_db *db, long long conv_id, long long message
         rc = chat_event_append(db, conv_id, "message.deleted", msg, &event_id);
     if (rc == CHAT_OK)
         rc = chat_events_scrub_message(db, message_id, msg, event_id);
+    json_object_put(msg);
+    return rc;
+}
+
+int chat_message_delete(struct chat_db *db, long long conv_id, long long message_id,
+                        long long user_id, bool *changed)
+{
+    *changed = false;
+    bool deleted = false;
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = lock_own_message(db, conv_id, message_id, user_id, &deleted, NULL);
+    if (rc != CHAT_OK || deleted)
+        goto out; /* deleting a tombstone again changes nothing */
+    rc = tombstone(db, conv_id, message_id);
     *changed = rc == CHAT_OK;
 out:
-    json_object_put(msg);
     rc = chat_db_end(db, rc);
     if (rc != CHAT_OK)
         *changed = false;
+    return rc;
+}
+
+int chat_messages_erase_author(struct chat_db *db, long long author_id, int limit, int *erased)
+{
+    struct chat_db_result r = {0};
+    *erased = 0;
+    int rc = chat_db_query(db,
+                           "SELECT conversation_id, id FROM messages WHERE sender_id = ? "
+                           "AND deleted_at IS NULL ORDER BY id LIMIT ?",
+                           CHAT_DB_PARAMS(DB_INT(author_id), DB_INT(limit)), &r);
+    /* One transaction per message, as a delete by hand: a long history does not hold
+     * its conversations locked, and what is done stays done if a later one fails. The
+     * conversation is locked without a membership check: the author may have left it. */
+    for (unsigned i = 0; i < r.nrows && rc == CHAT_OK; i++) {
+        long long conv_id = chat_db_cell_int(&r, i, 0);
+        rc = chat_db_begin(db);
+        if (rc != CHAT_OK)
+            break;
+        rc = chat_db_query_int(db, "SELECT id FROM conversations WHERE id = ? FOR UPDATE",
+                               CHAT_DB_PARAMS(DB_INT(conv_id)), NULL);
+        if (rc == CHAT_OK)
+            rc = tombstone(db, conv_id, chat_db_cell_int(&r, i, 1));
+        rc = chat_db_end(db, rc);
+        *erased += rc == CHAT_OK;
+    }
+    chat_db_result_free(&r);
     return rc;
 }

@@ -235,16 +235,9 @@ int chat_presence_get_json(struct chat_db *db, long long viewer_id, long long us
                            json_object **out)
 {
     struct chat_db_result r = {0};
-    int rc = CHAT_OK;
-    if (viewer_id != user_id) {
-        rc = chat_db_query_int(db,
-                               "SELECT 1 FROM participants p1 JOIN participants p2 "
-                               "ON p2.conversation_id = p1.conversation_id AND p2.user_id = ? "
-                               "WHERE p1.user_id = ? LIMIT 1",
-                               CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(viewer_id)), NULL);
-        if (rc != CHAT_OK)
-            return rc;
-    }
+    int rc = chat_user_check_visible(db, viewer_id, user_id);
+    if (rc != CHAT_OK)
+        return rc;
     rc = chat_db_query(db,
                        "SELECT online, IF(online, NOW(6), last_seen) FROM user_presence "
                        "WHERE user_id = ?",

@@ -29,6 +29,9 @@ BODIES = {
     "markDelivered": {"message_id": "<message>"},
     "sendMessage": {"text": "from an outsider"},
     "editMessage": {"text": "edited by an outsider"},
+    "updateProfile": {"display_name": "renamed"},
+    "deleteAccount": {"password": "<outsider_password>"},
+    "changePassword": {"current_password": "<outsider_password>", "new_password": "password123"},
 }
 
 
@@ -80,7 +83,7 @@ def world(front_end_url, make_user):
         "params": {
             "conversation_id": conv["id"], "message_id": r.json()["id"],
             "user_id": member["id"], "attachment_id": attachment["id"],
-            "emoji": "%F0%9F%91%8D", "path": "chat.js",
+            "emoji": "%F0%9F%91%8D", "path": "chat.js", "session_id": 1,
         },
     }
 
