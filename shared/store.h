@@ -395,6 +395,8 @@ struct chat_gc_stats {
     long long tmp_files;    /* abandoned temp files */
     long long events;       /* older than event_retention_hours */
     long long rate_buckets; /* idle for an hour */
+    long long accounts;     /* deleted accounts whose purge was cut short, finished
+                             * (retention.c, after chat_gc) */
 };
 
 /* Removes what is no longer needed (see struct chat_gc_stats). A file is removed only

@@ -362,3 +362,20 @@ def test_account_deletion_leaves_only_tombstones(servers, make_user):
     # And nobody can start a chat with the deleted account.
     assert_error(request("POST", api + "/api/chat/conversations/", b, {"participant_ids": [a["id"]]}),
                  422, "validation_error")
+
+
+def test_gc_finishes_a_deletion_cut_short(servers, make_user):
+    """A deletion whose request died after the account row changed (simulated: only the
+    row is marked) is finished by `chatctl gc`: the message becomes a tombstone and the
+    account leaves its conversations."""
+    api = servers.httpd_url
+    a, b = make_user("cut"), make_user("cutpeer")
+    conv = create_conv(api, a, [b])
+    send(api, a, conv, "left behind")
+    servers.db("UPDATE users SET deleted_at = UTC_TIMESTAMP(6), username = CONCAT('~', id) "
+               "WHERE id = %s", (a["id"],))
+    assert "purged 1 deleted accounts" in servers.chatctl("gc").stdout
+    msgs = request("GET", "%s/api/chat/conversations/%d/messages/" % (api, conv), b).json()["results"]
+    assert [(m["text"], m["deleted"], m["sender"]["display_name"]) for m in msgs] == [
+        ("", True, "Deleted user")]
+    assert servers.db("SELECT COUNT(*) FROM participants WHERE user_id = %s", (a["id"],))[0][0] == 0
