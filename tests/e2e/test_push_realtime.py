@@ -135,7 +135,7 @@ def test_every_event_type_is_delivered_live(servers, make_user):
     api = servers.httpd_url
     a, b, c = make_user("ea"), make_user("eb"), make_user("ec")
     conv = group(api, a, [b])
-    user_keys = {"id", "username", "display_name"}
+    user_keys = {"id", "username", "display_name", "avatar_url", "deleted"}
 
     async def scenario():
         cb = await connect(servers, b)
@@ -184,6 +184,12 @@ def test_every_event_type_is_delivered_live(servers, make_user):
         later = await nothing_more(cc, lambda f: f.get("conversation_id") == conv
                                    and f.get("event_id", 0) > removed_at)
         assert later == []
+
+        # A new display name: user.updated (no conversation) to those sharing one.
+        rest("PATCH", api + "/api/users/me/", a, {"display_name": "A renamed"})
+        f = await cb.wait_for(lambda f: f["type"] == "user.updated" and f["data"]["user_id"] == a["id"])
+        assert f["conversation_id"] is None and set(f["data"]["user"]) == user_keys
+        assert f["data"]["user"]["display_name"] == "A renamed"
         for client in (cb, cc):
             await client.close()
 
