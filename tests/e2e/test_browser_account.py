@@ -4,30 +4,22 @@ user.updated; the session list marks this device and ends another session; a pas
 change with a wrong and then the right current password; deleting the account turns the
 other window's view of its messages into "Deleted user" tombstones."""
 
-import base64
 from pathlib import Path
 
 import requests
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
-from browser_helpers import (direct_chat, finish, login_with_cookie, open_conversation,  # noqa: F401
-                             pool, rest, say, wait, wait_connected, wait_for_message)
-
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVQI12P4z8DAwMDAxMDAwMDAAAAhAgP/"
-    "OjfZ3gAAAABJRU5ErkJggg==")
+from browser_helpers import (finish, pool, rest, say, wait, wait_connected,  # noqa: F401
+                             wait_for_message)
+from test_browser_messages import PNG, two_users
 
 
 def two_windows(servers, page_url, make_user, pool):
-    alice = make_user("alice", display_name="Alice")
-    bob = make_user("bob", display_name="Bob")
-    conv = direct_chat(servers, bob, alice)
+    """Alice and Bob in their direct chat, each in a browser, with one message of hers."""
+    alice, bob, conv, a, b = two_users(servers, page_url, make_user, pool)
     say(servers, alice, conv, "hello from alice")
-    a = login_with_cookie(pool.get(0), page_url, alice, "/chat/%d/" % conv)
-    b = login_with_cookie(pool.get(1), page_url, bob, "/chat/%d/" % conv)
     for d in (a, b):
-        wait_connected(d)
         wait_for_message(d, "hello from alice")
     return alice, bob, conv, a, b
 

@@ -474,7 +474,8 @@ def test_presence_across_two_daemons(servers, cluster, make_user):
         f = await cb.wait_for(of_type("presence", user_id=a["id"], online=True))
         assert f["conversation_id"] is None
         assert f["data"]["user"] == {"id": a["id"], "username": a["username"],
-                                     "display_name": a["display_name"]}
+                                     "display_name": a["display_name"], "avatar_url": None,
+                                     "deleted": False}
         assert presence(b, a)["online"] is True
         assert presence(a, a)["online"] is True
         presence(d, a, expect=404)  # shares no conversation with a
