@@ -8,9 +8,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "app_state.h"
 #include "crypto.h"
 #include "errors.h"
 #include "request_decode.h"
+#include "response.h"
 #include "store.h"
 
 /* Identifies the caller from a bearer token or the session cookie. A missing or invalid
@@ -34,8 +36,8 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req)
     if (!have)
         return CHAT_OK;
     char csrf[CHAT_TOKEN_CHARS + 1] = "";
-    long long uid = 0;
-    int rc = chat_session_lookup(&app->db, token, &uid, csrf);
+    long long uid = 0, sid = 0;
+    int rc = chat_session_lookup(&app->db, token, &uid, &sid, csrf);
     if (rc == CHAT_E_NOT_AUTHENTICATED) {
         req->cookie_auth = false;
         return CHAT_OK;
@@ -43,6 +45,7 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req)
     if (rc != CHAT_OK)
         return rc;
     req->user_id = uid;
+    req->session_id = sid;
     snprintf(req->csrf_token, sizeof(req->csrf_token), "%s", csrf);
     snprintf(req->session_token, sizeof(req->session_token), "%s", token);
     return CHAT_OK;
@@ -58,4 +61,15 @@ bool chat_csrf_valid(const struct chat_request *req)
     /* Double-submit CSRF check: only a page from our origin can read chat_csrf. */
     return !(req->cookie_auth && !is_safe_method(req->method) &&
              (!req->csrf_header || !chat_secret_equal(req->csrf_header, req->csrf_token)));
+}
+
+void chat_session_cookies_clear(const struct chat_app *app, struct chat_response *res)
+{
+    const char *secure = app->cfg->cookie_secure ? "; Secure" : "";
+    char buf[128];
+    snprintf(buf, sizeof(buf), "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s",
+             CHAT_SESSION_COOKIE, secure);
+    chat_response_header(res, "Set-Cookie", buf);
+    snprintf(buf, sizeof(buf), "%s=; Path=/; Max-Age=0; SameSite=Lax%s", CHAT_CSRF_COOKIE, secure);
+    chat_response_header(res, "Set-Cookie", buf);
 }

@@ -21,4 +21,7 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req);
  * equal to the session's CSRF token (compared in constant time). */
 bool chat_csrf_valid(const struct chat_request *req);
 
+/* Sets headers on res that remove both session cookies (logout, account deletion). */
+void chat_session_cookies_clear(const struct chat_app *app, struct chat_response *res);
+
 #endif

@@ -192,6 +192,8 @@ void chat_gateway_serve(struct chat_app *app, const struct chat_gateway *gw)
     req.authorization = gw->param(gw->ctx, "HTTP_AUTHORIZATION");
     req.csrf_header = gw->param(gw->ctx, "HTTP_X_CSRFTOKEN");
     req.origin = gw->param(gw->ctx, "HTTP_ORIGIN");
+    req.user_agent = gw->param(gw->ctx, "HTTP_USER_AGENT");
+    req.if_none_match = gw->param(gw->ctx, "HTTP_IF_NONE_MATCH");
     req.remote_addr = gw->param(gw->ctx, "REMOTE_ADDR");
     req.forwarded_for = gw->param(gw->ctx, "HTTP_X_FORWARDED_FOR");
     req.host = gw->param(gw->ctx, "HTTP_HOST");

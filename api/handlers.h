@@ -20,6 +20,18 @@ CHAT_HANDLER(chat_handle_user_search);
 CHAT_HANDLER(chat_handle_block_list);
 CHAT_HANDLER(chat_handle_block_add);
 CHAT_HANDLER(chat_handle_block_remove);
+/* routes_profile.c */
+CHAT_HANDLER(chat_handle_user_get);
+CHAT_HANDLER(chat_handle_profile_update);
+CHAT_HANDLER(chat_handle_account_delete);
+CHAT_HANDLER(chat_handle_avatar_put);
+CHAT_HANDLER(chat_handle_avatar_delete);
+CHAT_HANDLER(chat_handle_avatar_get);
+/* routes_sessions.c */
+CHAT_HANDLER(chat_handle_password_change);
+CHAT_HANDLER(chat_handle_session_list);
+CHAT_HANDLER(chat_handle_session_end);
+CHAT_HANDLER(chat_handle_session_end_others);
 /* routes_presence.c */
 CHAT_HANDLER(chat_handle_user_presence);
 /* routes_conversations.c */

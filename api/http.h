@@ -32,6 +32,8 @@ struct chat_request {
     const char *authorization;
     const char *csrf_header;  /* X-CSRFToken */
     const char *origin;
+    const char *user_agent;   /* kept for the session list at login */
+    const char *if_none_match; /* conditional GET (avatars) */
     const char *host;         /* the Host header */
     bool tls;                 /* the client reached the front end over HTTPS */
     const char *remote_addr;  /* the transport's peer */
@@ -43,6 +45,7 @@ struct chat_request {
     bool admitted;            /* authentication, CSRF and the rate limit are done */
     bool authenticated;       /* chat_authenticate ran (user_id is final) */
     long long user_id;        /* 0 when anonymous */
+    long long session_id;     /* the session authenticated with, 0 when anonymous */
     bool cookie_auth;         /* authenticated by the session cookie (CSRF applies) */
     char csrf_token[48];      /* the session's CSRF token when authenticated */
     char session_token[256];  /* the presented session token when authenticated */

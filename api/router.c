@@ -53,6 +53,16 @@ const struct chat_route chat_routes[] = {
     {"GET", "/api/users/blocks/", chat_handle_block_list, CHAT_ROUTE_AUTH},
     {"POST", "/api/users/blocks/", chat_handle_block_add, CHAT_ROUTE_AUTH},
     {"DELETE", "/api/users/blocks/{id}/", chat_handle_block_remove, CHAT_ROUTE_AUTH},
+    {"PATCH", "/api/users/me/", chat_handle_profile_update, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/users/me/", chat_handle_account_delete, CHAT_ROUTE_AUTH},
+    {"PUT", "/api/users/me/avatar/", chat_handle_avatar_put, CHAT_ROUTE_AUTH | CHAT_ROUTE_BODY_FILE},
+    {"DELETE", "/api/users/me/avatar/", chat_handle_avatar_delete, CHAT_ROUTE_AUTH},
+    {"POST", "/api/users/me/password/", chat_handle_password_change, CHAT_ROUTE_AUTH},
+    {"GET", "/api/users/me/sessions/", chat_handle_session_list, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/users/me/sessions/", chat_handle_session_end_others, CHAT_ROUTE_AUTH},
+    {"DELETE", "/api/users/me/sessions/{id}/", chat_handle_session_end, CHAT_ROUTE_AUTH},
+    {"GET", "/api/users/{id}/", chat_handle_user_get, CHAT_ROUTE_AUTH},
+    {"GET", "/api/users/{id}/avatar/", chat_handle_avatar_get, CHAT_ROUTE_AUTH},
 };
 const unsigned chat_routes_count = sizeof(chat_routes) / sizeof(chat_routes[0]);
 

@@ -1,9 +1,7 @@
 /* /api/chat/attachments/: uploads (multipart/form-data or a raw body) and downloads. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "attachment_policy.h"
@@ -11,53 +9,15 @@
 #include "errors.h"
 #include "handlers.h"
 #include "log.h"
-#include "multipart.h"
 #include "request_decode.h"
 #include "response.h"
 #include "store.h"
+#include "upload.h"
 #include "xalloc.h"
-
-/* What the upload carries, pointing into the mapped body. */
-struct upload_content {
-    const char *data;
-    size_t len;
-    const char *raw_type;     /* as sent; NULL when absent */
-    const char *raw_filename; /* as sent */
-};
-
-/* multipart/form-data: exactly one part with a filename is the file; other fields are
- * ignored. A file part without a Content-Type is application/octet-stream. */
-static int pick_file_part(const struct chat_request *req, struct chat_response *res,
-                          const char *body, size_t len, struct chat_multipart_part *parts,
-                          struct upload_content *out)
-{
-    char boundary[CHAT_MULTIPART_BOUNDARY_MAX + 1];
-    size_t n = 0;
-    if (chat_multipart_boundary(req->content_type, boundary) != CHAT_OK)
-        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "multipart/form-data needs a boundary.");
-    if (chat_multipart_parse(body, len, boundary, parts, CHAT_MULTIPART_MAX_PARTS, &n) != CHAT_OK)
-        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "Malformed multipart/form-data body.");
-    const struct chat_multipart_part *file = NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (!parts[i].has_filename)
-            continue;
-        if (file)
-            return chat_fail(req, res, CHAT_E_BAD_REQUEST, "Send one file per upload.");
-        file = &parts[i];
-    }
-    if (!file)
-        return chat_fail(req, res, CHAT_E_BAD_REQUEST,
-                         "The multipart body has no file part (a part with a filename).");
-    out->data = file->data;
-    out->len = file->len;
-    out->raw_type = file->content_type[0] ? file->content_type : "application/octet-stream";
-    out->raw_filename = file->filename;
-    return CHAT_OK;
-}
 
 /* Validates type and name, then stores the content. */
 static int store_upload(struct chat_app *app, struct chat_request *req, struct chat_response *res,
-                        const struct upload_content *up)
+                        const struct chat_upload *up)
 {
     char type[CHAT_CONTENT_TYPE_MAX + 1], detail[200];
     char filename[CHAT_FILENAME_MAX_CHARS * 4 + 1];
@@ -84,46 +44,11 @@ static int store_upload(struct chat_app *app, struct chat_request *req, struct c
 CHAT_HANDLER(chat_handle_attachment_upload)
 {
     (void)args;
-    struct chat_multipart_part parts[CHAT_MULTIPART_MAX_PARTS];
-    struct upload_content up = {0};
-    char query_name[CHAT_MULTIPART_FILENAME_MAX + 1] = "file";
-    const char *body = NULL;
-    int fd = -1, rc;
-    if (req->body_incomplete)
-        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "The upload was cut short.");
-    if (!req->body_file)
-        return chat_fail(req, res, CHAT_E_INTERNAL, "The upload could not be stored.");
-    if (!req->content_type)
-        return chat_fail(req, res, CHAT_E_UNSUPPORTED_MEDIA,
-                         "Send the file with its Content-Type, or as multipart/form-data.");
-    /* The spooled body is mapped, not read into memory: the page cache holds it. */
-    if (req->body_len > 0) {
-        fd = open(req->body_file, O_RDONLY | O_CLOEXEC);
-        void *map = fd >= 0 ? mmap(NULL, req->body_len, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
-        if (map == MAP_FAILED) {
-            log_error("mapping %s: %s", req->body_file, strerror(errno));
-            rc = chat_fail(req, res, CHAT_E_INTERNAL, "The upload could not be read.");
-            goto out;
-        }
-        body = map;
-    }
-    if (chat_multipart_is_form_data(req->content_type)) {
-        rc = pick_file_part(req, res, body ? body : "", req->body_len, parts, &up);
-        if (rc != CHAT_OK)
-            goto out;
-    } else {
-        chat_query_param(req->query, "filename", query_name, sizeof(query_name));
-        up.data = body;
-        up.len = req->body_len;
-        up.raw_type = req->content_type;
-        up.raw_filename = query_name;
-    }
-    rc = store_upload(app, req, res, &up);
-out:
-    if (body)
-        munmap((void *)body, req->body_len);
-    if (fd >= 0)
-        close(fd);
+    struct chat_upload up;
+    int rc = chat_upload_open(req, res, &up);
+    if (rc == CHAT_OK)
+        rc = store_upload(app, req, res, &up);
+    chat_upload_close(&up);
     return rc;
 }
 

@@ -33,7 +33,8 @@ static int respond_with_session(struct chat_app *app, struct chat_request *req,
 {
     char token[CHAT_TOKEN_CHARS + 1], csrf[CHAT_TOKEN_CHARS + 1];
     json_object *user = NULL;
-    int rc = chat_session_create(&app->db, app->cfg, user_id, token, csrf);
+    int rc = chat_session_create(&app->db, app->cfg, user_id, req->user_agent, req->client_addr,
+                                 token, csrf);
     if (rc == CHAT_OK)
         rc = chat_user_get_json(&app->db, user_id, &user);
     if (rc != CHAT_OK)
@@ -131,13 +132,7 @@ CHAT_HANDLER(chat_handle_logout)
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
     chat_app_wake_push(app); /* its session.revoked event ends the session's sockets */
-    const char *secure = app->cfg->cookie_secure ? "; Secure" : "";
-    char buf[128];
-    snprintf(buf, sizeof(buf), "%s=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax%s",
-             CHAT_SESSION_COOKIE, secure);
-    chat_response_header(res, "Set-Cookie", buf);
-    snprintf(buf, sizeof(buf), "%s=; Path=/; Max-Age=0; SameSite=Lax%s", CHAT_CSRF_COOKIE, secure);
-    chat_response_header(res, "Set-Cookie", buf);
+    chat_session_cookies_clear(app, res);
     res->status = 204;
     return CHAT_OK;
 }

@@ -265,6 +265,8 @@ static void fill_request(struct MHD_Connection *conn, const char *url, const cha
     req->authorization = header(conn, MHD_HTTP_HEADER_AUTHORIZATION);
     req->csrf_header = header(conn, "X-CSRFToken");
     req->origin = header(conn, "Origin");
+    req->user_agent = header(conn, "User-Agent");
+    req->if_none_match = header(conn, "If-None-Match");
     req->host = header(conn, MHD_HTTP_HEADER_HOST);
     req->remote_addr = up->addr;
     req->forwarded_for = up->forwarded.data;

@@ -19,6 +19,9 @@ enum push_event_kind {
     PUSH_EVENT_USERS,               /* no conversation: deliver to users[] */
     PUSH_EVENT_PRESENCE,            /* worker only: users[0] is the subject; becomes USERS
                                      * addressed to those sharing a conversation */
+    PUSH_EVENT_USER_UPDATED,        /* worker only: users[0] is the subject; becomes USERS
+                                     * addressed to the subject and everyone sharing any
+                                     * conversation with them */
     PUSH_EVENT_REVOKE,              /* session.revoked: delivered to nobody; ends the
                                      * connections of users[0] that authenticated with one of
                                      * sessions[] (all of them when nsessions is 0) */

@@ -4,6 +4,7 @@
  * commit or time out). */
 #include "event_tail.h"
 
+#include <limits.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,7 @@ static void classify(struct push_event *e, const char *type, const char *payload
     bool added = strcmp(type, "participant.added") == 0;
     bool removed = strcmp(type, "participant.removed") == 0;
     bool presence = strcmp(type, "presence") == 0;
+    bool user_updated = strcmp(type, "user.updated") == 0;
     bool revoked = strcmp(type, "session.revoked") == 0;
     bool block = strcmp(type, "block.changed") == 0;
     e->kind = PUSH_EVENT_PLAIN;
@@ -137,17 +139,17 @@ static void classify(struct push_event *e, const char *type, const char *payload
         classify_block(e, obj);
         goto out;
     }
-    if (presence) {
+    if (presence || user_updated) {
         /* The recipients are looked up by the caller (take_rows): never in the payload,
          * which every recipient sees. A block's presence event names its one recipient
          * (to_user_id: the user blocked or unblocked, store_block_changes.c). */
-        if (json_object_object_get_ex(obj, "to_user_id", &v)) {
+        if (presence && json_object_object_get_ex(obj, "to_user_id", &v)) {
             e->kind = PUSH_EVENT_USERS;
             if (json_object_is_type(v, json_type_int))
                 add_user(e, json_object_get_int64(v));
             goto out;
         }
-        e->kind = PUSH_EVENT_PRESENCE;
+        e->kind = presence ? PUSH_EVENT_PRESENCE : PUSH_EVENT_USER_UPDATED;
         if (json_object_object_get_ex(obj, "user_id", &v))
             add_user(e, json_object_get_int64(v));
         goto out;
@@ -299,18 +301,26 @@ void push_worker_connect(struct push_worker *w)
 /* ---- tailing ---- */
 
 /* A presence event goes to the users who share a direct chat or a small group with its
- * subject (presence_max_group_size). */
-static int address_presence(struct push_worker *w, struct push_event *e)
+ * subject (presence_max_group_size); a user.updated event to the subject (their other
+ * tabs) and to everyone sharing any conversation with them, whatever its size: one frame
+ * per change, not one per member pair as presence would be. Looked up as the event is
+ * delivered, so the "only participants receive it" rule holds for who takes part now. */
+static int address_user_event(struct push_worker *w, struct push_event *e)
 {
     long long subject = e->nusers ? e->users[0] : 0;
+    bool presence = e->kind == PUSH_EVENT_PRESENCE;
     free(e->users);
     e->users = NULL;
     e->nusers = 0;
     e->kind = PUSH_EVENT_USERS;
     if (subject <= 0)
         return CHAT_OK;
-    return chat_presence_recipients(&w->db, subject, w->cfg->presence_max_group_size, &e->users,
-                                    &e->nusers);
+    int rc = chat_presence_recipients(&w->db, subject,
+                                      presence ? w->cfg->presence_max_group_size : INT_MAX,
+                                      &e->users, &e->nusers);
+    if (rc == CHAT_OK && !presence)
+        add_user(e, subject);
+    return rc;
 }
 
 /* An unblock lifts the typing filter only when the other user has not blocked back,
@@ -339,8 +349,9 @@ static int take_rows(struct push_worker *w, const struct chat_db_result *r, long
             out->count--;
             continue;
         }
-        if (e->kind == PUSH_EVENT_PRESENCE && rc == CHAT_OK)
-            rc = address_presence(w, e);
+        if ((e->kind == PUSH_EVENT_PRESENCE || e->kind == PUSH_EVENT_USER_UPDATED) &&
+            rc == CHAT_OK)
+            rc = address_user_event(w, e);
         if (e->kind == PUSH_EVENT_BLOCK && rc == CHAT_OK)
             rc = check_unblock(w, e);
     }

@@ -404,6 +404,7 @@ void push_fanout_event(struct push_fanout *f, const struct push_event *ev)
     case PUSH_EVENT_USERS:
     case PUSH_EVENT_BLOCK: /* dispatch.c updated the typing filters first */
     case PUSH_EVENT_PRESENCE: /* turned into USERS by the worker */
+    case PUSH_EVENT_USER_UPDATED:
         for (size_t u = 0; u < ev->nusers; u++) {
             struct push_index_entry *e = index_entry(&f->by_user, ev->users[u]);
             for (size_t i = 0; e && i < e->n; i++)

@@ -84,9 +84,17 @@ static void run_auth(struct push_worker *w, struct push_job *job, struct push_re
         goto out;
     res->user_id = user_id;
     res->high = w->gaps.high;
+    /* Typing frames name the user by {id, username, display_name} only, as a relay from
+     * another daemon rebuilds them (typing_wire.c), so they read the same everywhere. */
+    static const char *const typing_keys[] = {"id", "username", "display_name"};
+    json_object *who = json_object_new_object();
+    for (size_t k = 0; k < sizeof(typing_keys) / sizeof(typing_keys[0]); k++)
+        json_object_object_add(who, typing_keys[k],
+                               json_object_get(json_object_object_get(user, typing_keys[k])));
     size_t ulen;
-    const char *utext = chat_json_to_string(user, &ulen);
+    const char *utext = chat_json_to_string(who, &ulen);
     res->user_json = chat_xstrndup(utext, ulen);
+    json_object_put(who);
     hello = json_object_new_object();
     json_object_object_add(hello, "type", json_object_new_string("hello"));
     json_object_object_add(hello, "user", json_object_get(user));

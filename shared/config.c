@@ -150,6 +150,10 @@ const struct chat_setting chat_settings[] = {
                 "Largest upload to POST /api/chat/attachments/ (bytes of the request body); "
                 "larger uploads get 413. nginx's client_max_body_size for that location must "
                 "be above it."),
+    INT_SETTING(avatar_max_bytes, "524288", 1024, 1048576,
+                "Largest avatar image (PUT /api/users/me/avatar/: PNG, JPEG, GIF or WebP, "
+                "checked by its first bytes) in bytes; larger ones get 413. At most 1 MiB, "
+                "which keeps the upload under nginx's general body limit."),
     STR_SETTING(attachment_types,
                 "image/* audio/* video/* text/plain text/csv application/pdf application/zip "
                 "application/gzip application/json application/octet-stream",

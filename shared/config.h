@@ -69,6 +69,7 @@ struct chat_config {
     /* Attachments */
     char *data_dir;
     int attachment_max_bytes;
+    int avatar_max_bytes;
     char *attachment_types;
     /* Rate limits: a token bucket per route class and user (client address for auth) */
     bool rate_limit_enabled;

@@ -18,6 +18,7 @@
     X(CSRF, 403, "csrf_failed", "CSRF token missing or incorrect.")                        \
     X(FORBIDDEN, 403, "permission_denied", "You do not have permission to do this.")      \
     X(NOT_ADMIN, 403, "not_admin", "Only an admin of this group may do this.")             \
+    X(WRONG_PASSWORD, 403, "wrong_password", "The current password is wrong.")          \
     X(REGISTRATION_CLOSED, 403, "registration_closed", "Registration is disabled on this server.") \
     X(BLOCKED, 403, "blocked", "This user has blocked you.")                                \
     X(YOU_BLOCKED, 403, "user_blocked", "You have blocked this user; unblock them first.")   \

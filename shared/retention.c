@@ -27,6 +27,35 @@ static void release_lock(struct chat_db *db)
         log_warn("retention: could not release the lock; it ends with the connection");
 }
 
+/* Deleted accounts (chat_account_delete) that still have something of theirs left,
+ * because the request that deleted them failed half-way: purged now. At most 100 a run. */
+static int purge_deleted_accounts(struct chat_db *db, long long *count)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db,
+                           "SELECT u.id FROM users u WHERE u.deleted_at IS NOT NULL AND ("
+                           "EXISTS (SELECT 1 FROM messages m WHERE m.sender_id = u.id "
+                           "AND m.deleted_at IS NULL) OR "
+                           "EXISTS (SELECT 1 FROM participants p WHERE p.user_id = u.id) OR "
+                           "EXISTS (SELECT 1 FROM reactions x WHERE x.user_id = u.id)) LIMIT 100",
+                           NULL, 0, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    for (unsigned i = 0; i < r.nrows && rc == CHAT_OK; i++) {
+        rc = chat_account_purge(db, chat_db_cell_int(&r, i, 0));
+        *count += rc == CHAT_OK;
+    }
+    chat_db_result_free(&r);
+    return rc;
+}
+
+/* Everything a run does. */
+static int run_once(struct chat_db *db, const struct chat_config *cfg, struct chat_gc_stats *st)
+{
+    int rc = chat_gc(db, cfg, st);
+    return rc == CHAT_OK ? purge_deleted_accounts(db, &st->accounts) : rc;
+}
+
 int chat_retention_run(struct chat_db *db, const struct chat_config *cfg, int lock_wait_s,
                        struct chat_gc_stats *st, bool *ran)
 {
@@ -40,7 +69,7 @@ int chat_retention_run(struct chat_db *db, const struct chat_config *cfg, int lo
                       NULL, 0, NULL, NULL);
     if (rc == CHAT_OK) {
         *ran = true;
-        rc = chat_gc(db, cfg, st);
+        rc = run_once(db, cfg, st);
     }
     release_lock(db);
     return rc;
@@ -66,10 +95,11 @@ int chat_retention_tick(struct chat_db *db, const struct chat_config *cfg, long 
                       CHAT_DB_PARAMS(DB_INT(cfg->retention_interval_s)), &claimed, NULL);
     if (rc == CHAT_OK && claimed == 1) {
         struct chat_gc_stats st;
-        rc = chat_gc(db, cfg, &st);
+        rc = run_once(db, cfg, &st);
         log_info("retention: ran: removed %lld attachment rows, %lld files, %lld temp files, "
-                 "%lld events, %lld rate-limit buckets",
-                 st.attachments, st.files, st.tmp_files, st.events, st.rate_buckets);
+                 "%lld events, %lld rate-limit buckets; purged %lld deleted accounts",
+                 st.attachments, st.files, st.tmp_files, st.events, st.rate_buckets,
+                 st.accounts);
     }
     release_lock(db);
 out:

@@ -23,6 +23,10 @@
 #define CHAT_GROUP_MAX_PARTICIPANTS 256
 #define CHAT_PAGE_DEFAULT 50
 #define CHAT_PAGE_MAX 200
+#define CHAT_USER_AGENT_MAX 255     /* bytes of User-Agent kept for the session list */
+#define CHAT_SESSION_TOUCH_S 60     /* a session's last_used_at is at most this stale */
+#define CHAT_SESSIONS_LIST_MAX 200  /* newest sessions listed */
+#define CHAT_DELETED_USER_NAME "Deleted user" /* display name of a deleted account */
 
 /* ---- users (store_users.c) ---- */
 
@@ -56,26 +60,81 @@ int chat_admin_user_get_json(struct chat_db *db, long long user_id, json_object 
  * (case-insensitive; "" is everyone) with id > after, by id, at most limit. */
 int chat_admin_users_page_json(struct chat_db *db, const char *q, long long after, int limit,
                                json_object **out);
+/* chatctl user passwd: sets the password and ends every session of the user. */
 int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
                            const char *username, const char *password);
+/* CHAT_OK when password is user_id's, else CHAT_E_AUTH_FAILED (one argon2id run either
+ * way). */
+int chat_user_verify_password(struct chat_db *db, const struct chat_config *cfg,
+                              long long user_id, const char *password);
+/* The user's own change (the current password was checked by the caller): checks the
+ * new one's length (CHAT_E_VALIDATION, before any hashing), stores it and ends every
+ * session of user_id but keep_session_id, their connections included. */
+int chat_user_change_password(struct chat_db *db, const struct chat_config *cfg,
+                              long long user_id, long long keep_session_id, const char *password);
 /* Checks credentials in about constant time. Returns CHAT_E_AUTH_FAILED on mismatch. */
 int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
                            const char *username, const char *password, long long *user_id);
-/* {id, username, display_name}; CHAT_E_NOT_FOUND if there is no such user. */
+/* {id, username, display_name, avatar_url, deleted}; CHAT_E_NOT_FOUND if there is no
+ * such user. */
 int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out);
+/* CHAT_OK when viewer_id may see user_id (themself, or someone they share a conversation
+ * with), else CHAT_E_NOT_FOUND, also for ids no user has. */
+int chat_user_check_visible(struct chat_db *db, long long viewer_id, long long user_id);
 int chat_user_find_by_username(struct chat_db *db, const char *username, long long *user_id);
 /* Users whose username or display name starts with q (case-insensitive), at most limit. */
 int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_object **out_array);
 
+/* ---- the user's own account (store_profile.c) ---- */
+
+/* Sets user_id's display name (controls and bidi formatting stripped as at registration;
+ * CHAT_E_VALIDATION when nothing is left or it is over CHAT_DISPLAY_NAME_MAX characters)
+ * and writes user.updated. *out is the user object. */
+int chat_user_set_display_name(struct chat_db *db, long long user_id, const char *name,
+                               json_object **out);
+/* Replaces user_id's avatar with len bytes of content_type (checked by the caller), or
+ * removes it when data is NULL; writes user.updated. *out is the user object. */
+int chat_user_set_avatar(struct chat_db *db, long long user_id, const char *content_type,
+                         const void *data, size_t len, json_object **out);
+/* user_id's avatar as viewer_id may see it (chat_user_check_visible): one row of
+ * content_type, sha256, image (its length in r->lens[2]); the caller frees r.
+ * CHAT_E_NOT_FOUND for no such user, not visible, or no avatar. */
+int chat_avatar_get(struct chat_db *db, long long viewer_id, long long user_id,
+                    struct chat_db_result *r);
+/* Deletes user_id's account (the password was checked by the caller): the row becomes
+ * the "Deleted user" (username '~<id>', so the old name is free; no password; no
+ * avatar) with user.updated, every session and connection ends, then
+ * chat_account_purge. */
+int chat_account_delete(struct chat_db *db, long long user_id);
+/* What a deleted account leaves behind goes: its reactions, the text and attachments of
+ * its messages (tombstones stay, from "Deleted user"), its conversations (it leaves
+ * them) and unattached uploads, each with the events the same change by hand writes.
+ * Safe to run again (chatctl gc finishes one cut short). */
+int chat_account_purge(struct chat_db *db, long long user_id);
+
 /* ---- sessions (store_sessions.c) ---- */
 
-/* Creates a session for user_id. Writes the new bearer token and CSRF token. */
+/* Creates a session for user_id. Writes the new bearer token and CSRF token. user_agent
+ * and address (may be NULL) are kept for the session list. CHAT_E_FORBIDDEN for a
+ * deactivated or deleted account. */
 int chat_session_create(struct chat_db *db, const struct chat_config *cfg, long long user_id,
+                        const char *user_agent, const char *address,
                         char token[CHAT_TOKEN_CHARS + 1], char csrf[CHAT_TOKEN_CHARS + 1]);
-/* Resolves a token. csrf may be NULL. Returns CHAT_E_NOT_AUTHENTICATED when the token is
- * unknown or expired. */
+/* Resolves a token. session_id and csrf may be NULL. Returns CHAT_E_NOT_AUTHENTICATED
+ * when the token is unknown or expired. Moves the session's last_used_at to now when it
+ * is older than CHAT_SESSION_TOUCH_S (so at most one write a minute per session). */
 int chat_session_lookup(struct chat_db *db, const char *token, long long *user_id,
-                        char csrf[CHAT_TOKEN_CHARS + 1]);
+                        long long *session_id, char csrf[CHAT_TOKEN_CHARS + 1]);
+/* The live sessions of user_id, newest first, at most CHAT_SESSIONS_LIST_MAX:
+ * [{id, created_at, last_used_at, user_agent, address, expires_at, current}], current
+ * true for current_id. */
+int chat_sessions_list_json(struct chat_db *db, long long user_id, long long current_id,
+                            json_object **out_array);
+/* Ends user_id's session session_id (with its session.revoked event, like logout).
+ * CHAT_E_NOT_FOUND when user_id has no such live session. */
+int chat_session_revoke_own(struct chat_db *db, long long user_id, long long session_id);
+/* Ends every session of user_id but keep_id, with one session.revoked event naming them. */
+int chat_sessions_revoke_others(struct chat_db *db, long long user_id, long long keep_id);
 /* What the push daemon keeps of a session: its user, id, and how long until it expires. */
 struct chat_session_info {
     long long user_id, session_id, expires_in_ms;
@@ -204,6 +263,11 @@ int chat_message_delete(struct chat_db *db, long long conv_id, long long message
  * operator). A tombstone again: *changed false. CHAT_E_NOT_FOUND for no such message. */
 int chat_message_moderate_delete(struct chat_db *db, long long actor_id, long long message_id,
                                  bool *changed);
+
+/* Tombstones (as chat_message_delete) up to limit of author_id's live messages, in any
+ * conversation, whether or not the author still takes part; *erased counts them. For
+ * account deletion. */
+int chat_messages_erase_author(struct chat_db *db, long long author_id, int limit, int *erased);
 
 /* ---- reactions (store_reaction_changes.c) ---- */
 
@@ -427,6 +491,8 @@ struct chat_gc_stats {
     long long tmp_files;    /* abandoned temp files */
     long long events;       /* older than event_retention_hours */
     long long rate_buckets; /* idle for an hour */
+    long long accounts;     /* deleted accounts whose purge was cut short, finished
+                             * (retention.c, after chat_gc) */
 };
 
 /* Removes what is no longer needed (see struct chat_gc_stats). A file is removed only

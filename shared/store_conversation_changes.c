@@ -46,10 +46,11 @@ static int require_admin(bool actor_admin)
     return actor_admin ? CHAT_OK : CHAT_E_NOT_ADMIN;
 }
 
-/* CHAT_E_VALIDATION when there is no such user (an id from the request body). */
+/* CHAT_E_VALIDATION when there is no such user (an id from the request body); a deleted
+ * account is no user to talk to. */
 static int user_exists(struct chat_db *db, long long user_id)
 {
-    int rc = chat_db_query_int(db, "SELECT 1 FROM users WHERE id = ?",
+    int rc = chat_db_query_int(db, "SELECT 1 FROM users WHERE id = ? AND deleted_at IS NULL",
                                CHAT_DB_PARAMS(DB_INT(user_id)), NULL);
     return rc == CHAT_E_NOT_FOUND ? CHAT_E_VALIDATION : rc;
 }
@@ -96,7 +97,7 @@ static int query_participants(struct chat_db *db, long long conv_id, long long u
 {
     struct chat_db_result r;
     int rc = chat_db_query(db,
-                           "SELECT u.id, u.username, u.display_name, p.joined_at, p.role "
+                           "SELECT " CHAT_USER_COLUMNS("u") ", p.joined_at, p.role "
                            "FROM participants p JOIN users u ON u.id = p.user_id "
                            "WHERE p.conversation_id = ? AND (? = 0 OR p.user_id = ?) "
                            "ORDER BY p.joined_at, u.id",
@@ -107,8 +108,8 @@ static int query_participants(struct chat_db *db, long long conv_id, long long u
     for (unsigned i = 0; i < r.nrows; i++) {
         char joined[32];
         json_object *p = chat_user_json_from_row(&r, i, 0);
-        chat_json_add_nullable_string(p, "joined_at", chat_time_rfc3339(chat_db_cell(&r, i, 3), joined));
-        json_object_object_add(p, "role", json_object_new_string(chat_db_cell(&r, i, 4)));
+        chat_json_add_nullable_string(p, "joined_at", chat_time_rfc3339(chat_db_cell(&r, i, CHAT_USER_COLUMNS_COUNT), joined));
+        json_object_object_add(p, "role", json_object_new_string(chat_db_cell(&r, i, CHAT_USER_COLUMNS_COUNT + 1)));
         json_object_array_add(arr, p);
     }
     chat_db_result_free(&r);

@@ -28,7 +28,7 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
     if (rc != CHAT_OK)
         goto out;
     rc = chat_db_query(db,
-                       "SELECT pp.conversation_id, u.id, u.username, u.display_name, "
+                       "SELECT pp.conversation_id, " CHAT_USER_COLUMNS("u") ", "
                        "COALESCE(up.online, 0) AND bl.blocker_id IS NULL, pp.role "
                        "FROM participants p "
                        "JOIN participants pp ON pp.conversation_id = p.conversation_id "
@@ -79,8 +79,10 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
             json_object *u = chat_user_json_from_row(&parts, k, 1);
             if (!for_event) /* presence (store_presence.c) changes without an event here */
                 json_object_object_add(u, "online",
-                                       json_object_new_boolean(chat_db_cell_int(&parts, k, 4)));
-            json_object_object_add(u, "role", json_object_new_string(chat_db_cell(&parts, k, 5)));
+                                       json_object_new_boolean(chat_db_cell_int(
+                                                       &parts, k, 1 + CHAT_USER_COLUMNS_COUNT)));
+            json_object_object_add(u, "role", json_object_new_string(
+                                                  chat_db_cell(&parts, k, 2 + CHAT_USER_COLUMNS_COUNT)));
             json_object_array_add(plist, u);
         }
         json_object_object_add(c, "participants", plist);

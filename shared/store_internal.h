@@ -35,13 +35,21 @@ typedef json_object *(*chat_row_json_fn)(const struct chat_db_result *r, unsigne
 int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
                         unsigned nparams, chat_row_json_fn build, json_object **out);
 
-/* The user object {id, username, display_name} from a row's cells at col, col+1, col+2. */
+/* Column list for chat_user_json_from_row, of the users row aliased as `a` (a string
+ * literal): CHAT_USER_COLUMNS_COUNT columns. */
+#define CHAT_USER_COLUMNS(a) \
+    a ".id, " a ".username, " a ".display_name, " a ".avatar_sha256, " a ".deleted_at IS NOT NULL"
+#define CHAT_USER_COLUMNS_COUNT 5
+
+/* The user object {id, username, display_name, avatar_url, deleted} from the
+ * CHAT_USER_COLUMNS cells at col.. of a row. A deleted account reads as "Deleted user"
+ * with an empty username, whatever its row holds. */
 json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
 
 /* Column list for chat_message_json_from_row; the query must alias messages as m and
  * the sender's users row as u. */
 #define CHAT_MESSAGE_COLUMNS                                                                 \
-    "m.id, m.conversation_id, m.sender_id, u.username, u.display_name, m.text, "           \
+    "m.id, m.conversation_id, " CHAT_USER_COLUMNS("u") ", m.text, "                       \
     "m.created_at, m.edited_at, m.deleted_at, m.reply_to_id, m.client_msg_id"
 
 /* The usual head of a message query: every column, with the sender joined. */

@@ -252,3 +252,30 @@ out:
         *changed = false;
     return rc;
 }
+
+int chat_messages_erase_author(struct chat_db *db, long long author_id, int limit, int *erased)
+{
+    struct chat_db_result r = {0};
+    *erased = 0;
+    int rc = chat_db_query(db,
+                           "SELECT conversation_id, id FROM messages WHERE sender_id = ? "
+                           "AND deleted_at IS NULL ORDER BY id LIMIT ?",
+                           CHAT_DB_PARAMS(DB_INT(author_id), DB_INT(limit)), &r);
+    /* One transaction per message, as a delete by hand: a long history does not hold
+     * its conversations locked, and what is done stays done if a later one fails. The
+     * conversation is locked without a membership check: the author may have left it. */
+    for (unsigned i = 0; i < r.nrows && rc == CHAT_OK; i++) {
+        long long conv_id = chat_db_cell_int(&r, i, 0);
+        rc = chat_db_begin(db);
+        if (rc != CHAT_OK)
+            break;
+        rc = chat_db_query_int(db, "SELECT id FROM conversations WHERE id = ? FOR UPDATE",
+                               CHAT_DB_PARAMS(DB_INT(conv_id)), NULL);
+        if (rc == CHAT_OK)
+            rc = tombstone(db, conv_id, chat_db_cell_int(&r, i, 1));
+        rc = chat_db_end(db, rc);
+        *erased += rc == CHAT_OK;
+    }
+    chat_db_result_free(&r);
+    return rc;
+}

@@ -237,18 +237,12 @@ int chat_presence_get_json(struct chat_db *db, long long viewer_id, long long us
                            json_object **out)
 {
     struct chat_db_result r = {0};
-    int rc = CHAT_OK;
-    if (viewer_id != user_id) {
-        rc = chat_db_query_int(db,
-                               "SELECT 1 FROM participants p1 JOIN participants p2 "
-                               "ON p2.conversation_id = p1.conversation_id AND p2.user_id = ? "
-                               "WHERE p1.user_id = ? LIMIT 1",
-                               CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(viewer_id)), NULL);
-        if (rc == CHAT_OK) /* 404 first: someone who shares nothing learns nothing */
-            rc = chat_block_check_by(db, user_id, viewer_id);
-        if (rc != CHAT_OK)
-            return rc;
-    }
+    /* 404 first: someone who shares nothing learns nothing; then a block's 403. */
+    int rc = chat_user_check_visible(db, viewer_id, user_id);
+    if (rc == CHAT_OK && viewer_id != user_id)
+        rc = chat_block_check_by(db, user_id, viewer_id);
+    if (rc != CHAT_OK)
+        return rc;
     rc = chat_db_query(db,
                        "SELECT online, IF(online, NOW(6), last_seen) FROM user_presence "
                        "WHERE user_id = ?",

@@ -32,11 +32,26 @@ const char *chat_time_rfc3339(const char *db_time, char out[32])
 
 json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col)
 {
+    long long id = chat_db_cell_int(r, row, col);
+    bool deleted = chat_db_cell_int(r, row, col + 4) != 0;
+    const char *avatar = chat_db_cell(r, row, col + 3);
     json_object *u = json_object_new_object();
-    json_object_object_add(u, "id", json_object_new_int64(chat_db_cell_int(r, row, col)));
-    json_object_object_add(u, "username", json_object_new_string(chat_db_cell(r, row, col + 1)));
+    json_object_object_add(u, "id", json_object_new_int64(id));
+    json_object_object_add(u, "username",
+                           json_object_new_string(deleted ? "" : chat_db_cell(r, row, col + 1)));
     json_object_object_add(u, "display_name",
-                           json_object_new_string(chat_db_cell(r, row, col + 2)));
+                           json_object_new_string(deleted ? CHAT_DELETED_USER_NAME
+                                                          : chat_db_cell(r, row, col + 2)));
+    if (avatar && !deleted) {
+        /* The version is the image's hash: a new avatar is a new URL, so one URL can be
+         * cached for good (routes_profile.c). */
+        char url[96];
+        snprintf(url, sizeof(url), "/api/users/%lld/avatar/?v=%.16s", id, avatar);
+        json_object_object_add(u, "avatar_url", json_object_new_string(url));
+    } else {
+        json_object_object_add(u, "avatar_url", NULL);
+    }
+    json_object_object_add(u, "deleted", json_object_new_boolean(deleted));
     return u;
 }
 
@@ -55,19 +70,21 @@ int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_d
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row)
 {
     char created[32], edited[32];
-    bool deleted = !chat_db_cell_is_null(r, row, 8);
+    /* CHAT_MESSAGE_COLUMNS: id, conversation, the sender's user columns, then these. */
+    const unsigned t = 2 + CHAT_USER_COLUMNS_COUNT;
+    bool deleted = !chat_db_cell_is_null(r, row, t + 3);
     json_object *m = json_object_new_object();
     json_object_object_add(m, "id", json_object_new_int64(chat_db_cell_int(r, row, 0)));
     json_object_object_add(m, "conversation_id",
                            json_object_new_int64(chat_db_cell_int(r, row, 1)));
     json_object_object_add(m, "sender", chat_user_json_from_row(r, row, 2));
-    json_object_object_add(m, "text", json_object_new_string(deleted ? "" : chat_db_cell(r, row, 5)));
-    chat_json_add_nullable_string(m, "created_at", chat_time_rfc3339(chat_db_cell(r, row, 6), created));
-    chat_json_add_nullable_string(m, "edited_at", chat_time_rfc3339(chat_db_cell(r, row, 7), edited));
+    json_object_object_add(m, "text", json_object_new_string(deleted ? "" : chat_db_cell(r, row, t)));
+    chat_json_add_nullable_string(m, "created_at", chat_time_rfc3339(chat_db_cell(r, row, t + 1), created));
+    chat_json_add_nullable_string(m, "edited_at", chat_time_rfc3339(chat_db_cell(r, row, t + 2), edited));
     json_object_object_add(m, "deleted", json_object_new_boolean(deleted));
-    chat_json_add_nullable_int(m, "reply_to", chat_db_cell_int(r, row, 9),
-                               chat_db_cell_is_null(r, row, 9));
-    chat_json_add_nullable_string(m, "client_msg_id", chat_db_cell(r, row, 10));
+    chat_json_add_nullable_int(m, "reply_to", chat_db_cell_int(r, row, t + 4),
+                               chat_db_cell_is_null(r, row, t + 4));
+    chat_json_add_nullable_string(m, "client_msg_id", chat_db_cell(r, row, t + 5));
     json_object_object_add(m, "reactions", json_object_new_array());
     json_object_object_add(m, "attachments", json_object_new_array());
     return m;

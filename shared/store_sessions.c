@@ -9,10 +9,19 @@
 #include "errors.h"
 #include "json_util.h"
 #include "store.h"
+#include "store_internal.h"
 
 int chat_session_create(struct chat_db *db, const struct chat_config *cfg, long long user_id,
+                        const char *user_agent, const char *address,
                         char token[CHAT_TOKEN_CHARS + 1], char csrf[CHAT_TOKEN_CHARS + 1])
 {
+    /* Shown in the session list only: printable ASCII (what user agents send), anything
+     * else as '?', cut to the column. */
+    char agent[CHAT_USER_AGENT_MAX + 1];
+    size_t n = 0;
+    for (const char *p = user_agent ? user_agent : ""; *p && n < CHAT_USER_AGENT_MAX; p++)
+        agent[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+    agent[n] = '\0';
     unsigned char hash[CHAT_TOKEN_HASH_BYTES];
     chat_token_new(token);
     chat_token_new(csrf);
@@ -22,16 +31,22 @@ int chat_session_create(struct chat_db *db, const struct chat_config *cfg, long 
      * this session and then ends it. */
     unsigned long long affected = 0;
     int rc = chat_db_exec(db,
-                          "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
-                          "SELECT ?, id, ?, UTC_TIMESTAMP(6) + INTERVAL ? HOUR FROM users "
-                          "WHERE id = ? AND deactivated_at IS NULL",
+                          "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at, "
+                          "last_used_at, user_agent, address) "
+                          "SELECT ?, id, ?, UTC_TIMESTAMP(6) + INTERVAL ? HOUR, UTC_TIMESTAMP(6), "
+                          "?, ? FROM users WHERE id = ? AND deactivated_at IS NULL "
+                          "AND deleted_at IS NULL",
                           CHAT_DB_PARAMS(DB_BYTES(hash, sizeof(hash)), DB_STR(csrf),
-                                         DB_INT(cfg->session_ttl_hours), DB_INT(user_id)),
+                                         DB_INT(cfg->session_ttl_hours),
+                                         agent[0] ? DB_STR(agent) : DB_NULL,
+                                         address && *address ? DB_STR(address) : DB_NULL,
+                                         DB_INT(user_id)),
                           &affected, NULL);
     return rc == CHAT_OK && affected == 0 ? CHAT_E_FORBIDDEN : rc;
 }
 
-/* The session of token, if it exists and has not expired. */
+/* The session of token, if it exists and has not expired: user_id, csrf_token, id, the
+ * microseconds left, and whether last_used_at is older than CHAT_SESSION_TOUCH_S. */
 static int find_session(struct chat_db *db, const char *token, struct chat_db_result *r)
 {
     size_t len = strlen(token);
@@ -41,23 +56,68 @@ static int find_session(struct chat_db *db, const char *token, struct chat_db_re
     chat_token_hash(token, len, hash);
     int rc = chat_db_query_row(db,
                                "SELECT user_id, csrf_token, id, "
-                               "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) "
+                               "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at), "
+                               "COALESCE(last_used_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND, 1) "
                                "FROM sessions WHERE token_hash = ? AND expires_at > UTC_TIMESTAMP(6)",
-                               CHAT_DB_PARAMS(DB_BYTES(hash, sizeof(hash))), r);
+                               CHAT_DB_PARAMS(DB_INT(CHAT_SESSION_TOUCH_S),
+                                              DB_BYTES(hash, sizeof(hash))), r);
     return rc == CHAT_E_NOT_FOUND ? CHAT_E_NOT_AUTHENTICATED : rc;
 }
 
 int chat_session_lookup(struct chat_db *db, const char *token, long long *user_id,
-                        char csrf[CHAT_TOKEN_CHARS + 1])
+                        long long *session_id, char csrf[CHAT_TOKEN_CHARS + 1])
 {
     struct chat_db_result r;
     int rc = find_session(db, token, &r);
     if (rc != CHAT_OK)
         return rc;
     *user_id = chat_db_cell_int(&r, 0, 0);
+    long long id = chat_db_cell_int(&r, 0, 2);
+    bool stale = chat_db_cell_int(&r, 0, 4) != 0;
+    if (session_id)
+        *session_id = id;
     if (csrf)
         snprintf(csrf, CHAT_TOKEN_CHARS + 1, "%s", chat_db_cell(&r, 0, 1));
     chat_db_result_free(&r);
+    /* "Last used" is coarse on purpose: one write per session a minute at most, not one
+     * per request. The condition is repeated so that concurrent requests write once. */
+    if (stale)
+        rc = chat_db_exec(db,
+                          "UPDATE sessions SET last_used_at = UTC_TIMESTAMP(6) WHERE id = ? "
+                          "AND (last_used_at IS NULL OR "
+                          "last_used_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND)",
+                          CHAT_DB_PARAMS(DB_INT(id), DB_INT(CHAT_SESSION_TOUCH_S)), NULL, NULL);
+    return rc;
+}
+
+int chat_sessions_list_json(struct chat_db *db, long long user_id, long long current_id,
+                            json_object **out_array)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query(db,
+                           "SELECT id, created_at, last_used_at, user_agent, address, expires_at "
+                           "FROM sessions WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6) "
+                           "ORDER BY id DESC LIMIT ?",
+                           CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(CHAT_SESSIONS_LIST_MAX)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    json_object *arr = json_object_new_array_ext((int)r.nrows);
+    for (unsigned i = 0; i < r.nrows; i++) {
+        char t[3][32];
+        long long id = chat_db_cell_int(&r, i, 0);
+        json_object *s = json_object_new_object();
+        json_object_object_add(s, "id", json_object_new_int64(id));
+        chat_json_add_nullable_string(s, "created_at", chat_time_rfc3339(chat_db_cell(&r, i, 1), t[0]));
+        chat_json_add_nullable_string(s, "last_used_at",
+                                      chat_time_rfc3339(chat_db_cell(&r, i, 2), t[1]));
+        chat_json_add_nullable_string(s, "user_agent", chat_db_cell(&r, i, 3));
+        chat_json_add_nullable_string(s, "address", chat_db_cell(&r, i, 4));
+        chat_json_add_nullable_string(s, "expires_at", chat_time_rfc3339(chat_db_cell(&r, i, 5), t[2]));
+        json_object_object_add(s, "current", json_object_new_boolean(id == current_id));
+        json_object_array_add(arr, s);
+    }
+    chat_db_result_free(&r);
+    *out_array = arr;
     return CHAT_OK;
 }
 
@@ -86,20 +146,23 @@ int chat_session_alive(struct chat_db *db, long long session_id)
     return rc;
 }
 
-/* Deletes the sessions the SELECT `pick` (one parameter, param) returns, locked, and writes
- * their session.revoked event, all in one transaction; every_connection leaves the ids out
- * of the event, so the daemons end every connection of the user. */
-static int revoke(struct chat_db *db, const char *pick, struct chat_db_param param,
-                  bool every_connection)
+/* Deletes the sessions the SELECT `pick` (with its nparams params) returns, locked, and
+ * writes their session.revoked event, all in one transaction; every_connection leaves the
+ * ids out of the event, so the daemons end every connection of the user. *count (may be
+ * NULL) is the number deleted. */
+static int revoke(struct chat_db *db, const char *pick, const struct chat_db_param *params,
+                  unsigned nparams, bool every_connection, unsigned *count)
 {
     struct chat_db_result r = {0};
     json_object *payload = NULL;
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
-    rc = chat_db_query(db, pick, &param, 1, &r);
+    rc = chat_db_query(db, pick, params, nparams, &r);
     if (rc != CHAT_OK || r.nrows == 0)
         goto out;
+    if (count)
+        *count = r.nrows;
     long long user_id = chat_db_cell_int(&r, 0, 1);
     json_object *ids = json_object_new_array();
     payload = json_object_new_object();
@@ -134,11 +197,27 @@ int chat_session_delete(struct chat_db *db, const char *token)
     unsigned char hash[CHAT_TOKEN_HASH_BYTES];
     chat_token_hash(token, strlen(token), hash);
     return revoke(db, "SELECT id, user_id FROM sessions WHERE token_hash = ? FOR UPDATE",
-                  DB_BYTES(hash, sizeof(hash)), false);
+                  CHAT_DB_PARAMS(DB_BYTES(hash, sizeof(hash))), false, NULL);
 }
 
 int chat_sessions_revoke_user(struct chat_db *db, long long user_id, bool every_connection)
 {
     return revoke(db, "SELECT id, user_id FROM sessions WHERE user_id = ? ORDER BY id FOR UPDATE",
-                  DB_INT(user_id), every_connection);
+                  CHAT_DB_PARAMS(DB_INT(user_id)), every_connection, NULL);
+}
+
+int chat_session_revoke_own(struct chat_db *db, long long user_id, long long session_id)
+{
+    unsigned n = 0;
+    int rc = revoke(db, "SELECT id, user_id FROM sessions WHERE id = ? AND user_id = ? "
+                        "AND expires_at > UTC_TIMESTAMP(6) FOR UPDATE",
+                    CHAT_DB_PARAMS(DB_INT(session_id), DB_INT(user_id)), false, &n);
+    return rc == CHAT_OK && n == 0 ? CHAT_E_NOT_FOUND : rc;
+}
+
+int chat_sessions_revoke_others(struct chat_db *db, long long user_id, long long keep_id)
+{
+    return revoke(db, "SELECT id, user_id FROM sessions WHERE user_id = ? AND id <> ? "
+                      "ORDER BY id FOR UPDATE",
+                  CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(keep_id)), false, NULL);
 }

@@ -60,11 +60,10 @@ int chat_user_create(struct chat_db *db, const struct chat_config *cfg, const ch
     return rc;
 }
 
-int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
-                           const char *username, const char *password)
+/* Stores the argon2id hash of password (length checked first) as user_id's. */
+static int store_password(struct chat_db *db, const struct chat_config *cfg, long long user_id,
+                          const char *password)
 {
-    if (!chat_username_valid(username))
-        return CHAT_E_NOT_FOUND; /* no such user (and not comparable with the ascii column) */
     if (check_password(password) != CHAT_OK)
         return CHAT_E_VALIDATION;
     char hash[128];
@@ -72,16 +71,46 @@ int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
     if (rc != CHAT_OK)
         return rc;
     unsigned long long affected = 0;
-    rc = chat_db_exec(db, "UPDATE users SET password_hash = ? WHERE username = ?",
-                      CHAT_DB_PARAMS(DB_STR(hash), DB_STR(username)), &affected, NULL);
+    rc = chat_db_exec(db, "UPDATE users SET password_hash = ? WHERE id = ?",
+                      CHAT_DB_PARAMS(DB_STR(hash), DB_INT(user_id)), &affected, NULL);
+    return rc == CHAT_OK && affected == 0 ? CHAT_E_NOT_FOUND : rc;
+}
+
+int chat_user_set_password(struct chat_db *db, const struct chat_config *cfg,
+                           const char *username, const char *password)
+{
+    long long user_id;
+    int rc = chat_user_find_by_username(db, username, &user_id);
+    if (rc == CHAT_OK)
+        rc = store_password(db, cfg, user_id, password);
+    /* A new password ends every existing session of that user, and their connections. */
+    return rc == CHAT_OK ? chat_sessions_revoke_user(db, user_id, false) : rc;
+}
+
+int chat_user_verify_password(struct chat_db *db, const struct chat_config *cfg,
+                              long long user_id, const char *password)
+{
+    struct chat_db_result r;
+    int rc = chat_db_query_row(db, "SELECT password_hash FROM users WHERE id = ?",
+                               CHAT_DB_PARAMS(DB_INT(user_id)), &r);
+    if (rc == CHAT_E_NOT_FOUND) {
+        chat_password_dummy_verify(cfg, password);
+        return CHAT_E_AUTH_FAILED;
+    }
     if (rc != CHAT_OK)
         return rc;
-    if (affected == 0)
-        return CHAT_E_NOT_FOUND;
-    /* A new password ends every existing session of that user, and their connections. */
-    long long user_id;
-    rc = chat_user_find_by_username(db, username, &user_id);
-    return rc == CHAT_OK ? chat_sessions_revoke_user(db, user_id, false) : rc;
+    bool ok = chat_password_verify(chat_db_cell(&r, 0, 0), password);
+    chat_db_result_free(&r);
+    return ok ? CHAT_OK : CHAT_E_AUTH_FAILED;
+}
+
+int chat_user_change_password(struct chat_db *db, const struct chat_config *cfg,
+                              long long user_id, long long keep_session_id, const char *password)
+{
+    int rc = store_password(db, cfg, user_id, password);
+    /* Whoever else held a session (perhaps the reason for the change) is out, sockets
+     * included; the caller's own session stays. */
+    return rc == CHAT_OK ? chat_sessions_revoke_others(db, user_id, keep_session_id) : rc;
 }
 
 int chat_user_set_active(struct chat_db *db, long long actor_id, long long user_id, bool active,
@@ -180,8 +209,19 @@ int chat_user_authenticate(struct chat_db *db, const struct chat_config *cfg,
 
 int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)
 {
-    return chat_query_one_json(db, "SELECT id, username, display_name FROM users WHERE id = ?",
+    return chat_query_one_json(db, "SELECT " CHAT_USER_COLUMNS("u") " FROM users u WHERE u.id = ?",
                                CHAT_DB_PARAMS(DB_INT(user_id)), chat_user_json_from_row, out);
+}
+
+int chat_user_check_visible(struct chat_db *db, long long viewer_id, long long user_id)
+{
+    if (viewer_id == user_id)
+        return CHAT_OK;
+    return chat_db_query_int(db,
+                             "SELECT 1 FROM participants p1 JOIN participants p2 "
+                             "ON p2.conversation_id = p1.conversation_id AND p2.user_id = ? "
+                             "WHERE p1.user_id = ? LIMIT 1",
+                             CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(viewer_id)), NULL);
 }
 
 int chat_user_find_by_username(struct chat_db *db, const char *username, long long *user_id)
@@ -222,14 +262,15 @@ int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_obj
     like_pattern(q, true, pattern, &ascii);
     struct chat_db_result r;
     int rc = ascii ? chat_db_query(db,
-                                   "SELECT id, username, display_name FROM users "
-                                   "WHERE username LIKE ? OR display_name LIKE ? "
-                                   "ORDER BY username LIMIT ?",
+                                   "SELECT " CHAT_USER_COLUMNS("u") " FROM users u "
+                                   "WHERE (username LIKE ? OR display_name LIKE ?) "
+                                   "AND deleted_at IS NULL ORDER BY username LIMIT ?",
                                    CHAT_DB_PARAMS(DB_STR(pattern), DB_STR(pattern), DB_INT(limit)),
                                    &r)
                    : chat_db_query(db,
-                                   "SELECT id, username, display_name FROM users "
-                                   "WHERE display_name LIKE ? ORDER BY username LIMIT ?",
+                                   "SELECT " CHAT_USER_COLUMNS("u") " FROM users u "
+                                   "WHERE display_name LIKE ? AND deleted_at IS NULL "
+                                   "ORDER BY username LIMIT ?",
                                    CHAT_DB_PARAMS(DB_STR(pattern), DB_INT(limit)), &r);
     if (rc != CHAT_OK)
         return rc;

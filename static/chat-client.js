@@ -59,12 +59,13 @@ export async function api(method, path, body, csrfCookie = "chat_csrf") {
   return data;
 }
 
-// Uploads one file to POST /api/chat/attachments/ with progress (fetch cannot report
-// upload progress, XMLHttpRequest can). Resolves to the attachment object.
-export function upload(file, { csrfCookie = "chat_csrf", onProgress } = {}) {
+// Uploads one file to POST /api/chat/attachments/ (or `method` `url`, e.g. the avatar)
+// with progress (fetch cannot report upload progress, XMLHttpRequest can). Resolves to
+// the answer's object (the attachment, or the user after an avatar upload).
+export function upload(file, { csrfCookie = "chat_csrf", onProgress, method = "POST", url = "/api/chat/attachments/" } = {}) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", "/api/chat/attachments/?filename=" + encodeURIComponent(file.name || "file"));
+    xhr.open(method, url + "?filename=" + encodeURIComponent(file.name || "file"));
     xhr.setRequestHeader("X-CSRFToken", readCookie(csrfCookie));
     xhr.setRequestHeader("Content-Type", file.type || "application/octet-stream");
     xhr.setRequestHeader("Accept", "application/json");

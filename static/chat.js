@@ -2,6 +2,7 @@
 // messages) and a JSON bootstrap element; this script takes over from there. User text
 // only ever reaches the DOM through textContent (or as the text of links it builds).
 import { api, ApiError, ChatConnection, Outbox, newClientId, resolveWsUrl, upload } from "./chat-client.js";
+import { avatarFor, fillAvatar, startAccountDialog } from "./chat-account.js";
 
 const boot = JSON.parse(document.getElementById("bootstrap").textContent);
 const $ = (id) => document.getElementById(id);
@@ -194,6 +195,13 @@ function renderList() {
     const title = conversationTitle(conv);
     const preview = previewText(conv.last_message);
     li.querySelector(".conversation-name").textContent = title;
+    let face = li.querySelector(".conversation-avatar");
+    if (!face) { // a row the server rendered
+      face = avatarFor(null);
+      face.classList.add("conversation-avatar");
+      li.querySelector("a").prepend(face);
+    }
+    fillAvatar(face, conv.is_group ? { display_name: title } : otherParticipant(conv) || me);
     li.querySelector(".conversation-preview").textContent = typingText(conv.id) || preview;
     li.querySelector(".conversation-preview").classList.toggle("typing", !!typingText(conv.id));
     const badge = li.querySelector(".unread-badge");
@@ -369,6 +377,7 @@ function fillMessage(li, msg, state) {
   }
   const bubble = el("div", "bubble");
   const meta = el("div", "message-meta");
+  if (!mine) meta.append(avatarFor(msg.sender), " ");
   meta.append(el("span", "message-sender", displayName(msg.sender)));
   bubble.append(meta);
   if (msg.reply_to) {
@@ -693,6 +702,7 @@ function renderHeader() {
   const conv = convs.get(current);
   if (!conv) return;
   $("conversation-title").textContent = conversationTitle(conv);
+  fillAvatar($("conversation-avatar"), conv.is_group ? { display_name: conversationTitle(conv) } : otherParticipant(conv) || me);
   const sub = $("conversation-subtitle");
   const t = typingText(current);
   if (t) sub.textContent = t;
@@ -1531,6 +1541,9 @@ async function handleEvent(frame) {
       else blocked.delete(d.blocked_user_id);
       applyBlocks();
       break;
+    case "user.updated":
+      applyUserUpdate(d.user);
+      break;
     case "presence": {
       presence.set(d.user_id, { online: !!d.online, last_seen: d.last_seen || null });
       renderList();
@@ -1542,6 +1555,33 @@ async function handleEvent(frame) {
     }
     default:
       break;
+  }
+}
+
+// A user's new name or picture (user.updated, or our own change): every copy the page
+// holds, in the participant lists and the open conversation's messages, then the views.
+function applyUserUpdate(user) {
+  if (!user) return;
+  if (user.id === me.id) {
+    Object.assign(me, user);
+    $("me-name").textContent = displayName(me);
+    fillAvatar($("me-avatar"), me);
+    $("me-avatar").hidden = false;
+  }
+  for (const conv of convs.values()) {
+    conv.participants = (conv.participants || []).map((p) => (p.id === user.id ? { ...p, ...user } : p));
+    if (conv.last_message && conv.last_message.sender && conv.last_message.sender.id === user.id) conv.last_message.sender = user;
+  }
+  for (const msg of messages.values()) {
+    if (msg.sender && msg.sender.id === user.id) {
+      msg.sender = user;
+      refreshMessage(msg);
+    }
+  }
+  renderList();
+  if (current !== null) {
+    renderHeader();
+    if ($("details-dialog").open) renderDetails();
   }
 }
 
@@ -1723,6 +1763,9 @@ async function startChat() {
   startNewChatDialog();
   startDetailsDialog();
   startBlockedDialog();
+  startAccountDialog({ $, call, boot, me, showError, onUser: applyUserUpdate });
+  fillAvatar($("me-avatar"), me);
+  $("me-avatar").hidden = false;
   window.addEventListener("popstate", () => {
     const id = conversationFromPath();
     if (id !== null && convs.has(id)) openConversation(id);

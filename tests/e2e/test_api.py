@@ -978,7 +978,7 @@ def test_method_not_allowed(api_url, conv_pair):
 def test_unknown_routes_are_json_404(api_url, make_user):
     u = make_user("nf")
     for path in ("/api/nope/", "/api/chat/conversations/1/nope/", "/api/auth/",
-                 "/api/chat/conversations", "/api/../etc/passwd", "/api/users/1/"):
+                 "/api/chat/conversations", "/api/../etc/passwd", "/api/users/1/nope/"):
         for headers in ({}, auth_headers(u)):
             r = get(api_url + path, headers)
             assert_error(r, 404, "not_found")

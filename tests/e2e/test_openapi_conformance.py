@@ -32,6 +32,9 @@ BODIES = {
     "editMessage": {"text": "edited by an outsider"},
     "setParticipantRole": {"role": "admin"},
     "blockUser": {"user_id": "<member>"},
+    "updateProfile": {"display_name": "renamed"},
+    "deleteAccount": {"password": "<outsider_password>"},
+    "changePassword": {"current_password": "<outsider_password>", "new_password": "password123"},
 }
 
 
@@ -90,7 +93,7 @@ def world(servers, front_end_url, make_user):
         "params": {
             "conversation_id": conv["id"], "message_id": r.json()["id"],
             "user_id": member["id"], "attachment_id": attachment["id"],
-            "emoji": "%F0%9F%91%8D", "path": "chat.js",
+            "emoji": "%F0%9F%91%8D", "path": "chat.js", "session_id": 1,
         },
     }
 

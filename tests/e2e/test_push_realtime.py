@@ -135,7 +135,7 @@ def test_every_event_type_is_delivered_live(servers, make_user):
     api = servers.httpd_url
     a, b, c = make_user("ea"), make_user("eb"), make_user("ec")
     conv = group(api, a, [b])
-    user_keys = {"id", "username", "display_name"}
+    user_keys = {"id", "username", "display_name", "avatar_url", "deleted"}
 
     async def scenario():
         cb = await connect(servers, b)
@@ -189,6 +189,12 @@ def test_every_event_type_is_delivered_live(servers, make_user):
         later = await nothing_more(cc, lambda f: f.get("conversation_id") == conv
                                    and f.get("event_id", 0) > removed_at)
         assert later == []
+
+        # A new display name: user.updated (no conversation) to those sharing one.
+        rest("PATCH", api + "/api/users/me/", a, {"display_name": "A renamed"})
+        f = await cb.wait_for(lambda f: f["type"] == "user.updated" and f["data"]["user_id"] == a["id"])
+        assert f["conversation_id"] is None and set(f["data"]["user"]) == user_keys
+        assert f["data"]["user"]["display_name"] == "A renamed"
         for client in (cb, cc):
             await client.close()
 
@@ -473,7 +479,8 @@ def test_presence_across_two_daemons(servers, cluster, make_user):
         f = await cb.wait_for(of_type("presence", user_id=a["id"], online=True))
         assert f["conversation_id"] is None
         assert f["data"]["user"] == {"id": a["id"], "username": a["username"],
-                                     "display_name": a["display_name"]}
+                                     "display_name": a["display_name"], "avatar_url": None,
+                                     "deleted": False}
         assert presence(b, a)["online"] is True
         assert presence(a, a)["online"] is True
         presence(d, a, expect=404)  # shares no conversation with a
