@@ -8,14 +8,14 @@
 #include "store.h"
 #include "store_internal.h"
 
-/* Block objects {id, username, display_name, blocked_at} of blocker_id, newest first:
+/* Block objects (a user object and blocked_at) of blocker_id, newest first:
  * every one when blocked_id is 0, else only that one (possibly none). */
 static int query_blocks(struct chat_db *db, long long blocker_id, long long blocked_id,
                         json_object **out_array)
 {
     struct chat_db_result r;
     int rc = chat_db_query(db,
-                           "SELECT u.id, u.username, u.display_name, b.created_at "
+                           "SELECT " CHAT_USER_COLUMNS("u") ", b.created_at "
                            "FROM user_blocks b JOIN users u ON u.id = b.blocked_id "
                            "WHERE b.blocker_id = ? AND (? = 0 OR b.blocked_id = ?) "
                            "ORDER BY b.created_at DESC, u.id DESC LIMIT ?",
@@ -28,7 +28,7 @@ static int query_blocks(struct chat_db *db, long long blocker_id, long long bloc
     for (unsigned i = 0; i < r.nrows; i++) {
         char at[32];
         json_object *b = chat_user_json_from_row(&r, i, 0);
-        chat_json_add_nullable_string(b, "blocked_at", chat_time_rfc3339(chat_db_cell(&r, i, 3), at));
+        chat_json_add_nullable_string(b, "blocked_at", chat_time_rfc3339(chat_db_cell(&r, i, CHAT_USER_COLUMNS_COUNT), at));
         json_object_array_add(arr, b);
     }
     chat_db_result_free(&r);

@@ -7,7 +7,7 @@
 
 #include "errors.h"
 #include "store.h"
-#include "xalloc.h"
+#include "store_internal.h"
 
 int chat_block_state(struct chat_db *db, long long a, long long b, bool *a_blocks_b,
                      bool *b_blocks_a)
@@ -77,21 +77,9 @@ int chat_block_check_by(struct chat_db *db, long long blocker_id, long long acto
 
 int chat_block_peers(struct chat_db *db, long long user_id, long long **ids, size_t *count)
 {
-    struct chat_db_result r;
-    *ids = NULL;
-    *count = 0;
-    int rc = chat_db_query(db,
+    return chat_query_ids(db,
                            "SELECT blocked_id FROM user_blocks WHERE blocker_id = ? UNION "
                            "SELECT blocker_id FROM user_blocks WHERE blocked_id = ? ORDER BY 1",
-                           CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(user_id)), &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows) {
-        *ids = chat_xreallocarray(NULL, r.nrows, sizeof(**ids));
-        for (unsigned i = 0; i < r.nrows; i++)
-            (*ids)[i] = chat_db_cell_int(&r, i, 0);
-    }
-    *count = r.nrows;
-    chat_db_result_free(&r);
-    return CHAT_OK;
+                           CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(user_id)),
+                          ids, count);
 }

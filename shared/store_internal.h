@@ -35,6 +35,11 @@ typedef json_object *(*chat_row_json_fn)(const struct chat_db_result *r, unsigne
 int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
                         unsigned nparams, chat_row_json_fn build, json_object **out);
 
+/* Runs a query whose first column is an id and returns those ids in *ids (malloc'd,
+ * owned by the caller; NULL when there are none) and *count. */
+int chat_query_ids(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                   unsigned nparams, long long **ids, size_t *count);
+
 /* Column list for chat_user_json_from_row, of the users row aliased as `a` (a string
  * literal): CHAT_USER_COLUMNS_COUNT columns. */
 #define CHAT_USER_COLUMNS(a) \

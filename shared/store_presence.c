@@ -15,7 +15,6 @@
 #include "log.h"
 #include "store.h"
 #include "store_internal.h"
-#include "xalloc.h"
 
 /* The liveness test of a presence_connections row pc joined (LEFT) with its daemon d.
  * Parameters: the heartbeat staleness and the offline delay, both in microseconds. */
@@ -207,10 +206,7 @@ int chat_presence_daemon_stop(struct chat_db *db, const char *daemon_id)
 int chat_presence_recipients(struct chat_db *db, long long user_id, int max_group_size,
                              long long **ids, size_t *count)
 {
-    struct chat_db_result r;
-    *ids = NULL;
-    *count = 0;
-    int rc = chat_db_query(db,
+    return chat_query_ids(db,
                            "SELECT DISTINCT p2.user_id FROM participants p1 "
                            "JOIN participants p2 ON p2.conversation_id = p1.conversation_id "
                            "WHERE p1.user_id = ? AND p2.user_id <> ? "
@@ -220,17 +216,7 @@ int chat_presence_recipients(struct chat_db *db, long long user_id, int max_grou
                            "     WHERE b.blocker_id = ? AND b.blocked_id = p2.user_id)",
                            CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(user_id),
                                           DB_INT(max_group_size), DB_INT(user_id)),
-                           &r);
-    if (rc != CHAT_OK)
-        return rc;
-    if (r.nrows) {
-        *ids = chat_xreallocarray(NULL, r.nrows, sizeof(**ids));
-        for (unsigned i = 0; i < r.nrows; i++)
-            (*ids)[i] = chat_db_cell_int(&r, i, 0);
-    }
-    *count = r.nrows;
-    chat_db_result_free(&r);
-    return CHAT_OK;
+                          ids, count);
 }
 
 int chat_presence_get_json(struct chat_db *db, long long viewer_id, long long user_id,

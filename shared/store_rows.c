@@ -8,6 +8,7 @@
 #include "store.h"
 #include "store_internal.h"
 #include "strbuf.h"
+#include "xalloc.h"
 
 const char *chat_time_rfc3339(const char *db_time, char out[32])
 {
@@ -53,6 +54,25 @@ json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned ro
     }
     json_object_object_add(u, "deleted", json_object_new_boolean(deleted));
     return u;
+}
+
+int chat_query_ids(struct chat_db *db, const char *sql, const struct chat_db_param *params,
+                   unsigned nparams, long long **ids, size_t *count)
+{
+    struct chat_db_result r;
+    *ids = NULL;
+    *count = 0;
+    int rc = chat_db_query(db, sql, params, nparams, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    if (r.nrows) {
+        *ids = chat_xreallocarray(NULL, r.nrows, sizeof(**ids));
+        for (unsigned i = 0; i < r.nrows; i++)
+            (*ids)[i] = chat_db_cell_int(&r, i, 0);
+    }
+    *count = r.nrows;
+    chat_db_result_free(&r);
+    return CHAT_OK;
 }
 
 int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,

@@ -284,16 +284,16 @@ int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_obj
 
 /* The admin's user object from the ADMIN_USER_COLUMNS cells of row i. */
 #define ADMIN_USER_COLUMNS                                                                   \
-    "SELECT id, username, display_name, is_admin, deactivated_at, created_at FROM users "
+    "SELECT " CHAT_USER_COLUMNS("users") ", is_admin, deactivated_at, created_at FROM users "
 static json_object *admin_user_json(const struct chat_db_result *r, unsigned row, unsigned col)
 {
     char t1[32], t2[32];
     json_object *u = chat_user_json_from_row(r, row, col);
-    json_object_object_add(u, "is_admin", json_object_new_boolean(chat_db_cell_int(r, row, col + 3)));
+    json_object_object_add(u, "is_admin", json_object_new_boolean(chat_db_cell_int(r, row, col + CHAT_USER_COLUMNS_COUNT)));
     chat_json_add_nullable_string(u, "deactivated_at",
-                                  chat_time_rfc3339(chat_db_cell(r, row, col + 4), t1));
+                                  chat_time_rfc3339(chat_db_cell(r, row, col + CHAT_USER_COLUMNS_COUNT + 1), t1));
     chat_json_add_nullable_string(u, "created_at",
-                                  chat_time_rfc3339(chat_db_cell(r, row, col + 5), t2));
+                                  chat_time_rfc3339(chat_db_cell(r, row, col + CHAT_USER_COLUMNS_COUNT + 2), t2));
     return u;
 }
 

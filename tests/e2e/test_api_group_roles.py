@@ -73,7 +73,8 @@ def test_admin_promotes_and_demotes_live_and_audited(api_url, servers, four):
         assert f["data"] == {"conversation_id": conv, "user_id": b["id"], "role": "admin",
                              "actor_id": a["id"],
                              "user": {"id": b["id"], "username": b["username"],
-                                      "display_name": b["display_name"]}}
+                                      "display_name": b["display_name"], "avatar_url": None,
+                                      "deleted": False}}
         # The new admin demotes the creator; the same role again writes nothing.
         r = set_role(api_url, b, conv, a, "member")
         assert r.status_code == 200 and r.json()["role"] == "member", r.text
