@@ -306,6 +306,12 @@ int chat_db_query(struct chat_db *db, const char *sql, const struct chat_db_para
 {
     unsigned err;
     int rc = run_once(db, sql, params, nparams, out, &err);
+    if (rc == CHAT_E_DB && err == ER_LOCK_DEADLOCK) {
+        /* Galera aborted the transaction before the statement ran (at its prepare). */
+        db->conflicts++;
+        log_warn("transaction rolled back by a conflict (%u) before a statement ran", err);
+        return CHAT_E_DB_CONFLICT;
+    }
     if (rc == CHAT_E_DB && connection_lost(err) && !safe_to_retry(sql, err)) {
         log_warn("MariaDB connection lost (%u) during a write; not repeating it", err);
         reconnect(db); /* for the next statement; this one answers an error */
