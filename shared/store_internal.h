@@ -33,6 +33,12 @@ typedef json_object *(*chat_row_json_fn)(const struct chat_db_result *r, unsigne
 int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_db_param *params,
                         unsigned nparams, chat_row_json_fn build, json_object **out);
 
+/* Rows (key, value) ordered by key, as a batched statement returns them: values[i] gets
+ * (malloc'ed, caller frees) the values of keys[i] and counts[i] their number; a key
+ * without rows gets NULL and 0. A key listed twice gets the same values twice. */
+void chat_rows_group_by_key(const struct chat_db_result *r, const long long *keys, size_t n,
+                            long long **values, size_t *counts);
+
 /* The user object {id, username, display_name} from a row's cells at col, col+1, col+2. */
 json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
 

@@ -1,6 +1,7 @@
 /* Layer 1 (bottom) of the data layer: who takes part in which conversation. The
  * participant checks, the conversation lock every event-writing transaction takes first,
  * and a user's conversation ids. Calls only shared/db.c, never another store file. */
+#include "db_batch.h"
 #include "errors.h"
 #include "store.h"
 #include "store_internal.h"
@@ -38,4 +39,19 @@ int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long l
                              "ON p.conversation_id = c.id AND p.user_id = ? "
                              "WHERE c.id = ? FOR UPDATE",
                              CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(conv_id)), NULL);
+}
+
+int chat_conv_ids_for_users(struct chat_db *db, const long long *user_ids, size_t n,
+                            long long **ids, size_t *counts)
+{
+    static const char sql[] = "SELECT user_id, conversation_id FROM participants "
+                              "WHERE user_id IN " CHAT_DB_IN_LIST
+                              " ORDER BY user_id, conversation_id";
+    struct chat_db_result r;
+    int rc = chat_db_query_ids(db, sql, user_ids, n, NULL, 0, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    chat_rows_group_by_key(&r, user_ids, n, ids, counts);
+    chat_db_result_free(&r);
+    return CHAT_OK;
 }
