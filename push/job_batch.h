@@ -15,8 +15,8 @@
 void push_run_auth_batch(struct push_worker *w, struct push_job *const *jobs, size_t n,
                          struct push_result **results);
 
-/* Resume jobs per backlog statement (five parameters each). */
-#define PUSH_RESUME_BATCH (CHAT_DB_BATCH / 2)
+/* Resume jobs per batch (their sessions and window starts are CHAT_DB_IN_LIST lists). */
+#define PUSH_RESUME_BATCH CHAT_DB_BATCH
 
 /* Answers n (1 .. PUSH_RESUME_BATCH) resume jobs: one statement checks their sessions,
  * one reads MIN(id), one the start of each resume window, and one every backlog
