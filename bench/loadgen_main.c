@@ -204,9 +204,20 @@ static bool sender_finished(struct loadgen_run *run)
     return atomic_load(&run->sender_done);
 }
 
+/* The sockets, for the drain's end after a restart (the main thread only). */
+static const struct loadgen_ws *the_ws;
+
+/* Everything arrived, and after a restart every socket is back too: a socket whose
+ * conversation got no message after the drop would otherwise still be reconnecting. */
 static bool all_received(struct loadgen_run *run)
 {
-    return run->received >= run->expected;
+    struct loadgen_ws_counts c;
+    if (run->received < run->expected)
+        return false;
+    if (!run->opt->restart)
+        return true;
+    loadgen_ws_counts(the_ws, &c);
+    return c.first_drop_ns && c.down == 0;
 }
 
 static double cpu_seconds(void)
@@ -410,6 +421,7 @@ int main(int argc, char **argv)
         loadgen_http_join(&run);
         run.expected = expected_deliveries(&run);
         int64_t drain = loadgen_now_ns() + (int64_t)(opt.drain_seconds * 1e9);
+        the_ws = ws;
         loadgen_ws_service_until(ws, drain, all_received);
     } else if (rep.failed_conns == 0) {
         loadgen_ws_service_until(ws, t0 + (int64_t)(opt.seconds * 1e9), NULL);

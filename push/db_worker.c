@@ -84,7 +84,7 @@ static void post_result(struct push_worker *w, struct push_result *r)
 
 /* Jobs of one round waiting for a batch: auth, resume, or presence changes. */
 struct job_batch {
-    struct push_job *jobs[CHAT_DB_BATCH];
+    struct push_job *jobs[PUSH_RESUME_BATCH]; /* the largest batch */
     size_t n, max;
 };
 
@@ -97,7 +97,7 @@ static void count_done(struct push_worker *w, unsigned long long n)
 
 static void flush_batch(struct push_worker *w, struct job_batch *b, enum push_job_kind kind)
 {
-    struct push_result *results[CHAT_DB_BATCH];
+    struct push_result *results[PUSH_RESUME_BATCH];
     if (b->n == 0)
         return;
     if (kind == PUSH_JOB_AUTH || kind == PUSH_JOB_RESUME) {

@@ -178,38 +178,37 @@ static const char SQL_CUTOFFS[] =
 static const char SQL_CUTOFF[] =
     "SELECT DATE_SUB(created_at, INTERVAL ? MICROSECOND) FROM events WHERE id <= ? "
     "ORDER BY id DESC LIMIT 1";
-/* Every connection's backlog in one statement. q holds one row per connection (k its
- * slot, u its user, n its position, c its window start, o its /ws/chat/<pk>/ or 0),
- * from one JSON parameter through JSON_TABLE: a derived table of 32 `SELECT ? ...`
- * joined by UNION ALL cost MariaDB 23-32 ms per execution, prepared, against 1-2 ms
- * for JSON_TABLE, and with a restart's 10,000 resumes that was the whole difference. The
- * events a user may read from the log: those of the
- * conversations they take part in now (only o when o > 0), and on /ws/ their own
- * participant.removed events of conversations they no longer take part in (so a client
- * that was away learns that it left). Both take the events after n, and those at or
- * below it created after c, up to the tail position; each connection's first `limit`
- * rows in id order. The second half also gets the batch's widest window as constants
- * (after the smallest n, or after the earliest c), so that it reads that window once
- * through the primary key and events_created rather than the whole log. */
-#define RESUME_RANGE "(e.id > q.n OR e.created_at >= q.c) AND e.id <= ?"
+/* Every connection's backlog of the conversations it takes part in now (only o when
+ * o > 0) in one statement. q holds one row per connection (k its slot, u its user, n its
+ * position, c its window start, o its /ws/chat/<pk>/ or 0), from one JSON parameter
+ * through JSON_TABLE: a derived table of 32 `SELECT ? ...` joined by UNION ALL cost
+ * MariaDB 23-32 ms per execution, prepared, against 1-2 ms for JSON_TABLE. Each
+ * connection gets the events after n, and those at or below it created after c, up to
+ * the tail position; its first `limit` rows in id order. */
 static const char SQL_BACKLOG[] =
     "WITH q AS (SELECT * FROM JSON_TABLE(?, '$[*]' COLUMNS (k INT PATH '$[0]', "
     "u BIGINT PATH '$[1]', n BIGINT PATH '$[2]', c VARCHAR(32) PATH '$[3]', "
     "o BIGINT PATH '$[4]')) t) "
     "SELECT id, conversation_id, type, payload, 0, k FROM ("
-    " SELECT b.*, ROW_NUMBER() OVER (PARTITION BY b.k ORDER BY b.id) AS rn FROM ("
-    "  SELECT q.k, e.id, e.conversation_id, e.type, e.payload FROM q "
-    "  JOIN participants p ON p.user_id = q.u "
-    "  JOIN events e ON e.conversation_id = p.conversation_id "
-    "  WHERE (q.o = 0 OR e.conversation_id = q.o) AND " RESUME_RANGE
-    "  UNION ALL "
-    "  SELECT q.k, e.id, e.conversation_id, e.type, e.payload FROM q JOIN events e "
-    "  ON e.type = 'participant.removed' AND JSON_VALUE(e.payload, '$.user_id') = q.u "
-    "  WHERE q.o = 0 AND " RESUME_RANGE
-    "  AND (e.id > ? OR e.created_at >= ?) AND NOT EXISTS (SELECT 1 FROM participants x WHERE x.conversation_id = e.conversation_id "
-    "  AND x.user_id = q.u)"
-    " ) b"
+    " SELECT q.k, e.id, e.conversation_id, e.type, e.payload, "
+    " ROW_NUMBER() OVER (PARTITION BY q.k ORDER BY e.id) AS rn FROM q "
+    " JOIN participants p ON p.user_id = q.u "
+    " JOIN events e ON e.conversation_id = p.conversation_id "
+    " WHERE (q.o = 0 OR e.conversation_id = q.o) "
+    " AND (e.id > q.n OR e.created_at >= q.c) AND e.id <= ?"
     ") w WHERE rn <= ? ORDER BY k, id";
+/* On /ws/, a user also reads their own participant.removed events of conversations they
+ * no longer take part in (so a client that was away learns that it left). These are
+ * read once per batch, over the batch's widest window (after its smallest n, or after
+ * its earliest c), and matched to connections here: joined with q, MariaDB compared
+ * every event of the window with every row of q (87 ms for 256 connections over a
+ * window of 10,000 presence events, against 14 ms for the window alone). */
+static const char SQL_REMOVALS[] =
+    "SELECT e.id, e.conversation_id, e.type, e.payload, 0, "
+    "CAST(JSON_VALUE(e.payload, '$.user_id') AS SIGNED), e.created_at FROM events e "
+    "WHERE e.type = 'participant.removed' AND (e.id > ? OR e.created_at >= ?) AND e.id <= ? "
+    "AND NOT EXISTS (SELECT 1 FROM participants x WHERE x.conversation_id = e.conversation_id "
+    "AND x.user_id = JSON_VALUE(e.payload, '$.user_id')) ORDER BY e.id";
 
 /* A resume answered without its backlog: drops what it holds and takes status. */
 static void resume_without_backlog(struct push_result *res, int status)
@@ -223,7 +222,7 @@ static void resume_without_backlog(struct push_result *res, int status)
 }
 
 /* Where each connection's window starts (cut[i], "9999-..." when no event is at or below
- * its position, so the window is empty). */
+ * its position, so the window is empty), for up to CHAT_DB_BATCH jobs. */
 static int resume_cutoffs(struct push_worker *w, struct push_job *const *jobs, size_t n,
                           char (*cut)[40])
 {
@@ -260,28 +259,51 @@ static int resume_cutoffs(struct push_worker *w, struct push_job *const *jobs, s
     return rc;
 }
 
-/* Hands the backlog rows of slot k (rows [start, end) of r) to res. */
+/* Whether removal row `row` of rm belongs in the backlog of job (whose window starts at
+ * cut): its user's, on /ws/, after the position or created in the window. */
+static bool removal_for(const struct chat_db_result *rm, unsigned row, const struct push_job *job,
+                        const char *cut)
+{
+    const char *created = chat_db_cell(rm, row, 6);
+    return job->conversation_id == 0 && chat_db_cell_int(rm, row, 5) == job->user_id &&
+           (chat_db_cell_int(rm, row, 0) > job->last_event_id ||
+            (created && strcmp(created, cut) >= 0)); /* DATETIME(6) text sorts in time */
+}
+
+/* Hands res the backlog of job: rows [start, end) of r merged in id order with its rows
+ * of the removals rm (the two never share an event: one is of conversations the user
+ * is in, the other of those it left). */
 static void take_backlog(struct push_worker *w, const struct chat_db_result *r, unsigned start,
-                         unsigned end, struct push_result *res)
+                         unsigned end, const struct chat_db_result *rm,
+                         const struct push_job *job, const char *cut, struct push_result *res)
 {
     struct push_event_list backlog = {0};
-    size_t bytes = 0;
-    if (end - start >= (unsigned)w->cfg->push_resume_max_events + 1) {
-        res->status = PUSH_RESUME_RESYNC;
-        return;
-    }
-    for (unsigned i = start; i < end; i++) {
+    size_t bytes = 0, limit = (size_t)w->cfg->push_resume_max_events;
+    unsigned a = start, b = 0;
+    res->status = PUSH_RESUME_OK;
+    while (a < end || b < rm->nrows) {
+        if (b < rm->nrows && !removal_for(rm, b, job, cut)) {
+            b++;
+            continue;
+        }
+        bool from_r = b >= rm->nrows ||
+                      (a < end && chat_db_cell_int(r, a, 0) < chat_db_cell_int(rm, b, 0));
+        const struct chat_db_result *src = from_r ? r : rm;
+        unsigned row = from_r ? a++ : b++;
+        if (backlog.count >= limit) {
+            res->status = PUSH_RESUME_RESYNC; /* more than push_resume_max_events */
+            break;
+        }
         struct push_event *e = push_event_list_add(&backlog);
-        if (!push_event_from_row(r, i, false, e)) {
+        if (!push_event_from_row(src, row, false, e)) {
             backlog.count--;
             continue;
         }
         bytes += e->frame->len;
     }
-    res->status = PUSH_RESUME_OK;
     res->events = backlog.items;
     res->nevents = backlog.count;
-    if (bytes > (size_t)w->cfg->push_max_queue_bytes)
+    if (res->status != PUSH_RESUME_OK || bytes > (size_t)w->cfg->push_max_queue_bytes)
         resume_without_backlog(res, PUSH_RESUME_RESYNC);
 }
 
@@ -310,25 +332,32 @@ static int resume_backlogs(struct push_worker *w, struct push_job *const *jobs, 
                           jobs[i]->user_id, jobs[i]->last_event_id, cut[i],
                           jobs[i]->conversation_id);
     strbuf_puts(&q, "]");
+    struct chat_db_result rm = {0};
     int rc = chat_db_query(&w->db, SQL_BACKLOG,
-                           CHAT_DB_PARAMS(DB_BYTES(q.data, q.len), DB_INT(high), DB_INT(high),
-                                          DB_INT(min_n), DB_STR(cut[earliest]),
+                           CHAT_DB_PARAMS(DB_BYTES(q.data, q.len), DB_INT(high),
                                           DB_INT(w->cfg->push_resume_max_events + 1)),
                            &r);
     strbuf_free(&q);
     if (rc != CHAT_OK)
         return rc;
-    for (size_t i = 0; i < n; i++)
+    rc = chat_db_query(&w->db, SQL_REMOVALS,
+                       CHAT_DB_PARAMS(DB_INT(min_n), DB_STR(cut[earliest]), DB_INT(high)), &rm);
+    if (rc != CHAT_OK) {
+        chat_db_result_free(&r);
+        return rc;
+    }
+    /* r is ordered by slot: each live slot's rows are one run of it. */
+    for (size_t i = 0, row = 0; i < n; i++) {
+        while (row < r.nrows && chat_db_cell_int(&r, (unsigned)row, 5) < (long long)i)
+            row++;
+        size_t start = row;
+        while (row < r.nrows && chat_db_cell_int(&r, (unsigned)row, 5) == (long long)i)
+            row++;
         if (live[i])
-            results[i]->status = PUSH_RESUME_OK; /* an empty backlog unless rows follow */
-    for (unsigned start = 0, end; start < r.nrows; start = end) {
-        long long k = chat_db_cell_int(&r, start, 5);
-        for (end = start + 1; end < r.nrows && chat_db_cell_int(&r, end, 5) == k; end++)
-            ;
-        if (k >= 0 && (size_t)k < n && live[k])
-            take_backlog(w, &r, start, end, results[k]);
+            take_backlog(w, &r, (unsigned)start, (unsigned)row, &rm, jobs[i], cut[i], results[i]);
     }
     chat_db_result_free(&r);
+    chat_db_result_free(&rm);
     /* /ws/chat/<pk>/: a user who no longer takes part in pk gets nothing of it (checked
      * after the query, so a removal that raced it is seen). */
     for (size_t i = 0; i < n && rc == CHAT_OK; i++) {
@@ -356,7 +385,10 @@ void push_run_resume_batch(struct push_worker *w, struct push_job *const *jobs, 
     if (!w->connected)
         return;
     /* A resume racing its session's end is refused, as every job of a connection is. */
-    int rc = chat_sessions_alive_many(&w->db, sessions, n, alive);
+    int rc = CHAT_OK;
+    for (size_t at = 0; at < n && rc == CHAT_OK; at += CHAT_DB_BATCH)
+        rc = chat_sessions_alive_many(&w->db, sessions + at,
+                                      n - at < CHAT_DB_BATCH ? n - at : CHAT_DB_BATCH, alive + at);
     long long min_id = 0;
     if (rc == CHAT_OK)
         rc = chat_db_query(&w->db, SQL_MIN_ID, NULL, 0, &r);
@@ -378,8 +410,9 @@ void push_run_resume_batch(struct push_worker *w, struct push_job *const *jobs, 
             nlive++;
         }
     }
-    if (rc == CHAT_OK && nlive > 0)
-        rc = resume_cutoffs(w, jobs, n, cut);
+    for (size_t at = 0; at < n && rc == CHAT_OK && nlive > 0; at += CHAT_DB_BATCH)
+        rc = resume_cutoffs(w, jobs + at, n - at < CHAT_DB_BATCH ? n - at : CHAT_DB_BATCH,
+                            cut + at);
     if (rc == CHAT_OK && nlive > 0)
         rc = resume_backlogs(w, jobs, n, live, cut, results);
     for (size_t i = 0; rc != CHAT_OK && i < n; i++)

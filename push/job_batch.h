@@ -15,11 +15,14 @@
 void push_run_auth_batch(struct push_worker *w, struct push_job *const *jobs, size_t n,
                          struct push_result **results);
 
-/* Resume jobs per batch (their sessions and window starts are CHAT_DB_IN_LIST lists). */
-#define PUSH_RESUME_BATCH CHAT_DB_BATCH
+/* Resume jobs per batch: their sessions and window starts are read CHAT_DB_BATCH a
+ * statement, and every backlog in one. Larger than the others because each backlog
+ * statement reads the whole resume window once (push_gap_timeout_ms of the log: right
+ * after a storm, one presence event per user), whatever the batch holds. */
+#define PUSH_RESUME_BATCH (4 * CHAT_DB_BATCH)
 
-/* Answers n (1 .. PUSH_RESUME_BATCH) resume jobs: one statement checks their sessions,
- * one reads MIN(id), one the start of each resume window, and one every backlog
+/* Answers n (1 .. PUSH_RESUME_BATCH) resume jobs: their sessions and the start of each
+ * resume window CHAT_DB_BATCH a statement, MIN(id) once, and every backlog in one
  * (docs/protocol.md, "Resume"); a /ws/chat/<pk>/ job also re-checks that its user takes
  * part in pk. results[i] (new, for the caller to post) answers jobs[i] with its own
  * enum push_resume_status. A failed query makes every result PUSH_RESUME_FAILED. */
