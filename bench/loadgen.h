@@ -41,6 +41,7 @@ struct loadgen_message {
     uint32_t conv;               /* index into plan.convs */
     uint32_t sender;             /* member index of the sender */
     uint32_t received;           /* distinct recipients that got it (main thread) */
+    int64_t last_ns;             /* its last first-delivery to a recipient (main thread) */
     uint64_t *seen;              /* bitmap over members (main thread); into seen_words */
 };
 
@@ -60,6 +61,11 @@ struct loadgen_options {
     int http_conns;         /* keep-alive connections to the API */
     int connect_window;     /* WebSocket handshakes in flight at once */
     long push_pid;          /* chat-push, for VmRSS; 0 = not measured */
+    int probes;             /* extra sockets, connected first, that ping during the
+                             * storm (0 = none; loadgen_probe.c) */
+    int probe_interval_ms;  /* between a probe's pong and its next ping */
+    bool restart;           /* print LOADGEN_READY once connected; the daemon is expected
+                             * to restart while messages are sent */
 };
 
 struct loadgen_plan {
@@ -132,15 +138,40 @@ struct loadgen_ws_counts {
     uint64_t errors;      /* error frames */
     int last_close_code;
     double connect_seconds; /* to open and authenticate every socket */
+    size_t down;            /* dropped and not open again */
+    int64_t first_drop_ns;  /* the first socket that dropped after its hello (0 = none) */
+    int64_t last_reopen_ns; /* the moment the last dropped socket had its hello again */
 };
 void loadgen_ws_counts(const struct loadgen_ws *ws, struct loadgen_ws_counts *out);
 
+
 /* ---- loadgen_http.c ---- */
+
+/* A blocking TCP connection to host:port with TCP_NODELAY; the socket, or -1 (logged). */
+int loadgen_connect_tcp(const char *host, int port);
 
 /* Starts the sender thread: POSTs run->nmessages messages at opt->rate. Returns 0, or -1
  * (message logged). loadgen_http_join() waits for it; run->sender_done turns true first. */
 int loadgen_http_start(struct loadgen_run *run);
 void loadgen_http_join(struct loadgen_run *run);
+
+/* ---- loadgen_probe.c ---- */
+
+struct loadgen_probes;
+
+/* Opens n extra WebSockets as the users user_ids[0 .. n) (plain blocking sockets on a
+ * thread of their own, so that the lws client's work in a storm does not delay what
+ * they measure) and waits for each hello. Returns NULL (logged) on failure. */
+struct loadgen_probes *loadgen_probes_open(const struct loadgen_options *opt,
+                                           const long long *user_ids, size_t n);
+/* Starts the thread: it sends {"type":"ping"} on each probe in turn, every
+ * opt->probe_interval_ms per socket, and records each pong's round trip. */
+int loadgen_probes_start(struct loadgen_probes *p);
+/* Stops the thread and closes the probes; the round trips (µs, sorted) stay readable
+ * through loadgen_probes_samples until loadgen_probes_free. */
+void loadgen_probes_stop(struct loadgen_probes *p);
+const uint32_t *loadgen_probes_samples(struct loadgen_probes *p, size_t *n);
+void loadgen_probes_free(struct loadgen_probes *p);
 
 /* ---- loadgen_stats.c ---- */
 

@@ -43,15 +43,14 @@ struct sender {
 
 static struct sender the_sender;
 
-/* Connects to the API, blocking (loopback); returns the socket or -1 (logged). */
-static int connect_api(const struct loadgen_options *opt)
+int loadgen_connect_tcp(const char *host, int port_number)
 {
     char port[16];
-    snprintf(port, sizeof(port), "%d", opt->api_port);
+    snprintf(port, sizeof(port), "%d", port_number);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int rc = getaddrinfo(opt->api_host, port, &hints, &res);
+    int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
-        log_error("cannot resolve %s: %s", opt->api_host, gai_strerror(rc));
+        log_error("cannot resolve %s: %s", host, gai_strerror(rc));
         return -1;
     }
     int fd = -1;
@@ -66,13 +65,18 @@ static int connect_api(const struct loadgen_options *opt)
     }
     freeaddrinfo(res);
     if (fd < 0) {
-        log_error("cannot connect to the API at %s:%d: %s", opt->api_host, opt->api_port,
-                  strerror(errno));
+        log_error("cannot connect to %s:%d: %s", host, port_number, strerror(errno));
         return -1;
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
+}
+
+/* Connects to the API, blocking (loopback); returns the socket or -1 (logged). */
+static int connect_api(const struct loadgen_options *opt)
+{
+    return loadgen_connect_tcp(opt->api_host, opt->api_port);
 }
 
 /* Parses the response in buf[0..len). Returns 1 when it is complete (status, body start

@@ -21,6 +21,9 @@
 
 #define TICK_SECONDS 0.01
 #define MAX_ATTEMPTS 3          /* per connection, while connecting */
+/* A socket that was open and dropped (the daemon restarted) retries for as long as the
+ * run lasts, this far apart, like a real client's backoff floor. */
+#define RECONNECT_DELAY_NS 100000000LL
 #define FRAME_MAX 65536         /* longest server frame kept for scanning */
 #define RX_BUFFER 2048
 
@@ -33,6 +36,8 @@ struct ws_conn {
     enum conn_state state;
     int attempts;
     long long last_event_id; /* highest event_id received: resumes after a disconnect */
+    bool reconnecting;       /* dropped after its hello: retried until the run ends */
+    int64_t retry_at_ns;     /* not started again before this */
     char *frag;              /* a fragmented frame so far (NULL when none) */
     size_t frag_len;
 };
@@ -51,6 +56,8 @@ struct loadgen_ws {
     struct loadgen_ws_counts counts;
     char host[128];
     int errors_logged;
+    size_t down;             /* sockets that dropped and are not open again */
+    int64_t first_drop_ns, last_reopen_ns;
 };
 
 static void queue_push(struct loadgen_ws *ws, struct ws_conn *c)
@@ -61,6 +68,11 @@ static void queue_push(struct loadgen_ws *ws, struct ws_conn *c)
 }
 
 static void connect_failed(struct loadgen_ws *ws, struct ws_conn *c, const char *why);
+
+/* No lws validity timer per socket: lws 4.1.6 keeps every connection's timer in one
+ * sorted list and inserts each new one by walking it from the head, so 10,000 sockets
+ * cost 10,000 x 10,000 steps and the generator, not the daemon, would set the pace. */
+static const lws_retry_bo_t no_validity = {.secs_since_valid_ping = 0, .secs_since_valid_hangup = 0};
 
 static void start_connection(struct loadgen_ws *ws, struct ws_conn *c)
 {
@@ -78,6 +90,7 @@ static void start_connection(struct loadgen_ws *ws, struct ws_conn *c)
     info.path = path;
     info.host = ws->host;
     info.opaque_user_data = c;
+    info.retry_and_idle_policy = &no_validity;
     info.pwsi = &c->wsi;
     c->state = CONN_CONNECTING;
     c->attempts++;
@@ -92,8 +105,12 @@ static void start_connection(struct loadgen_ws *ws, struct ws_conn *c)
 static void start_more(struct loadgen_ws *ws)
 {
     size_t window = (size_t)ws->run->opt->connect_window;
+    int64_t now = loadgen_now_ns();
     while (ws->queue_len > 0 && ws->in_flight < window && ws->phase == PHASE_RUNNING) {
         struct ws_conn *c = &ws->conns[ws->queue[ws->queue_head]];
+        /* The queue is in the order connections became due, so the head decides. */
+        if (c->retry_at_ns > now)
+            break;
         ws->queue_head = (ws->queue_head + 1) % ws->nconns;
         ws->queue_len--;
         start_connection(ws, c);
@@ -110,7 +127,9 @@ static void connect_failed(struct loadgen_ws *ws, struct ws_conn *c, const char 
         log_warn("connection %zu (user %lld), attempt %d: %s", c->index,
                  ws->run->plan.conn_user[c->index], c->attempts, why);
     }
-    if (c->attempts < MAX_ATTEMPTS && ws->phase == PHASE_RUNNING) {
+    if ((c->reconnecting || c->attempts < MAX_ATTEMPTS) && ws->phase == PHASE_RUNNING) {
+        if (c->reconnecting)
+            c->retry_at_ns = loadgen_now_ns() + RECONNECT_DELAY_NS;
         queue_push(ws, c);
     } else {
         c->state = CONN_FAILED;
@@ -185,6 +204,7 @@ static void record_delivery(struct loadgen_ws *ws, struct ws_conn *c, const char
     }
     m->seen[member / 64] |= bit;
     m->received++;
+    m->last_ns = now;
     run->received++;
     int64_t sent = atomic_load(&m->sent_ns);
     int64_t us = sent > 0 && now > sent ? (now - sent) / 1000 : 0;
@@ -210,11 +230,23 @@ static void handle_frame(struct loadgen_ws *ws, struct ws_conn *c, const char *f
     if (type_is(type, end, "message.created")) {
         record_delivery(ws, c, frame, len, now);
     } else if (type_is(type, end, "hello")) {
+        /* Every event after hello's position reaches this socket: a reconnect resumes
+         * from it even when no event arrived before the drop. */
+        const char *pos = find_value(frame, len, "\"last_event_id\":");
+        long long at = pos ? parse_digits(pos, end) : -1;
+        if (at > c->last_event_id)
+            c->last_event_id = at;
         if (c->state == CONN_CONNECTING) {
             c->state = CONN_OPEN;
             ws->in_flight--;
             ws->open++;
+            if (c->reconnecting) {
+                c->reconnecting = false;
+                if (--ws->down == 0)
+                    ws->last_reopen_ns = now;
+            }
         }
+
     } else if (type_is(type, end, "resync_required")) {
         ws->counts.resyncs++;
     } else if (type_is(type, end, "error")) {
@@ -271,6 +303,9 @@ static void closed(struct loadgen_ws *ws, struct ws_conn *c, const char *why)
         if (ws->phase == PHASE_RUNNING) {
             ws->counts.disconnects++;
             c->attempts = 0;
+            c->reconnecting = true;
+            if (ws->down++ == 0 && !ws->first_drop_ns)
+                ws->first_drop_ns = loadgen_now_ns();
             queue_push(ws, c);
         }
     }
@@ -299,6 +334,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_CLIENT_RECEIVE:
         receive(ws, c, wsi, in, len);
         break;
+
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         if (len >= 2) {
             const unsigned char *b = in;
@@ -418,8 +454,12 @@ void loadgen_ws_service_until(struct loadgen_ws *ws, int64_t deadline_ns,
     }
 }
 
+
 void loadgen_ws_counts(const struct loadgen_ws *ws, struct loadgen_ws_counts *out)
 {
     *out = ws->counts;
     out->open = ws->open;
+    out->down = ws->down;
+    out->first_drop_ns = ws->first_drop_ns;
+    out->last_reopen_ns = ws->last_reopen_ns;
 }

@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "errors.h"
 #include "event_tail.h"
+#include "job_batch.h"
 #include "jobs.h"
 #include "log.h"
 #include "presence_upkeep.h"
@@ -78,6 +79,76 @@ static void post_result(struct push_worker *w, struct push_result *r)
     w->results_tail = &r->next;
     pthread_mutex_unlock(&w->lock);
     notify_loop(w);
+}
+
+/* ---- the round's jobs ---- */
+
+/* Jobs of one round waiting for a batch: auth, resume, or presence changes. */
+struct job_batch {
+    struct push_job *jobs[PUSH_RESUME_BATCH]; /* the largest batch */
+    size_t n, max;
+};
+
+static void count_done(struct push_worker *w, unsigned long long n)
+{
+    pthread_mutex_lock(&w->lock);
+    w->stats.jobs_done += n;
+    pthread_mutex_unlock(&w->lock);
+}
+
+static void flush_batch(struct push_worker *w, struct job_batch *b, enum push_job_kind kind)
+{
+    struct push_result *results[PUSH_RESUME_BATCH];
+    if (b->n == 0)
+        return;
+    if (kind == PUSH_JOB_AUTH || kind == PUSH_JOB_RESUME) {
+        if (kind == PUSH_JOB_AUTH)
+            push_run_auth_batch(w, b->jobs, b->n, results);
+        else
+            push_run_resume_batch(w, b->jobs, b->n, results);
+        count_done(w, b->n);
+        for (size_t i = 0; i < b->n; i++)
+            post_result(w, results[i]);
+    } else {
+        push_run_presence_batch(w, b->jobs, b->n);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        push_job_free(b->jobs[i]);
+    b->n = 0;
+}
+
+/* Runs a round's jobs (taking them). Auth, resume and presence jobs go in batches
+ * (job_batch.c), each answered with a few statements; every other job runs on its own,
+ * in the order it came. Nothing depends on the order between them: a connection's
+ * resume and later jobs are only submitted once the loop has its auth result, a
+ * connection has one resume at a time, and each batch keeps its own jobs in order. */
+static void run_jobs(struct push_worker *w, struct push_job *jobs)
+{
+    struct job_batch auth = {.max = CHAT_DB_BATCH}, resume = {.max = PUSH_RESUME_BATCH},
+                     presence = {.max = CHAT_DB_BATCH};
+    while (jobs) {
+        struct push_job *job = jobs;
+        jobs = job->next;
+        struct job_batch *b = job->kind == PUSH_JOB_AUTH       ? &auth
+                              : job->kind == PUSH_JOB_RESUME   ? &resume
+                              : job->kind == PUSH_JOB_PRESENCE ? &presence
+                                                               : NULL;
+        if (b) {
+            b->jobs[b->n++] = job;
+            if (b->n == b->max)
+                flush_batch(w, b, job->kind);
+            continue;
+        }
+        struct push_result *res = push_job_run(w, job);
+        if (res) {
+            count_done(w, 1);
+            post_result(w, res);
+        }
+        push_job_free(job);
+    }
+    flush_batch(w, &auth, PUSH_JOB_AUTH);
+    flush_batch(w, &resume, PUSH_JOB_RESUME);
+    flush_batch(w, &presence, PUSH_JOB_PRESENCE);
 }
 
 /* ---- the thread ---- */
@@ -220,18 +291,7 @@ static void *worker_main(void *arg)
         w->jobs = NULL;
         w->jobs_tail = &w->jobs;
         pthread_mutex_unlock(&w->lock);
-        while (jobs) {
-            struct push_job *next = jobs->next;
-            struct push_result *res = push_job_run(w, jobs);
-            if (res) {
-                pthread_mutex_lock(&w->lock);
-                w->stats.jobs_done++;
-                pthread_mutex_unlock(&w->lock);
-                post_result(w, res);
-            }
-            push_job_free(jobs);
-            jobs = next;
-        }
+        run_jobs(w, jobs);
         if (w->connected)
             push_presence_upkeep(w, push_now_ms());
         if (w->connected) /* chatctl gc's work, one daemon per interval (shared/retention.h) */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "db_batch.h"
 #include "errors.h"
 #include "log.h"
 #include "store.h"
@@ -300,25 +301,21 @@ void push_worker_connect(struct push_worker *w)
 
 /* ---- tailing ---- */
 
-/* A presence event goes to the users who share a direct chat or a small group with its
- * subject (presence_max_group_size); a user.updated event to the subject (their other
- * tabs) and to everyone sharing any conversation with them, whatever its size: one frame
- * per change, not one per member pair as presence would be. Looked up as the event is
- * delivered, so the "only participants receive it" rule holds for who takes part now. */
+/* A user.updated event goes to the subject (their other tabs) and to everyone sharing
+ * any conversation with them, whatever its size: one frame per change, not one per
+ * member pair as presence would be. Looked up as the event is delivered, so the "only
+ * participants receive it" rule holds for who takes part now. */
 static int address_user_event(struct push_worker *w, struct push_event *e)
 {
     long long subject = e->nusers ? e->users[0] : 0;
-    bool presence = e->kind == PUSH_EVENT_PRESENCE;
     free(e->users);
     e->users = NULL;
     e->nusers = 0;
     e->kind = PUSH_EVENT_USERS;
     if (subject <= 0)
         return CHAT_OK;
-    int rc = chat_presence_recipients(&w->db, subject,
-                                      presence ? w->cfg->presence_max_group_size : INT_MAX,
-                                      &e->users, &e->nusers);
-    if (rc == CHAT_OK && !presence)
+    int rc = chat_presence_recipients(&w->db, subject, INT_MAX, &e->users, &e->nusers);
+    if (rc == CHAT_OK)
         add_user(e, subject);
     return rc;
 }
@@ -335,10 +332,50 @@ static int check_unblock(struct push_worker *w, struct push_event *e)
     return rc;
 }
 
+/* A presence event goes to the users who share a direct chat or a small group with its
+ * subject (presence_max_group_size). The presence events of out from `first` on are
+ * addressed CHAT_DB_BATCH subjects a statement: a connect storm writes one per user. */
+static int address_presence(struct push_worker *w, struct push_event_list *out, size_t first)
+{
+    size_t at[CHAT_DB_BATCH];
+    long long subjects[CHAT_DB_BATCH], *ids[CHAT_DB_BATCH];
+    size_t n = 0, counts[CHAT_DB_BATCH];
+    int rc = CHAT_OK;
+    for (size_t i = first; i <= out->count && rc == CHAT_OK; i++) {
+        if (i < out->count) {
+            struct push_event *e = &out->items[i];
+            if (e->kind != PUSH_EVENT_PRESENCE)
+                continue;
+            long long subject = e->nusers ? e->users[0] : 0;
+            free(e->users);
+            e->users = NULL;
+            e->nusers = 0;
+            e->kind = PUSH_EVENT_USERS;
+            if (subject <= 0)
+                continue;
+            at[n] = i;
+            subjects[n++] = subject;
+            if (n < CHAT_DB_BATCH)
+                continue;
+        }
+        if (n == 0)
+            continue;
+        rc = chat_presence_recipients_many(&w->db, subjects, n, w->cfg->presence_max_group_size,
+                                           ids, counts);
+        for (size_t k = 0; rc == CHAT_OK && k < n; k++) {
+            out->items[at[k]].users = ids[k];
+            out->items[at[k]].nusers = counts[k];
+        }
+        n = 0;
+    }
+    return rc;
+}
+
 /* Adds the rows of r that the tracker has not delivered yet. */
 static int take_rows(struct push_worker *w, const struct chat_db_result *r, long long now,
                      struct push_event_list *out)
 {
+    size_t first = out->count;
     int rc = CHAT_OK;
     for (unsigned i = 0; i < r->nrows; i++) {
         long long id = chat_db_cell_int(r, i, 0);
@@ -349,13 +386,15 @@ static int take_rows(struct push_worker *w, const struct chat_db_result *r, long
             out->count--;
             continue;
         }
-        if ((e->kind == PUSH_EVENT_PRESENCE || e->kind == PUSH_EVENT_USER_UPDATED) &&
-            rc == CHAT_OK)
+        if (e->kind == PUSH_EVENT_USER_UPDATED && rc == CHAT_OK)
             rc = address_user_event(w, e);
         if (e->kind == PUSH_EVENT_BLOCK && rc == CHAT_OK)
             rc = check_unblock(w, e);
     }
-    return rc;
+    /* Always: it turns every presence event into an addressed one (to nobody when the
+     * lookup fails), so none goes out with its subject as the recipient list. */
+    int prc = address_presence(w, out, first);
+    return rc != CHAT_OK ? rc : prc;
 }
 
 /* Binds a chunk of n gap ids to params[0 .. GAP_CHUNK); the unused slots get 0, which

@@ -64,6 +64,7 @@ struct push_conn {
     struct strbuf rx;           /* reassembly of a client message that came in pieces
                                  * (owned; empty between messages, see push_rx_collect) */
     bool rx_too_big;            /* discarding a message over push_max_frame_bytes */
+    unsigned char ping;         /* WebSocket keepalive: PUSH_PING_NONE, _DUE or _SENT */
     char *user_json;            /* {id,username,display_name} once authenticated (owned) */
     double tokens;              /* client-frame rate limit: token bucket */
     long long tokens_ms;
@@ -76,7 +77,10 @@ struct push_conn {
                                  * blocked its user or whom its user blocked (owned,
                                  * typing_relay.c) */
     size_t nmuted;
+    long long last_rx_ms;       /* CLOCK_MONOTONIC ms of the last frame or pong it sent */
 };
+
+enum { PUSH_PING_NONE, PUSH_PING_DUE, PUSH_PING_SENT };
 
 struct push_index_entry;
 
@@ -104,6 +108,10 @@ void push_fanout_register(struct push_fanout *f, struct push_conn *conn);
  * subscriptions and rx buffer (not conn itself, nor its HTTP state). */
 void push_fanout_unregister(struct push_fanout *f, struct push_conn *conn);
 struct push_conn *push_fanout_find(struct push_fanout *f, unsigned long long conn_id);
+/* Calls fn(conn, arg) for every registered connection; fn must not register or
+ * unregister any. */
+void push_fanout_for_each(struct push_fanout *f, void (*fn)(struct push_conn *conn, void *arg),
+                          void *arg);
 /* The authenticated connections of user_id (count in *n), or NULL. Valid until the
  * next attach or unregister. */
 struct push_conn *const *push_fanout_user_conns(struct push_fanout *f, long long user_id,

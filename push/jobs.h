@@ -5,6 +5,11 @@
 
 #include "worker_internal.h"
 
+/* Whether a job's transaction that failed with rc runs again: a conflict (counted in the
+ * worker's stats) while nothing was written since mark (chat_db_retry_conflict). */
+bool push_worker_retry_conflict(struct push_worker *w, int rc, unsigned long long mark,
+                                int attempt);
+
 /* Runs job (which the caller still owns and frees) and returns its result for the loop
  * (caller posts it), or NULL for a job that reports nothing (presence). A query that
  * failed with CHAT_E_DB disconnects the worker. */

@@ -296,12 +296,11 @@ int main(int argc, char **argv)
         },
         {0},
     };
-    /* lws pings a connection idle for push_ping_interval_s and drops it when nothing
-     * valid (a pong or any frame) arrived for twice that. */
-    const lws_retry_bo_t retry = {
-        .secs_since_valid_ping = (uint16_t)cfg.push_ping_interval_s,
-        .secs_since_valid_hangup = (uint16_t)(2 * cfg.push_ping_interval_s),
-    };
+    /* No lws validity timer: the daemon's own keepalive sweep pings a connection idle
+     * for push_ping_interval_s and drops it when nothing (a pong or any frame) arrived
+     * for twice that (push_ws_keepalive, where the reason is). Zeros rather than no
+     * policy, which would be lws's default of 300 s / 310 s. */
+    const lws_retry_bo_t retry = {.secs_since_valid_ping = 0, .secs_since_valid_hangup = 0};
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));

@@ -64,6 +64,7 @@ static void on_wake(struct push_server *srv)
     push_dispatch_results(srv);
     push_expire_sessions(srv, now);
     push_ws_check_auth_deadlines(srv);
+    push_ws_keepalive(srv, now);
     push_typing_expire_all(srv, now);
     push_http_tick(srv, now);
 }
@@ -122,6 +123,11 @@ int push_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
         if (!pss->conn || pss->conn->close_code)
             return 0;
         return push_ws_receive(server_of(wsi), wsi, pss->conn, in, len);
+
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (pss && pss->conn)
+            push_ws_alive(pss->conn);
+        return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!pss->conn)

@@ -34,6 +34,7 @@ struct push_server {
         long long deadline_ms;
     } *auth_waits;
     size_t auth_head, auth_count, auth_cap;
+    long long next_keepalive_ms; /* the next keepalive sweep (ws_protocol.c) */
 };
 
 /* Per-session data, allocated by lws for every connection including plain HTTP

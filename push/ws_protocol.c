@@ -111,6 +111,56 @@ void push_ws_check_auth_deadlines(struct push_server *srv)
         srv->auth_head = 0;
 }
 
+/* ---- keepalive ----
+ *
+ * Not lws's validity timer (retry_and_idle_policy): lws 4.1.6 keeps one timer per
+ * connection in a single sorted list and inserts each by walking the list from its head,
+ * so every new connection, and every frame that confirms one, costs a walk over all the
+ * others. With 10,000 sockets that walk was over half of the daemon's CPU in a connect
+ * storm. One sweep on the clock tick does the same job in a pass over the connections. */
+
+struct keepalive_sweep {
+    long long now, ping_ms;
+    unsigned long long pinged, dropped;
+};
+
+static void keepalive_one(struct push_conn *conn, void *arg)
+{
+    struct keepalive_sweep *s = arg;
+    long long idle = s->now - conn->last_rx_ms;
+    if (conn->kind != PUSH_KIND_WS || conn->close_code || idle < s->ping_ms)
+        return;
+    if (idle >= 2 * s->ping_ms) {
+        /* Nothing, not even the pong, for twice the interval: the peer is gone. Closed
+         * asynchronously, as lws would (no close frame: nobody reads it). */
+        s->dropped++;
+        lws_set_timeout((struct lws *)conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    } else if (conn->ping == PUSH_PING_NONE) {
+        s->pinged++;
+        conn->ping = PUSH_PING_DUE;
+        lws_callback_on_writable((struct lws *)conn->wsi);
+    }
+}
+
+void push_ws_keepalive(struct push_server *srv, long long now)
+{
+    if (now < srv->next_keepalive_ms)
+        return;
+    srv->next_keepalive_ms = now + 1000;
+    struct keepalive_sweep s = {.now = now, .ping_ms = (long long)srv->cfg->push_ping_interval_s * 1000};
+    push_fanout_for_each(&srv->fanout, keepalive_one, &s);
+    if (s.dropped)
+        log_info("keepalive: %llu connections silent for %d s dropped", s.dropped,
+                 2 * srv->cfg->push_ping_interval_s);
+}
+
+void push_ws_alive(struct push_conn *conn)
+{
+    conn->last_rx_ms = push_now_ms();
+    if (conn->ping == PUSH_PING_SENT)
+        conn->ping = PUSH_PING_NONE;
+}
+
 /* ---- client frames ---- */
 
 /* A positive integer field, or 0. */
@@ -312,6 +362,7 @@ int push_ws_receive(struct push_server *srv, struct lws *wsi, struct push_conn *
                     const void *in, size_t len)
 {
     size_t max = (size_t)srv->cfg->push_max_frame_bytes;
+    push_ws_alive(conn);
     if (lws_is_first_fragment(wsi)) {
         push_rx_reset(conn);
         conn->rx_too_big = false;
@@ -361,6 +412,18 @@ int push_ws_writeable(struct push_server *srv, struct lws *wsi, struct push_conn
         lws_close_reason(wsi, (enum lws_close_status)conn->close_code, (unsigned char *)reason,
                          strlen(reason));
         return -1;
+    }
+    if (conn->ping == PUSH_PING_DUE) { /* a control frame: ahead of the queue */
+        /* Not empty: lws 4.1.6 passes an empty pong to nobody (RECEIVE_PONG needs a
+         * payload), and the pong is what proves the client alive. */
+        unsigned char ping[LWS_PRE + 1];
+        ping[LWS_PRE] = 'k';
+        conn->ping = PUSH_PING_SENT;
+        if (lws_write(wsi, ping + LWS_PRE, 1, LWS_WRITE_PING) < 0)
+            return -1;
+        if (conn->out.count || conn->close_code)
+            lws_callback_on_writable(wsi);
+        return 0;
     }
     struct push_frame *f = push_queue_pop(&conn->out);
     if (!f)

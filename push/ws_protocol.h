@@ -13,6 +13,11 @@ unsigned push_ws_check_upgrade(struct lws *wsi, const struct chat_config *cfg, l
 void push_ws_wait_for_auth_frame(struct push_server *srv, struct push_conn *conn);
 /* Fails the connections whose auth-frame deadline passed (the clock tick). */
 void push_ws_check_auth_deadlines(struct push_server *srv);
+/* The keepalive sweep (the clock tick, at most once a second): pings every WebSocket
+ * that sent nothing for push_ping_interval_s, and drops one silent for twice that. */
+void push_ws_keepalive(struct push_server *srv, long long now);
+/* The client sent something (a frame, or a pong): it is alive. */
+void push_ws_alive(struct push_conn *conn);
 /* LWS_CALLBACK_RECEIVE: collects a (possibly fragmented) client message and handles it.
  * Returns -1 to close the connection. */
 int push_ws_receive(struct push_server *srv, struct lws *wsi, struct push_conn *conn,

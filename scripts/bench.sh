@@ -18,6 +18,12 @@
 #        "3"  10,000 idle sockets in 5,000 direct conversations, for memory;
 #        "ceiling"  the 2,000-member group at rising rates: the highest rate delivered
 #             with no loss and p99 under 100 ms, and chat-push's CPU per delivery there;
+#        "storm" the same 10,000 users: 20 probe sockets connect first and send `ping`
+#             every 100 ms while the other 9,980 connect at once (the connect storm: its
+#             time, and the probes' round trips); then BENCH_STORM_RATE messages/s are
+#             sent, chat-push is killed with SIGKILL after 2 s and started again, and the
+#             time until every client has reconnected with ?last_event_id and received
+#             every message sent until then is measured (nothing may be lost).
 #      Their users, sessions, conversations and participants are inserted with SQL
 #      (bench_setup_sql below): one password hash copied from a seeded user, bearer
 #      tokens "<random run prefix><user id>" stored as their SHA-256 like real sessions,
@@ -37,12 +43,15 @@
 #   BENCH_HISTORY       messages in the benchmarked conversation before the runs (200)
 #   BENCH_RATE_LIMIT    rate_limit_enabled for the run (default true)
 #   BIN                 directory of the programs (default build/release)
-#   BENCH_SCENARIOS     which parts to run, comma-separated (default rest,cgi,1,2,3,ceiling)
+#   BENCH_SCENARIOS     which parts to run, comma-separated (default rest,cgi,1,2,3,ceiling,storm)
 #   BENCH_CEILING_RATES the rates (msg/s) "ceiling" tries in turn (default 25 50 75 100 150 200 300)
 #   BENCH_CEILING_SECONDS how long each of them sends (default 10)
 #   BENCH_CGI_REQUESTS  sequential CGI executions of chat-api in "cgi" (default 200)
 #   BENCH_WS_SECONDS    how long scenarios 1 and 2 send (default 20)
 #   BENCH_IDLE_SECONDS  how long scenario 3 holds its sockets (default 10)
+#   BENCH_STORM_RATE    messages/s during "storm" (default 100)
+#   BENCH_STORM_SECONDS how long "storm" sends, the restart included (default 10)
+#   BENCH_CONNECT_WINDOW WebSocket handshakes chat-loadgen keeps in flight (default 300)
 #   BENCH_VAR           the var directory, relative to the repository (default var/bench)
 #   BENCH_FLOOR_QUERIES durable inserts of each database-floor measurement (default 20000)
 # Caller CHAT_* variables are ignored, so the programs see only var/bench/chat.conf.
@@ -53,12 +62,15 @@ REPO=$PWD
 BIN=${BIN:-build/release}
 VAR=$REPO/${BENCH_VAR:-var/bench}
 VAR_REL=${VAR#"$REPO"/}
-SCENARIOS=,${BENCH_SCENARIOS:-rest,cgi,1,2,3,ceiling},
+SCENARIOS=,${BENCH_SCENARIOS:-rest,cgi,1,2,3,ceiling,storm},
 CGI_REQUESTS=${BENCH_CGI_REQUESTS:-200}
 WS_SECONDS=${BENCH_WS_SECONDS:-20}
 CEILING_SECONDS=${BENCH_CEILING_SECONDS:-10}
 FLOOR_QUERIES=${BENCH_FLOOR_QUERIES:-20000}
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
+STORM_RATE=${BENCH_STORM_RATE:-100}
+STORM_SECONDS=${BENCH_STORM_SECONDS:-10}
+CONNECT_WINDOW=${BENCH_CONNECT_WINDOW:-300}
 RUN_SECONDS=${BENCH_SECONDS:-10}
 WRK_THREADS=${BENCH_THREADS:-2}
 WRK_CONNECTIONS=${BENCH_CONNECTIONS:-16}
@@ -79,19 +91,20 @@ say() { printf 'bench.sh: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 for v in RUN_SECONDS WRK_THREADS WRK_CONNECTIONS PORT_BASE FCGI_WORKERS HTTPD_THREADS HISTORY \
-    CGI_REQUESTS WS_SECONDS IDLE_SECONDS CEILING_SECONDS FLOOR_QUERIES; do
+    CGI_REQUESTS WS_SECONDS IDLE_SECONDS CEILING_SECONDS FLOOR_QUERIES STORM_RATE STORM_SECONDS \
+    CONNECT_WINDOW; do
     if ! [[ "${!v}" =~ ^[0-9]+$ ]] || [ "${!v}" -eq 0 ]; then
         die "$v must be a positive integer, not '${!v}'"
     fi
 done
 [ "$WRK_CONNECTIONS" -ge "$WRK_THREADS" ] || die "BENCH_CONNECTIONS must be at least BENCH_THREADS"
-[[ "$SCENARIOS" =~ ^,((rest|cgi|1|2|3|ceiling),)+$ ]] ||
-    die "BENCH_SCENARIOS must list some of rest,cgi,1,2,3,ceiling (comma-separated), not '${BENCH_SCENARIOS}'"
+[[ "$SCENARIOS" =~ ^,((rest|cgi|1|2|3|ceiling|storm),)+$ ]] ||
+    die "BENCH_SCENARIOS must list some of rest,cgi,1,2,3,ceiling,storm (comma-separated), not '${BENCH_SCENARIOS}'"
 [[ "$VAR_REL" =~ ^[A-Za-z0-9_./-]+$ && "$VAR_REL" != *..* && "$VAR" != "$REPO" ]] ||
     die "BENCH_VAR must be a plain directory inside the repository, not '${BENCH_VAR}'"
 # want PART: true when PART (rest, 1, 2 or 3) was selected.
 want() { [[ "$SCENARIOS" == *",$1,"* ]]; }
-want_ws() { want 1 || want 2 || want 3 || want ceiling; }
+want_ws() { want 1 || want 2 || want 3 || want ceiling || want storm; }
 
 # ---- preflight -------------------------------------------------------------------
 for prog in chatctl chat-api chat-httpd chat-push; do
@@ -678,7 +691,8 @@ ws_run() {
     say "scenario $name: chat-loadgen, $(wc -w <"$plan") ids in $(wc -l <"$plan") conversations, $rate msg/s for ${seconds}s"
     "$BIN/chat-loadgen" --plan "$plan" --push "$HOST:$PUSH_PORT" --api "$HOST:$NGINX_PORT" \
         --token-prefix "$LG_TOKEN_PREFIX" --tag "lg$run_tag-$name" --rate "$rate" \
-        --seconds "$seconds" --push-pid "$push_pid" --label "$name" >"$out" 2>&1 &
+        --seconds "$seconds" --push-pid "$push_pid" --label "$name" \
+        --connect-window "$CONNECT_WINDOW" >"$out" 2>&1 &
     loadgen_pid=$!
     wait "$loadgen_pid" || status=$?
     loadgen_pid=
@@ -695,11 +709,56 @@ ws_run() {
     if [ "$rate" = 0 ]; then
         r[p50_ms]=- r[p99_ms]=- r[p999_ms]=- r[max_ms]=- r[dps]=-
     fi
-    ws_rows+=("$(printf '| %-8s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %5s%% | %5s%% |' \
-        "$name" "${r[conns]}" "${r[created]}" "${r[expected]}" "${r[received]}" "${r[lost]}" \
+    ws_rows+=("$(printf '| %-8s | %7s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %5s%% | %5s%% |' \
+        "$name" "${r[conns]}" "${r[connect_s]}" "${r[created]}" "${r[expected]}" "${r[received]}" "${r[lost]}" \
         "${r[dup]}" "${r[p50_ms]}" "${r[p99_ms]}" "${r[p999_ms]}" "${r[max_ms]}" "${r[dps]}" \
         "${r[rss_per_conn_kib]}" "${r[gen_cpu_pct]}" "${r[push_cpu_pct]}")")
 }
+
+# storm_run PLAN: the connect storm with probes, then a SIGKILL and restart of chat-push
+# while messages are sent; prints the report and appends a storm table row.
+storm_run() {
+    local plan=$1 out line status=0 deadline
+    local -a kvs=()
+    local -A r=()
+    restart_push
+    out=$VAR/log/loadgen-storm.txt
+    say "scenario storm: chat-loadgen, $(wc -l <"$plan") conversations, 20 probes, then $STORM_RATE msg/s for ${STORM_SECONDS}s with a SIGKILL of chat-push after 2 s"
+    "$BIN/chat-loadgen" --plan "$plan" --push "$HOST:$PUSH_PORT" --api "$HOST:$NGINX_PORT" \
+        --token-prefix "$LG_TOKEN_PREFIX" --tag "lg$run_tag-storm" --rate "$STORM_RATE" \
+        --seconds "$STORM_SECONDS" --push-pid "$push_pid" --label storm --probes 20 \
+        --connect-window "$CONNECT_WINDOW" --restart >"$out" 2>&1 &
+    loadgen_pid=$!
+    deadline=$((SECONDS + 300))
+    until grep -q '^LOADGEN_READY' "$out" 2>/dev/null; do
+        alive "$loadgen_pid" || break
+        [ $SECONDS -lt $deadline ] || die "chat-loadgen (storm) did not connect within 300 s"
+        sleep 0.1
+    done
+    if alive "$loadgen_pid"; then
+        sleep 2
+        say "storm: SIGKILL to chat-push (pid $push_pid) with every client connected; starting it again"
+        kill -KILL "$push_pid" 2>/dev/null || true
+        wait "$push_pid" 2>/dev/null || true
+        start_child chat-push "$BIN/chat-push" --config "$CONF"
+        push_pid=${pids[-1]}
+        wait_for "$push_pid" push_ready
+    fi
+    wait "$loadgen_pid" || status=$?
+    loadgen_pid=
+    grep -v '^LOADGEN' "$out" || true
+    line=$(grep '^LOADGEN ' "$out") || die "no LOADGEN line from chat-loadgen (scenario storm)"
+    read -ra kvs <<<"${line#LOADGEN }"
+    for kv in "${kvs[@]}"; do r[${kv%%=*}]=${kv#*=}; done
+    [ "$status" -eq 0 ] ||
+        failures+=("scenario storm: chat-loadgen exited with $status (${r[failed_conns]} sockets failed, ${r[post_failed]} POSTs failed, resumed ${r[recovered_s]} s)")
+    [ "${r[lost]}" = 0 ] || failures+=("scenario storm: ${r[lost]} of ${r[expected]} deliveries lost")
+    storm_rows+=("$(printf '| %7s | %7s | %6s | %8s | %8s | %8s | %6s | %9s | %8s | %5s | %8s |' \
+        "${r[conns]}" "${r[connect_s]}" "${r[ping_n]}" "${r[ping_p50_ms]}" "${r[ping_p99_ms]}" \
+        "${r[ping_max_ms]}" "${r[reconnect_s]}" "${r[recovered_s]}" "${r[created]}" "${r[lost]}" \
+        "${r[rss_per_conn_kib]}")")
+}
+storm_rows=()
 
 if want_ws; then
     say "inserting the scenarios' users, sessions and conversations with SQL"
@@ -713,7 +772,7 @@ if want_ws; then
         bench_group 1001 2000
         plan_group 2000 "$VAR/plan-2.txt"
     fi
-    if want 3; then
+    if want 3 || want storm; then
         bench_users 3001 10000
         bench_pairs 3001 10000
         plan_direct 3001 10000 "$VAR/plan-3.txt"
@@ -736,15 +795,16 @@ if want_ws; then
                 'BEGIN { printf "%.1f", (d > 0 ? c * 10000 / d : 0) }')
         done
     fi
+    if want storm; then storm_run "$VAR/plan-3.txt"; fi
     echo
     echo "chat-loadgen: WebSockets straight to chat-push, POSTs through nginx+FastCGI" \
         "($FCGI_WORKERS workers); latency from POST send to the frame on each socket, in ms;" \
         "MariaDB durable; load after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo
-    printf '| %-8s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %6s | %6s |\n' \
-        scenario sockets messages expected received lost dup p50 p99 p99.9 max "deliv/s" \
+    printf '| %-8s | %7s | %7s | %8s | %9s | %9s | %5s | %5s | %6s | %6s | %6s | %7s | %8s | %8s | %6s | %6s |\n' \
+        scenario sockets "conn s" messages expected received lost dup p50 p99 p99.9 max "deliv/s" \
         "KiB/sock" "gen CPU" "push CPU"
-    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "----------" "--------:" "---------:" \
+    printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "----------" "--------:" "--------:" "---------:" \
         "----------:" "----------:" "------:" "------:" "-------:" "-------:" "-------:" "--------:" \
         "---------:" "---------:" "-------:" "-------:"
     printf '%s\n' "${ws_rows[@]}"
@@ -753,6 +813,19 @@ if want_ws; then
         echo "fan-out ceiling into the 2,000-member group (no loss, p99 <= 100 ms):" \
             "$ceiling msg/s ($( [ "$ceiling" = none ] && echo - || echo $((ceiling * 2000)) ) deliveries/s);" \
             "chat-push CPU per delivery there: $ceiling_us µs"
+        echo
+    fi
+    if want storm; then
+        echo "Connect storm and restart: sockets straight to chat-push; \"conn s\" is the storm of the"
+        echo "sockets after the 20 probes; ping is the probes' round trip meanwhile; \"back s\" runs from"
+        echo "the first socket dropped by the SIGKILL until every socket had its hello again, \"resumed s\""
+        echo "until every message POSTed by then ($STORM_RATE msg/s) had reached every recipient."
+        echo
+        printf '| %7s | %7s | %6s | %8s | %8s | %8s | %6s | %9s | %8s | %5s | %8s |\n' sockets "conn s" \
+            pings "ping p50" "ping p99" "ping max" "back s" "resumed s" messages lost "KiB/sock"
+        printf '|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n' "--------:" "--------:" "-------:" "---------:" \
+            "---------:" "---------:" "-------:" "----------:" "---------:" "------:" "---------:"
+        printf '%s\n' "${storm_rows[@]}"
         echo
     fi
 fi

@@ -54,7 +54,7 @@ const struct chat_setting chat_settings[] = {
                 "chat-push pings idle WebSockets this often and drops them after twice this."),
     INT_SETTING(push_resume_max_events, "5000", 10, 1000000,
                 "A resume that would replay more events than this gets resync_required."),
-    INT_SETTING(push_rx_buffer_bytes, "1024", 128, 65536,
+    INT_SETTING(push_rx_buffer_bytes, "512", 128, 65536,
                 "libwebsockets receive buffer per connection; memory per connection grows with it."),
     INT_SETTING(push_max_connections_per_user, "20", 1, 100000,
                 "Open WebSocket/SSE/long-poll connections one user may hold, counted across "

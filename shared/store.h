@@ -81,6 +81,10 @@ int chat_user_get_json(struct chat_db *db, long long user_id, json_object **out)
 /* CHAT_OK when viewer_id may see user_id (themself, or someone they share a conversation
  * with), else CHAT_E_NOT_FOUND, also for ids no user has. */
 int chat_user_check_visible(struct chat_db *db, long long viewer_id, long long user_id);
+/* The user objects of up to CHAT_DB_BATCH (db_batch.h) ids in one statement: out[i] for
+ * user_ids[i] (the caller puts each), NULL for an id with no user. */
+int chat_users_get_json_many(struct chat_db *db, const long long *user_ids, size_t n,
+                             json_object **out);
 int chat_user_find_by_username(struct chat_db *db, const char *username, long long *user_id);
 /* Users whose username or display name starts with q (case-insensitive), at most limit. */
 int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_object **out_array);
@@ -141,6 +145,15 @@ struct chat_session_info {
 };
 /* Like chat_session_lookup, into *out. */
 int chat_session_find(struct chat_db *db, const char *token, struct chat_session_info *out);
+/* chat_session_find for up to CHAT_DB_BATCH (db_batch.h) tokens in one statement:
+ * status[i] is CHAT_OK (out[i] filled) or CHAT_E_NOT_AUTHENTICATED for tokens[i] (NULL
+ * counts as unknown). Returns CHAT_OK or the query's error (then status is unset). */
+int chat_sessions_find_many(struct chat_db *db, const char *const *tokens, size_t n,
+                            struct chat_session_info *out, int *status);
+/* chat_session_alive for up to CHAT_DB_BATCH (db_batch.h) sessions in one statement:
+ * alive[i] for session_ids[i]. */
+int chat_sessions_alive_many(struct chat_db *db, const long long *session_ids, size_t n,
+                             bool *alive);
 /* CHAT_OK while session session_id exists and has not expired, else
  * CHAT_E_NOT_AUTHENTICATED (one primary-key read). */
 int chat_session_alive(struct chat_db *db, long long session_id);
@@ -187,6 +200,11 @@ int chat_conv_get_json(struct chat_db *db, long long conv_id, long long viewer_i
 int chat_conv_list_json(struct chat_db *db, long long viewer_id, json_object **out_array);
 /* The ids of every conversation user_id takes part in. *ids is malloc'ed; caller frees. */
 int chat_conv_ids_for_user(struct chat_db *db, long long user_id, long long **ids, size_t *count);
+/* chat_conv_ids_for_user for up to CHAT_DB_BATCH (db_batch.h) users in one statement:
+ * ids[i] (malloc'ed, caller frees; NULL when none) and counts[i] for user_ids[i]. On an
+ * error nothing is allocated. */
+int chat_conv_ids_for_users(struct chat_db *db, const long long *user_ids, size_t n,
+                            long long **ids, size_t *counts);
 
 /* ---- messages (sending: store_message_submit.c; reading: store_messages.c; text rules,
  * edits and deletes: store_message_edits.c) ---- */
@@ -344,19 +362,28 @@ int chat_participant_set_role(struct chat_db *db, long long conv_id, long long a
 
 /* Creates or refreshes daemon_id's heartbeat row. */
 int chat_presence_heartbeat(struct chat_db *db, const char *daemon_id);
-/* Records that user_id now holds `connections` connections on daemon_id. When that makes
- * an offline user online, marks them online and writes a presence event (*announced).
- * Going offline is left to chat_presence_sweep, after the offline delay. */
-int chat_presence_set(struct chat_db *db, const char *daemon_id, long long user_id,
-                      int connections, bool *announced);
-/* Records the count only (no presence change is possible): for a user who already had a
- * connection on daemon_id and still has one. */
-int chat_presence_count(struct chat_db *db, const char *daemon_id, long long user_id,
-                        int connections);
-/* The connections user_id holds on live daemons (heartbeat newer than stale_ms) other
- * than daemon_id, for connections_per_user across daemons. */
-int chat_presence_connections_elsewhere(struct chat_db *db, const char *daemon_id,
-                                        long long user_id, int stale_ms, long long *count);
+/* The connections each of up to CHAT_DB_BATCH (db_batch.h) users holds on live daemons
+ * (heartbeat newer than stale_ms) other than daemon_id, in one statement: counts[i] for
+ * user_ids[i] (connections_per_user across daemons). */
+int chat_presence_connections_elsewhere_many(struct chat_db *db, const char *daemon_id,
+                                             const long long *user_ids, size_t n, int stale_ms,
+                                             long long *counts);
+/* One user's change on this daemon in a batch: the count it holds now, and whether it
+ * went from 0 to 1 connection since the last change recorded (it may have dropped back to
+ * 0 since: it was online meanwhile, and the sweep decides when it is not). */
+struct chat_presence_change {
+    long long user_id;
+    int connections;
+    bool came_online;
+};
+/* Records what up to CHAT_DB_BATCH (db_batch.h) distinct users now hold on daemon_id, in
+ * one transaction: every count in one upsert (connections_per_user reads them across
+ * daemons), then the presence rows of the users that came online locked in id order, and
+ * those that were offline marked online with a presence event each (*announced counts
+ * them). Going offline is left to chat_presence_sweep, after the offline delay. 8
+ * statements for the whole batch (up to 14 when it announces an odd number). */
+int chat_presence_set_many(struct chat_db *db, const char *daemon_id,
+                           const struct chat_presence_change *changes, size_t n, int *announced);
 /* Marks offline (with a presence event each) the online users with no live connection
  * row: none on a daemon with a heartbeat newer than stale_ms, and none closed within
  * offline_delay_ms. Deletes rows that no longer matter. *announced counts the events. */
@@ -370,6 +397,14 @@ int chat_presence_daemon_stop(struct chat_db *db, const char *daemon_id);
  * square of its size. *ids is malloc'ed; the caller frees it. */
 int chat_presence_recipients(struct chat_db *db, long long user_id, int max_group_size,
                              long long **ids, size_t *count);
+/* For each of up to CHAT_DB_BATCH (db_batch.h) users, in one statement, the users who
+ * share a conversation of at most max_group_size participants with them (not
+ * themselves): presence is pushed through direct chats and small groups only, because
+ * fanning it out through a group costs the square of its size. ids[i] (malloc'ed, caller
+ * frees; NULL when none) and counts[i] for user_ids[i]; on an error nothing is
+ * allocated. */
+int chat_presence_recipients_many(struct chat_db *db, const long long *user_ids, size_t n,
+                                  int max_group_size, long long **ids, size_t *counts);
 /* {user_id, online, last_seen} for viewer_id, who must be user_id or share a
  * conversation with them (else CHAT_E_NOT_FOUND) and not be blocked by them (else
  * CHAT_E_BLOCKED). last_seen is now while online, the last moment seen once offline,
@@ -506,6 +541,12 @@ int chat_gc(struct chat_db *db, const struct chat_config *cfg, struct chat_gc_st
  * not consumed. */
 int chat_event_append(struct chat_db *db, long long conversation_id, const char *type,
                       json_object *payload, long long *event_id);
+
+/* Appends n (at most CHAT_DB_BATCH, db_batch.h) events of `type` without a conversation
+ * (presence) in at most 7 statements (one per set bit of n), inside the caller's open
+ * transaction. The payloads are serialized here and not consumed. */
+int chat_events_append_many(struct chat_db *db, const char *type, json_object *const *payloads,
+                            size_t n);
 
 /* Inside the delete's transaction: rewrites every event that carries message_id's content
  * (its message.created and message.updated rows, and conversation payloads whose

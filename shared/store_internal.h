@@ -46,6 +46,12 @@ int chat_query_ids(struct chat_db *db, const char *sql, const struct chat_db_par
     a ".id, " a ".username, " a ".display_name, " a ".avatar_sha256, " a ".deleted_at IS NOT NULL"
 #define CHAT_USER_COLUMNS_COUNT 5
 
+/* Rows (key, value) ordered by key, as a batched statement returns them: values[i] gets
+ * (malloc'ed, caller frees) the values of keys[i] and counts[i] their number; a key
+ * without rows gets NULL and 0. A key listed twice gets the same values twice. */
+void chat_rows_group_by_key(const struct chat_db_result *r, const long long *keys, size_t n,
+                            long long **values, size_t *counts);
+
 /* The user object {id, username, display_name, avatar_url, deleted} from the
  * CHAT_USER_COLUMNS cells at col.. of a row. A deleted account reads as "Deleted user"
  * with an empty username, whatever its row holds. */

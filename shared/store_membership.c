@@ -3,6 +3,7 @@
  * and a user's conversation ids. Calls only shared/db.c, never another store file. */
 #include <stdio.h>
 
+#include "db_batch.h"
 #include "errors.h"
 #include "store.h"
 #include "store_internal.h"
@@ -53,4 +54,19 @@ int chat_conv_direct_find(struct chat_db *db, long long a, long long b, long lon
     chat_direct_key(a, b, key);
     return chat_db_query_int(db, "SELECT id FROM conversations WHERE direct_key = ?",
                              CHAT_DB_PARAMS(DB_STR(key)), conv_id);
+}
+
+int chat_conv_ids_for_users(struct chat_db *db, const long long *user_ids, size_t n,
+                            long long **ids, size_t *counts)
+{
+    static const char sql[] = "SELECT user_id, conversation_id FROM participants "
+                              "WHERE user_id IN " CHAT_DB_IN_LIST
+                              " ORDER BY user_id, conversation_id";
+    struct chat_db_result r;
+    int rc = chat_db_query_ids(db, sql, user_ids, n, NULL, 0, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    chat_rows_group_by_key(&r, user_ids, n, ids, counts);
+    chat_db_result_free(&r);
+    return CHAT_OK;
 }

@@ -8,9 +8,11 @@
  * delay. user_presence holds what was last announced; it is locked FOR UPDATE while a
  * change is decided, so concurrent daemons announce every change exactly once. Every
  * change writes its presence event (conversation_id NULL) in the same transaction. */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_batch.h"
 #include "errors.h"
 #include "log.h"
 #include "store.h"
@@ -44,6 +46,21 @@ static int lock_presence(struct chat_db *db, long long user_id, long long *onlin
                              CHAT_DB_PARAMS(DB_INT(user_id)), online);
 }
 
+/* A presence event's payload {user_id, user{...}, online, last_seen}: takes a reference
+ * to user; last_seen is the stored DATETIME text or NULL. The caller puts the result. */
+static json_object *presence_payload(long long user_id, json_object *user, bool online,
+                                     const char *last_seen)
+{
+    char t[32];
+    json_object *payload = json_object_new_object();
+    json_object_object_add(payload, "user_id", json_object_new_int64(user_id));
+    json_object_object_add(payload, "user", json_object_get(user));
+    json_object_object_add(payload, "online", json_object_new_boolean(online));
+    chat_json_add_nullable_string(payload, "last_seen",
+                                  last_seen ? chat_time_rfc3339(last_seen, t) : NULL);
+    return payload;
+}
+
 /* Inside a transaction, with the presence row locked: records the new state and writes
  * its presence event {user_id, user{...}, online, last_seen}. last_seen NULL = now. */
 static int announce(struct chat_db *db, long long user_id, bool online, const char *last_seen)
@@ -65,64 +82,12 @@ static int announce(struct chat_db *db, long long user_id, bool online, const ch
     rc = chat_user_get_json(db, user_id, &user);
     if (rc != CHAT_OK)
         goto out;
-    char t[32];
-    payload = json_object_new_object();
-    json_object_object_add(payload, "user_id", json_object_new_int64(user_id));
-    json_object_object_add(payload, "user", json_object_get(user));
-    json_object_object_add(payload, "online", json_object_new_boolean(online));
-    chat_json_add_nullable_string(payload, "last_seen",
-                                  r.nrows ? chat_time_rfc3339(chat_db_cell(&r, 0, 0), t) : NULL);
+    payload = presence_payload(user_id, user, online, r.nrows ? chat_db_cell(&r, 0, 0) : NULL);
     rc = chat_event_append(db, 0, "presence", payload, NULL);
 out:
     chat_db_result_free(&r);
     json_object_put(payload);
     json_object_put(user);
-    return rc;
-}
-
-int chat_presence_count(struct chat_db *db, const char *daemon_id, long long user_id,
-                        int connections)
-{
-    return chat_db_exec(db,
-                        "INSERT INTO presence_connections (daemon_id, user_id, connections, "
-                        "last_seen) VALUES (?, ?, ?, NOW(6)) ON DUPLICATE KEY UPDATE "
-                        "connections = VALUES(connections), last_seen = NOW(6)",
-                        CHAT_DB_PARAMS(DB_STR(daemon_id), DB_INT(user_id), DB_INT(connections)),
-                        NULL, NULL);
-}
-
-int chat_presence_connections_elsewhere(struct chat_db *db, const char *daemon_id,
-                                        long long user_id, int stale_ms, long long *count)
-{
-    return chat_db_query_int(db,
-                             "SELECT COALESCE(SUM(pc.connections), 0) FROM presence_connections pc "
-                             "JOIN push_daemons d ON d.daemon_id = pc.daemon_id "
-                             "WHERE pc.user_id = ? AND pc.daemon_id <> ? "
-                             "AND d.heartbeat_at > DATE_SUB(NOW(6), INTERVAL ? MICROSECOND)",
-                             CHAT_DB_PARAMS(DB_INT(user_id), DB_STR(daemon_id),
-                                            DB_INT((long long)stale_ms * 1000)),
-                             count);
-}
-
-int chat_presence_set(struct chat_db *db, const char *daemon_id, long long user_id,
-                      int connections, bool *announced)
-{
-    *announced = false;
-    int rc = chat_presence_count(db, daemon_id, user_id, connections);
-    if (rc != CHAT_OK || connections == 0)
-        return rc; /* going offline is the sweep's decision, after the delay */
-    rc = chat_db_begin(db);
-    if (rc != CHAT_OK)
-        return rc;
-    long long online = 0;
-    rc = lock_presence(db, user_id, &online);
-    if (rc == CHAT_OK && !online) {
-        rc = announce(db, user_id, true, NULL);
-        *announced = rc == CHAT_OK;
-    }
-    rc = chat_db_end(db, rc);
-    if (rc != CHAT_OK)
-        *announced = false;
     return rc;
 }
 
@@ -244,5 +209,176 @@ int chat_presence_get_json(struct chat_db *db, long long viewer_id, long long us
                                   r.nrows ? chat_time_rfc3339(chat_db_cell(&r, 0, 1), t) : NULL);
     chat_db_result_free(&r);
     *out = o;
+    return CHAT_OK;
+}
+
+/* ---- batches (the push daemon's connect path: up to CHAT_DB_BATCH users a statement) ---- */
+
+int chat_presence_connections_elsewhere_many(struct chat_db *db, const char *daemon_id,
+                                             const long long *user_ids, size_t n, int stale_ms,
+                                             long long *counts)
+{
+    static const char sql[] =
+        "SELECT pc.user_id, SUM(pc.connections) FROM presence_connections pc "
+        "JOIN push_daemons d ON d.daemon_id = pc.daemon_id "
+        "WHERE pc.user_id IN " CHAT_DB_IN_LIST " AND pc.daemon_id <> ? "
+        "AND d.heartbeat_at > DATE_SUB(NOW(6), INTERVAL ? MICROSECOND) GROUP BY pc.user_id";
+    struct chat_db_result r;
+    int rc = chat_db_query_ids(db, sql, user_ids, n,
+                               CHAT_DB_PARAMS(DB_STR(daemon_id), DB_INT((long long)stale_ms * 1000)),
+                               &r);
+    if (rc != CHAT_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        counts[i] = 0;
+        for (unsigned row = 0; row < r.nrows; row++)
+            if (chat_db_cell_int(&r, row, 0) == user_ids[i])
+                counts[i] = chat_db_cell_int(&r, row, 1);
+    }
+    chat_db_result_free(&r);
+    return CHAT_OK;
+}
+
+/* The counts of a batch as one upsert; the rows after the last change repeat it (a row
+ * written twice with the same values changes nothing). */
+static int record_counts(struct chat_db *db, const char *daemon_id,
+                         const struct chat_presence_change *changes, size_t n)
+{
+    static const char sql[] =
+        "INSERT INTO presence_connections (daemon_id, user_id, connections, last_seen) "
+        "VALUES " CHAT_DB_REP64("(?, ?, ?, NOW(6))", ", ")
+        " ON DUPLICATE KEY UPDATE connections = VALUES(connections), last_seen = NOW(6)";
+    struct chat_db_param params[CHAT_DB_BATCH * 3];
+    for (size_t i = 0; i < CHAT_DB_BATCH; i++) {
+        const struct chat_presence_change *c = &changes[i < n ? i : n - 1];
+        params[3 * i] = DB_STR(daemon_id);
+        params[3 * i + 1] = DB_INT(c->user_id);
+        params[3 * i + 2] = DB_INT(c->connections);
+    }
+    return chat_db_exec(db, sql, params, CHAT_DB_BATCH * 3, NULL, NULL);
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Inside a transaction: the presence rows of ids (sorted, distinct, n > 0) created if
+ * missing and locked, in id order like every other batch, so two daemons' batches
+ * cannot deadlock on them. The ids found offline are left in offline[0 .. *noffline). */
+static int lock_presence_many(struct chat_db *db, const long long *ids, size_t n,
+                              long long *offline, size_t *noffline)
+{
+    static const char sql_create[] =
+        "INSERT IGNORE INTO user_presence (user_id) VALUES " CHAT_DB_REP64("(?)", ", ");
+    static const char sql_lock[] =
+        "SELECT user_id, online FROM user_presence WHERE user_id IN " CHAT_DB_IN_LIST
+        " ORDER BY user_id FOR UPDATE";
+    struct chat_db_param params[CHAT_DB_BATCH];
+    struct chat_db_result r;
+    *noffline = 0;
+    for (size_t i = 0; i < CHAT_DB_BATCH; i++)
+        params[i] = DB_INT(ids[i < n ? i : n - 1]);
+    int rc = chat_db_exec(db, sql_create, params, CHAT_DB_BATCH, NULL, NULL);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = chat_db_query_ids(db, sql_lock, ids, n, NULL, 0, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    for (unsigned row = 0; row < r.nrows; row++)
+        if (chat_db_cell_int(&r, row, 1) == 0)
+            offline[(*noffline)++] = chat_db_cell_int(&r, row, 0);
+    chat_db_result_free(&r);
+    return CHAT_OK;
+}
+
+/* Inside a transaction, with their rows locked: marks the offline users online and
+ * writes one presence event each, in one statement. */
+static int announce_online_many(struct chat_db *db, const long long *ids, size_t n,
+                                int *announced)
+{
+    static const char sql_mark[] =
+        "UPDATE user_presence SET online = 1, last_seen = NOW(6) WHERE user_id IN " CHAT_DB_IN_LIST;
+    static const char sql_read[] =
+        "SELECT up.last_seen, u.id, u.username, u.display_name FROM user_presence up "
+        "JOIN users u ON u.id = up.user_id WHERE up.user_id IN " CHAT_DB_IN_LIST;
+    struct chat_db_param params[CHAT_DB_BATCH];
+    struct chat_db_result r;
+    json_object *payloads[CHAT_DB_BATCH];
+    chat_db_bind_id_list(params, ids, n);
+    int rc = chat_db_exec(db, sql_mark, params, CHAT_DB_BATCH, NULL, NULL);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = chat_db_query_ids(db, sql_read, ids, n, NULL, 0, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    for (unsigned row = 0; row < r.nrows; row++) {
+        json_object *user = chat_user_json_from_row(&r, row, 1);
+        payloads[row] = presence_payload(chat_db_cell_int(&r, row, 1), user, true,
+                                         chat_db_cell(&r, row, 0));
+        json_object_put(user);
+    }
+    rc = r.nrows ? chat_events_append_many(db, "presence", payloads, r.nrows) : CHAT_OK;
+    for (unsigned row = 0; row < r.nrows; row++)
+        json_object_put(payloads[row]);
+    if (rc == CHAT_OK)
+        *announced = (int)r.nrows;
+    chat_db_result_free(&r);
+    return rc;
+}
+
+int chat_presence_set_many(struct chat_db *db, const char *daemon_id,
+                           const struct chat_presence_change *changes, size_t n, int *announced)
+{
+    long long online[CHAT_DB_BATCH], offline[CHAT_DB_BATCH];
+    size_t nonline = 0, noffline = 0;
+    *announced = 0;
+    assert(n <= CHAT_DB_BATCH);
+    if (n == 0)
+        return CHAT_OK;
+    for (size_t i = 0; i < n; i++)
+        if (changes[i].came_online)
+            online[nonline++] = changes[i].user_id;
+    qsort(online, nonline, sizeof(*online), compare_ids);
+    size_t distinct = nonline ? 1 : 0;
+    for (size_t i = 1; i < nonline; i++)
+        if (online[i] != online[distinct - 1])
+            online[distinct++] = online[i];
+    /* One transaction, so a conflict leaves nothing written and the whole batch can run
+     * again (chat_db_retry_conflict). Going offline is the sweep's decision, after the
+     * delay: only the count is written for it. */
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = record_counts(db, daemon_id, changes, n);
+    if (rc == CHAT_OK && distinct > 0)
+        rc = lock_presence_many(db, online, distinct, offline, &noffline);
+    if (rc == CHAT_OK && noffline > 0)
+        rc = announce_online_many(db, offline, noffline, announced);
+    rc = chat_db_end(db, rc);
+    if (rc != CHAT_OK)
+        *announced = 0;
+    return rc;
+}
+
+int chat_presence_recipients_many(struct chat_db *db, const long long *user_ids, size_t n,
+                                  int max_group_size, long long **ids, size_t *counts)
+{
+    static const char sql[] =
+        "SELECT DISTINCT p1.user_id, p2.user_id FROM participants p1 "
+        "JOIN participants p2 ON p2.conversation_id = p1.conversation_id "
+        "WHERE p1.user_id IN " CHAT_DB_IN_LIST " AND p2.user_id <> p1.user_id "
+        "AND (SELECT COUNT(*) FROM participants p3 "
+        "     WHERE p3.conversation_id = p1.conversation_id) <= ? "
+        "AND NOT EXISTS (SELECT 1 FROM user_blocks b "
+        "     WHERE b.blocker_id = p1.user_id AND b.blocked_id = p2.user_id) "
+        "ORDER BY p1.user_id";
+    struct chat_db_result r;
+    int rc = chat_db_query_ids(db, sql, user_ids, n, CHAT_DB_PARAMS(DB_INT(max_group_size)), &r);
+    if (rc != CHAT_OK)
+        return rc;
+    chat_rows_group_by_key(&r, user_ids, n, ids, counts);
+    chat_db_result_free(&r);
     return CHAT_OK;
 }

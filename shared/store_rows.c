@@ -139,3 +139,25 @@ json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsig
     json_object_object_add(a, "url", json_object_new_string(url));
     return a;
 }
+
+void chat_rows_group_by_key(const struct chat_db_result *r, const long long *keys, size_t n,
+                            long long **values, size_t *counts)
+{
+    for (size_t i = 0; i < n; i++) {
+        values[i] = NULL;
+        counts[i] = 0;
+    }
+    for (unsigned start = 0, end; start < r->nrows; start = end) {
+        long long key = chat_db_cell_int(r, start, 0);
+        for (end = start + 1; end < r->nrows && chat_db_cell_int(r, end, 0) == key; end++)
+            ;
+        for (size_t i = 0; i < n; i++) {
+            if (keys[i] != key || values[i])
+                continue;
+            values[i] = chat_xreallocarray(NULL, end - start, sizeof(long long));
+            for (unsigned k = start; k < end; k++)
+                values[i][k - start] = chat_db_cell_int(r, k, 1);
+            counts[i] = end - start;
+        }
+    }
+}

@@ -2,10 +2,12 @@
  * as SHA-256 hashes, and their revocation: deleting sessions writes a session.revoked
  * event in the same transaction, so every push daemon ends their connections. Calls no
  * other store file. */
+#include <assert.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "db_batch.h"
 #include "errors.h"
 #include "json_util.h"
 #include "store.h"
@@ -220,4 +222,69 @@ int chat_sessions_revoke_others(struct chat_db *db, long long user_id, long long
     return revoke(db, "SELECT id, user_id FROM sessions WHERE user_id = ? AND id <> ? "
                       "ORDER BY id FOR UPDATE",
                   CHAT_DB_PARAMS(DB_INT(user_id), DB_INT(keep_id)), false, NULL);
+}
+
+/* The sessions of up to CHAT_DB_BATCH tokens in one statement (the push daemon's batched
+ * connect path); a token that is not 1..256 bytes takes no slot. */
+static const char SQL_SESSIONS_BY_HASH[] =
+    "SELECT token_hash, user_id, id, "
+    "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) FROM sessions "
+    "WHERE token_hash IN " CHAT_DB_IN_LIST " AND expires_at > UTC_TIMESTAMP(6)";
+
+int chat_sessions_find_many(struct chat_db *db, const char *const *tokens, size_t n,
+                            struct chat_session_info *out, int *status)
+{
+    unsigned char hashes[CHAT_DB_BATCH][CHAT_TOKEN_HASH_BYTES];
+    struct chat_db_param params[CHAT_DB_BATCH];
+    struct chat_db_result r;
+    assert(n <= CHAT_DB_BATCH);
+    for (size_t i = 0; i < CHAT_DB_BATCH; i++) {
+        size_t len = i < n && tokens[i] ? strlen(tokens[i]) : 0;
+        if (i < n)
+            status[i] = CHAT_E_NOT_AUTHENTICATED;
+        if (len == 0 || len > 256) {
+            params[i] = DB_BYTES("", 0); /* never a 32-byte hash */
+            continue;
+        }
+        chat_token_hash(tokens[i], len, hashes[i]);
+        params[i] = DB_BYTES(hashes[i], CHAT_TOKEN_HASH_BYTES);
+    }
+    int rc = chat_db_query(db, SQL_SESSIONS_BY_HASH, params, CHAT_DB_BATCH, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    for (unsigned row = 0; row < r.nrows; row++) {
+        const char *hash = chat_db_cell(&r, row, 0);
+        if (!hash || r.lens[(size_t)row * r.ncols] != CHAT_TOKEN_HASH_BYTES)
+            continue;
+        /* Every token with this hash: a user's connections may share one session. */
+        for (size_t i = 0; i < n; i++) {
+            if (params[i].len != CHAT_TOKEN_HASH_BYTES ||
+                memcmp(params[i].s, hash, CHAT_TOKEN_HASH_BYTES) != 0)
+                continue;
+            out[i].user_id = chat_db_cell_int(&r, row, 1);
+            out[i].session_id = chat_db_cell_int(&r, row, 2);
+            out[i].expires_in_ms = chat_db_cell_int(&r, row, 3) / 1000;
+            status[i] = CHAT_OK;
+        }
+    }
+    chat_db_result_free(&r);
+    return CHAT_OK;
+}
+
+int chat_sessions_alive_many(struct chat_db *db, const long long *session_ids, size_t n,
+                             bool *alive)
+{
+    static const char sql[] = "SELECT id FROM sessions WHERE id IN " CHAT_DB_IN_LIST
+                              " AND expires_at > UTC_TIMESTAMP(6)";
+    struct chat_db_result r;
+    int rc = chat_db_query_ids(db, sql, session_ids, n, NULL, 0, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        alive[i] = false;
+        for (unsigned row = 0; row < r.nrows && !alive[i]; row++)
+            alive[i] = chat_db_cell_int(&r, row, 0) == session_ids[i];
+    }
+    chat_db_result_free(&r);
+    return CHAT_OK;
 }

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "db_batch.h"
 #include "errors.h"
 #include "log.h"
 #include "store.h"
@@ -331,6 +332,27 @@ int chat_admin_users_page_json(struct chat_db *db, const char *q, long long afte
     *out = json_object_new_object();
     json_object_object_add(*out, "results", arr);
     json_object_object_add(*out, "has_more", json_object_new_boolean(r.nrows > n));
+    chat_db_result_free(&r);
+    return CHAT_OK;
+}
+
+int chat_users_get_json_many(struct chat_db *db, const long long *user_ids, size_t n,
+                             json_object **out)
+{
+    static const char sql[] =
+        "SELECT " CHAT_USER_COLUMNS("users") " FROM users WHERE id IN " CHAT_DB_IN_LIST;
+    struct chat_db_result r;
+    for (size_t i = 0; i < n; i++)
+        out[i] = NULL;
+    int rc = chat_db_query_ids(db, sql, user_ids, n, NULL, 0, &r);
+    if (rc != CHAT_OK)
+        return rc;
+    for (unsigned row = 0; row < r.nrows; row++) {
+        long long id = chat_db_cell_int(&r, row, 0);
+        for (size_t i = 0; i < n; i++)
+            if (user_ids[i] == id && !out[i])
+                out[i] = chat_user_json_from_row(&r, row, 0);
+    }
     chat_db_result_free(&r);
     return CHAT_OK;
 }
