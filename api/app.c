@@ -55,6 +55,17 @@ static int authenticate_once(struct chat_app *app, struct chat_request *req)
     return rc;
 }
 
+/* A database connection and the caller's identity (once per request), or the error
+ * answer. */
+static int connect_and_authenticate(struct chat_app *app, struct chat_request *req,
+                                    struct chat_response *res)
+{
+    if (!ensure_db(app))
+        return chat_fail(req, res, CHAT_E_DB, NULL);
+    int rc = authenticate_once(app, req);
+    return rc == CHAT_OK ? CHAT_OK : chat_fail(req, res, rc, NULL);
+}
+
 /* Under /api/admin/ anyone but a site admin (anonymous callers included) gets the 404 of
  * an unknown path, for every path and method there, before routing: the answer must not
  * tell that the API exists (no 401, 403 or 405 with Allow). Only then do the usual
@@ -64,11 +75,9 @@ static int admin_gate(struct chat_app *app, struct chat_request *req, struct cha
     static const char prefix[] = "/api/admin/";
     if (strncmp(req->path, prefix, sizeof(prefix) - 1) != 0 || req->admitted)
         return CHAT_OK;
-    if (!ensure_db(app))
-        return chat_fail(req, res, CHAT_E_DB, NULL);
-    int rc = authenticate_once(app, req);
+    int rc = connect_and_authenticate(app, req, res);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, NULL);
+        return rc;
     rc = req->user_id ? chat_user_is_site_admin(&app->db, req->user_id) : CHAT_E_NOT_FOUND;
     return rc == CHAT_OK ? CHAT_OK : chat_fail(req, res, rc, NULL);
 }
@@ -88,11 +97,9 @@ static int admit(struct chat_app *app, struct chat_request *req, struct chat_res
     }
     if ((route->flags & CHAT_ROUTE_NO_DB) || req->admitted)
         return CHAT_OK;
-    if (!ensure_db(app))
-        return chat_fail(req, res, CHAT_E_DB, NULL);
-    int rc = authenticate_once(app, req);
+    int rc = connect_and_authenticate(app, req, res);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, NULL);
+        return rc;
     if (route->flags & CHAT_ROUTE_AUTH) {
         if (!req->user_id)
             return chat_fail(req, res, CHAT_E_NOT_AUTHENTICATED, NULL);

@@ -301,17 +301,25 @@ void push_worker_connect(struct push_worker *w)
 
 /* ---- tailing ---- */
 
-/* A user.updated event goes to the subject (their other tabs) and to everyone sharing
- * any conversation with them, whatever its size: one frame per change, not one per
- * member pair as presence would be. Looked up as the event is delivered, so the "only
- * participants receive it" rule holds for who takes part now. */
-static int address_user_event(struct push_worker *w, struct push_event *e)
+/* A presence or user.updated event names its subject as its only user; this takes the
+ * subject out and leaves the event addressed to nobody yet (PUSH_EVENT_USERS). */
+static long long take_subject(struct push_event *e)
 {
     long long subject = e->nusers ? e->users[0] : 0;
     free(e->users);
     e->users = NULL;
     e->nusers = 0;
     e->kind = PUSH_EVENT_USERS;
+    return subject;
+}
+
+/* A user.updated event goes to the subject (their other tabs) and to everyone sharing
+ * any conversation with them, whatever its size: one frame per change, not one per
+ * member pair as presence would be. Looked up as the event is delivered, so the "only
+ * participants receive it" rule holds for who takes part now. */
+static int address_user_event(struct push_worker *w, struct push_event *e)
+{
+    long long subject = take_subject(e);
     if (subject <= 0)
         return CHAT_OK;
     int rc = chat_presence_recipients(&w->db, subject, INT_MAX, &e->users, &e->nusers);
@@ -346,11 +354,7 @@ static int address_presence(struct push_worker *w, struct push_event_list *out, 
             struct push_event *e = &out->items[i];
             if (e->kind != PUSH_EVENT_PRESENCE)
                 continue;
-            long long subject = e->nusers ? e->users[0] : 0;
-            free(e->users);
-            e->users = NULL;
-            e->nusers = 0;
-            e->kind = PUSH_EVENT_USERS;
+            long long subject = take_subject(e);
             if (subject <= 0)
                 continue;
             at[n] = i;

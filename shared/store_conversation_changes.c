@@ -153,6 +153,19 @@ static json_object *participant_payload(long long conv_id, long long user_id, js
     return payload;
 }
 
+/* Ends a participant change's transaction; when it (or its commit) failed, nothing of it
+ * is returned: *out is dropped and *done is false. */
+static int end_participant_change(struct chat_db *db, int rc, json_object **out, bool *done)
+{
+    rc = chat_db_end(db, rc);
+    if (rc != CHAT_OK) {
+        json_object_put(*out);
+        *out = NULL;
+        *done = false;
+    }
+    return rc;
+}
+
 /* Inside a transaction holding the conversation lock: adds user_id (who must exist and
  * not take part yet) and writes participant.added. */
 static int insert_participant(struct chat_db *db, long long conv_id, long long user_id)
@@ -208,13 +221,7 @@ int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_
         rc = get_participant(db, conv_id, user_id, out);
     *added = rc == CHAT_OK;
 out:
-    rc = chat_db_end(db, rc);
-    if (rc != CHAT_OK) {
-        json_object_put(*out);
-        *out = NULL;
-        *added = false;
-    }
-    return rc;
+    return end_participant_change(db, rc, out, added);
 }
 
 /* Inside a transaction holding the conversation lock: gives user_id (a participant)
@@ -344,13 +351,7 @@ int chat_participant_set_role(struct chat_db *db, long long conv_id, long long a
         rc = get_participant(db, conv_id, user_id, out);
     *changed = rc == CHAT_OK;
 out:
-    rc = chat_db_end(db, rc);
-    if (rc != CHAT_OK) {
-        json_object_put(*out);
-        *out = NULL;
-        *changed = false;
-    }
-    return rc;
+    return end_participant_change(db, rc, out, changed);
 }
 
 /* Brings user_id back into a direct conversation they left (they see the whole history
