@@ -23,6 +23,7 @@
     X(BLOCKED, 403, "blocked", "This user has blocked you.")                                \
     X(YOU_BLOCKED, 403, "user_blocked", "You have blocked this user; unblock them first.")   \
     X(RECIPIENT_LEFT, 403, "recipient_left", "The other participant has left this direct conversation; they see nothing new until they come back.") \
+    X(MENTION_NOT_ALLOWED, 403, "mention_not_allowed", "Only an admin of this group may use @all or @here in a group of more than 100 participants.") \
     X(NOT_FOUND, 404, "not_found", "Not found.")                                           \
     X(METHOD, 405, "method_not_allowed", "Method not allowed.")                            \
     X(CONFLICT, 409, "conflict", "The request conflicts with the current state.")          \

@@ -25,6 +25,9 @@
 #define CHAT_USER_AGENT_MAX 255     /* bytes of User-Agent kept for the session list */
 #define CHAT_SESSION_TOUCH_S 60     /* a session's last_used_at is at most this stale */
 #define CHAT_SESSIONS_LIST_MAX 200  /* newest sessions listed */
+#define CHAT_MENTION_ALL_ADMIN_ONLY 100 /* @all/@here: admins only in larger groups */
+#define CHAT_NOTIFY_MENTIONS_DEFAULT_OVER 50 /* groups larger default to 'mentions' */
+#define CHAT_MUTE_MAX_DAYS 366 /* muted_until at most this far ahead */
 #define CHAT_DELETED_USER_NAME "Deleted user" /* display name of a deleted account */
 
 /* ---- users (store_users.c) ---- */
@@ -370,6 +373,19 @@ int chat_participant_remove(struct chat_db *db, long long conv_id, long long act
 int chat_participant_set_role(struct chat_db *db, long long conv_id, long long actor_id,
                               long long user_id, bool make_admin, bool *changed,
                               json_object **out);
+
+/* ---- notification levels (store_notify_levels.c) ---- */
+
+/* Sets user_id's notification level in conv_id (level "all", "mentions" or "none", or
+ * NULL for the default; checked by the caller) and mute (muted_until as MariaDB's UTC
+ * "YYYY-MM-DD HH:MM:SS.ffffff", or NULL for none). When either changed (*changed), writes
+ * participant.notifications_changed, addressed to user_id only. *out is the conversation
+ * as user_id sees it. CHAT_E_NOT_FOUND (not a participant), CHAT_E_VALIDATION with
+ * *detail (a static string) for a mute not in the future or more than
+ * CHAT_MUTE_MAX_DAYS ahead. */
+int chat_notify_level_set(struct chat_db *db, long long conv_id, long long user_id,
+                          const char *level, const char *muted_until, bool *changed,
+                          json_object **out, const char **detail);
 
 /* ---- presence (store_presence.c; used by chat-push and the REST API) ---- */
 
