@@ -36,7 +36,8 @@ static int check_conversation_member(struct chat_app *app, struct chat_request *
                                      const struct chat_route_args *args)
 {
     static const char prefix[] = "/api/chat/conversations/{id}/";
-    if (strncmp(route->pattern, prefix, sizeof(prefix) - 1) != 0)
+    if (strncmp(route->pattern, prefix, sizeof(prefix) - 1) != 0 ||
+        (route->flags & CHAT_ROUTE_MEMBER_IN_HANDLER))
         return CHAT_OK;
     int rc = chat_conv_check_participant(&app->db, args->ids[0], req->user_id);
     if (rc == CHAT_OK)

@@ -29,3 +29,8 @@ void chat_app_wake_push(struct chat_app *app)
 {
     chat_wake_push_daemons(app->wake_fd, app->cfg);
 }
+
+void chat_app_sessions_ended(struct chat_app *app, long long user_id)
+{
+    chat_session_cache_forget_user(&app->sessions, user_id);
+}

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "app_state.h"
 #include "crypto.h"
@@ -14,6 +15,35 @@
 #include "request_decode.h"
 #include "response.h"
 #include "store.h"
+
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The session of token: from this process's session cache when it read it in the last
+ * session_cache_ms, else from MariaDB (then remembered). */
+static int lookup_session(struct chat_app *app, const char *token, long long *uid,
+                          long long *sid, char csrf[CHAT_TOKEN_CHARS + 1])
+{
+    unsigned char hash[CHAT_TOKEN_HASH_BYTES];
+    chat_token_hash(token, strlen(token), hash);
+    long long now = monotonic_ms();
+    const struct chat_session_entry *e =
+            chat_session_cache_get(&app->sessions, hash, now, app->cfg->session_cache_ms);
+    if (e) {
+        *uid = e->user_id;
+        *sid = e->session_id;
+        snprintf(csrf, CHAT_TOKEN_CHARS + 1, "%s", e->csrf);
+        return CHAT_OK;
+    }
+    int rc = chat_session_lookup(&app->db, token, uid, sid, csrf);
+    if (rc == CHAT_OK && app->cfg->session_cache_ms > 0)
+        chat_session_cache_put(&app->sessions, hash, *uid, *sid, csrf, now);
+    return rc;
+}
 
 /* Identifies the caller from a bearer token or the session cookie. A missing or invalid
  * credential leaves the request anonymous; routes that need a user then answer 401. */
@@ -37,7 +67,7 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req)
         return CHAT_OK;
     char csrf[CHAT_TOKEN_CHARS + 1] = "";
     long long uid = 0, sid = 0;
-    int rc = chat_session_lookup(&app->db, token, &uid, &sid, csrf);
+    int rc = lookup_session(app, token, &uid, &sid, csrf);
     if (rc == CHAT_E_NOT_AUTHENTICATED) {
         req->cookie_auth = false;
         return CHAT_OK;

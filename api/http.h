@@ -11,6 +11,7 @@
 #include "config.h"
 #include "db.h"
 #include "netaddr.h"
+#include "session_cache.h"
 #include "strbuf.h"
 
 struct chat_request {
@@ -73,6 +74,7 @@ struct chat_app {
     struct chat_db db;
     bool db_open;
     int wake_fd;
+    struct chat_session_cache sessions; /* sessions read in the last session_cache_ms */
 };
 
 #endif

@@ -1,6 +1,7 @@
 /* Body and query-string parsing for handlers: the JSON body (content type, syntax,
  * fields), positive integer and text query parameters, answering 415/400 through chat_fail()
- * when they are wrong. */
+ * when they are wrong (404 instead to an outsider of a conversation, for the routes that
+ * check membership in their handler). */
 #include "request.h"
 
 #include <assert.h>
@@ -10,9 +11,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "app_state.h"
 #include "errors.h"
 #include "request_decode.h"
 #include "response.h"
+#include "store.h"
 #include "utf8.h"
 
 static bool is_json_content_type(const char *ct)
@@ -25,24 +28,46 @@ static bool is_json_content_type(const char *ct)
     return strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
 }
 
+/* The body as a checked object in *out, or the error with its detail ("" for the
+ * error's own text). */
+static int parse_json_body(const struct chat_request *req, const struct chat_field *fields,
+                           size_t nfields, json_object **out, char *detail, size_t detail_len)
+{
+    *out = NULL;
+    detail[0] = '\0';
+    if (!is_json_content_type(req->content_type))
+        return CHAT_E_UNSUPPORTED_MEDIA;
+    int rc = chat_json_parse_object(req->body ? req->body : "", req->body_len, out, detail,
+                                    detail_len);
+    if (rc == CHAT_OK && (rc = chat_json_check_fields(*out, fields, nfields, detail,
+                                                      detail_len)) != CHAT_OK) {
+        json_object_put(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
 int chat_read_json_body(const struct chat_request *req, struct chat_response *res,
                         const struct chat_field *fields, size_t nfields, json_object **out)
 {
     char detail[256];
-    *out = NULL;
-    if (!is_json_content_type(req->content_type))
-        return chat_fail(req, res, CHAT_E_UNSUPPORTED_MEDIA, NULL);
-    int rc = chat_json_parse_object(req->body ? req->body : "", req->body_len, out, detail,
-                                    sizeof(detail));
-    if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, detail);
-    rc = chat_json_check_fields(*out, fields, nfields, detail, sizeof(detail));
-    if (rc != CHAT_OK) {
-        json_object_put(*out);
-        *out = NULL;
-        return chat_fail(req, res, rc, detail);
-    }
-    return CHAT_OK;
+    int rc = parse_json_body(req, fields, nfields, out, detail, sizeof(detail));
+    return rc == CHAT_OK ? CHAT_OK : chat_fail(req, res, rc, detail[0] ? detail : NULL);
+}
+
+int chat_read_member_json_body(struct chat_app *app, const struct chat_request *req,
+                               struct chat_response *res, long long conv_id,
+                               const struct chat_field *fields, size_t nfields, json_object **out)
+{
+    char detail[256];
+    int rc = parse_json_body(req, fields, nfields, out, detail, sizeof(detail));
+    if (rc == CHAT_OK)
+        return CHAT_OK;
+    int member = chat_conv_check_participant(&app->db, conv_id, req->user_id);
+    if (member != CHAT_OK)
+        return chat_fail(req, res, member,
+                         member == CHAT_E_NOT_FOUND ? CHAT_DETAIL_CONVERSATION_NOT_FOUND : NULL);
+    return chat_fail(req, res, rc, detail[0] ? detail : NULL);
 }
 
 int chat_query_positive_int(const struct chat_request *req, struct chat_response *res,

@@ -14,6 +14,12 @@
  * a wrong Content-Type, 400 for bad JSON or fields) and the error is returned. */
 int chat_read_json_body(const struct chat_request *req, struct chat_response *res,
                         const struct chat_field *fields, size_t nfields, json_object **out);
+/* The same for a CHAT_ROUTE_MEMBER_IN_HANDLER route of conversation conv_id: a refused
+ * body is answered 404 when the caller does not take part (one round trip, on that path
+ * only), so an outsider learns nothing from what they send. */
+int chat_read_member_json_body(struct chat_app *app, const struct chat_request *req,
+                               struct chat_response *res, long long conv_id,
+                               const struct chat_field *fields, size_t nfields, json_object **out);
 
 /* Parses an optional positive integer query parameter. Returns CHAT_OK (with *value 0
  * when absent) or writes a 400 and returns CHAT_E_BAD_REQUEST. */

@@ -31,6 +31,10 @@ enum chat_route_flags {
     CHAT_ROUTE_RATE_AUTH = 1 << 4, /* login/register: one bucket per client address */
     CHAT_ROUTE_BODY_FILE = 1 << 5, /* uploads: body spooled to a file up to
                                     * attachment_max_bytes; rate class "upload" */
+    /* A conversation route whose handler gives outsiders the uniform 404 itself, inside
+     * its transaction and before any other answer (chat_read_member_json_body), so the
+     * dispatcher's membership round trip is not spent on it. */
+    CHAT_ROUTE_MEMBER_IN_HANDLER = 1 << 6,
 };
 
 struct chat_route {

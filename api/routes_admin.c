@@ -59,8 +59,10 @@ static int set_active(struct chat_app *app, struct chat_request *req, struct cha
                          rc == CHAT_E_NOT_FOUND  ? "User not found."
                          : rc == CHAT_E_CONFLICT ? "You cannot deactivate your own account."
                                                  : NULL);
-    if (!active)
+    if (!active) {
+        chat_app_sessions_ended(app, user_id);
         chat_app_wake_push(app);
+    }
     return respond_user(app, req, res, user_id);
 }
 

@@ -131,6 +131,7 @@ CHAT_HANDLER(chat_handle_logout)
     int rc = chat_session_delete(&app->db, req->session_token);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
+    chat_app_sessions_ended(app, req->user_id);
     chat_app_wake_push(app); /* its session.revoked event ends the session's sockets */
     chat_session_cookies_clear(app, res);
     res->status = 204;

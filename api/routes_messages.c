@@ -47,8 +47,9 @@ static const struct chat_field send_fields[] = {
 CHAT_HANDLER(chat_handle_message_create)
 {
     json_object *body, *msg = NULL;
-    int rc = chat_read_json_body(req, res, send_fields,
-                                 sizeof(send_fields) / sizeof(send_fields[0]), &body);
+    /* CHAT_ROUTE_MEMBER_IN_HANDLER: chat_message_submit answers outsiders 404 first. */
+    int rc = chat_read_member_json_body(app, req, res, args->ids[0], send_fields,
+                                        sizeof(send_fields) / sizeof(send_fields[0]), &body);
     if (rc != CHAT_OK)
         return rc;
     /* At most CHAT_ATTACHMENTS_MAX, checked with the fields. */

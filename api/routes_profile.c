@@ -157,6 +157,7 @@ CHAT_HANDLER(chat_handle_account_delete)
     rc = chat_account_delete(&app->db, req->user_id);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
+    chat_app_sessions_ended(app, req->user_id);
     chat_app_wake_push(app); /* session.revoked ends every socket of the account */
     chat_session_cookies_clear(app, res);
     res->status = 204;

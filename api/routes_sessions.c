@@ -19,8 +19,10 @@ static const struct chat_field password_fields[] = {
 };
 
 /* 204 after a change that wrote session.revoked: the daemons are woken to read it. */
-static int respond_revoked(struct chat_app *app, struct chat_response *res)
+static int respond_revoked(struct chat_app *app, const struct chat_request *req,
+                           struct chat_response *res)
 {
+    chat_app_sessions_ended(app, req->user_id);
     chat_app_wake_push(app);
     res->status = 204;
     return CHAT_OK;
@@ -40,7 +42,7 @@ CHAT_HANDLER(chat_handle_password_change)
         rc = chat_reauthenticate(app, req, res, chat_json_get_string(body, "current_password", ""));
     if (rc == CHAT_OK) {
         rc = chat_user_change_password(&app->db, app->cfg, req->user_id, req->session_id, next);
-        rc = rc == CHAT_OK ? respond_revoked(app, res) : chat_fail(req, res, rc, NULL);
+        rc = rc == CHAT_OK ? respond_revoked(app, req, res) : chat_fail(req, res, rc, NULL);
     }
     json_object_put(body);
     return rc;
@@ -62,7 +64,7 @@ CHAT_HANDLER(chat_handle_session_end)
     int rc = chat_session_revoke_own(&app->db, req->user_id, args->ids[0]);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Session not found." : NULL);
-    return respond_revoked(app, res);
+    return respond_revoked(app, req, res);
 }
 
 CHAT_HANDLER(chat_handle_session_end_others)
@@ -71,5 +73,5 @@ CHAT_HANDLER(chat_handle_session_end_others)
     int rc = chat_sessions_revoke_others(&app->db, req->user_id, req->session_id);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
-    return respond_revoked(app, res);
+    return respond_revoked(app, req, res);
 }

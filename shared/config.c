@@ -126,6 +126,11 @@ const struct chat_setting chat_settings[] = {
     STR_SETTING(templates_dir, "templates", "Directory of page templates."),
     STR_SETTING(sql_dir, "sql", "Directory of numbered migrations, for chatctl migrate."),
     BOOL_SETTING(registration_enabled, "true", "Whether POST /api/auth/register creates accounts."),
+    INT_SETTING(session_cache_ms, "1000", 0, 1000,
+                "How long chat-api and chat-httpd may answer a session from memory after "
+                "reading it from MariaDB, in ms: a revoked session (logout, password change, "
+                "deactivation) is refused everywhere at most this long after the revocation. "
+                "0 reads the session on every request."),
     INT_SETTING(session_ttl_hours, "720", 1, 87600, "Lifetime of a login session."),
     BOOL_SETTING(cookie_secure, "false", "Mark cookies Secure (set true when served over HTTPS)."),
     INT_SETTING(max_body_bytes, "1048576", 1024, 104857600,

@@ -60,6 +60,7 @@ struct chat_config {
     int session_ttl_hours;
     bool cookie_secure;
     int max_body_bytes;
+    int session_cache_ms;
     int group_max_participants;
     int max_message_chars;
     int password_memlimit_kib;

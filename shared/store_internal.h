@@ -72,6 +72,22 @@ json_object *chat_participants_json_from_rows(const struct chat_db_result *r);
 #define CHAT_MESSAGE_SELECT                                                                  \
     "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m JOIN users u ON u.id = m.sender_id "
 
+/* What a message object is built from (chat_message_json_build). Times are MariaDB
+ * DATETIME texts; edited_at and client_msg_id may be NULL, reply_to 0 for none. */
+struct chat_message_fields {
+    long long id, conversation_id;
+    json_object *sender; /* taken */
+    const char *text, *created_at, *edited_at;
+    bool deleted;
+    long long reply_to;
+    const char *client_msg_id;
+    const char *mentions_json; /* as chat_mentions_store wrote it, or NULL */
+};
+
+/* The REST message object with empty "reactions" and "attachments" (chat_messages_decorate
+ * fills them): from a row (below), or from what a send has just written (no read back). */
+json_object *chat_message_json_build(const struct chat_message_fields *f);
+
 /* Builds the REST message object from a row selected with CHAT_MESSAGE_COLUMNS, with
  * empty "reactions" and "attachments" (chat_messages_decorate fills them) and its
  * "mentions" as stored by chat_mentions_store. */
@@ -127,9 +143,11 @@ int chat_attachments_clear_for_message(struct chat_db *db, long long message_id)
  * and stores them as message_id's mentions_json (NULL for none) and message_mentions rows
  * (one per user reached: named, or by @all, or by @here when online now), replacing
  * earlier ones when replace. CHAT_E_MENTION_NOT_ALLOWED for @all/@here in a group of more
- * than CHAT_MENTION_ALL_ADMIN_ONLY participants from someone who is not its admin. */
+ * than CHAT_MENTION_ALL_ADMIN_ONLY participants from someone who is not its admin.
+ * *entities_out (when not NULL) gets the mentions_json written (malloc'd, NULL for none). */
 int chat_mentions_store(struct chat_db *db, long long conv_id, long long message_id,
-                        long long sender_id, const char *text, bool replace);
+                        long long sender_id, const char *text, bool replace,
+                        char **entities_out);
 /* store_mentions.c: inside a delete's transaction: message_id mentions nobody any more. */
 int chat_mentions_clear(struct chat_db *db, long long message_id);
 

@@ -53,7 +53,7 @@ static bool names_user(const struct chat_mention *m, size_t n, long long user_id
 /* participants: rows (user_id, username, is admin, online, conversation is a group). */
 static int store_found(struct chat_db *db, long long conv_id, long long message_id,
                        long long sender_id, const struct chat_db_result *participants,
-                       const struct chat_mention *m, size_t n)
+                       const struct chat_mention *m, size_t n, char **entities_out)
 {
     bool all = false, here = false, sender_admin = false;
     for (size_t i = 0; i < n; i++) {
@@ -88,15 +88,22 @@ static int store_found(struct chat_db *db, long long conv_id, long long message_
                           "(id BIGINT UNSIGNED PATH '$')) j",
                           CHAT_DB_PARAMS(DB_INT(message_id), DB_INT(conv_id), DB_STR(list)),
                           NULL, NULL);
+    if (rc == CHAT_OK && entities_out) {
+        *entities_out = entities;
+        entities = NULL;
+    }
     free(entities);
     free(list);
     return rc;
 }
 
 int chat_mentions_store(struct chat_db *db, long long conv_id, long long message_id,
-                        long long sender_id, const char *text, bool replace)
+                        long long sender_id, const char *text, bool replace,
+                        char **entities_out)
 {
     int rc = CHAT_OK;
+    if (entities_out)
+        *entities_out = NULL;
     if (replace && (rc = chat_mentions_clear(db, message_id)) != CHAT_OK)
         return rc;
     if (!strchr(text, '@'))
@@ -122,7 +129,7 @@ int chat_mentions_store(struct chat_db *db, long long conv_id, long long message
     size_t n = chat_mentions_parse(text, members, r.nrows, sender_id, is_group, found,
                                    CHAT_MENTIONS_MAX);
     if (n)
-        rc = store_found(db, conv_id, message_id, sender_id, &r, found, n);
+        rc = store_found(db, conv_id, message_id, sender_id, &r, found, n, entities_out);
     free(members);
     chat_db_result_free(&r);
     return rc;

@@ -110,7 +110,7 @@ int chat_message_edit(struct chat_db *db, long long conv_id, long long message_i
         rc = chat_db_exec(db, "UPDATE messages SET text = ?, edited_at = NOW(6) WHERE id = ?",
                           CHAT_DB_PARAMS(DB_STR(text), DB_INT(message_id)), NULL, NULL);
     if (rc == CHAT_OK) /* the entities follow the new text (offsets, names, reach) */
-        rc = chat_mentions_store(db, conv_id, message_id, user_id, text, true);
+        rc = chat_mentions_store(db, conv_id, message_id, user_id, text, true, NULL);
     if (rc == CHAT_OK)
         rc = append_message_event(db, conv_id, message_id, user_id, "message.updated", out);
     *changed = rc == CHAT_OK;

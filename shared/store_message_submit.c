@@ -63,15 +63,18 @@ int chat_message_submit(struct chat_db *db, const struct chat_config *cfg,
     detail[0] = '\0';
     *out = NULL;
     *created = false;
-    /* A non-participant learns nothing, not even whether the input was valid. */
-    int rc = chat_conv_check_participant(db, in->conversation_id, in->sender_id);
-    if (rc == CHAT_OK)
-        rc = check_input(cfg, in, has_reply_to, detail, detail_len);
-    if (rc == CHAT_OK)
+    int rc = check_input(cfg, in, has_reply_to, detail, detail_len);
+    /* A non-participant learns nothing, not even whether the input was valid: refused
+     * input and attachments (checked before the transaction) ask first. A valid plain
+     * message goes straight to the send, whose conversation lock asks the same. */
+    if (rc != CHAT_OK || in->attachment_count) {
+        int member = chat_conv_check_participant(db, in->conversation_id, in->sender_id);
+        if (member != CHAT_OK)
+            rc = member;
+    }
+    if (rc == CHAT_OK && in->attachment_count)
         rc = chat_attachments_validate(db, in->sender_id, in->attachment_ids,
                                        in->attachment_count, detail, detail_len);
-    if (rc != CHAT_OK && rc != CHAT_E_VALIDATION)
-        goto out;
     if (rc == CHAT_OK) {
         rc = chat_message_send(db, cfg, in, out, created);
         if (rc == CHAT_E_VALIDATION && !detail[0])
@@ -79,15 +82,67 @@ int chat_message_submit(struct chat_db *db, const struct chat_config *cfg,
         if (rc == CHAT_E_CONFLICT && !detail[0])
             snprintf(detail, detail_len, "An attachment is already attached to a message.");
     }
-out:
     if (rc == CHAT_E_NOT_FOUND)
         snprintf(detail, detail_len, CHAT_DETAIL_CONVERSATION_NOT_FOUND);
     return rc;
 }
 
-static int insert_message(struct chat_db *db, const struct chat_message_input *in,
-                          json_object **out)
+/* The first statement of a send, in its transaction: locks the conversation for the
+ * sender (no row: not a participant) and reads, without locking them, the direct chat's
+ * state (block_state below), the database's time (the message's created_at, so the
+ * answer needs no read back) and the sender's user columns. One round trip. */
+static int lock_for_send(struct chat_db *db, const struct chat_message_input *in,
+                         struct chat_db_result *r)
 {
+    long long s = in->sender_id;
+    int rc = chat_db_query(
+        db,
+        "SELECT CASE WHEN c.direct_key IS NULL THEN 0 "
+        "WHEN NOT EXISTS (SELECT 1 FROM participants q "
+        "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 1 "
+        "WHEN EXISTS (SELECT 1 FROM participants q JOIN user_blocks b "
+        "  ON b.blocker_id = q.user_id AND b.blocked_id = ? "
+        "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 2 "
+        "WHEN EXISTS (SELECT 1 FROM participants q JOIN user_blocks b "
+        "  ON b.blocked_id = q.user_id AND b.blocker_id = ? "
+        "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 3 "
+        "ELSE 0 END, NOW(6), p.user_id, "
+        /* Scalar subqueries, not a join: a locking read locks every row it joins, and
+         * the sender's users row is not the send's to lock. CHAT_USER_COLUMNS order. */
+        "(SELECT u.username FROM users u WHERE u.id = p.user_id), "
+        "(SELECT u.display_name FROM users u WHERE u.id = p.user_id), "
+        "(SELECT u.avatar_sha256 FROM users u WHERE u.id = p.user_id), "
+        "(SELECT u.deleted_at IS NOT NULL FROM users u WHERE u.id = p.user_id) "
+        "FROM conversations c JOIN participants p ON p.conversation_id = c.id AND p.user_id = ? "
+        "WHERE c.id = ? FOR UPDATE",
+        CHAT_DB_PARAMS(DB_INT(s), DB_INT(s), DB_INT(s), DB_INT(s), DB_INT(s), DB_INT(s),
+                       DB_INT(in->conversation_id)),
+        r);
+    if (rc == CHAT_OK && r->nrows == 0) {
+        chat_db_result_free(r);
+        rc = CHAT_E_NOT_FOUND;
+    }
+    return rc;
+}
+
+/* What lock_for_send's first column means for sending into the conversation. */
+static int block_state(const struct chat_db_result *lock)
+{
+    static const int outcome[] = {CHAT_OK, CHAT_E_RECIPIENT_LEFT, CHAT_E_BLOCKED,
+                                  CHAT_E_YOU_BLOCKED};
+    long long state = chat_db_cell_int(lock, 0, 0);
+    return state >= 0 && state <= 3 ? outcome[state] : CHAT_E_INTERNAL;
+}
+
+/* Inside the send's transaction, after lock_for_send: writes the message, its mentions
+ * and attachments, the conversation's last message and the sender's markers, and its
+ * event; *out is built from what was written. CHAT_E_DUPLICATE when the sender's
+ * client_msg_id is taken (a retry: nothing was written). */
+static int insert_message(struct chat_db *db, const struct chat_message_input *in,
+                          const struct chat_db_result *lock, json_object **out)
+{
+    const char *now = chat_db_cell(lock, 0, 1);
+    char *mentions = NULL;
     int rc;
     if (in->reply_to) {
         rc = chat_db_query_int(db, "SELECT id FROM messages WHERE id = ? AND conversation_id = ?",
@@ -99,51 +154,61 @@ static int insert_message(struct chat_db *db, const struct chat_message_input *i
     unsigned long long id = 0;
     rc = chat_db_exec(db,
                       "INSERT INTO messages (conversation_id, sender_id, text, client_msg_id, "
-                      "reply_to_id) VALUES (?, ?, ?, ?, ?)",
+                      "reply_to_id, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                       CHAT_DB_PARAMS(DB_INT(in->conversation_id), DB_INT(in->sender_id),
                                      DB_STR(in->text), DB_STR_OR_NULL(in->client_msg_id),
-                                     in->reply_to ? DB_INT(in->reply_to) : DB_NULL),
+                                     in->reply_to ? DB_INT(in->reply_to) : DB_NULL, DB_STR(now)),
                       NULL, &id);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_mentions_store(db, in->conversation_id, (long long)id, in->sender_id, in->text,
-                             false);
-    if (rc != CHAT_OK)
-        return rc;
+    if (rc == CHAT_OK)
+        rc = chat_mentions_store(db, in->conversation_id, (long long)id, in->sender_id,
+                                 in->text, false, &mentions);
     /* Same transaction: a failed attach (taken by a concurrent send) undoes the message. */
-    rc = chat_attachments_attach(db, (long long)id, in->sender_id, in->attachment_ids,
-                                 in->attachment_count);
+    if (rc == CHAT_OK)
+        rc = chat_attachments_attach(db, (long long)id, in->sender_id, in->attachment_ids,
+                                     in->attachment_count);
+    /* The conversation's newest message, and the sender has read everything up to their
+     * own message: one statement for both rows, which lock_for_send holds already. */
+    if (rc == CHAT_OK)
+        rc = chat_db_exec(db,
+                          "UPDATE conversations c JOIN participants p "
+                          "ON p.conversation_id = c.id AND p.user_id = ? "
+                          "SET c.last_activity_at = ?, c.last_message_id = ?, "
+                          "p.last_read_message_id = ?, p.last_read_at = NOW(6), "
+                          "p.last_delivered_at = NOW(6), "
+                          "p.last_delivered_message_id = GREATEST(p.last_delivered_message_id, ?) "
+                          "WHERE c.id = ?",
+                          CHAT_DB_PARAMS(DB_INT(in->sender_id), DB_STR(now), DB_INT(id),
+                                         DB_INT(id), DB_INT(id), DB_INT(in->conversation_id)),
+                          NULL, NULL);
     if (rc != CHAT_OK)
-        return rc;
-    rc = chat_db_exec(db,
-                      "UPDATE conversations c JOIN messages m ON m.id = ? "
-                      "SET c.last_activity_at = m.created_at, c.last_message_id = m.id "
-                      "WHERE c.id = ?",
-                      CHAT_DB_PARAMS(DB_INT(id), DB_INT(in->conversation_id)), NULL, NULL);
-    if (rc != CHAT_OK)
-        return rc;
-    /* The sender has read everything up to their own message. */
-    rc = chat_db_exec(db,
-                      "UPDATE participants SET last_read_message_id = ?, last_read_at = NOW(6), "
-                      "last_delivered_at = NOW(6), "
-                      "last_delivered_message_id = GREATEST(last_delivered_message_id, ?) "
-                      "WHERE conversation_id = ? AND user_id = ?",
-                      CHAT_DB_PARAMS(DB_INT(id), DB_INT(id), DB_INT(in->conversation_id),
-                                     DB_INT(in->sender_id)),
-                      NULL, NULL);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_message_load_json(db, in->conversation_id, (long long)id, 0, out);
-    if (rc != CHAT_OK)
-        return rc;
-    rc = chat_event_append(db, in->conversation_id, "message.created", *out, NULL);
+        goto out;
+    *out = chat_message_json_build(&(struct chat_message_fields){
+            .id = (long long)id,
+            .conversation_id = in->conversation_id,
+            .sender = chat_user_json_from_row(lock, 0, 2),
+            .text = in->text,
+            .created_at = now,
+            .reply_to = in->reply_to,
+            .client_msg_id = in->client_msg_id,
+            .mentions_json = mentions,
+    });
+    if (in->attachment_count) {
+        json_object *one = json_object_new_array();
+        json_object_array_add(one, json_object_get(*out));
+        rc = chat_attachments_fill(db, one);
+        json_object_put(one);
+    }
+    if (rc == CHAT_OK)
+        rc = chat_event_append(db, in->conversation_id, "message.created", *out, NULL);
     if (rc != CHAT_OK) {
         json_object_put(*out);
         *out = NULL;
-        return rc;
+        goto out;
     }
     chat_message_add_me(*out, in->sender_id);
-    return CHAT_OK;
+out:
+    free(mentions);
+    return rc;
 }
 
 int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
@@ -152,26 +217,31 @@ int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
     (void)cfg;
     *out = NULL;
     *created = false;
+    struct chat_db_result lock = {0};
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
-    rc = chat_conv_lock_for_participant(db, in->conversation_id, in->sender_id);
+    rc = lock_for_send(db, in, &lock);
     if (rc != CHAT_OK)
         goto out;
-    if (in->client_msg_id) {
-        rc = chat_message_find_by_client_id(db, in, out);
-        if (rc == CHAT_OK)
-            goto out; /* a retry: the original, nothing new */
-        if (rc != CHAT_E_NOT_FOUND)
-            goto out;
-    }
     /* Under the conversation lock: a block or the other member leaving orders with it. */
-    rc = chat_block_check_direct(db, in->conversation_id, in->sender_id);
-    if (rc == CHAT_OK)
-        rc = insert_message(db, in, out);
-    if (rc == CHAT_OK)
-        *created = true;
+    rc = block_state(&lock);
+    if (rc == CHAT_OK) {
+        rc = insert_message(db, in, &lock, out);
+        *created = rc == CHAT_OK;
+    }
+    /* A retry (the sender's client_msg_id is taken) answers the original, also once the
+     * chat has been blocked or left since: the send it repeats had been accepted. Only
+     * the INSERT failed, so the transaction holds nothing of it. */
+    if (rc != CHAT_OK && in->client_msg_id && (rc == CHAT_E_DUPLICATE || rc == CHAT_E_BLOCKED ||
+                                               rc == CHAT_E_YOU_BLOCKED ||
+                                               rc == CHAT_E_RECIPIENT_LEFT)) {
+        int found = chat_message_find_by_client_id(db, in, out);
+        if (found == CHAT_OK || found != CHAT_E_NOT_FOUND)
+            rc = found;
+    }
 out:
+    chat_db_result_free(&lock);
     if (rc == CHAT_OK)
         rc = chat_db_commit(db);
     else

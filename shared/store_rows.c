@@ -87,37 +87,50 @@ int chat_query_one_json(struct chat_db *db, const char *sql, const struct chat_d
     return CHAT_OK;
 }
 
-json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row)
+json_object *chat_message_json_build(const struct chat_message_fields *f)
 {
     char created[32], edited[32];
-    /* CHAT_MESSAGE_COLUMNS: id, conversation, the sender's user columns, then these. */
-    const unsigned t = 2 + CHAT_USER_COLUMNS_COUNT;
-    bool deleted = !chat_db_cell_is_null(r, row, t + 3);
     json_object *m = json_object_new_object();
-    json_object_object_add(m, "id", json_object_new_int64(chat_db_cell_int(r, row, 0)));
-    json_object_object_add(m, "conversation_id",
-                           json_object_new_int64(chat_db_cell_int(r, row, 1)));
-    json_object_object_add(m, "sender", chat_user_json_from_row(r, row, 2));
-    json_object_object_add(m, "text", json_object_new_string(deleted ? "" : chat_db_cell(r, row, t)));
-    chat_json_add_nullable_string(m, "created_at", chat_time_rfc3339(chat_db_cell(r, row, t + 1), created));
-    chat_json_add_nullable_string(m, "edited_at", chat_time_rfc3339(chat_db_cell(r, row, t + 2), edited));
-    json_object_object_add(m, "deleted", json_object_new_boolean(deleted));
-    chat_json_add_nullable_int(m, "reply_to", chat_db_cell_int(r, row, t + 4),
-                               chat_db_cell_is_null(r, row, t + 4));
-    chat_json_add_nullable_string(m, "client_msg_id", chat_db_cell(r, row, t + 5));
+    json_object_object_add(m, "id", json_object_new_int64(f->id));
+    json_object_object_add(m, "conversation_id", json_object_new_int64(f->conversation_id));
+    json_object_object_add(m, "sender", f->sender);
+    json_object_object_add(m, "text", json_object_new_string(f->deleted ? "" : f->text));
+    chat_json_add_nullable_string(m, "created_at", chat_time_rfc3339(f->created_at, created));
+    chat_json_add_nullable_string(m, "edited_at", chat_time_rfc3339(f->edited_at, edited));
+    json_object_object_add(m, "deleted", json_object_new_boolean(f->deleted));
+    chat_json_add_nullable_int(m, "reply_to", f->reply_to, f->reply_to == 0);
+    chat_json_add_nullable_string(m, "client_msg_id", f->client_msg_id);
     json_object_object_add(m, "reactions", json_object_new_array());
     json_object_object_add(m, "attachments", json_object_new_array());
     /* Written by chat_mentions_store only, so it is an array or NULL; anything else
      * (a hand-edited row) reads as no mentions rather than breaking the message. */
     json_object *mentions = NULL;
-    if (!deleted && !chat_db_cell_is_null(r, row, t + 6))
-        mentions = json_tokener_parse(chat_db_cell(r, row, t + 6));
+    if (!f->deleted && f->mentions_json)
+        mentions = json_tokener_parse(f->mentions_json);
     if (!json_object_is_type(mentions, json_type_array)) {
         json_object_put(mentions);
         mentions = json_object_new_array();
     }
     json_object_object_add(m, "mentions", mentions);
     return m;
+}
+
+json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row)
+{
+    /* CHAT_MESSAGE_COLUMNS: id, conversation, the sender's user columns, then these. */
+    const unsigned t = 2 + CHAT_USER_COLUMNS_COUNT;
+    return chat_message_json_build(&(struct chat_message_fields){
+            .id = chat_db_cell_int(r, row, 0),
+            .conversation_id = chat_db_cell_int(r, row, 1),
+            .sender = chat_user_json_from_row(r, row, 2),
+            .text = chat_db_cell(r, row, t),
+            .created_at = chat_db_cell(r, row, t + 1),
+            .edited_at = chat_db_cell(r, row, t + 2),
+            .deleted = !chat_db_cell_is_null(r, row, t + 3),
+            .reply_to = chat_db_cell_is_null(r, row, t + 4) ? 0 : chat_db_cell_int(r, row, t + 4),
+            .client_msg_id = chat_db_cell(r, row, t + 5),
+            .mentions_json = chat_db_cell_is_null(r, row, t + 6) ? NULL : chat_db_cell(r, row, t + 6),
+    });
 }
 
 char *chat_message_ids_json(json_object *messages)

@@ -278,6 +278,11 @@ class Servers:
             # test_api_abuse_limits.py starts its own instances with low hourly limits.
             "rate_conversations_per_hour": "100000000",
             "rate_invitations_per_hour": "100000000",
+            # The suites revoke sessions (logout, expiry and last use set with SQL) and
+            # check the next request at once, through whichever worker answers: these
+            # servers read the session on every request. test_api_session_cache.py runs
+            # one with the shipped default (1 s) and checks that bound.
+            "session_cache_ms": "0",
         }
 
     def _make_env(self):

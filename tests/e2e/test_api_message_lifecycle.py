@@ -3,7 +3,9 @@ paging, through both front ends: author vs other participant vs outsider, bad in
 the event each change writes."""
 
 import pytest
+import requests
 
+from helpers import auth_headers
 from api_helpers import (assert_error, direct, events_since, group, last_event_id, msg_url,
                          msgs_url, request, send, unread)
 
@@ -229,3 +231,35 @@ def test_around_refusals(api_url, nine, make_user):
     elsewhere = send(api_url, a, other["id"], "elsewhere")
     assert_error(request("GET", url + "?around=%d" % elsewhere["id"], a), 404, "not_found")
     assert_error(request("GET", url + "?around=%d" % ids[4], make_user("out")), 404, "not_found")
+
+
+# ---- the send's answer -------------------------------------------------------------------
+
+def test_the_send_answers_what_is_stored(api_url, servers, make_user):
+    """The POST's answer and its message.created event are built from what the send wrote,
+    without reading it back: each must equal the message as a later GET reads it, for a
+    plain message, a reply with a client_msg_id, a mention, and an attachment."""
+    a, b = make_user("sa"), make_user("sb")
+    conv = group(api_url, a, [b])["id"]
+    up = requests.post("%s/api/chat/attachments/" % api_url, headers=auth_headers(a),
+                       files={"file": ("n.txt", b"note", "text/plain")}, timeout=30)
+    assert up.status_code == 201, up.text
+    first = send(api_url, a, conv, "plain")
+    bodies = [{"text": "plain two"},
+              {"text": "a reply", "reply_to": first["id"], "client_msg_id": "send-answer-1"},
+              {"text": "hi @%s, see this" % b["username"]},
+              {"text": "with a file", "attachment_ids": [up.json()["id"]]}]
+    for body in bodies:
+        since = last_event_id(servers)
+        r = request("POST", msgs_url(api_url, conv), a, body)
+        assert r.status_code == 201, r.text
+        posted = r.json()
+        got = request("GET", msg_url(api_url, conv, posted["id"]), a).json()
+        assert posted == got, body
+        assert set(posted) == MESSAGE_KEYS
+        events = events_since(servers, since, conv, types=["message.created"])
+        assert len(events) == 1
+        assert events[0][1] == request("GET", msg_url(api_url, conv, posted["id"]), b).json()
+    conv_row = request("GET", "%s/api/chat/conversations/%d/" % (api_url, conv), a).json()
+    assert conv_row["last_message"]["id"] == posted["id"]
+    assert conv_row["last_activity_at"] == posted["created_at"]
