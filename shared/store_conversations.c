@@ -2,20 +2,29 @@
  * sees them, for the list, for one conversation and for event payloads, each embedding
  * its last message. Calls message views (store_messages.c: decoration) and store_rows.c;
  * creation and every other change are in store_conversation_changes.c. */
+#include <stdlib.h>
+
 #include "errors.h"
 #include "store.h"
 #include "store_internal.h"
+#include "xalloc.h"
+
+/* The column of the conversations query where its last message's CHAT_MESSAGE_COLUMNS
+ * begin (NULL when it has none). */
+#define LAST_MESSAGE_COL 10
 
 /* Builds conversation objects for the viewer: every conversation when only_conv is 0,
- * else just that one. A fixed number of queries regardless of the number of
- * conversations. for_event leaves out the viewer-specific fields (unread_count,
+ * else just that one. Three statements whatever the number of conversations: the
+ * conversations with their last messages, the participants, and the last messages'
+ * reactions and attachments. for_event leaves out the viewer-specific fields (unread_count,
  * unread_mention_count, the notification level and mute, and "me" in the last message's
  * reactions): an event payload reaches every participant. */
 static int build_conversations(struct chat_db *db, long long viewer_id, long long only_conv,
                                bool for_event, json_object **out_array)
 {
-    struct chat_db_result convs = {0}, parts = {0}, lasts = {0};
+    struct chat_db_result convs = {0}, parts = {0};
     json_object *arr = NULL, *last_messages = NULL;
+    int *last_of = NULL; /* per conversation row: its index in last_messages, or -1 */
     int rc = chat_db_query(
         db,
         "SELECT c.id, c.is_group, c.name, c.created_at, c.last_activity_at, c.last_message_id, "
@@ -25,8 +34,11 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
         /* message_mentions_unread: one index range; tombstones have no rows left */
         "(SELECT COUNT(*) FROM message_mentions mm WHERE mm.user_id = p.user_id "
         "   AND mm.conversation_id = c.id AND mm.message_id > p.last_read_message_id), "
-        "p.notify_level, IF(p.muted_until > NOW(6), p.muted_until, NULL) "
+        "p.notify_level, IF(p.muted_until > NOW(6), p.muted_until, NULL), "
+        CHAT_MESSAGE_COLUMNS " "
         "FROM participants p JOIN conversations c ON c.id = p.conversation_id "
+        "LEFT JOIN messages m ON m.id = c.last_message_id "
+        "LEFT JOIN users u ON u.id = m.sender_id "
         "WHERE p.user_id = ? AND (? = 0 OR c.id = ?) "
         "ORDER BY c.last_activity_at DESC, c.id DESC LIMIT 200",
         CHAT_DB_PARAMS(DB_INT(viewer_id), DB_INT(only_conv), DB_INT(only_conv)), &convs);
@@ -47,19 +59,16 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
                        &parts);
     if (rc != CHAT_OK)
         goto out;
-    rc = chat_db_query(db,
-                       "SELECT " CHAT_MESSAGE_COLUMNS " FROM participants p "
-                       "JOIN conversations c ON c.id = p.conversation_id "
-                       "JOIN messages m ON m.id = c.last_message_id "
-                       "JOIN users u ON u.id = m.sender_id "
-                       "WHERE p.user_id = ? AND (? = 0 OR p.conversation_id = ?)",
-                       CHAT_DB_PARAMS(DB_INT(viewer_id), DB_INT(only_conv), DB_INT(only_conv)),
-                       &lasts);
-    if (rc != CHAT_OK)
-        goto out;
-    last_messages = json_object_new_array_ext((int)lasts.nrows);
-    for (unsigned k = 0; k < lasts.nrows; k++)
-        json_object_array_add(last_messages, chat_message_json_from_row(&lasts, k));
+    last_messages = json_object_new_array_ext((int)convs.nrows);
+    last_of = chat_xcalloc(convs.nrows ? convs.nrows : 1, sizeof(*last_of));
+    for (unsigned i = 0; i < convs.nrows; i++) {
+        last_of[i] = -1;
+        if (chat_db_cell_is_null(&convs, i, LAST_MESSAGE_COL))
+            continue;
+        last_of[i] = (int)json_object_array_length(last_messages);
+        json_object_array_add(last_messages,
+                              chat_message_json_from_cols(&convs, i, LAST_MESSAGE_COL));
+    }
     rc = chat_messages_decorate(db, last_messages, for_event ? 0 : viewer_id);
     if (rc != CHAT_OK)
         goto out;
@@ -93,11 +102,10 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
             json_object_array_add(plist, u);
         }
         json_object_object_add(c, "participants", plist);
-        json_object *last = NULL;
-        for (unsigned k = 0; k < lasts.nrows && !last; k++)
-            if (chat_db_cell_int(&lasts, k, 1) == id)
-                last = json_object_get(json_object_array_get_idx(last_messages, k));
-        json_object_object_add(c, "last_message", last);
+        json_object_object_add(c, "last_message",
+                               last_of[i] < 0 ? NULL
+                                              : json_object_get(json_object_array_get_idx(
+                                                        last_messages, (size_t)last_of[i])));
         if (!for_event) {
             json_object_object_add(c, "unread_count",
                                    json_object_new_int64(chat_db_cell_int(&convs, i, 6)));
@@ -111,9 +119,9 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
     *out_array = arr;
 out:
     json_object_put(last_messages);
+    free(last_of);
     chat_db_result_free(&convs);
     chat_db_result_free(&parts);
-    chat_db_result_free(&lasts);
     return rc;
 }
 

@@ -92,6 +92,9 @@ json_object *chat_message_json_build(const struct chat_message_fields *f);
  * empty "reactions" and "attachments" (chat_messages_decorate fills them) and its
  * "mentions" as stored by chat_mentions_store. */
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row);
+/* The same from CHAT_MESSAGE_COLUMNS starting at column col of the row. */
+json_object *chat_message_json_from_cols(const struct chat_db_result *r, unsigned row,
+                                         unsigned col);
 
 /* The "id"s of the message objects in `messages` as a JSON array text ("[1,2,3]"), for
  * queries that join JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')).
@@ -126,16 +129,31 @@ int chat_conv_lock_for_participant(struct chat_db *db, long long conv_id, long l
 
 /* ---- layer 2, decorators: they add fields to message objects built by store_rows.c ---- */
 
-/* store_reactions.c: sets "reactions" of each message in `messages` (one query). */
-int chat_reactions_fill(struct chat_db *db, json_object *messages, long long viewer_id);
+/* The decorations of message objects come from one statement (chat_messages_decorate in
+ * store_messages.c): reaction rows, then attachment rows, each with these columns. */
+enum chat_decoration_col {
+    CHAT_DECO_KIND,       /* 0: a reaction, 1: an attachment */
+    CHAT_DECO_MESSAGE_ID,
+    CHAT_DECO_EMOJI = 3,  /* reactions */
+    CHAT_DECO_USER_ID = 5,
+    CHAT_DECO_ATTACHMENT = 6, /* attachments: CHAT_ATTACHMENT_COLUMNS from here */
+};
+
+/* store_reactions.c: sets "reactions" of each message in `messages` from the reaction
+ * rows [from, to) of r (ordered by message, the emoji's first use, then reacting order),
+ * with "me" for viewer_id when it is not 0. */
+void chat_reactions_apply(json_object *messages, const struct chat_db_result *r, unsigned from,
+                          unsigned to, long long viewer_id);
 /* store_reactions.c: adds "me" to each reaction of an already decorated message object,
  * for viewer_id. */
 void chat_message_add_me(json_object *message, long long viewer_id);
 
 /* The attachments hook (store_message_attachments.c, owned by the attachments module):
- * sets "attachments" of each message in `messages` with one query, and detaches every
- * attachment of a message that is being deleted (inside the caller's transaction). */
-int chat_attachments_fill(struct chat_db *db, json_object *messages);
+ * sets "attachments" of each message in `messages` from the attachment rows [from, to)
+ * of r, and detaches every attachment of a message that is being deleted (inside the
+ * caller's transaction). */
+void chat_attachments_apply(json_object *messages, const struct chat_db_result *r,
+                            unsigned from, unsigned to);
 int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
 
 /* store_mentions.c: inside the caller's transaction, with the conversation locked (a

@@ -195,7 +195,7 @@ static int insert_message(struct chat_db *db, const struct chat_message_input *i
     if (in->attachment_count) {
         json_object *one = json_object_new_array();
         json_object_array_add(one, json_object_get(*out));
-        rc = chat_attachments_fill(db, one);
+        rc = chat_messages_decorate(db, one, 0);
         json_object_put(one);
     }
     if (rc == CHAT_OK)

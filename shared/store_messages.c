@@ -10,10 +10,35 @@ int chat_messages_decorate(struct chat_db *db, json_object *messages, long long 
 {
     if (json_object_array_length(messages) == 0)
         return CHAT_OK;
-    int rc = chat_reactions_fill(db, messages, viewer_id);
-    if (rc == CHAT_OK)
-        rc = chat_attachments_fill(db, messages);
-    return rc;
+    char *ids = chat_message_ids_json(messages);
+    struct chat_db_result r;
+    /* One round trip for both decorations (chat_decoration_col): the reactions, emoji in
+     * the order they were first used on the message and users in reacting order, then
+     * the attachments by id. Tombstones show no attachments (their rows go on delete). */
+    int rc = chat_db_query(
+            db,
+            "SELECT 0, r.message_id, "
+            "MIN(r.created_at) OVER (PARTITION BY r.message_id, r.emoji) AS first_at, "
+            "r.emoji, r.created_at, r.user_id, NULL, NULL, NULL, NULL, NULL "
+            "FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j "
+            "JOIN reactions r ON r.message_id = j.id "
+            "UNION ALL "
+            "SELECT 1, a.message_id, NULL, NULL, NULL, a.id, " CHAT_ATTACHMENT_COLUMNS " "
+            "FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j "
+            "JOIN attachments a ON a.message_id = j.id "
+            "JOIN messages m ON m.id = a.message_id AND m.deleted_at IS NULL "
+            "ORDER BY 1, 2, 3, 4, 5, 6",
+            CHAT_DB_PARAMS(DB_STR(ids), DB_STR(ids)), &r);
+    free(ids);
+    if (rc != CHAT_OK)
+        return rc;
+    unsigned split = 0;
+    while (split < r.nrows && chat_db_cell_int(&r, split, CHAT_DECO_KIND) == 0)
+        split++;
+    chat_reactions_apply(messages, &r, 0, split, viewer_id);
+    chat_attachments_apply(messages, &r, split, r.nrows);
+    chat_db_result_free(&r);
+    return CHAT_OK;
 }
 
 /* chat_messages_decorate for a single message object. */
@@ -88,24 +113,37 @@ static void add_rows(json_object *results, const struct chat_db_result *r, unsig
     }
 }
 
-/* Up to limit messages of conv_id with id < before, newest first. */
-static int query_older(struct chat_db *db, long long conv_id, long long before, int limit,
-                       struct chat_db_result *r)
+/* History reads return nothing to someone who does not take part: an empty page is
+ * then told apart from an empty history by asking (chat_message_page_json), so a full
+ * page costs no membership round trip of its own. */
+#define VIEWER_TAKES_PART                                                                  \
+    "EXISTS (SELECT 1 FROM participants pm WHERE pm.conversation_id = m.conversation_id " \
+    "AND pm.user_id = ?)"
+
+/* Up to limit messages of conv_id with id < before that viewer_id may read, newest first. */
+static int query_older(struct chat_db *db, long long conv_id, long long viewer_id,
+                       long long before, int limit, struct chat_db_result *r)
 {
     return chat_db_query(db,
                          CHAT_MESSAGE_SELECT
-                         "WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?",
-                         CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(before), DB_INT(limit)), r);
+                         "WHERE m.conversation_id = ? AND m.id < ? AND " VIEWER_TAKES_PART
+                         " ORDER BY m.id DESC LIMIT ?",
+                         CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(before), DB_INT(viewer_id),
+                                        DB_INT(limit)),
+                         r);
 }
 
-/* Up to limit messages of conv_id with id >= from, oldest first. */
-static int query_newer(struct chat_db *db, long long conv_id, long long from, int limit,
-                       struct chat_db_result *r)
+/* Up to limit messages of conv_id with id >= from that viewer_id may read, oldest first. */
+static int query_newer(struct chat_db *db, long long conv_id, long long viewer_id,
+                       long long from, int limit, struct chat_db_result *r)
 {
     return chat_db_query(db,
                          CHAT_MESSAGE_SELECT
-                         "WHERE m.conversation_id = ? AND m.id >= ? ORDER BY m.id ASC LIMIT ?",
-                         CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(from), DB_INT(limit)), r);
+                         "WHERE m.conversation_id = ? AND m.id >= ? AND " VIEWER_TAKES_PART
+                         " ORDER BY m.id ASC LIMIT ?",
+                         CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(from), DB_INT(viewer_id),
+                                        DB_INT(limit)),
+                         r);
 }
 
 /* Decorates results for the viewer and wraps them as {results, ...}: the page object. */
@@ -125,17 +163,17 @@ static int finish_page(struct chat_db *db, json_object *results, long long viewe
 int chat_message_page_json(struct chat_db *db, long long conv_id, long long viewer_id,
                            long long before, long long after, int limit, json_object **out)
 {
-    int rc = chat_conv_check_participant(db, conv_id, viewer_id);
-    if (rc != CHAT_OK)
-        return rc;
     struct chat_db_result r;
     bool ascending = after > 0;
-    if (ascending)
-        rc = query_newer(db, conv_id, after + 1, limit + 1, &r);
-    else
-        rc = query_older(db, conv_id, before > 0 ? before : LLONG_MAX, limit + 1, &r);
+    int rc = ascending ? query_newer(db, conv_id, viewer_id, after + 1, limit + 1, &r)
+                       : query_older(db, conv_id, viewer_id, before > 0 ? before : LLONG_MAX,
+                                     limit + 1, &r);
     if (rc != CHAT_OK)
         return rc;
+    if (r.nrows == 0 && (rc = chat_conv_check_participant(db, conv_id, viewer_id)) != CHAT_OK) {
+        chat_db_result_free(&r);
+        return rc; /* nothing, because they do not take part */
+    }
     bool has_more = r.nrows > (unsigned)limit;
     unsigned n = has_more ? (unsigned)limit : r.nrows;
     json_object *results = json_object_new_array_ext((int)n);
@@ -159,9 +197,9 @@ int chat_message_around_json(struct chat_db *db, long long conv_id, long long vi
         return rc;
     /* One more than a full page on each side tells whether more lies beyond it. */
     struct chat_db_result older = {0}, newer = {0};
-    rc = query_older(db, conv_id, around, limit + 1, &older);
+    rc = query_older(db, conv_id, viewer_id, around, limit + 1, &older);
     if (rc == CHAT_OK)
-        rc = query_newer(db, conv_id, around, limit + 1, &newer);
+        rc = query_newer(db, conv_id, viewer_id, around, limit + 1, &newer);
     if (rc != CHAT_OK)
         goto out;
     unsigned want_before = (unsigned)(limit - 1) / 2;

@@ -41,25 +41,11 @@ static void add_user(json_object *summary, long long user_id)
                         (int)json_object_array_length(ids));
 }
 
-int chat_reactions_fill(struct chat_db *db, json_object *messages, long long viewer_id)
+void chat_reactions_apply(json_object *messages, const struct chat_db_result *r, unsigned from,
+                          unsigned to, long long viewer_id)
 {
     size_t n = json_object_array_length(messages);
-    if (n == 0)
-        return CHAT_OK;
-    char *ids = chat_message_ids_json(messages);
-    struct chat_db_result r;
-    /* Emoji in the order they were first used on the message; users in reacting order. */
-    int rc = chat_db_query(db,
-                           "SELECT r.message_id, r.emoji, r.user_id, "
-                           "MIN(r.created_at) OVER (PARTITION BY r.message_id, r.emoji) AS first_at "
-                           "FROM JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j "
-                           "JOIN reactions r ON r.message_id = j.id "
-                           "ORDER BY r.message_id, first_at, r.emoji, r.created_at, r.user_id",
-                           CHAT_DB_PARAMS(DB_STR(ids)), &r);
-    free(ids);
-    if (rc != CHAT_OK)
-        return rc;
-    struct message_ref *refs = chat_xcalloc(n, sizeof(*refs));
+    struct message_ref *refs = chat_xcalloc(n ? n : 1, sizeof(*refs));
     for (size_t i = 0; i < n; i++) {
         refs[i].message = json_object_array_get_idx(messages, i);
         refs[i].id = json_object_get_int64(json_object_object_get(refs[i].message, "id"));
@@ -67,24 +53,22 @@ int chat_reactions_fill(struct chat_db *db, json_object *messages, long long vie
     }
     qsort(refs, n, sizeof(*refs), ref_cmp);
     json_object *summary = NULL;
-    for (unsigned i = 0; i < r.nrows; i++) {
-        long long message_id = chat_db_cell_int(&r, i, 0);
-        const char *emoji = chat_db_cell(&r, i, 1);
-        if (i == 0 || message_id != chat_db_cell_int(&r, i - 1, 0) ||
-            strcmp(emoji, chat_db_cell(&r, i - 1, 1)) != 0) {
+    for (unsigned i = from; i < to; i++) {
+        long long message_id = chat_db_cell_int(r, i, CHAT_DECO_MESSAGE_ID);
+        const char *emoji = chat_db_cell(r, i, CHAT_DECO_EMOJI);
+        if (i == from || message_id != chat_db_cell_int(r, i - 1, CHAT_DECO_MESSAGE_ID) ||
+            strcmp(emoji, chat_db_cell(r, i - 1, CHAT_DECO_EMOJI)) != 0) {
             struct message_ref key = {.id = message_id};
             struct message_ref *ref = bsearch(&key, refs, n, sizeof(*refs), ref_cmp);
             assert(ref); /* the query only returns reactions of these messages */
             summary = add_summary(ref->message, emoji);
         }
-        add_user(summary, chat_db_cell_int(&r, i, 2));
+        add_user(summary, chat_db_cell_int(r, i, CHAT_DECO_USER_ID));
     }
     if (viewer_id > 0)
         for (size_t i = 0; i < n; i++)
             chat_message_add_me(refs[i].message, viewer_id);
     free(refs);
-    chat_db_result_free(&r);
-    return CHAT_OK;
 }
 
 void chat_message_add_me(json_object *message, long long viewer_id)

@@ -117,12 +117,18 @@ json_object *chat_message_json_build(const struct chat_message_fields *f)
 
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row)
 {
+    return chat_message_json_from_cols(r, row, 0);
+}
+
+json_object *chat_message_json_from_cols(const struct chat_db_result *r, unsigned row,
+                                         unsigned c)
+{
     /* CHAT_MESSAGE_COLUMNS: id, conversation, the sender's user columns, then these. */
-    const unsigned t = 2 + CHAT_USER_COLUMNS_COUNT;
+    const unsigned t = c + 2 + CHAT_USER_COLUMNS_COUNT;
     return chat_message_json_build(&(struct chat_message_fields){
-            .id = chat_db_cell_int(r, row, 0),
-            .conversation_id = chat_db_cell_int(r, row, 1),
-            .sender = chat_user_json_from_row(r, row, 2),
+            .id = chat_db_cell_int(r, row, c),
+            .conversation_id = chat_db_cell_int(r, row, c + 1),
+            .sender = chat_user_json_from_row(r, row, c + 2),
             .text = chat_db_cell(r, row, t),
             .created_at = chat_db_cell(r, row, t + 1),
             .edited_at = chat_db_cell(r, row, t + 2),
