@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "app_state.h"
 #include "crypto.h"
@@ -16,13 +15,6 @@
 #include "response.h"
 #include "store.h"
 
-static long long monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The session of token: from this process's session cache when it read it in the last
  * session_cache_ms, else from MariaDB (then remembered). */
 static int lookup_session(struct chat_app *app, const char *token, long long *uid,
@@ -30,7 +22,7 @@ static int lookup_session(struct chat_app *app, const char *token, long long *ui
 {
     unsigned char hash[CHAT_TOKEN_HASH_BYTES];
     chat_token_hash(token, strlen(token), hash);
-    long long now = monotonic_ms();
+    long long now = chat_app_now_ms();
     const struct chat_session_entry *e =
             chat_session_cache_get(&app->sessions, hash, now, app->cfg->session_cache_ms);
     if (e) {

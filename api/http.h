@@ -11,6 +11,7 @@
 #include "config.h"
 #include "db.h"
 #include "netaddr.h"
+#include "rate_lease.h"
 #include "session_cache.h"
 #include "strbuf.h"
 
@@ -75,6 +76,7 @@ struct chat_app {
     bool db_open;
     int wake_fd;
     struct chat_session_cache sessions; /* sessions read in the last session_cache_ms */
+    struct chat_rate_leases leases;     /* rate-limit tokens taken ahead (rate_lease.h) */
 };
 
 #endif

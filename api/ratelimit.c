@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app_state.h"
 #include "errors.h"
 #include "log.h"
 #include "response.h"
@@ -56,19 +57,37 @@ static void header_int(struct chat_response *res, const char *name, long long v)
     chat_response_header(res, name, buf);
 }
 
-/* Takes cost tokens from bucket key; writes the headers, and the 429 when it is short. */
-static int take(struct chat_app *app, const struct chat_request *req, struct chat_response *res,
-                const char *key, struct chat_rate_bucket bucket, int cost)
+static void header_levels(struct chat_response *res, const struct chat_rate_bucket *bucket,
+                          double remaining)
 {
+    double per_s = (double)bucket->refill / bucket->period_s;
+    header_int(res, "X-RateLimit-Limit", bucket->burst);
+    header_int(res, "X-RateLimit-Remaining", (long long)floor(remaining));
+    header_int(res, "X-RateLimit-Reset", (long long)ceil((bucket->burst - remaining) / per_s));
+}
+
+/* Takes cost tokens from bucket key, from this process's lease on it when it has one
+ * (rate_lease.h), else from MariaDB, asking for `lease` more to spend on the next
+ * requests; writes the headers, and the 429 when it is short. */
+static int take(struct chat_app *app, const struct chat_request *req, struct chat_response *res,
+                const char *key, struct chat_rate_bucket bucket, int cost, int lease)
+{
+    long long now = chat_app_now_ms();
+    double remaining;
+    if (lease > 0 && chat_rate_lease_spend(&app->leases, key, cost, now, &remaining)) {
+        header_levels(res, &bucket, remaining);
+        return CHAT_OK;
+    }
     struct chat_rate_result r;
-    int rc = chat_rate_take(&app->db, key, &bucket, cost, &r);
+    int rc = chat_rate_take(&app->db, key, &bucket, cost, cost + lease, &r);
     if (rc != CHAT_OK) {
         log_error("rate limit check for %s failed (%d); letting the request through", key, rc);
         return CHAT_OK;
     }
-    header_int(res, "X-RateLimit-Limit", bucket.burst);
-    header_int(res, "X-RateLimit-Remaining", (long long)floor(r.remaining));
-    header_int(res, "X-RateLimit-Reset", (long long)ceil(r.reset_s));
+    int extra = r.allowed && r.taken > cost ? r.taken - cost : 0;
+    if (lease > 0)
+        chat_rate_lease_put(&app->leases, key, extra, r.remaining, now);
+    header_levels(res, &bucket, r.remaining + extra);
     if (r.allowed)
         return CHAT_OK;
     long long retry = (long long)ceil(r.retry_after_s);
@@ -92,7 +111,8 @@ int chat_rate_limit(struct chat_app *app, const struct chat_request *req,
         snprintf(key, sizeof(key), "%s:u:%lld", class_names[c], req->user_id);
     int per_minute = 0, burst = 0;
     class_limits(cfg, c, &per_minute, &burst);
-    return take(app, req, res, key, (struct chat_rate_bucket){per_minute, 60, burst}, 1);
+    return take(app, req, res, key, (struct chat_rate_bucket){per_minute, 60, burst}, 1,
+                chat_rate_lease_size(burst, cfg->rate_lease_max));
 }
 
 int chat_rate_limit_login(struct chat_app *app, const struct chat_request *req,
@@ -110,7 +130,7 @@ int chat_rate_limit_login(struct chat_app *app, const struct chat_request *req,
     return take(app, req, res, key,
                 (struct chat_rate_bucket){cfg->rate_login_per_user_per_minute, 60,
                                           cfg->rate_login_per_user_burst},
-                1);
+                1, 0);
 }
 
 int chat_rate_limit_action(struct chat_app *app, const struct chat_request *req,
@@ -125,5 +145,5 @@ int chat_rate_limit_action(struct chat_app *app, const struct chat_request *req,
     char key[80];
     snprintf(key, sizeof(key), "%s:u:%lld",
              action == CHAT_RATE_NEW_CONVERSATION ? "conversations" : "invitations", req->user_id);
-    return take(app, req, res, key, (struct chat_rate_bucket){per_hour, 3600, per_hour}, cost);
+    return take(app, req, res, key, (struct chat_rate_bucket){per_hour, 3600, per_hour}, cost, 0);
 }

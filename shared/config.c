@@ -170,6 +170,13 @@ const struct chat_setting chat_settings[] = {
                 "XML, unknown) are always served as application/octet-stream downloads."),
     BOOL_SETTING(rate_limit_enabled, "true",
                  "Enforce the per-user (per-address for login and register) token buckets."),
+    INT_SETTING(rate_lease_max, "25", 0, 100,
+                "Most tokens a chat-api worker or chat-httpd thread takes from a read, write "
+                "or upload bucket ahead of need (an eighth of its burst, at most this), so "
+                "steady requests write the bucket every few requests: a client spreading "
+                "requests over P processes may be refused up to (P - 1) x that many early, "
+                "for at most 1 s, and is never let through beyond its limit. 0: every request "
+                "takes its token from MariaDB. Login and the hourly limits never lease."),
     INT_SETTING(rate_auth_per_minute, "30", 1, 100000000,
                 "Login and register: tokens added per minute to each client address's bucket."),
     INT_SETTING(rate_auth_burst, "20", 1, 100000000, "Login and register: bucket capacity."),

@@ -61,6 +61,7 @@ struct chat_config {
     bool cookie_secure;
     int max_body_bytes;
     int session_cache_ms;
+    int rate_lease_max;
     int group_max_participants;
     int max_message_chars;
     int password_memlimit_kib;

@@ -531,6 +531,7 @@ int chat_message_search_json(struct chat_db *db, long long viewer_id, const char
 
 struct chat_rate_result {
     bool allowed;
+    int taken;           /* tokens taken: 0 when refused, else cost to want */
     double remaining;    /* tokens left after this request */
     double reset_s;      /* seconds until the bucket is full again */
     double retry_after_s; /* when refused: seconds until one token is there */
@@ -541,11 +542,16 @@ struct chat_rate_bucket {
     int refill, period_s, burst;
 };
 
+/* Most tokens one take hands out (rate_buckets.allowed, a TINYINT, holds the number). */
+#define CHAT_RATE_TAKE_MAX 100
+
 /* Takes cost tokens (at least 1; more than burst counts as burst) from the bucket named
  * key in one atomic statement, so every process and host sharing the database sees one
- * bucket. Returns CHAT_OK (allowed or not in *res) or the query's error. */
+ * bucket; when the bucket has more, up to want (a lease the caller spends on its next
+ * requests: api/rate_lease.c). Returns CHAT_OK (allowed or not, and how many were
+ * taken, in *res) or the query's error. */
 int chat_rate_take(struct chat_db *db, const char *key, const struct chat_rate_bucket *bucket,
-                   int cost, struct chat_rate_result *res);
+                   int cost, int want, struct chat_rate_result *res);
 
 /* ---- maintenance (chatctl gc; store_attachments.c) ---- */
 
