@@ -34,18 +34,15 @@ int chat_webhook_add(struct chat_db *db, const char *kind, const char *url, long
     if (bot_user_id) {
         /* A bot has one outgoing URL: setting another replaces it and its secret (its
          * pending deliveries then go to the new URL, signed with the new secret). */
-        struct chat_db_result r;
-        int rc = chat_db_query(db, "UPDATE webhooks SET url = ?, secret = ? WHERE bot_user_id = ? "
-                                   "RETURNING id",
-                               CHAT_DB_PARAMS(DB_STR(url), DB_STR(secret), DB_INT(bot_user_id)), &r);
+        unsigned long long changed = 0;
+        int rc = chat_db_exec(db, "UPDATE webhooks SET url = ?, secret = ? WHERE bot_user_id = ?",
+                              CHAT_DB_PARAMS(DB_STR(url), DB_STR(secret), DB_INT(bot_user_id)),
+                              &changed, NULL);
         if (rc != CHAT_OK)
             return rc;
-        bool found = r.nrows > 0;
-        if (found && webhook_id)
-            *webhook_id = chat_db_cell_int(&r, 0, 0);
-        chat_db_result_free(&r);
-        if (found)
-            return CHAT_OK;
+        if (changed)
+            return chat_db_query_int(db, "SELECT id FROM webhooks WHERE bot_user_id = ?",
+                                     CHAT_DB_PARAMS(DB_INT(bot_user_id)), webhook_id);
     }
     unsigned long long id = 0;
     int rc = chat_db_exec(db, "INSERT INTO webhooks (kind, url, secret, bot_user_id) VALUES (?, ?, ?, ?)",
