@@ -6,7 +6,7 @@
  *                   store_events.c (the event log), store_sessions.c, store_ratelimit.c,
  *                   store_audit.c (the moderation log)
  *                   store_blocks.c (who blocked whom)
- *   2  records and decorators: store_users.c, store_attachments.c (uploads, attach, gc),
+ *   2  records and decorators: store_users.c, store_webhooks.c, store_attachments.c (uploads, attach, gc),
  *                   store_reactions.c and store_message_attachments.c (fields of message
  *                   objects)
  *   3  message views:      store_messages.c
