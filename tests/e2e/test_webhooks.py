@@ -149,19 +149,23 @@ def test_levels_and_mute_are_honoured(servers, make_user, hook, notifier_paused)
     members = [none, mentions_only, mentioned, muted, muted_past, default]
     conv = group(servers.httpd_url, a, members)
     cid = conv["id"]
-    # Until the notification-level API lands, the columns of sql/010 are set directly.
-    servers.db("UPDATE participants SET notify_level = 'none' WHERE conversation_id = %s "
-               "AND user_id = %s", (cid, none["id"]))
-    servers.db("UPDATE participants SET notify_level = 'mentions' WHERE conversation_id = %s "
-               "AND user_id IN (%s, %s)", (cid, mentions_only["id"], mentioned["id"]))
-    servers.db("UPDATE participants SET muted_until = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR "
-               "WHERE conversation_id = %s AND user_id = %s", (cid, muted["id"]))
+
+    def setting(user, level, muted_until=None):
+        r = request("PUT", conv_url(servers.httpd_url, cid) + "notifications/", user,
+                    {"level": level, "muted_until": muted_until})
+        assert r.status_code == 200, r.text
+
+    setting(none, "none")
+    setting(mentions_only, "mentions")
+    setting(mentioned, "mentions")
+    setting(muted, None, "2099-01-01T00:00:00Z")
+    # A mute that has run out (the API only takes future times, so it is written as one
+    # whose time has passed).
     servers.db("UPDATE participants SET muted_until = UTC_TIMESTAMP(6) - INTERVAL 1 HOUR "
                "WHERE conversation_id = %s AND user_id = %s", (cid, muted_past["id"]))
     m = send(servers.httpd_url, a, cid, "@%s look" % mentioned["username"])
-    # The mention row as the mentions feature writes it (INSERT IGNORE: it may have).
-    servers.db("INSERT IGNORE INTO message_mentions (message_id, conversation_id, user_id) "
-               "VALUES (%s, %s, %s)", (m["id"], cid, mentioned["id"]))
+    assert servers.db("SELECT user_id FROM message_mentions WHERE message_id = %s",
+                      (m["id"],)) == ((mentioned["id"],),)
     notifier_paused()
     expected = {mentioned["id"], muted_past["id"], default["id"]}
     got = receiver.wait_for(for_message(m["id"]), "three notifications", count=3)
@@ -190,13 +194,12 @@ def test_large_group_defaults_to_mentions(servers, make_user, hook, notifier_pau
         servers.db("INSERT INTO participants (conversation_id, user_id) "
                    "SELECT %s, id FROM users WHERE username = %s", (cid, "wfill_%d_%d" % (cid, i)))
     m = send(servers.httpd_url, a, cid, "@%s only you" % mentioned["username"])
-    servers.db("INSERT IGNORE INTO message_mentions (message_id, conversation_id, user_id) "
-               "VALUES (%s, %s, %s)", (m["id"], cid, mentioned["id"]))
     notifier_paused()
     receiver.wait_for(for_message(m["id"], mentioned["id"]), "the mentioned member's notification")
     # A quiet member's own level 'all' is the marker: it notifies.
-    servers.db("UPDATE participants SET notify_level = 'all' WHERE conversation_id = %s "
-               "AND user_id = %s", (cid, quiet["id"]))
+    r = request("PUT", conv_url(servers.httpd_url, cid) + "notifications/", quiet,
+                {"level": "all", "muted_until": None})
+    assert r.status_code == 200, r.text
     marker = send(servers.httpd_url, a, cid, "marker")
     receiver.wait_for(for_message(marker["id"], quiet["id"]), "marker notification")
     assert [r["json"]["user"]["id"] for r in receiver.matching(for_message(m["id"]))] == [mentioned["id"]]
