@@ -24,7 +24,8 @@
 /* Who message ? notifies, at its due time (parameters: event id, preview characters,
  * message id, heartbeat staleness in microseconds): each participant but the sender who
  * is a person with an active account, not muted now, has not read it, whose effective
- * level lets it through (NULL: 'mentions' in groups of more than 50, else 'all'), and
+ * level lets it through (NULL: as chat_notify_level_effective, 'mentions' in groups of
+ * more than CHAT_NOTIFY_MENTIONS_DEFAULT_OVER, else 'all'), and
  * who has had no connection on any daemon since the message was sent (a live one now,
  * or one that closed after it: they saw it arrive). A row per offline webhook. */
 static const char sql_offline[] =
@@ -44,7 +45,7 @@ static const char sql_offline[] =
     "WHERE m.id = ? AND m.deleted_at IS NULL AND p.last_read_message_id < m.id "
     "AND (p.muted_until IS NULL OR p.muted_until <= UTC_TIMESTAMP(6)) "
     "AND CASE COALESCE(p.notify_level, IF(c.is_group AND (SELECT COUNT(*) FROM participants q "
-    "WHERE q.conversation_id = c.id) > " NUMBER(CHAT_NOTIFY_LARGE_GROUP) ", 'mentions', 'all')) "
+    "WHERE q.conversation_id = c.id) > " NUMBER(CHAT_NOTIFY_MENTIONS_DEFAULT_OVER) ", 'mentions', 'all')) "
     "WHEN 'all' THEN TRUE WHEN 'mentions' THEN mm.user_id IS NOT NULL ELSE FALSE END "
     "AND NOT EXISTS (SELECT 1 FROM presence_connections pc "
     "LEFT JOIN push_daemons d ON d.daemon_id = pc.daemon_id WHERE pc.user_id = p.user_id "
