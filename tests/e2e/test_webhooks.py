@@ -7,6 +7,7 @@ a sleep. Tests that need "before the due time" to be certain stop the session's
 chat-notify first, change the state, and start it again."""
 
 import asyncio
+import datetime
 import re
 import subprocess
 
@@ -158,7 +159,8 @@ def test_levels_and_mute_are_honoured(servers, make_user, hook, notifier_paused)
     setting(none, "none")
     setting(mentions_only, "mentions")
     setting(mentioned, "mentions")
-    setting(muted, None, "2099-01-01T00:00:00Z")
+    tomorrow = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1))
+    setting(muted, None, tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ"))
     # A mute that has run out (the API only takes future times, so it is written as one
     # whose time has passed).
     servers.db("UPDATE participants SET muted_until = UTC_TIMESTAMP(6) - INTERVAL 1 HOUR "
