@@ -6,6 +6,8 @@ webhook, from a real receiver started here; the bot answers through the API. Eve
 part runs through both front ends (api_url)."""
 
 import asyncio
+import hashlib
+import os
 import re
 
 import pytest
@@ -215,3 +217,16 @@ def test_chatctl_bot_url_validation(servers):
     listing = servers.chatctl("webhook", "list").stdout
     assert "https://bots.example.com/b" in listing and "https://bots.example.com/a" not in listing
     servers.chatctl("webhook", "remove", first)
+
+
+def test_a_session_token_that_starts_like_a_bot_token_still_works(api_url, servers, make_user):
+    """Session tokens are 43 random base64url characters, so about one in 17 million
+    starts with "bot_": it is still looked up as a session (bot tokens are longer)."""
+    user = make_user("bt")
+    token = "bot_" + os.urandom(39).hex()[:39]
+    servers.db("INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
+               "VALUES (%s, %s, %s, UTC_TIMESTAMP(6) + INTERVAL 1 HOUR)",
+               (hashlib.sha256(token.encode()).digest(), user["id"], "c" * 43))
+    r = request("GET", api_url + "/api/auth/me", {"token": token})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == user["id"] and r.json()["is_bot"] is False

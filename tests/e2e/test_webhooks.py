@@ -10,6 +10,7 @@ import asyncio
 import datetime
 import re
 import subprocess
+import threading
 
 import pytest
 
@@ -17,7 +18,7 @@ from api_helpers import group, request
 from helpers import wait_until
 from test_api import RFC3339_UTC, conv_url, create_conv, send
 from test_push import connect
-from webhook_helpers import (RECEIVER_PORT, WAIT, Receiver, add_webhook, deliveries,
+from webhook_helpers import (RECEIVER_PORT, SLOW_RECEIVER_PORT, WAIT, Receiver, add_webhook, deliveries,
                              remove_webhook, signed_by, verify, wait_delivery_state)
 
 
@@ -243,6 +244,48 @@ def test_receiver_down_then_up_is_delivered_once(servers, make_user):
     finally:
         remove_webhook(servers, webhook_id)
         receiver.stop()
+
+
+def test_a_silent_receiver_does_not_hold_up_others(servers, make_user, hook):
+    """A receiver that accepts the request and does not answer holds one transfer; the
+    other webhook's delivery of the same notification arrives while it still hangs."""
+    receiver, _, _ = hook
+    slow = Receiver(SLOW_RECEIVER_PORT)
+    slow.hold = threading.Event()
+    slow.start()
+    slow_id, _ = add_webhook(servers, slow.url)
+    try:
+        a, b = make_user("wa"), make_user("wb")
+        conv = create_conv(servers.httpd_url, a, [b])
+        m = send(servers.httpd_url, a, conv["id"], "one slow receiver")
+        assert slow.holding.wait(WAIT), "the slow receiver got no request"
+        receiver.wait_for(for_message(m["id"], b["id"]), "the other webhook's delivery")
+        assert not slow.hold.is_set() and slow.requests == []  # still hanging
+        slow.hold.set()
+        slow.wait_for(for_message(m["id"], b["id"]), "the slow receiver's delivery")
+    finally:
+        slow.hold.set()
+        remove_webhook(servers, slow_id)
+        slow.stop()
+
+
+def test_redirects_are_not_followed(servers, make_user, hook):
+    receiver, webhook_id, _ = hook
+    target = Receiver(SLOW_RECEIVER_PORT)
+    target.start()
+    receiver.status, receiver.location = 307, target.url
+    try:
+        a, b = make_user("wa"), make_user("wb")
+        conv = create_conv(servers.httpd_url, a, [b])
+        m = send(servers.httpd_url, a, conv["id"], "follow me")
+        receiver.wait_for(for_message(m["id"], b["id"]), "two answered attempts", count=2)
+        [row] = deliveries(servers, webhook_id=webhook_id, message_id=m["id"])
+        assert row[1] == "pending" and row[3] == "HTTP 307", row
+        receiver.status, receiver.location = 200, None
+        wait_delivery_state(servers, "delivered", id=row[0])
+        assert target.requests == []
+    finally:
+        target.stop()
 
 
 def test_delivery_is_dropped_after_max_attempts(servers, make_user, hook):
