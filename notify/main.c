@@ -40,6 +40,8 @@ static const char usage[] =
     "  --help         show this help\n";
 
 #define LOCK_RETRY_MS 1000
+/* After a database error, the pause before the next round. */
+#define DB_ERROR_PAUSE_MS 1000
 #define PURGE_EVERY_MS (3600 * 1000)
 /* Batches evaluated per stream and round before deliveries get their turn again. */
 #define EVALUATE_ROUNDS 16
@@ -144,10 +146,14 @@ static int run(const struct chat_config *cfg)
             if (!hold_lock(&db, true)) {
                 log_warn("notify: lost the lock 'chat_notify' (connection lost?); standing by");
                 leader = false;
-            } else if (evaluate(&db, cfg, streams, sizeof(streams) / sizeof(streams[0]))) {
+            } else if (!evaluate(&db, cfg, streams, sizeof(streams) / sizeof(streams[0]))) {
+                next_tick = now + DB_ERROR_PAUSE_MS; /* one warning a second, not a flood */
+            } else {
                 int rc = notify_sender_start(&sender, &db);
-                if (rc != CHAT_OK)
+                if (rc != CHAT_OK) {
                     log_warn("notify: claiming deliveries: %s", chat_err_code(rc));
+                    next_tick = now + DB_ERROR_PAUSE_MS;
+                }
                 if (now >= next_purge) {
                     purge(&db, cfg);
                     next_purge = now + PURGE_EVERY_MS;
