@@ -86,6 +86,14 @@ int chat_notify_evaluate(struct chat_db *db, const struct chat_notify_stream *st
                            CHAT_DB_PARAMS(DB_STR(stream->name)), &cursor);
     if (rc != CHAT_OK)
         goto out;
+    /* Without a webhook of the stream's kind (the default installation) the events are
+     * passed over without looking anyone up. */
+    long long targets = 0;
+    rc = chat_db_query_int(db, "SELECT EXISTS (SELECT 1 FROM webhooks WHERE kind = ?)",
+                           CHAT_DB_PARAMS(DB_STR(stream->kind == CHAT_NOTIFY_OFFLINE ? "offline" : "bot")),
+                           &targets);
+    if (rc != CHAT_OK)
+        goto out;
     rc = chat_db_query(db,
                        "SELECT id, type = 'message.created' AND message_id IS NOT NULL, message_id, "
                        "TIMESTAMPDIFF(MICROSECOND, created_at, UTC_TIMESTAMP(6)) "
@@ -102,7 +110,7 @@ int chat_notify_evaluate(struct chat_db *db, const struct chat_notify_stream *st
          * cursor never passes one that was not. */
         if ((id != expect && age_us < stream->gap_us) || age_us < stream->delay_us)
             break;
-        if (chat_db_cell_int(&r, i, 1)) {
+        if (targets && chat_db_cell_int(&r, i, 1)) {
             unsigned long long added = 0;
             long long message_id = chat_db_cell_int(&r, i, 2);
             if (stream->kind == CHAT_NOTIFY_OFFLINE)
