@@ -142,8 +142,8 @@ struct chat_notify_stream {
 int chat_notify_evaluate(struct chat_db *db, const struct chat_notify_stream *stream,
                          int preview_chars, int *events, long long *enqueued);
 /* Claims up to limit due deliveries, leased for lease_s seconds (not due again before
- * then): rows of (id, url, secret, body, attempts, webhook_id) into *out, which the
- * caller frees (nothing to free on error). */
+ * then): rows of (id, url, secret, body, attempts, webhook_id, whether the message was
+ * deleted since) into *out, which the caller frees (nothing to free on error). */
 int chat_notify_claim(struct chat_db *db, int limit, int lease_s, struct chat_db_result *out);
 /* Records one attempt of a delivery: delivered, dropped (the last attempt failed), or
  * due again in retry_ms; error (may be NULL) is kept as last_error. */

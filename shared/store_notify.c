@@ -141,8 +141,10 @@ int chat_notify_claim(struct chat_db *db, int limit, int lease_s, struct chat_db
     if (rc != CHAT_OK)
         return rc;
     rc = chat_db_query(db,
-                       "SELECT d.id, w.url, w.secret, d.body, d.attempts, d.webhook_id "
+                       "SELECT d.id, w.url, w.secret, d.body, d.attempts, d.webhook_id, "
+                       "m.id IS NULL OR m.deleted_at IS NOT NULL "
                        "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+                       "LEFT JOIN messages m ON m.id = d.message_id "
                        "WHERE d.state = 'pending' AND d.next_attempt_at <= UTC_TIMESTAMP(6) "
                        "ORDER BY d.next_attempt_at, d.id LIMIT ? FOR UPDATE SKIP LOCKED",
                        CHAT_DB_PARAMS(DB_INT(limit)), out);

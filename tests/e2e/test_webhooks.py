@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from api_helpers import group, request
+from api_helpers import group, msg_url, request
 from helpers import wait_until
 from test_api import RFC3339_UTC, conv_url, create_conv, send
 from test_push import connect
@@ -397,3 +397,37 @@ def test_database_restart_loses_nothing(servers, make_user, hook):
                           "message %d's notification" % m["id"])
     log = servers.log_path("chat-notify").read_text(errors="replace")
     assert "lost the lock 'chat_notify'" in log
+
+
+def test_a_message_deleted_while_queued_is_not_sent_on(servers, make_user, hook):
+    """Deleted while its delivery waits for the receiver, the delivery is dropped unsent
+    (its text is gone)."""
+    receiver, webhook_id, _ = hook
+    a, b = make_user("wa"), make_user("wb")
+    conv = create_conv(servers.httpd_url, a, [b])
+    receiver.stop()
+    m = send(servers.httpd_url, a, conv["id"], "oops, wrong chat")
+    wait_until(lambda: [d for d in deliveries(servers, webhook_id=webhook_id, message_id=m["id"])
+                        if d[2] >= 1], WAIT, what="a failed attempt")
+    r = request("DELETE", msg_url(servers.httpd_url, conv["id"], m["id"]), a)
+    assert r.status_code == 204, r.text
+    [row] = wait_delivery_state(servers, "dropped", webhook_id=webhook_id, message_id=m["id"])
+    assert row[3] == "message deleted"
+    receiver.start()
+    marker = send(servers.httpd_url, a, conv["id"], "marker")
+    receiver.wait_for(for_message(marker["id"], b["id"]), "marker notification")
+    assert receiver.matching(for_message(m["id"])) == []
+
+
+def test_a_message_deleted_before_its_due_time_notifies_nobody(servers, make_user, hook,
+                                                               notifier_paused):
+    receiver, webhook_id, _ = hook
+    a, b = make_user("wa"), make_user("wb")
+    conv = create_conv(servers.httpd_url, a, [b])
+    m = send(servers.httpd_url, a, conv["id"], "never mind")
+    assert request("DELETE", msg_url(servers.httpd_url, conv["id"], m["id"]), a).status_code == 204
+    notifier_paused()
+    marker = send(servers.httpd_url, a, conv["id"], "marker")
+    receiver.wait_for(for_message(marker["id"], b["id"]), "marker notification")
+    assert receiver.matching(for_message(m["id"])) == []
+    assert deliveries(servers, webhook_id=webhook_id, message_id=m["id"]) == ()
