@@ -51,6 +51,12 @@ def notifier_paused(servers):
         servers.start_notify()
 
 
+def wait_failed_attempts(servers, webhook_id, message_id, count=1):
+    """Waits until the delivery of message_id to webhook_id has failed count times."""
+    wait_until(lambda: [d for d in deliveries(servers, webhook_id=webhook_id, message_id=message_id)
+                        if d[2] >= count and d[3]], WAIT, what="%d failed attempts" % count)
+
+
 def for_message(message_id, user_id=None):
     def pred(r):
         body = r["json"]
@@ -217,8 +223,7 @@ def test_receiver_down_then_up_is_delivered_once(servers, make_user):
         conv = create_conv(servers.httpd_url, a, [b])
         m = send(servers.httpd_url, a, conv["id"], "are you there?")
         # Nothing listens: connection refused, retried with backoff.
-        wait_until(lambda: [d for d in deliveries(servers, webhook_id=webhook_id, message_id=m["id"])
-                            if d[2] >= 2 and d[3]], WAIT, what="two refused attempts")
+        wait_failed_attempts(servers, webhook_id, m["id"], 2)
         [row] = deliveries(servers, webhook_id=webhook_id, message_id=m["id"])
         assert row[1] == "pending"
         assert "onnect" in row[3], row  # curl's "Couldn't connect" / "Connection refused"
@@ -317,8 +322,7 @@ def test_restart_loses_nothing_and_a_standby_sends_no_duplicate(servers, make_us
     # Killed outright (no clean stop) while the receiver is down and a delivery waits.
     receiver.stop()
     m1 = send(servers.httpd_url, a, conv["id"], "before the crash")
-    wait_until(lambda: [d for d in deliveries(servers, webhook_id=webhook_id, message_id=m1["id"])
-                        if d[2] >= 1], WAIT, what="a failed attempt")
+    wait_failed_attempts(servers, webhook_id, m1["id"])
     proc = servers.procs.pop("chat-notify")
     proc.popen.kill()
     proc.popen.wait()
@@ -385,8 +389,7 @@ def test_database_restart_loses_nothing(servers, make_user, hook):
     conv = create_conv(servers.httpd_url, a, [b])
     receiver.stop()
     m1 = send(servers.httpd_url, a, conv["id"], "before the restart")
-    wait_until(lambda: [d for d in deliveries(servers, webhook_id=webhook_id, message_id=m1["id"])
-                        if d[2] >= 1], WAIT, what="a failed attempt")
+    wait_failed_attempts(servers, webhook_id, m1["id"])
     before = servers.notify_active_count()
     servers.restart_db()
     wait_until(lambda: servers.notify_active_count() > before, WAIT, what="the lock taken again")
@@ -407,8 +410,7 @@ def test_a_message_deleted_while_queued_is_not_sent_on(servers, make_user, hook)
     conv = create_conv(servers.httpd_url, a, [b])
     receiver.stop()
     m = send(servers.httpd_url, a, conv["id"], "oops, wrong chat")
-    wait_until(lambda: [d for d in deliveries(servers, webhook_id=webhook_id, message_id=m["id"])
-                        if d[2] >= 1], WAIT, what="a failed attempt")
+    wait_failed_attempts(servers, webhook_id, m["id"])
     r = request("DELETE", msg_url(servers.httpd_url, conv["id"], m["id"]), a)
     assert r.status_code == 204, r.text
     [row] = wait_delivery_state(servers, "dropped", webhook_id=webhook_id, message_id=m["id"])
