@@ -50,10 +50,17 @@ int chat_query_ids(struct chat_db *db, const char *sql, const struct chat_db_par
 
 /* Column list for chat_user_json_from_row, of the users row aliased as `a` (a string
  * literal): CHAT_USER_COLUMNS_COUNT columns. */
-#define CHAT_USER_COLUMNS(a) \
-    a ".id, " a ".username, " a ".display_name, " a ".avatar_sha256, " a ".deleted_at IS NOT NULL, " \
-    a ".is_bot"
+#define CHAT_USER_COLUMNS(a) CHAT_USER_FIELDS(CHAT_USER_FIELD_OF_ALIAS, a)
 #define CHAT_USER_COLUMNS_COUNT 6
+/* The same columns as scalar subqueries of the user whose id is the SQL expression id:
+ * for a locking read (FOR UPDATE) that must not lock the users row, which a join would. */
+#define CHAT_USER_COLUMNS_OF(id) CHAT_USER_FIELDS(CHAT_USER_FIELD_SUBQUERY, id)
+/* The one list both are made of: F(x, expression over a users row). */
+#define CHAT_USER_FIELDS(F, x)                                                             \
+    F(x, "id") ", " F(x, "username") ", " F(x, "display_name") ", " F(x, "avatar_sha256") \
+    ", " F(x, "deleted_at IS NOT NULL") ", " F(x, "is_bot")
+#define CHAT_USER_FIELD_OF_ALIAS(a, e) a "." e
+#define CHAT_USER_FIELD_SUBQUERY(id, e) "(SELECT su." e " FROM users su WHERE su.id = " id ")"
 
 /* Rows (key, value) ordered by key, as a batched statement returns them: values[i] gets
  * (malloc'ed, caller frees) the values of keys[i] and counts[i] their number; a key

@@ -106,13 +106,10 @@ static int lock_for_send(struct chat_db *db, const struct chat_message_input *in
         "WHEN EXISTS (SELECT 1 FROM participants q JOIN user_blocks b "
         "  ON b.blocked_id = q.user_id AND b.blocker_id = ? "
         "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 3 "
-        "ELSE 0 END, NOW(6), p.user_id, "
+        "ELSE 0 END, NOW(6), "
         /* Scalar subqueries, not a join: a locking read locks every row it joins, and
-         * the sender's users row is not the send's to lock. CHAT_USER_COLUMNS order. */
-        "(SELECT u.username FROM users u WHERE u.id = p.user_id), "
-        "(SELECT u.display_name FROM users u WHERE u.id = p.user_id), "
-        "(SELECT u.avatar_sha256 FROM users u WHERE u.id = p.user_id), "
-        "(SELECT u.deleted_at IS NOT NULL FROM users u WHERE u.id = p.user_id) "
+         * the sender's users row is not the send's to lock. */
+        CHAT_USER_COLUMNS_OF("p.user_id") " "
         "FROM conversations c JOIN participants p ON p.conversation_id = c.id AND p.user_id = ? "
         "WHERE c.id = ? FOR UPDATE",
         CHAT_DB_PARAMS(DB_INT(s), DB_INT(s), DB_INT(s), DB_INT(s), DB_INT(s), DB_INT(s),

@@ -15,7 +15,8 @@ def request(method, url, user=None, body=None, headers=None, **kw):
     (or raw `data=`) and extra headers."""
     h = auth_headers(user) if user else {}
     h.update(headers or {})
-    return requests.request(method, url, json=body, headers=h, timeout=TIMEOUT, **kw)
+    kw.setdefault("timeout", TIMEOUT)
+    return requests.request(method, url, json=body, headers=h, **kw)
 
 
 def msg_url(api_url, conv_id, message_id):
