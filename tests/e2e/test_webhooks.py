@@ -293,6 +293,34 @@ def test_redirects_are_not_followed(servers, make_user, hook):
         target.stop()
 
 
+def test_https_receivers_are_verified(servers, make_user):
+    """An HTTPS receiver whose certificate no trusted CA signed is refused (the attempt
+    fails with a certificate error); with notify_ca_file naming its CA it is delivered."""
+    tls = Receiver(SLOW_RECEIVER_PORT, tls=(servers.tls_cert, servers.tls_key))
+    tls.start()
+    tls_id, secret = add_webhook(servers, tls.url)
+    try:
+        a, b = make_user("wa"), make_user("wb")
+        conv = create_conv(servers.httpd_url, a, [b])
+        m = send(servers.httpd_url, a, conv["id"], "over TLS")
+        wait_failed_attempts(servers, tls_id, m["id"])
+        [row] = deliveries(servers, webhook_id=tls_id, message_id=m["id"])
+        assert "certificate" in row[3].lower(), row
+        assert tls.requests == []
+        servers.stop_proc("chat-notify")
+        servers.spawn("chat-notify-ca", ["chat-notify"], {"CHAT_NOTIFY_CA_FILE": servers.tls_cert},
+                      ready=lambda: servers.notify_active_count("chat-notify-ca") > 0)
+        [got] = tls.wait_for(for_message(m["id"], b["id"]), "the delivery over TLS")
+        assert signed_by(secret)(got)
+        wait_delivery_state(servers, "delivered", id=row[0])
+    finally:
+        servers.stop_proc("chat-notify-ca")
+        if "chat-notify" not in servers.procs:
+            servers.start_notify()
+        remove_webhook(servers, tls_id)
+        tls.stop()
+
+
 def test_delivery_is_dropped_after_max_attempts(servers, make_user, hook):
     """A receiver that keeps failing: after notify_max_attempts the delivery is dropped,
     logged and counted, and later deliveries still go out."""

@@ -5,6 +5,7 @@ receiver is the one under test."""
 
 import json
 import re
+import ssl
 import sys
 import threading
 import time
@@ -28,9 +29,10 @@ class Receiver:
     """An HTTP server on a fixed port (so it can go away and come back at the same
     address) that records every POST and answers with `status`."""
 
-    def __init__(self, port):
+    def __init__(self, port, tls=None):
         self.port = port
-        self.url = "http://127.0.0.1:%d/hook" % port
+        self.tls = tls  # (certificate file, key file): serve HTTPS
+        self.url = "%s://127.0.0.1:%d/hook" % ("https" if tls else "http", port)
         self.status = 200
         self.location = None  # with a 3xx status: the Location header
         self.hold = None  # a threading.Event: each request waits for it before answering
@@ -65,6 +67,10 @@ class Receiver:
 
         ThreadingHTTPServer.allow_reuse_address = True
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
