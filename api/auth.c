@@ -37,7 +37,7 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req)
         return CHAT_OK;
     char csrf[CHAT_TOKEN_CHARS + 1] = "";
     long long uid = 0, sid = 0;
-    int rc = chat_session_lookup(&app->db, token, &uid, &sid, csrf);
+    int rc = chat_session_lookup(&app->db, token, &uid, &sid, csrf, req->user_locale);
     if (rc == CHAT_E_NOT_AUTHENTICATED) {
         req->cookie_auth = false;
         return CHAT_OK;

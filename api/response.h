@@ -33,10 +33,27 @@ void chat_respond_created(struct chat_app *app, struct chat_response *res, bool 
 /* Answers 200 {"results": array}; takes ownership of array. */
 void chat_respond_results(struct chat_response *res, json_object *array);
 
+/* The locale of the request's texts: the user's setting, else Accept-Language, else en
+ * (shared/i18n.h). */
+enum chat_locale chat_request_locale(const struct chat_request *req);
+
 /* Sets res to the JSON error body {"detail", "code", "request_id"} with the error's
- * status. detail NULL uses the error's default text. Returns err, so handlers can write
- * `return chat_fail(...)`. The only place an error becomes a response body. */
+ * status. detail is a catalog key ("error.search.q_required"), whose text in the
+ * request's locale is sent, or NULL for the text of "error.<code>"; a detail that is not
+ * key-shaped (a sentence, not yet in a catalog) is sent as it is. `code` is the same in
+ * every language. Returns err, so handlers can write `return chat_fail(...)`. The only
+ * place an error becomes a response body. */
 int chat_fail(const struct chat_request *req, struct chat_response *res, int err,
               const char *detail);
+
+/* The detail text chat_fail() would send: detail's catalog text in the request's locale
+ * when detail is a key, detail itself when it is not (a sentence), else the text of
+ * "error.<code>". Valid while the catalogs are loaded (or as long as detail). */
+const char *chat_error_detail(const struct chat_request *req, int err, const char *detail);
+
+/* chat_fail with the detail's {name} placeholders filled from params (a json object or
+ * NULL; taken). */
+int chat_fail_params(const struct chat_request *req, struct chat_response *res, int err,
+                     const char *detail, json_object *params);
 
 #endif

@@ -144,6 +144,8 @@ CHAT_HANDLER(chat_handle_me)
     int rc = chat_user_get_json(&app->db, req->user_id, &user);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
+    /* The caller's own user object carries their locale setting (null for none). */
+    chat_json_add_nullable_string(user, "locale", *req->user_locale ? req->user_locale : NULL);
     chat_respond_json(res, 200, user);
     return CHAT_OK;
 }

@@ -118,7 +118,7 @@ CHAT_HANDLER(chat_handle_conversation_send)
     if (rc == CHAT_E_VALIDATION || rc == CHAT_E_BLOCKED || rc == CHAT_E_YOU_BLOCKED ||
         rc == CHAT_E_RECIPIENT_LEFT) {
         struct chat_page_view view = {.conv_id = conv_id,
-                                 .error = detail[0] ? detail : chat_err_message(rc),
+                                 .error = chat_error_detail(req, rc, detail[0] ? detail : NULL),
                                  .draft = values[SEND_TEXT],
                                  .status = chat_err_status(rc)};
         rc = chat_page_render(app, req, res, &view);

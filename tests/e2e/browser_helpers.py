@@ -27,6 +27,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from helpers import catalog
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -188,7 +190,9 @@ def status_state(driver):
 
 def wait_connected(driver, timeout=WAIT_S):
     wait(driver, timeout).until(lambda d: status_state(d) == "connected")
-    assert driver.find_element(By.ID, "connection-status").text.startswith("connected")
+    lang = driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
+    assert driver.find_element(By.ID, "connection-status").text.startswith(
+        catalog(lang)["page.status_connected"])
 
 
 def message_texts(driver):
