@@ -6,8 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "i18n.h"
-#include "log.h"
 #include "wake.h"
 
 void chat_app_init(struct chat_app *app, const struct chat_config *cfg)
@@ -25,17 +23,6 @@ void chat_app_free(struct chat_app *app)
     if (app->wake_fd >= 0)
         close(app->wake_fd);
     app->wake_fd = -1;
-}
-
-int chat_app_load_catalogs(const struct chat_config *cfg)
-{
-    char err[512];
-    if (chat_i18n_load(cfg->i18n_dir, err, sizeof(err)) != 0) {
-        log_error("message catalogs (i18n_dir): %s", err);
-        return -1;
-    }
-    log_debug("message catalogs: %zu keys in each locale", chat_i18n_key_count());
-    return 0;
 }
 
 void chat_app_wake_push(struct chat_app *app)

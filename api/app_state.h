@@ -11,10 +11,6 @@
 void chat_app_init(struct chat_app *app, const struct chat_config *cfg);
 void chat_app_free(struct chat_app *app);
 
-/* Reads the message catalogs from cfg->i18n_dir (shared/i18n.h), once per process before
- * any thread or worker starts. Returns 0, or -1 after logging why. */
-int chat_app_load_catalogs(const struct chat_config *cfg);
-
 /* After a commit that wrote events: wakes the push daemons. */
 void chat_app_wake_push(struct chat_app *app);
 

@@ -87,42 +87,13 @@ enum chat_locale chat_request_locale(const struct chat_request *req)
     return chat_i18n_negotiate(req->user_locale, req->accept_language);
 }
 
-const char *chat_error_detail(const struct chat_request *req, int err, const char *detail)
+int chat_fail(const struct chat_request *req, struct chat_response *res, int err,
+              const char *detail)
 {
-    enum chat_locale locale = chat_request_locale(req);
-    const char *text;
-    if (detail && !chat_i18n_key_valid(detail))
-        return detail;
-    if (detail) {
-        text = chat_i18n_text(locale, detail);
-        if (text)
-            return text;
-        log_error("no catalog text for the error detail key '%s'", detail);
-    }
-    char key[CHAT_I18N_KEY_MAX + 1];
-    snprintf(key, sizeof(key), "error.%s", chat_err_code(err));
-    text = chat_i18n_text(locale, key);
-    return text ? text : chat_err_message(err);
-}
-
-int chat_fail_params(const struct chat_request *req, struct chat_response *res, int err,
-                     const char *detail, json_object *params)
-{
-    struct strbuf text = {0};
-    chat_i18n_format(&text, chat_error_detail(req, err, detail), params);
-    json_object_put(params);
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "detail", json_object_new_string_len(text.data ? text.data : "",
-                                                                   (int)text.len));
-    strbuf_free(&text);
+    json_object_object_add(o, "detail", chat_i18n_error_json(chat_request_locale(req), err, detail));
     json_object_object_add(o, "code", json_object_new_string(chat_err_code(err)));
     json_object_object_add(o, "request_id", json_object_new_string(req->request_id));
     chat_respond_json(res, chat_err_status(err), o);
     return err;
-}
-
-int chat_fail(const struct chat_request *req, struct chat_response *res, int err,
-              const char *detail)
-{
-    return chat_fail_params(req, res, err, detail, NULL);
 }

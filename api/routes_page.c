@@ -92,7 +92,7 @@ CHAT_HANDLER(chat_handle_conversation_send)
         strncasecmp(req->content_type, "application/x-www-form-urlencoded", 33) != 0 ||
         (req->content_type[33] != '\0' && req->content_type[33] != ';'))
         return chat_fail(req, res, CHAT_E_UNSUPPORTED_MEDIA,
-                         "Send the form as application/x-www-form-urlencoded.");
+                         "error.form.content_type");
     memcpy(fields, send_form_fields, sizeof(fields));
     /* UTF-8 takes at most 4 bytes a character, and CRLF 2 per line break. */
     fields[SEND_TEXT].max_bytes = (size_t)app->cfg->max_message_chars * 4 + 4096;
@@ -117,11 +117,14 @@ CHAT_HANDLER(chat_handle_conversation_send)
      * left): the page again, with the reason and the text kept. */
     if (rc == CHAT_E_VALIDATION || rc == CHAT_E_BLOCKED || rc == CHAT_E_YOU_BLOCKED ||
         rc == CHAT_E_RECIPIENT_LEFT) {
+        struct strbuf reason = {0};
+        chat_i18n_error_text(&reason, chat_request_locale(req), rc, detail[0] ? detail : NULL);
         struct chat_page_view view = {.conv_id = conv_id,
-                                 .error = chat_error_detail(req, rc, detail[0] ? detail : NULL),
+                                 .error = reason.data,
                                  .draft = values[SEND_TEXT],
                                  .status = chat_err_status(rc)};
         rc = chat_page_render(app, req, res, &view);
+        strbuf_free(&reason);
         goto out;
     }
     if (rc != CHAT_OK) {

@@ -43,8 +43,8 @@ CHAT_HANDLER(chat_handle_participant_add)
     if (rc != CHAT_OK) {
         rc = chat_fail(req, res, rc,
                        rc == CHAT_E_NOT_FOUND    ? CHAT_DETAIL_CONVERSATION_NOT_FOUND
-                       : rc == CHAT_E_VALIDATION ? "user_id must be an existing user's id."
-                       : rc == CHAT_E_CONFLICT   ? "Only a group takes new participants, at most 256."
+                       : rc == CHAT_E_VALIDATION ? "error.user_id_unknown"
+                       : rc == CHAT_E_CONFLICT   ? "error.participant.group_only"
                                                  : NULL);
         goto out;
     }
@@ -60,11 +60,11 @@ CHAT_HANDLER(chat_handle_participant_remove)
     if (rc != CHAT_OK) {
         const char *detail = NULL;
         if (rc == CHAT_E_NOT_FOUND)
-            detail = "Not found.";
+            detail = "error.not_found";
         else if (rc == CHAT_E_CONFLICT)
-            detail = "A direct conversation has exactly two participants; leave it instead.";
+            detail = "error.participant.direct_remove";
         else if (rc == CHAT_E_NOT_ADMIN)
-            detail = "Only an admin of the group may remove other participants.";
+            detail = "error.participant.remove_not_admin";
         return chat_fail(req, res, rc, detail);
     }
     chat_app_wake_push(app);
@@ -91,8 +91,8 @@ CHAT_HANDLER(chat_handle_participant_role)
              : CHAT_E_VALIDATION;
     if (rc != CHAT_OK) {
         rc = chat_fail(req, res, rc,
-                       rc == CHAT_E_VALIDATION ? "role must be \"admin\" or \"member\"."
-                       : rc == CHAT_E_CONFLICT ? "A direct conversation has no roles."
+                       rc == CHAT_E_VALIDATION ? "error.participant.role_invalid"
+                       : rc == CHAT_E_CONFLICT ? "error.participant.direct_roles"
                                                : NULL);
         goto out;
     }

@@ -19,7 +19,7 @@
 #include "store.h"
 #include "upload.h"
 
-#define DETAIL_USER_NOT_FOUND "User not found."
+#define DETAIL_USER_NOT_FOUND "error.user_not_found"
 
 /* Answers 200 with the user object after a change others see (its user.updated event is
  * committed), waking the push daemons. Takes ownership of user. */
@@ -96,15 +96,14 @@ static int store_avatar(struct chat_app *app, struct chat_request *req, struct c
     char type[CHAT_CONTENT_TYPE_MAX + 1], detail[160];
     const char *sniffed = chat_image_sniff(up->data, up->len);
     if (up->len > (size_t)app->cfg->avatar_max_bytes) {
-        snprintf(detail, sizeof(detail), "An avatar may be at most %d bytes.",
-                 app->cfg->avatar_max_bytes);
+        chat_detail_printf(detail, sizeof(detail), "error.avatar.too_large", "max=%d",
+                           app->cfg->avatar_max_bytes);
         return chat_fail(req, res, CHAT_E_TOO_LARGE, detail);
     }
     if (!up->raw_type || !chat_content_type_normalize(up->raw_type, type, sizeof(type)) ||
         !sniffed || strcmp(type, sniffed) != 0)
         return chat_fail(req, res, CHAT_E_UNSUPPORTED_MEDIA,
-                         "An avatar must be a PNG, JPEG, GIF or WebP image, sent with its "
-                         "own Content-Type.");
+                         "error.avatar.type");
     json_object *user = NULL;
     int rc = chat_user_set_avatar(&app->db, req->user_id, sniffed, up->data, up->len, &user);
     if (rc != CHAT_OK)
@@ -138,7 +137,7 @@ CHAT_HANDLER(chat_handle_avatar_get)
     struct chat_db_result r;
     int rc = chat_avatar_get(&app->db, req->user_id, args->ids[0], &r);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Avatar not found." : NULL);
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "error.avatar.not_found" : NULL);
     char etag[72], version[20] = "";
     const char *sha = chat_db_cell(&r, 0, 1);
     snprintf(etag, sizeof(etag), "\"%s\"", sha);

@@ -412,7 +412,7 @@ int main(int argc, char **argv)
         chat_config_free(&cfg);
         return 2;
     }
-    if (chat_app_load_catalogs(&cfg) != 0) {
+    if (chat_i18n_load_logged(cfg.i18n_dir) != 0) {
         chat_config_free(&cfg);
         return 1;
     }

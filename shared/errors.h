@@ -23,7 +23,7 @@
     X(BLOCKED, 403, "blocked", "This user has blocked you.")                                \
     X(YOU_BLOCKED, 403, "user_blocked", "You have blocked this user; unblock them first.")   \
     X(RECIPIENT_LEFT, 403, "recipient_left", "The other participant has left this direct conversation; they see nothing new until they come back.") \
-    X(NOT_FOUND, 404, "not_found", "Not found.")                                           \
+    X(NOT_FOUND, 404, "not_found", "error.not_found")                                           \
     X(METHOD, 405, "method_not_allowed", "Method not allowed.")                            \
     X(CONFLICT, 409, "conflict", "The request conflicts with the current state.")          \
     X(DUPLICATE, 409, "duplicate", "That already exists.")                                 \
@@ -55,7 +55,7 @@ enum chat_err {
 
 /* Details that several places send with a code, so the same case reads the same
  * everywhere (REST, WebSocket error frames, the HTTP fallbacks). */
-#define CHAT_DETAIL_CONVERSATION_NOT_FOUND "Conversation not found."
+#define CHAT_DETAIL_CONVERSATION_NOT_FOUND "error.conversation_not_found"
 
 /* Lookups for an error value; an unknown value maps to INTERNAL. */
 int chat_err_status(int err);

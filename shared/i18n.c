@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errors.h"
+#include "log.h"
 #include "xalloc.h"
 
 /* Largest area file read. */
@@ -316,6 +318,17 @@ int chat_i18n_load(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+int chat_i18n_load_logged(const char *dir)
+{
+    char err[512];
+    if (chat_i18n_load(dir, err, sizeof(err)) != 0) {
+        log_error("message catalogs (i18n_dir): %s", err);
+        return -1;
+    }
+    log_debug("message catalogs: %zu keys in each locale", chat_i18n_key_count());
+    return 0;
+}
+
 size_t chat_i18n_key_count(void)
 {
     return tables[CHAT_LOCALE_EN].n;
@@ -506,4 +519,75 @@ json_object *chat_i18n_catalog_tree(enum chat_locale locale)
         }
     }
     return root;
+}
+
+void chat_detail_printf(char *detail, size_t len, const char *key, const char *params_fmt, ...)
+{
+    int n = snprintf(detail, len, "%s", key);
+    if (!params_fmt || n < 0 || (size_t)n + 1 >= len)
+        return;
+    detail[n] = CHAT_DETAIL_SEP[0];
+    va_list ap;
+    va_start(ap, params_fmt);
+    vsnprintf(detail + n + 1, len - (size_t)n - 1, params_fmt, ap);
+    va_end(ap);
+}
+
+/* Appends detail's text when detail is a key the catalogs have (with its values filled)
+ * or no key at all (as it is); false, appending nothing, for a key they lack. */
+static bool detail_text(struct strbuf *out, enum chat_locale locale, const char *detail)
+{
+    size_t klen = strcspn(detail, CHAT_DETAIL_SEP);
+    char key[CHAT_I18N_KEY_MAX + 1];
+    if (klen > CHAT_I18N_KEY_MAX) {
+        strbuf_puts(out, detail);
+        return true;
+    }
+    memcpy(key, detail, klen);
+    key[klen] = '\0';
+    if (!chat_i18n_key_valid(key)) {
+        strbuf_puts(out, detail);
+        return true;
+    }
+    const char *text = chat_i18n_text(locale, key);
+    if (!text)
+        return false;
+    json_object *params = json_object_new_object();
+    for (const char *p = detail + klen; *p;) {
+        p++; /* the separator */
+        size_t plen = strcspn(p, CHAT_DETAIL_SEP), nlen = strcspn(p, "=");
+        if (nlen < plen && nlen < 64) {
+            char name[64];
+            memcpy(name, p, nlen);
+            name[nlen] = '\0';
+            json_object_object_add(params, name,
+                                   json_object_new_string_len(p + nlen + 1, (int)(plen - nlen - 1)));
+        }
+        p += plen;
+    }
+    chat_i18n_format(out, text, params);
+    json_object_put(params);
+    return true;
+}
+
+void chat_i18n_error_text(struct strbuf *out, enum chat_locale locale, int err, const char *detail)
+{
+    if (detail && detail_text(out, locale, detail))
+        return;
+    if (detail)
+        log_error("no catalog text for the error detail '%.*s'",
+                  (int)strcspn(detail, CHAT_DETAIL_SEP), detail);
+    char key[CHAT_I18N_KEY_MAX + 1];
+    snprintf(key, sizeof(key), "error.%s", chat_err_code(err));
+    const char *text = chat_i18n_text(locale, key);
+    strbuf_puts(out, text ? text : chat_err_message(err));
+}
+
+json_object *chat_i18n_error_json(enum chat_locale locale, int err, const char *detail)
+{
+    struct strbuf text = {0};
+    chat_i18n_error_text(&text, locale, err, detail);
+    json_object *o = json_object_new_string_len(text.data ? text.data : "", (int)text.len);
+    strbuf_free(&text);
+    return o;
 }

@@ -40,6 +40,10 @@ enum chat_locale { CHAT_LOCALE_EN, CHAT_LOCALE_PT_BR, CHAT_LOCALE_ES, CHAT_LOCAL
  * tables loaded before only on success. Call before starting threads or workers. */
 int chat_i18n_load(const char *dir, char *err, size_t errlen);
 
+/* chat_i18n_load for a program's start: logs the problem (naming i18n_dir) and returns
+ * -1, or logs the key count at debug level and returns 0. */
+int chat_i18n_load_logged(const char *dir);
+
 /* Frees the loaded tables (at exit, for leak checkers). */
 void chat_i18n_free(void);
 
@@ -65,6 +69,25 @@ bool chat_i18n_key_valid(const char *s);
  * numbers in their JSON form); a placeholder params lacks stays as written. params is
  * borrowed and may be NULL. */
 void chat_i18n_format(struct strbuf *out, const char *text, json_object *params);
+
+/* Error details. A function that explains a refusal in a caller's buffer writes a
+ * catalog key and its placeholder values, not a sentence: "key", or "key" followed by
+ * "\x1fname=value" for each placeholder. chat_detail_printf() writes one (params_fmt is
+ * a printf format of the name=value pairs joined by CHAT_DETAIL_SEP, or NULL); the
+ * text is made where the language is known (chat_fail(), the push daemon's frames). */
+#define CHAT_DETAIL_SEP "\x1f"
+void chat_detail_printf(char *detail, size_t len, const char *key, const char *params_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Appends the text of an error in locale: detail's catalog text with its values when
+ * detail is a key (with values or not), detail itself when it is not key-shaped (a
+ * sentence), else the text of "error.<code>" (the built-in English of shared/errors.h
+ * when the catalogs lack it). A key the catalogs lack falls back to error.<code> and
+ * is logged. detail may be NULL. */
+void chat_i18n_error_text(struct strbuf *out, enum chat_locale locale, int err, const char *detail);
+
+/* The same text as a new json-c string, for a "detail" member. Caller puts. */
+json_object *chat_i18n_error_json(enum chat_locale locale, int err, const char *detail);
 
 /* A new flat object {key: text} of the locale's catalog, for the page's script. Caller
  * puts. */

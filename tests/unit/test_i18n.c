@@ -397,6 +397,53 @@ static void test_format_fills_placeholders(void **state)
     json_object_put(p);
 }
 
+/* The text of an error detail in each locale: a key with values, a plain key, a sentence
+ * (sent as it is), a key the catalogs lack and no detail (both the text of
+ * error.<code>). */
+static void test_error_details_in_each_locale(void **state)
+{
+    (void)state;
+    load_repository();
+    char detail[160];
+    struct strbuf b = {0};
+    chat_detail_printf(detail, sizeof(detail), "error.json.field_too_long",
+                       "name=text" CHAT_DETAIL_SEP "max=%d", 64);
+    chat_i18n_error_text(&b, CHAT_LOCALE_EN, CHAT_E_VALIDATION, detail);
+    assert_string_equal(b.data, "Field 'text' is longer than 64 characters.");
+    b.len = 0;
+    chat_i18n_error_text(&b, CHAT_LOCALE_PT_BR, CHAT_E_VALIDATION, detail);
+    assert_string_equal(b.data, "O campo 'text' tem mais de 64 caracteres.");
+    b.len = 0;
+    chat_i18n_error_text(&b, CHAT_LOCALE_ES, CHAT_E_VALIDATION, detail);
+    assert_string_equal(b.data, "El campo 'text' tiene más de 64 caracteres.");
+    b.len = 0;
+    chat_i18n_error_text(&b, CHAT_LOCALE_ES, CHAT_E_NOT_FOUND, "error.conversation_not_found");
+    assert_string_equal(b.data, chat_i18n_text(CHAT_LOCALE_ES, "error.conversation_not_found"));
+    b.len = 0;
+    chat_i18n_error_text(&b, CHAT_LOCALE_ES, CHAT_E_NOT_FOUND, "Not a key, a sentence.");
+    assert_string_equal(b.data, "Not a key, a sentence.");
+    b.len = 0;
+    chat_i18n_error_text(&b, CHAT_LOCALE_PT_BR, CHAT_E_NOT_FOUND, "error.no.such_key");
+    assert_string_equal(b.data, chat_i18n_text(CHAT_LOCALE_PT_BR, "error.not_found"));
+    b.len = 0;
+    chat_i18n_error_text(&b, CHAT_LOCALE_PT_BR, CHAT_E_RATE_LIMITED, NULL);
+    assert_string_equal(b.data, chat_i18n_text(CHAT_LOCALE_PT_BR, "error.rate_limited"));
+    /* A detail cut by its buffer still names its key. */
+    char small[32];
+    chat_detail_printf(small, sizeof(small), "error.json.field_too_long",
+                       "name=%s" CHAT_DETAIL_SEP "max=%d", "a_very_long_field_name", 5);
+    b.len = 0;
+    chat_i18n_error_text(&b, CHAT_LOCALE_EN, CHAT_E_VALIDATION, small);
+    assert_non_null(strstr(b.data, "Field '"));
+    strbuf_free(&b);
+    chat_i18n_free();
+    /* Without catalogs: the built-in English of shared/errors.h. */
+    struct strbuf e = {0};
+    chat_i18n_error_text(&e, CHAT_LOCALE_ES, CHAT_E_NOT_FOUND, NULL);
+    assert_string_equal(e.data, chat_err_message(CHAT_E_NOT_FOUND));
+    strbuf_free(&e);
+}
+
 static void test_catalog_tree_nests_at_the_dots(void **state)
 {
     (void)state;
@@ -424,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_a_refused_load_keeps_the_catalogs_in_use),
         cmocka_unit_test(test_negotiation),
         cmocka_unit_test(test_format_fills_placeholders),
+        cmocka_unit_test(test_error_details_in_each_locale),
         cmocka_unit_test(test_catalog_tree_nests_at_the_dots),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
