@@ -155,9 +155,9 @@ static json_object *day_label(const char *day, enum chat_locale locale)
 
 /* The message rows the template prints, for the page's messages (oldest first):
  * {id, sender, mine, text, deleted, edited, iso, clock, day and day_label (set on the
- * first message of each UTC day), reply {sender, text} or null, attachments [{filename, url}],
+ * first message of each UTC day), target (the message an around page is centred on), reply {sender, text} or null, attachments [{filename, url}],
  * reactions [{emoji, count}]}. The script re-renders them in the viewer's time zone. */
-static json_object *message_rows(json_object *messages, long long viewer_id,
+static json_object *message_rows(json_object *messages, long long viewer_id, long long target,
                                 enum chat_locale locale)
 {
     json_object *rows = json_object_new_array();
@@ -174,6 +174,8 @@ static json_object *message_rows(json_object *messages, long long viewer_id,
         json_object_object_add(row, "id", json_object_new_int64(chat_json_get_int(m, "id", 0)));
         json_object_object_add(row, "sender", json_object_new_string(
                                                   *display ? display : chat_json_get_string(sender, "username", "")));
+        json_object_object_add(row, "target", json_object_new_boolean(
+                                                  chat_json_get_int(m, "id", 0) == target));
         json_object_object_add(row, "mine", json_object_new_boolean(
                                                 chat_json_get_int(sender, "id", 0) == viewer_id));
         json_object_object_add(row, "text", json_object_new_string(chat_json_get_string(m, "text", "")));
@@ -256,6 +258,7 @@ int chat_page_render(struct chat_app *app, struct chat_request *req, struct chat
 {
     const struct chat_config *cfg = app->cfg;
     enum chat_locale locale = chat_request_locale(req);
+    long long around = 0;
     json_object *user = NULL, *convs = NULL, *conv = NULL, *page = NULL;
     json_object *ctx = page_context(cfg, req);
     json_object *boot = json_object_new_object();
@@ -274,7 +277,15 @@ int chat_page_render(struct chat_app *app, struct chat_request *req, struct chat
     }
     if (user && view->conv_id) {
         rc = chat_conv_get_json(&app->db, view->conv_id, req->user_id, &conv);
-        if (rc == CHAT_OK)
+        if (rc == CHAT_OK && view->around) {
+            rc = chat_message_around_json(&app->db, view->conv_id, req->user_id, view->around,
+                                          CHAT_PAGE_DEFAULT, &page);
+            /* Not a message of this conversation (any more): its latest page instead. */
+            around = rc == CHAT_OK ? view->around : 0;
+            if (rc == CHAT_E_NOT_FOUND)
+                rc = CHAT_OK;
+        }
+        if (rc == CHAT_OK && !page)
             rc = chat_message_page_json(&app->db, view->conv_id, req->user_id, view->before,
                                         0, CHAT_PAGE_DEFAULT, &page);
         if (rc == CHAT_E_NOT_FOUND) {
@@ -313,9 +324,14 @@ int chat_page_render(struct chat_app *app, struct chat_request *req, struct chat
                                json_object_new_string(conversation_title(conv, req->user_id, locale)));
         json_object_object_add(open, "is_group",
                                json_object_new_boolean(chat_json_get_bool(conv, "is_group", false)));
-        json_object_object_add(open, "has_more",
-                               json_object_new_boolean(chat_json_get_bool(page, "has_more", false)));
-        json_object_object_add(open, "messages", message_rows(results, req->user_id, locale));
+        /* An around page has more on both sides; the older ones are has_more_before. */
+        json_object_object_add(open, "has_more", json_object_new_boolean(
+                                                     chat_json_get_bool(page, "has_more", false) ||
+                                                     chat_json_get_bool(page, "has_more_before", false)));
+        json_object_object_add(open, "has_newer", json_object_new_boolean(
+                                                      chat_json_get_bool(page, "has_more_after", false)));
+        json_object_object_add(open, "around", json_object_new_int64(around));
+        json_object_object_add(open, "messages", message_rows(results, req->user_id, around, locale));
         json_object_object_add(open, "client_msg_id", json_object_new_string(client_msg_id));
         if (view->error)
             json_object_object_add(open, "error", json_object_new_string(view->error));
@@ -325,6 +341,7 @@ int chat_page_render(struct chat_app *app, struct chat_request *req, struct chat
         json_object_object_add(boot, "conversation", json_object_get(conv));
         json_object_object_add(boot, "messages", json_object_get(page));
         json_object_object_add(boot, "messages_before", json_object_new_int64(view->before));
+        json_object_object_add(boot, "messages_around", json_object_new_int64(around));
     }
     json_object_object_add(ctx, "registration_enabled",
                            json_object_new_boolean(cfg->registration_enabled));

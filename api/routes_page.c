@@ -42,8 +42,12 @@ CHAT_HANDLER(chat_handle_conversation_page)
 {
     struct chat_page_view view = {.conv_id = args->ids[0], .status = 200};
     int rc = chat_query_positive_int(req, res, "before", LLONG_MAX, &view.before);
+    if (rc == CHAT_OK)
+        rc = chat_query_positive_int(req, res, "around", LLONG_MAX, &view.around);
     if (rc != CHAT_OK)
         return rc;
+    if (view.before && view.around)
+        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "error.message.one_cursor");
     return chat_page_render(app, req, res, &view);
 }
 

@@ -1,4 +1,4 @@
-/* GET /api/chat/search/?q=&conversation=&before=&limit= */
+/* GET /api/chat/search/?q=&conversation=&sender=&before=&limit= */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,9 +18,10 @@ CHAT_HANDLER(chat_handle_search)
     /* Room for more than CHAT_SEARCH_QUERY_MAX characters, so that a longer q is
      * refused rather than cut. */
     char q[CHAT_SEARCH_QUERY_MAX * 4 + 8];
-    long long conv, before, limit;
+    long long conv, sender, before, limit;
     int rc;
     if ((rc = chat_query_positive_int(req, res, "conversation", LLONG_MAX, &conv)) != CHAT_OK ||
+        (rc = chat_query_positive_int(req, res, "sender", LLONG_MAX, &sender)) != CHAT_OK ||
         (rc = chat_query_positive_int(req, res, "before", LLONG_MAX, &before)) != CHAT_OK ||
         (rc = chat_query_positive_int(req, res, "limit", CHAT_PAGE_MAX, &limit)) != CHAT_OK)
         return rc;
@@ -37,7 +38,7 @@ CHAT_HANDLER(chat_handle_search)
         return chat_fail(req, res, CHAT_E_BAD_REQUEST, detail);
     }
     json_object *page;
-    rc = chat_message_search_json(&app->db, req->user_id, q, conv, before,
+    rc = chat_message_search_json(&app->db, req->user_id, q, conv, sender, before,
                                   limit ? (int)limit : CHAT_PAGE_DEFAULT, &page);
     if (rc == CHAT_E_BAD_REQUEST)
         return chat_fail(req, res, rc, "error.search.q_no_word");

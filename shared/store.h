@@ -496,12 +496,14 @@ int chat_attachments_attach(struct chat_db *db, long long message_id, long long 
 #define CHAT_SEARCH_QUERY_MAX 200 /* characters of q */
 
 /* Messages of viewer_id's conversations (or only of conv_id when non-zero, which must be
- * one of them, else CHAT_E_NOT_FOUND) whose text matches q, tombstones excluded, newest
- * first, with id < before when before > 0: {results, has_more}. Words of 3+ characters
- * use the FULLTEXT index (all must match, as prefixes); a query with only shorter words
- * is a substring match instead. CHAT_E_BAD_REQUEST when q has no word. */
+ * one of them, else CHAT_E_NOT_FOUND; only sender_id's when that is non-zero) whose text
+ * matches q, tombstones excluded, newest first, with id < before when before > 0:
+ * {results, has_more}. Words of 3+ characters use the FULLTEXT index (all must match, as
+ * prefixes); a query with only shorter words is a substring match instead.
+ * CHAT_E_BAD_REQUEST when q has no word. */
 int chat_message_search_json(struct chat_db *db, long long viewer_id, const char *q,
-                             long long conv_id, long long before, int limit, json_object **out);
+                             long long conv_id, long long sender_id, long long before, int limit,
+                             json_object **out);
 
 /* ---- rate limits (store_ratelimit.c) ---- */
 

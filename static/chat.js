@@ -3,6 +3,7 @@
 // only ever reaches the DOM through textContent (or as the text of links it builds).
 import { api, ApiError, ChatConnection, Outbox, newClientId, resolveWsUrl, upload } from "./chat-client.js";
 import { avatarFor, fillAvatar, startAccountDialog } from "./chat-account.js";
+import { startMessageSearch } from "./chat-search.js";
 import { formatDate, formatNumber, locale, t, tn } from "./i18n.js";
 
 const boot = JSON.parse(document.getElementById("bootstrap").textContent);
@@ -549,6 +550,11 @@ function updateJump() {
 
 async function jumpTo(id) {
   for (let i = 0; i < CATCH_UP_PAGES && !messageEls.has(id) && hasMore; i++) await loadOlder();
+  showTarget(id);
+}
+
+// Scrolls message id into the middle of the view and flashes it.
+function showTarget(id) {
   const li = messageEls.get(id);
   if (!li) return;
   li.scrollIntoView({ block: "center" });
@@ -774,13 +780,30 @@ function showPage(page, unread) {
   updateJump();
 }
 
-async function openConversation(id, { push = false, fromServer = false } = {}) {
+// The page centred on message `around` (a search hit), then every newer page up to the
+// latest (at most AROUND_FILL_PAGES of 200), so the window stays one run of messages
+// ending at the newest, as the rest of the page expects. {results, has_more}.
+const AROUND_FILL_PAGES = 10;
+async function aroundPage(id, around, first) {
+  const page = first || await call("GET", `/api/chat/conversations/${id}/messages/?around=${around}&limit=${PAGE}`);
+  const results = [...page.results];
+  let more = page.has_more_after;
+  for (let i = 0; more && results.length && i < AROUND_FILL_PAGES; i++) {
+    const next = await call("GET", `/api/chat/conversations/${id}/messages/?after=${results[results.length - 1].id}&limit=200`);
+    results.push(...next.results);
+    more = next.has_more;
+  }
+  return { results, has_more: page.has_more_before };
+}
+
+async function openConversation(id, { push = false, fromServer = false, around = 0 } = {}) {
   const conv = convs.get(id);
   if (!conv) return;
   const seq = ++loadSeq;
   const firstOpen = current !== id;
   current = id;
-  if (push) history.pushState({ conv: id }, "", `/chat/${id}/`);
+  if (fromServer && boot.messages_around) around = boot.messages_around;
+  if (push) history.pushState({ conv: id }, "", around ? `/chat/${id}/?around=${around}` : `/chat/${id}/`);
   setView("conversation");
   resetConversationState();
   if (!fromServer) buildPane(conv);
@@ -789,12 +812,14 @@ async function openConversation(id, { push = false, fromServer = false } = {}) {
   renderList();
   if (firstOpen) fetchPresence(conv);
   try {
-    const page = fromServer && boot.messages && !boot.messages_before
-      ? boot.messages
-      : await call("GET", `/api/chat/conversations/${id}/messages/?limit=${PAGE}`);
+    const page = around ? await aroundPage(id, around, fromServer ? boot.messages : null)
+      : fromServer && boot.messages && !boot.messages_before
+        ? boot.messages
+        : await call("GET", `/api/chat/conversations/${id}/messages/?limit=${PAGE}`);
     if (seq !== loadSeq) return;
     if (fromServer && boot.messages_before) history.replaceState({ conv: id }, "", `/chat/${id}/`);
     showPage(page, unread);
+    if (around) showTarget(around);
     loadMarkers(id, seq);
     maybeMarkRead();
     if (!fromServer || window.matchMedia("(min-width: 701px)").matches) $("compose-text").focus({ preventScroll: true });
@@ -822,6 +847,17 @@ function showList({ push = false } = {}) {
   pane.replaceChildren(p);
   delete pane.dataset.id;
   renderList();
+}
+
+// A search hit: its conversation, at that message.
+function openAtMessage(convId, messageId) {
+  if (!convs.has(convId)) return;
+  if (convId === current && messageEls.has(messageId)) {
+    setView("conversation");
+    showTarget(messageId);
+    return;
+  }
+  openConversation(convId, { push: true, around: messageId });
 }
 
 function selectConversation(id) {
@@ -1770,6 +1806,7 @@ async function startChat() {
   startDetailsDialog();
   startBlockedDialog();
   startAccountDialog({ $, call, boot, me, showError, onUser: applyUserUpdate });
+  startMessageSearch({ $, call, convs, me, conversationTitle, displayName, openAt: openAtMessage });
   fillAvatar($("me-avatar"), me);
   $("me-avatar").hidden = false;
   window.addEventListener("popstate", () => {
@@ -1799,7 +1836,8 @@ async function startChat() {
   const id = conversationFromPath();
   if (id !== null && convs.has(id) && $("compose")) {
     wirePane();
-    history.replaceState({ conv: id }, "", window.location.pathname);
+    // A search hit's link (?around=) keeps its query, so a reload opens there again.
+    history.replaceState({ conv: id }, "", window.location.pathname + (boot.messages_around ? window.location.search : ""));
     await openConversation(id, { fromServer: true });
   } else {
     setView("list");
