@@ -40,6 +40,8 @@ CHAT_HANDLER(chat_handle_conversation_create);
 CHAT_HANDLER(chat_handle_conversation_get);
 CHAT_HANDLER(chat_handle_conversation_rename);
 CHAT_HANDLER(chat_handle_conversation_leave);
+/* routes_notifications.c */
+CHAT_HANDLER(chat_handle_notifications_put);
 /* routes_participants.c */
 CHAT_HANDLER(chat_handle_participant_list);
 CHAT_HANDLER(chat_handle_participant_add);

@@ -25,6 +25,7 @@ const struct chat_route chat_routes[] = {
     {"GET", "/api/chat/conversations/{id}/", chat_handle_conversation_get, CHAT_ROUTE_AUTH},
     {"PATCH", "/api/chat/conversations/{id}/", chat_handle_conversation_rename, CHAT_ROUTE_AUTH},
     {"DELETE", "/api/chat/conversations/{id}/", chat_handle_conversation_leave, CHAT_ROUTE_AUTH},
+    {"PUT", "/api/chat/conversations/{id}/notifications/", chat_handle_notifications_put, CHAT_ROUTE_AUTH},
     {"GET", "/api/chat/conversations/{id}/participants/", chat_handle_participant_list, CHAT_ROUTE_AUTH},
     {"POST", "/api/chat/conversations/{id}/participants/", chat_handle_participant_add, CHAT_ROUTE_AUTH},
     {"DELETE", "/api/chat/conversations/{id}/participants/{id}/", chat_handle_participant_remove, CHAT_ROUTE_AUTH},

@@ -23,10 +23,12 @@
     X(BLOCKED, 403, "blocked", "This user has blocked you.")                                \
     X(YOU_BLOCKED, 403, "user_blocked", "You have blocked this user; unblock them first.")   \
     X(RECIPIENT_LEFT, 403, "recipient_left", "The other participant has left this direct conversation; they see nothing new until they come back.") \
-    X(NOT_FOUND, 404, "not_found", "error.not_found")                                           \
+    X(MENTION_NOT_ALLOWED, 403, "mention_not_allowed", "Only an admin of this group may use @all or @here in a group of more than 100 participants.") \
+    X(NOT_FOUND, 404, "not_found", "Not found.")                                           \
     X(METHOD, 405, "method_not_allowed", "Method not allowed.")                            \
     X(CONFLICT, 409, "conflict", "The request conflicts with the current state.")          \
     X(DUPLICATE, 409, "duplicate", "That already exists.")                                 \
+    X(GROUP_FULL, 409, "group_full", "The group has as many participants as it may have.") \
     X(LAST_ADMIN, 409, "last_admin", "A group keeps at least one admin; promote another first.") \
     X(TOO_LARGE, 413, "payload_too_large", "The request body is too large.")               \
     X(UNSUPPORTED_MEDIA, 415, "unsupported_media_type", "Send the body as application/json.") \

@@ -8,8 +8,9 @@
 
 /* Builds conversation objects for the viewer: every conversation when only_conv is 0,
  * else just that one. A fixed number of queries regardless of the number of
- * conversations. for_event leaves out the viewer-specific fields (unread_count, and
- * "me" in the last message's reactions). */
+ * conversations. for_event leaves out the viewer-specific fields (unread_count,
+ * unread_mention_count, the notification level and mute, and "me" in the last message's
+ * reactions): an event payload reaches every participant. */
 static int build_conversations(struct chat_db *db, long long viewer_id, long long only_conv,
                                bool for_event, json_object **out_array)
 {
@@ -20,7 +21,11 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
         "SELECT c.id, c.is_group, c.name, c.created_at, c.last_activity_at, c.last_message_id, "
         "(SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id "
         "   AND m.id > p.last_read_message_id AND m.sender_id <> p.user_id "
-        "   AND m.deleted_at IS NULL) "
+        "   AND m.deleted_at IS NULL), "
+        /* message_mentions_unread: one index range; tombstones have no rows left */
+        "(SELECT COUNT(*) FROM message_mentions mm WHERE mm.user_id = p.user_id "
+        "   AND mm.conversation_id = c.id AND mm.message_id > p.last_read_message_id), "
+        "p.notify_level, IF(p.muted_until > NOW(6), p.muted_until, NULL) "
         "FROM participants p JOIN conversations c ON c.id = p.conversation_id "
         "WHERE p.user_id = ? AND (? = 0 OR c.id = ?) "
         "ORDER BY c.last_activity_at DESC, c.id DESC LIMIT 200",
@@ -73,9 +78,11 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
         chat_json_add_nullable_string(c, "last_activity_at",
                                       chat_time_rfc3339(chat_db_cell(&convs, i, 4), t2));
         json_object *plist = json_object_new_array();
+        int members = 0;
         for (unsigned k = 0; k < parts.nrows; k++) {
             if (chat_db_cell_int(&parts, k, 0) != id)
                 continue;
+            members++;
             json_object *u = chat_user_json_from_row(&parts, k, 1);
             if (!for_event) /* presence (store_presence.c) changes without an event here */
                 json_object_object_add(u, "online",
@@ -91,9 +98,14 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
             if (chat_db_cell_int(&lasts, k, 1) == id)
                 last = json_object_get(json_object_array_get_idx(last_messages, k));
         json_object_object_add(c, "last_message", last);
-        if (!for_event)
+        if (!for_event) {
             json_object_object_add(c, "unread_count",
                                    json_object_new_int64(chat_db_cell_int(&convs, i, 6)));
+            json_object_object_add(c, "unread_mention_count",
+                                   json_object_new_int64(chat_db_cell_int(&convs, i, 7)));
+            chat_notify_fields_add(c, chat_db_cell_int(&convs, i, 1) != 0, members,
+                                   chat_db_cell(&convs, i, 8), chat_db_cell(&convs, i, 9));
+        }
         json_object_array_add(arr, c);
     }
     *out_array = arr;

@@ -7,13 +7,14 @@
  *                   store_audit.c (the moderation log)
  *                   store_blocks.c (who blocked whom)
  *   2  records and decorators: store_users.c, store_attachments.c (uploads, attach, gc),
+ *                   store_mentions.c (a message's mentions, written with it),
  *                   store_reactions.c and store_message_attachments.c (fields of message
  *                   objects)
  *   3  message views:      store_messages.c
  *   4  conversation views: store_conversations.c, store_search.c
  *   5  writes:      store_conversation_changes.c, store_message_submit.c,
  *                   store_message_edits.c, store_reaction_changes.c, store_receipts.c,
- *                   store_presence.c, store_block_changes.c
+ *                   store_presence.c, store_block_changes.c, store_notify_levels.c
  * The public declarations stay in store.h whichever file defines them. */
 #ifndef CHAT_STORE_INTERNAL_H
 #define CHAT_STORE_INTERNAL_H
@@ -57,18 +58,23 @@ void chat_rows_group_by_key(const struct chat_db_result *r, const long long *key
  * with an empty username, whatever its row holds. */
 json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
 
+/* Participant objects {user..., joined_at, role} from rows of CHAT_USER_COLUMNS,
+ * joined_at and role, in the rows' order. */
+json_object *chat_participants_json_from_rows(const struct chat_db_result *r);
+
 /* Column list for chat_message_json_from_row; the query must alias messages as m and
  * the sender's users row as u. */
 #define CHAT_MESSAGE_COLUMNS                                                                 \
     "m.id, m.conversation_id, " CHAT_USER_COLUMNS("u") ", m.text, "                       \
-    "m.created_at, m.edited_at, m.deleted_at, m.reply_to_id, m.client_msg_id"
+    "m.created_at, m.edited_at, m.deleted_at, m.reply_to_id, m.client_msg_id, m.mentions_json"
 
 /* The usual head of a message query: every column, with the sender joined. */
 #define CHAT_MESSAGE_SELECT                                                                  \
     "SELECT " CHAT_MESSAGE_COLUMNS " FROM messages m JOIN users u ON u.id = m.sender_id "
 
 /* Builds the REST message object from a row selected with CHAT_MESSAGE_COLUMNS, with
- * empty "reactions" and "attachments"; chat_messages_decorate fills them. */
+ * empty "reactions" and "attachments" (chat_messages_decorate fills them) and its
+ * "mentions" as stored by chat_mentions_store. */
 json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned row);
 
 /* The "id"s of the message objects in `messages` as a JSON array text ("[1,2,3]"), for
@@ -82,6 +88,17 @@ char *chat_message_ids_json(json_object *messages);
  * CHAT_ATTACHMENT_COLUMNS cells starting at col. */
 json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,
                                            unsigned col);
+
+/* A participant's notification level in effect: setting ("all", "mentions", "none"), or
+ * when that is NULL the default, "mentions" for a group of more than
+ * CHAT_NOTIFY_MENTIONS_DEFAULT_OVER members, else "all" (docs/API.md "Notification
+ * levels"). */
+const char *chat_notify_level_effective(bool is_group, long long members, const char *setting);
+/* Adds "notify_level" (in effect), "notify_level_setting" (setting or null) and
+ * "muted_until" (RFC 3339 from the DATETIME muted_until, null when not muted now: the
+ * caller passes NULL for a mute that has ended) to obj. */
+void chat_notify_fields_add(json_object *obj, bool is_group, long long members,
+                            const char *setting, const char *muted_until);
 
 /* ---- layer 1, store_membership.c: who takes part (chat_conv_check_participant and
  * chat_conv_ids_for_user are public, in store.h) ---- */
@@ -104,6 +121,17 @@ void chat_message_add_me(json_object *message, long long viewer_id);
  * attachment of a message that is being deleted (inside the caller's transaction). */
 int chat_attachments_fill(struct chat_db *db, json_object *messages);
 int chat_attachments_clear_for_message(struct chat_db *db, long long message_id);
+
+/* store_mentions.c: inside the caller's transaction, with the conversation locked (a
+ * send or an edit): finds the mentions of text (mentions.h) among conv_id's participants
+ * and stores them as message_id's mentions_json (NULL for none) and message_mentions rows
+ * (one per user reached: named, or by @all, or by @here when online now), replacing
+ * earlier ones when replace. CHAT_E_MENTION_NOT_ALLOWED for @all/@here in a group of more
+ * than CHAT_MENTION_ALL_ADMIN_ONLY participants from someone who is not its admin. */
+int chat_mentions_store(struct chat_db *db, long long conv_id, long long message_id,
+                        long long sender_id, const char *text, bool replace);
+/* store_mentions.c: inside a delete's transaction: message_id mentions nobody any more. */
+int chat_mentions_clear(struct chat_db *db, long long message_id);
 
 /* ---- layer 3, store_messages.c: message views ---- */
 
@@ -130,5 +158,23 @@ int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member
                          json_object **out);
 
 /* Layer 5 (writes) declares nothing here: its functions are public (store.h) or static. */
+
+/* ---- layer 5, store_group_members.c: many participants at once ---- */
+
+/* "[1,2,3]": ids as a JSON array, for the statements below (malloc'd, caller frees). */
+char *chat_ids_json(const long long *ids, size_t n);
+/* CHAT_OK when the n distinct users of ids_json all exist (not deleted) and none has
+ * blocked inviter_id; else CHAT_E_VALIDATION or CHAT_E_BLOCKED. Three statements at most. */
+int chat_members_check(struct chat_db *db, const char *ids_json, size_t n, long long inviter_id);
+/* The users of ids_json who take part in conv_id already, sorted (*ids malloc'd). */
+int chat_members_existing(struct chat_db *db, long long conv_id, const char *ids_json,
+                          long long **ids, size_t *count);
+/* Inserts the users of ids_json (none of whom takes part yet) as members of conv_id, and
+ * with announce_each a participant.added event for each. */
+int chat_members_insert(struct chat_db *db, long long conv_id, const char *ids_json,
+                        bool announce_each);
+/* The participant objects of the users of ids_json in conv_id, in joining order. */
+int chat_members_json(struct chat_db *db, long long conv_id, const char *ids_json,
+                      json_object **out_array);
 
 #endif

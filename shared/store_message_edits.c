@@ -111,6 +111,8 @@ int chat_message_edit(struct chat_db *db, long long conv_id, long long message_i
     if (rc == CHAT_OK)
         rc = chat_db_exec(db, "UPDATE messages SET text = ?, edited_at = NOW(6) WHERE id = ?",
                           CHAT_DB_PARAMS(DB_STR(text), DB_INT(message_id)), NULL, NULL);
+    if (rc == CHAT_OK) /* the entities follow the new text (offsets, names, reach) */
+        rc = chat_mentions_store(db, conv_id, message_id, user_id, text, true);
     if (rc == CHAT_OK)
         rc = append_message_event(db, conv_id, message_id, user_id, "message.updated", out);
     *changed = rc == CHAT_OK;
@@ -141,6 +143,8 @@ static int tombstone(struct chat_db *db, long long conv_id, long long message_id
                           CHAT_DB_PARAMS(DB_INT(message_id)), NULL, NULL);
     if (rc == CHAT_OK)
         rc = chat_attachments_clear_for_message(db, message_id);
+    if (rc == CHAT_OK)
+        rc = chat_mentions_clear(db, message_id);
     /* The tombstone is the message.deleted payload and replaces the text in every earlier
      * event, so no resume after this commit can return the text (docs/protocol.md). */
     long long event_id = 0;

@@ -107,6 +107,10 @@ static int insert_message(struct chat_db *db, const struct chat_message_input *i
                       NULL, &id);
     if (rc != CHAT_OK)
         return rc;
+    rc = chat_mentions_store(db, in->conversation_id, (long long)id, in->sender_id, in->text,
+                             false);
+    if (rc != CHAT_OK)
+        return rc;
     /* Same transaction: a failed attach (taken by a concurrent send) undoes the message. */
     rc = chat_attachments_attach(db, (long long)id, in->sender_id, in->attachment_ids,
                                  in->attachment_count);

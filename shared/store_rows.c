@@ -107,6 +107,16 @@ json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned
     chat_json_add_nullable_string(m, "client_msg_id", chat_db_cell(r, row, t + 5));
     json_object_object_add(m, "reactions", json_object_new_array());
     json_object_object_add(m, "attachments", json_object_new_array());
+    /* Written by chat_mentions_store only, so it is an array or NULL; anything else
+     * (a hand-edited row) reads as no mentions rather than breaking the message. */
+    json_object *mentions = NULL;
+    if (!deleted && !chat_db_cell_is_null(r, row, t + 6))
+        mentions = json_tokener_parse(chat_db_cell(r, row, t + 6));
+    if (!json_object_is_type(mentions, json_type_array)) {
+        json_object_put(mentions);
+        mentions = json_object_new_array();
+    }
+    json_object_object_add(m, "mentions", mentions);
     return m;
 }
 
@@ -160,4 +170,38 @@ void chat_rows_group_by_key(const struct chat_db_result *r, const long long *key
             counts[i] = end - start;
         }
     }
+}
+
+json_object *chat_participants_json_from_rows(const struct chat_db_result *r)
+{
+    json_object *arr = json_object_new_array_ext((int)r->nrows);
+    for (unsigned i = 0; i < r->nrows; i++) {
+        char joined[32];
+        json_object *p = chat_user_json_from_row(r, i, 0);
+        chat_json_add_nullable_string(
+                p, "joined_at",
+                chat_time_rfc3339(chat_db_cell(r, i, CHAT_USER_COLUMNS_COUNT), joined));
+        json_object_object_add(p, "role", json_object_new_string(
+                                              chat_db_cell(r, i, CHAT_USER_COLUMNS_COUNT + 1)));
+        json_object_array_add(arr, p);
+    }
+    return arr;
+}
+
+const char *chat_notify_level_effective(bool is_group, long long members, const char *setting)
+{
+    if (setting && *setting)
+        return setting;
+    return is_group && members > CHAT_NOTIFY_MENTIONS_DEFAULT_OVER ? "mentions" : "all";
+}
+
+void chat_notify_fields_add(json_object *obj, bool is_group, long long members,
+                            const char *setting, const char *muted_until)
+{
+    char t[32];
+    json_object_object_add(obj, "notify_level", json_object_new_string(
+                                                    chat_notify_level_effective(is_group, members,
+                                                                                setting)));
+    chat_json_add_nullable_string(obj, "notify_level_setting", setting);
+    chat_json_add_nullable_string(obj, "muted_until", chat_time_rfc3339(muted_until, t));
 }

@@ -17,8 +17,9 @@ CREATE TABLE message_mentions (
     CONSTRAINT message_mentions_user_fk FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
--- The mention entities of the message JSON ([{"user_id", "offset", "length"}, and
--- {"kind": "all"|"here", ...}]), computed by the server from the text at send and edit;
+-- The mention entities of the message JSON ([{"kind": "user"|"all"|"here", "user_id"
+-- (null but for "user"), "offset", "length"}], offsets and lengths in UTF-16 code
+-- units), computed by the server from the text at send and edit (shared/mentions.c);
 -- NULL when the text mentions nobody.
 ALTER TABLE messages ADD COLUMN mentions_json TEXT NULL;
 

@@ -8,7 +8,7 @@ from api_helpers import (assert_error, direct, events_since, group, last_event_i
                          msgs_url, request, send, unread)
 
 MESSAGE_KEYS = {"id", "conversation_id", "sender", "text", "created_at", "edited_at", "deleted",
-                "reply_to", "client_msg_id", "reactions", "attachments"}
+                "reply_to", "client_msg_id", "reactions", "attachments", "mentions"}
 
 
 @pytest.fixture

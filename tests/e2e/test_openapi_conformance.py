@@ -31,6 +31,7 @@ BODIES = {
     "sendMessage": {"text": "from an outsider"},
     "editMessage": {"text": "edited by an outsider"},
     "setParticipantRole": {"role": "admin"},
+    "setConversationNotifications": {"level": "none", "muted_until": None},
     "blockUser": {"user_id": "<member>"},
     "updateProfile": {"display_name": "renamed"},
     "deleteAccount": {"password": "<outsider_password>"},
