@@ -32,6 +32,16 @@ static const char *page_text(enum chat_locale locale, const char *key)
     return text ? text : key;
 }
 
+/* The name a user object shows: its display name, else its username; a deleted account
+ * is "Deleted user" in the page's language. Borrowed from user or the catalog. */
+static const char *user_name(json_object *user, enum chat_locale locale)
+{
+    if (chat_json_get_bool(user, "deleted", false))
+        return page_text(locale, "page.deleted_user");
+    const char *display = chat_json_get_string(user, "display_name", "");
+    return *display ? display : chat_json_get_string(user, "username", "");
+}
+
 /* The name the viewer sees for conv: the group's name, or the other participant's
  * display name (username when that is empty) for a direct chat. Borrowed from conv. */
 static const char *conversation_title(json_object *conv, long long viewer_id,
@@ -48,8 +58,7 @@ static const char *conversation_title(json_object *conv, long long viewer_id,
             p = json_object_array_get_idx(participants, i);
             if (chat_json_get_int(p, "id", 0) == viewer_id)
                 continue;
-            const char *display = chat_json_get_string(p, "display_name", "");
-            return *display ? display : chat_json_get_string(p, "username", "");
+            return user_name(p, locale);
         }
     }
     return page_text(locale, "page.just_you");
@@ -169,11 +178,9 @@ static json_object *message_rows(json_object *messages, long long viewer_id, lon
         char day[11], clock[6];
         const char *iso = chat_json_get_string(m, "created_at", "");
         json_object_object_get_ex(m, "sender", &sender);
-        const char *display = chat_json_get_string(sender, "display_name", "");
         split_time(iso, day, clock);
         json_object_object_add(row, "id", json_object_new_int64(chat_json_get_int(m, "id", 0)));
-        json_object_object_add(row, "sender", json_object_new_string(
-                                                  *display ? display : chat_json_get_string(sender, "username", "")));
+        json_object_object_add(row, "sender", json_object_new_string(user_name(sender, locale)));
         json_object_object_add(row, "target", json_object_new_boolean(
                                                   chat_json_get_int(m, "id", 0) == target));
         json_object_object_add(row, "mine", json_object_new_boolean(
@@ -199,8 +206,7 @@ static json_object *message_rows(json_object *messages, long long viewer_id, lon
                 if (chat_json_get_int(o, "id", 0) != reply_to)
                     continue;
                 json_object_object_get_ex(o, "sender", &os);
-                json_object_object_add(quote, "sender", json_object_new_string(
-                                                            chat_json_get_string(os, "display_name", "")));
+                json_object_object_add(quote, "sender", json_object_new_string(user_name(os, locale)));
                 json_object_object_add(quote, "text", message_preview(o, locale));
             }
             json_object_object_add(row, "reply", quote);

@@ -133,6 +133,7 @@ let hideBlocked = (() => {
 })();
 
 function displayName(user) {
+  if (user && user.deleted) return t("page.deleted_user");
   return user ? user.display_name || user.username : "";
 }
 

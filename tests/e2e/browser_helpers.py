@@ -329,6 +329,14 @@ def rest(servers, user, method, path, **kw):
     return r.json() if r.content else None
 
 
+def three_people(servers, make_user, prefix, locale):
+    """Alice, Bob and Carol (display names), Alice with the language setting locale."""
+    alice, bob, carol = (make_user(prefix + name.lower(), display_name=name)
+                         for name in ("Alice", "Bob", "Carol"))
+    assert rest(servers, alice, "PATCH", "/api/users/me/", json={"locale": locale})["locale"] == locale
+    return alice, bob, carol
+
+
 def direct_chat(servers, user, other):
     return rest(servers, user, "POST", "/api/chat/conversations/",
                 json={"participant_ids": [other["id"]], "is_group": False})["id"]

@@ -15,17 +15,10 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select
 
 from browser_helpers import (browsers, finish, group_chat, login_with_cookie,  # noqa: F401
-                             pool, say, wait, wait_connected, wait_for_message)
+                             pool, say, three_people, wait, wait_connected, wait_for_message)
 from helpers import catalog
 
 LOCALES = ["en", "pt-BR", "es"]
-
-
-def set_locale(servers, user, locale):
-    r = requests.patch(servers.httpd_url + "/api/users/me/", json={"locale": locale}, timeout=30,
-                       headers={"Authorization": "Bearer " + user["token"]})
-    assert r.status_code == 200, r.text
-    assert r.json()["locale"] == locale
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -81,10 +74,7 @@ FORMATS = """
 def test_conversation_page_in_the_users_language(servers, make_user, pool, locale):
     base = servers.httpd_url
     cat = catalog(locale)
-    alice = make_user("i18nalice", display_name="Alice")
-    bob = make_user("i18nbob", display_name="Bob")
-    carol = make_user("i18ncarol", display_name="Carol")
-    set_locale(servers, alice, locale)
+    alice, bob, carol = three_people(servers, make_user, "i18n", locale)
     conv = group_chat(servers, alice, [bob, carol], "Trip")
     # An attachment of 1.5 MiB: its size is a decimal number in the locale's format.
     r = requests.post(servers.httpd_url + "/api/chat/attachments/?filename=plan.bin",

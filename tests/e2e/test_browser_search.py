@@ -8,6 +8,7 @@ after it. Without JavaScript, /chat/<id>/?around=<message> renders that part of 
 history. One screenshot per language."""
 
 import os
+import re
 import uuid
 
 import pytest
@@ -16,10 +17,15 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
 from browser_helpers import (direct_chat, finish, group_chat, login_with_cookie,  # noqa: F401
-                             pool, rest, say, wait, wait_connected)
+                             pool, say, three_people, wait, wait_connected)
 from helpers import auth_headers, catalog
 
 LOCALES = ["en", "pt-BR", "es"]
+
+
+def rendered_texts(html):
+    """The texts of the messages the server rendered (not the bootstrap JSON)."""
+    return re.findall(r'<div class="message-text">([^<]*)</div>', html)
 
 
 def word():
@@ -50,10 +56,7 @@ def wait_status(d, text):
 def test_search_filters_highlights_and_opens_at_the_hit(servers, make_user, pool, locale):
     base = servers.httpd_url
     cat = catalog(locale)
-    alice = make_user("srchalice", display_name="Alice")
-    bob = make_user("srchbob", display_name="Bob")
-    carol = make_user("srchcarol", display_name="Carol")
-    rest(servers, alice, "PATCH", "/api/users/me/", json={"locale": locale})
+    alice, bob, carol = three_people(servers, make_user, "srch", locale)
     w = word()
     direct = direct_chat(servers, alice, bob)
     group = group_chat(servers, alice, [bob, carol], "Planning")
@@ -130,12 +133,14 @@ def test_around_without_javascript(servers, api_url, make_user):
     assert r.status_code == 200
     assert 'class="message target" id="m%d"' % middle["id"] in r.text
     assert 'id="older-link"' in r.text and 'id="newer-link" href="/chat/%d/"' % conv in r.text
-    assert "first " not in r.text and "after 79" not in r.text
+    shown = rendered_texts(r.text)
+    assert len(shown) == 50 and "the middle one" in shown
+    assert shown[0] == "more 56" and shown[-1] == "after 24", shown
     # Another conversation's message: the latest page, no target.
     elsewhere = direct_chat(servers, alice, make_user("srchnojs"))
     r = requests.get(api_url + "/chat/%d/?around=%d" % (elsewhere, middle["id"]),
                      headers=auth_headers(alice), timeout=30)
-    assert r.status_code == 200 and " target" not in r.text and "the middle one" not in r.text
+    assert r.status_code == 200 and " target" not in r.text and rendered_texts(r.text) == []
     # An outsider gets the 404 page, as for the conversation itself.
     r = requests.get(api_url + "/chat/%d/?around=%d" % (conv, middle["id"]),
                      headers=auth_headers(make_user("srchout")), timeout=30)

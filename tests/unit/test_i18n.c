@@ -165,6 +165,93 @@ static int scan_c(const char *file, const char *src)
     return missing;
 }
 
+/* Appends word to the space-separated list in out (dropped when it does not fit). */
+static void append_word(char *out, size_t outlen, const char *word)
+{
+    size_t used = strlen(out), len = strlen(word);
+    if (used + len + 2 > outlen)
+        return;
+    if (used)
+        out[used++] = ' ';
+    memcpy(out + used, word, len + 1);
+}
+
+/* The sorted, space-joined {name}s of text. */
+static void placeholder_names(const char *text, char *out, size_t outlen)
+{
+    char names[32][64];
+    size_t n = 0;
+    for (const char *p = strchr(text, '{'); p && n < 32; p = strchr(p + 1, '{')) {
+        size_t len = 0;
+        while (ident(p[1 + len]))
+            len++;
+        if (len && len < 64 && p[1 + len] == '}') {
+            memcpy(names[n], p + 1, len);
+            names[n++][len] = '\0';
+        }
+    }
+    qsort(names, n, sizeof(names[0]), (int (*)(const void *, const void *))strcmp);
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        if (i == 0 || strcmp(names[i], names[i - 1]) != 0)
+            append_word(out, outlen, names[i]);
+}
+
+/* chat_detail_printf(detail, len, "key", "name=%s" CHAT_DETAIL_SEP "max=%d", ...): the
+ * names given must be the placeholders of the key's English text. */
+static int scan_detail_calls(const char *file, const char *src)
+{
+    int wrong = 0;
+    for (const char *p = src; (p = strstr(p, "chat_detail_printf(")) != NULL; p++) {
+        const char *q = p + strlen("chat_detail_printf(");
+        for (int commas = 0; *q && commas < 2; q++)
+            commas += *q == ',';
+        while (*q == ' ' || *q == '\n')
+            q++;
+        if (*q != '"')
+            continue; /* a key chosen at run time (json_util.c's type_key) */
+        size_t klen = key_len(q + 1);
+        char key[CHAT_I18N_KEY_MAX + 1];
+        if (q[1 + klen] != '"' || klen > CHAT_I18N_KEY_MAX)
+            continue;
+        memcpy(key, q + 1, klen);
+        key[klen] = '\0';
+        const char *text = chat_i18n_text(CHAT_LOCALE_EN, key);
+        if (!text)
+            continue; /* scan_c reports it */
+        /* The names: every "name=" at the start of a literal piece after the key. */
+        char given[512] = "", want[512];
+        const char *end = strchr(q + 2 + klen, ')');
+        char names[32][64];
+        size_t n = 0;
+        for (const char *r = q + 2 + klen; r && r < end && n < 32; r = strchr(r + 1, '"')) {
+            if (r[-1] == '\\' || r[1] == ',' || r[1] == ')' || r[1] == ' ')
+                continue;
+            size_t len = 0;
+            while (ident(r[1 + len]))
+                len++;
+            if (len && len < 64 && r[1 + len] == '=') {
+                memcpy(names[n], r + 1, len);
+                names[n++][len] = '\0';
+            }
+        }
+        qsort(names, n, sizeof(names[0]), (int (*)(const void *, const void *))strcmp);
+        for (size_t i = 0; i < n; i++)
+            append_word(given, sizeof(given), names[i]);
+        placeholder_names(text, want, sizeof(want));
+        if (strcmp(given, want) != 0) {
+            print_message("%s: %s is given {%s}, its text has {%s}\n", file, key, given, want);
+            wrong++;
+        }
+    }
+    return wrong;
+}
+
+static int scan_c_all(const char *file, const char *src)
+{
+    return scan_c(file, src) + scan_detail_calls(file, src);
+}
+
 static int scan_dir(const char *dir, const char *ext, int (*scan)(const char *, const char *))
 {
     DIR *d = opendir(dir);
@@ -194,8 +281,8 @@ static void test_every_key_the_code_names_is_in_the_catalogs(void **state)
     load_repository();
     int missing = scan_dir("static", ".js", scan_script) +
                   scan_dir("templates", ".html", scan_template) +
-                  scan_dir("api", ".c", scan_c) + scan_dir("shared", ".c", scan_c) +
-                  scan_dir("httpd", ".c", scan_c);
+                  scan_dir("api", ".c", scan_c_all) + scan_dir("shared", ".c", scan_c_all) +
+                  scan_dir("httpd", ".c", scan_c_all) + scan_dir("push", ".c", scan_c_all);
     assert_int_equal(missing, 0);
     chat_i18n_free();
 }
@@ -211,6 +298,14 @@ static void test_the_scanners_find_a_missing_key(void **state)
     assert_int_equal(scan_template("x.html", "<h1>{{ t.page.gone_missing }}</h1>"), 1);
     assert_int_equal(scan_c("x.c", "chat_fail(req, res, rc, \"error.profile.locale_unknown\");"), 0);
     assert_int_equal(scan_c("x.c", "chat_fail(req, res, rc, \"error.profile.nope\"); \"u.id\""), 1);
+    assert_int_equal(scan_detail_calls("x.c", "chat_detail_printf(d, n, \"error.search.q_length\", "
+                                              "\"max=%d\", 5);"), 0);
+    assert_int_equal(scan_detail_calls("x.c", "chat_detail_printf(d, n, \"error.search.q_length\", "
+                                              "\"limit=%d\", 5);"), 1);
+    assert_int_equal(scan_detail_calls("x.c", "chat_detail_printf(d, n, \"error.search.q_length\", "
+                                              "NULL);"), 1);
+    assert_int_equal(scan_detail_calls("x.c", "chat_detail_printf(d, n, \"error.json.field_too_long\",\n"
+                                              "  \"name=%s\" CHAT_DETAIL_SEP \"max=%zu\", a, b);"), 0);
     chat_i18n_free();
 }
 
