@@ -148,3 +148,29 @@ def test_around_without_javascript(servers, api_url, make_user):
     r = requests.get(api_url + "/chat/%d/?around=%d&before=%d" % (conv, middle["id"], first["id"]),
                      headers=auth_headers(alice), timeout=30)
     assert r.status_code == 400 and r.json()["code"] == "bad_request"
+
+
+def test_more_results_pages_on(servers, make_user, pool):
+    """20 results at a time; "More results" asks for the ones before the last shown,
+    with the same filters, until there are none."""
+    cat = catalog("en")
+    alice, bob, _ = three_people(servers, make_user, "srchmore", "en")
+    conv = direct_chat(servers, alice, bob)
+    w = word()
+    sent = [say(servers, bob, conv, "%s number %d" % (w, i))["id"] for i in range(25)]
+    d = login_with_cookie(pool.get(0), servers.httpd_url, alice)
+    wait_connected(d)
+    search_for(d, w)
+    wait_status(d, cat["search.results_more.other"].replace("{count}", "20"))
+    assert [r[0] for r in results(d)] == sent[::-1][:20]
+    more = d.find_element(By.ID, "search-more")
+    assert more.text == cat["search.more"]
+    more.click()
+    wait_status(d, cat["search.results.other"].replace("{count}", "25"))
+    assert [r[0] for r in results(d)] == sent[::-1]
+    assert not more.is_displayed()
+    # Closing the search empties it and shows the conversations again.
+    d.find_element(By.ID, "search-close").click()
+    assert not d.find_element(By.ID, "search-panel").is_displayed()
+    assert d.find_element(By.ID, "message-search").get_attribute("value") == ""
+    finish(servers, d, servers.httpd_url, "search-more.png")
