@@ -144,9 +144,16 @@ struct chat_notify_stream {
  * batch means call again), *enqueued the deliveries stored. */
 int chat_notify_evaluate(struct chat_db *db, const struct chat_notify_stream *stream,
                          int preview_chars, int *events, long long *enqueued);
+/* The lease that makes one chat-notify the working one (notify_leader): takes it when
+ * it is free or has expired, or renews it when holder has it, for lease_ms. *leading
+ * says whether holder has it now (false on an error too). */
+int chat_notify_lead(struct chat_db *db, const char *holder, int lease_ms, bool *leading);
+/* Gives the lease up at once, when holder has it (a clean stop: a standby takes over
+ * without waiting for it to expire). */
+int chat_notify_resign(struct chat_db *db, const char *holder);
 /* Claims up to limit due deliveries, leased for lease_s seconds (not due again before
- * then): rows of (id, url, secret, body, attempts, webhook_id) into *out, which the
- * caller frees (nothing to free on error). */
+ * then): rows of (id, url, secret, body, attempts, webhook_id, whether the message was
+ * deleted since) into *out, which the caller frees (nothing to free on error). */
 int chat_notify_claim(struct chat_db *db, int limit, int lease_s, struct chat_db_result *out);
 /* Records one attempt of a delivery: delivered, dropped (the last attempt failed), or
  * due again in retry_ms; error (may be NULL) is kept as last_error. */

@@ -643,7 +643,7 @@ class Servers:
                 self.problems.append(problem)
 
     def notify_active_count(self, name="chat-notify"):
-        """How many times chat-notify `name` (its log) said it took the lock and works."""
+        """How many times chat-notify `name` (its log) said it took the lease and works."""
         path = self.log_path(name)
         return path.read_text(errors="replace").count("notify: active") if path.exists() else 0
 

@@ -83,6 +83,15 @@ def test_bot_cannot_log_in_or_use_a_cookie(api_url, servers):
         assert_error(r, 401, "not_authenticated")
 
 
+def test_user_list_marks_bots(servers, make_user):
+    bot, person = add_bot(servers), make_user("bl")
+    lines = servers.chatctl("user", "list").stdout.splitlines()
+    assert lines[0].split()[:5] == ["id", "username", "admin", "bot", "deactivated"]
+    rows = {ln.split()[1]: ln.split() for ln in lines[1:]}
+    assert rows[bot["username"]][2:4] == ["no", "yes"]
+    assert rows[person["username"]][2:4] == ["no", "no"]
+
+
 def test_new_token_replaces_the_old(api_url, servers):
     bot = add_bot(servers)
     out = servers.chatctl("bot", "token", bot["username"]).stdout
