@@ -43,7 +43,7 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req)
     bool bot = !req->cookie_auth && strlen(token) == CHAT_BOT_TOKEN_CHARS &&
                !strncmp(token, CHAT_BOT_TOKEN_PREFIX, strlen(CHAT_BOT_TOKEN_PREFIX));
     int rc = bot ? chat_bot_token_lookup(&app->db, token, &uid)
-                 : chat_session_lookup(&app->db, token, &uid, &sid, csrf);
+                 : chat_session_lookup(&app->db, token, &uid, &sid, csrf, req->user_locale);
     if (rc == CHAT_E_NOT_AUTHENTICATED) {
         req->cookie_auth = false;
         return CHAT_OK;

@@ -254,6 +254,7 @@ class Servers:
             "db_name": "chat",
             "static_dir": str(REPO / "static"),
             "templates_dir": str(REPO / "templates"),
+            "i18n_dir": str(REPO / "i18n"),
             "sql_dir": str(REPO / "sql"),
             "password_memlimit_kib": "8192",
             "password_opslimit": "1",
