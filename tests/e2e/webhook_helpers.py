@@ -3,6 +3,7 @@ chatctl commands that point chat-notify at it. Signatures are checked with the w
 example of docs/WEBHOOKS.md (docs/examples/webhook_receiver.py), so the documented
 receiver is the one under test."""
 
+import contextlib
 import json
 import re
 import ssl
@@ -98,6 +99,21 @@ def add_webhook(servers, url):
 
 def remove_webhook(servers, webhook_id):
     servers.chatctl("webhook", "remove", str(webhook_id))
+
+
+@contextlib.contextmanager
+def webhook_at(servers, receiver):
+    """Starts receiver and adds an offline webhook pointing at it for the with block:
+    yields (webhook id, secret); then removes the webhook and stops the receiver."""
+    receiver.start()
+    webhook_id, secret = add_webhook(servers, receiver.url)
+    try:
+        yield webhook_id, secret
+    finally:
+        if receiver.hold is not None:
+            receiver.hold.set()
+        remove_webhook(servers, webhook_id)
+        receiver.stop()
 
 
 def signed_by(secret):
