@@ -1,14 +1,17 @@
 /* /api/chat/conversations/ and <pk>/: list, create, get, rename (PATCH), leave (DELETE). */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "app_state.h"
+#include "db_batch.h"
 #include "errors.h"
 #include "handlers.h"
 #include "ratelimit.h"
 #include "request.h"
 #include "response.h"
 #include "store.h"
+#include "xalloc.h"
 
 CHAT_HANDLER(chat_handle_conversation_list)
 {
@@ -22,7 +25,7 @@ CHAT_HANDLER(chat_handle_conversation_list)
 }
 
 static const struct chat_field create_fields[] = {
-    {"participant_ids", CHAT_FIELD_INT_ARRAY, true, false, CHAT_GROUP_MAX_PARTICIPANTS},
+    {"participant_ids", CHAT_FIELD_INT_ARRAY, true, false, CHAT_GROUP_PARTICIPANTS_CEILING},
     {"name", CHAT_FIELD_STRING, false, true, CHAT_CONV_NAME_MAX},
     {"is_group", CHAT_FIELD_BOOL, false, true, 0},
 };
@@ -49,13 +52,8 @@ static int take_creation_tokens(struct chat_app *app, struct chat_request *req,
             return CHAT_OK;
         return chat_rate_limit_action(app, req, res, CHAT_RATE_NEW_CONVERSATION, 1);
     }
-    int invited = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool seen = ids[i] == req->user_id;
-        for (size_t k = 0; k < i && !seen; k++)
-            seen = ids[k] == ids[i];
-        invited += !seen;
-    }
+    /* ids is sorted and without repeats (the handler): everyone in it but the creator. */
+    int invited = (int)n - (bsearch(&req->user_id, ids, n, sizeof(*ids), chat_id_cmp) != NULL);
     int rc = chat_rate_limit_action(app, req, res, CHAT_RATE_NEW_CONVERSATION, 1);
     if (rc == CHAT_OK)
         rc = chat_rate_limit_action(app, req, res, CHAT_RATE_INVITATION, invited);
@@ -71,9 +69,10 @@ CHAT_HANDLER(chat_handle_conversation_create)
         return rc;
     json_object *ids_json = json_object_object_get(body, "participant_ids");
     size_t n = json_object_array_length(ids_json);
-    long long ids[CHAT_GROUP_MAX_PARTICIPANTS];
+    long long *ids = chat_xcalloc(n ? n : 1, sizeof(*ids));
     for (size_t i = 0; i < n; i++)
         ids[i] = json_object_get_int64(json_object_array_get_idx(ids_json, i));
+    n = chat_ids_sort_unique(ids, n);
     bool is_group = chat_json_get_bool(body, "is_group", false);
     const char *name = chat_json_get_string(body, "name", NULL);
     long long conv_id = 0;
@@ -96,11 +95,16 @@ CHAT_HANDLER(chat_handle_conversation_create)
     }
     if ((rc = take_creation_tokens(app, req, res, ids, n, is_group)) != CHAT_OK)
         goto out;
-    rc = chat_conv_create(&app->db, req->user_id, ids, n, name, is_group, &conv_id, &existed);
+    rc = chat_conv_create(&app->db, req->user_id, ids, n, name, is_group,
+                          app->cfg->group_max_participants, &conv_id, &existed);
     if (rc == CHAT_E_VALIDATION) {
-        rc = chat_fail(req, res, rc,
-                       is_group ? "A group needs at least one other existing user."
-                                : "A direct conversation needs exactly one other existing user.");
+        char detail[160] = "A direct conversation needs exactly one other existing user.";
+        if (is_group)
+            snprintf(detail, sizeof(detail),
+                     "A group needs at least one other existing user, and at most %d "
+                     "participants with its creator.",
+                     app->cfg->group_max_participants);
+        rc = chat_fail(req, res, rc, detail);
         goto out;
     }
     if (rc == CHAT_OK)
@@ -111,6 +115,7 @@ CHAT_HANDLER(chat_handle_conversation_create)
     }
     chat_respond_created(app, res, !existed, conv);
 out:
+    free(ids);
     json_object_put(body);
     return rc;
 }

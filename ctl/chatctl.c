@@ -386,7 +386,8 @@ static int cmd_demo(const struct chat_config *cfg, struct chat_db *db)
         (rc = demo_user(cfg, db, "bob", "Bob", &bob)) != CHAT_OK ||
         (rc = demo_user(cfg, db, "carol", "Carol", &carol)) != CHAT_OK)
         return report(rc, "demo users");
-    rc = chat_conv_create(db, alice, &bob, 1, NULL, false, &conv, &existed);
+    rc = chat_conv_create(db, alice, &bob, 1, NULL, false, cfg->group_max_participants, &conv,
+                          &existed);
     if (rc != CHAT_OK)
         return report(rc, "demo direct conversation");
     struct chat_db_result r;
@@ -398,7 +399,8 @@ static int cmd_demo(const struct chat_config *cfg, struct chat_db *db)
     chat_db_result_free(&r);
     if (!have_group) {
         long long others[2] = {bob, carol};
-        rc = chat_conv_create(db, alice, others, 2, "Demo group", true, &conv, &existed);
+        rc = chat_conv_create(db, alice, others, 2, "Demo group", true,
+                              cfg->group_max_participants, &conv, &existed);
         if (rc != CHAT_OK)
             return report(rc, "demo group");
     }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_batch.h"
 #include "errors.h"
 #include "event_tail.h"
 #include "jobs.h"
@@ -18,12 +19,6 @@
 #include "store.h"
 #include "strbuf.h"
 #include "xalloc.h"
-
-static int compare_ids(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return x < y ? -1 : x > y;
-}
 
 /* New results for n jobs, one each, of `kind` with `status` until answered. */
 static void new_results(struct push_job *const *jobs, size_t n, enum push_result_kind kind,
@@ -71,7 +66,7 @@ static int answer_auth(const struct push_job *job, struct push_result *res, json
         return CHAT_E_NOT_AUTHENTICATED;
     if (job->conversation_id > 0) { /* /ws/chat/<pk>/: pk only, and only as a participant */
         if (!*convs || !bsearch(&job->conversation_id, *convs, nconv, sizeof(**convs),
-                                compare_ids))
+                                chat_id_cmp))
             return CHAT_E_NOT_FOUND;
         res->conv_ids = chat_xmalloc(sizeof(long long));
         res->conv_ids[0] = job->conversation_id;

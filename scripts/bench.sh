@@ -26,8 +26,9 @@
 #             every message sent until then is measured (nothing may be lost).
 #      Their users, sessions, conversations and participants are inserted with SQL
 #      (bench_setup_sql below): one password hash copied from a seeded user, bearer
-#      tokens "<random run prefix><user id>" stored as their SHA-256 like real sessions,
-#      and the 2,000-member group inserted directly, past the API's group size cap;
+#      tokens "<random run prefix><user id>" stored as their SHA-256 like real sessions;
+#      the 2,000-member group is created through the API in one request, and a second
+#      one by adding 1,999 people in one request (both timed: "large groups");
 #   6. tables; then everything it started is stopped (also on failure or Ctrl-C), and
 #      pgrep must find nothing of it left.
 # Exits non-zero when a request failed, a socket could not be opened, a delivery was
@@ -171,6 +172,8 @@ rate_write_per_minute = 100000000
 rate_write_burst = 100000000
 rate_auth_per_minute = 100000000
 rate_auth_burst = 100000000
+# The large groups are built through the API: one creator invites 4,000 people.
+rate_invitations_per_hour = 100000000
 EOF
 export CHAT_CONFIG=$CONF
 
@@ -605,8 +608,9 @@ fi
 # SHA-256(token) (chat_session_lookup). chat-loadgen derives each token the same way.
 # Each scenario has users of its own (1: lgu00001-01000, 2: lgu01001-03000, 3:
 # lgu03001-13000), so that no scenario's sockets belong to another's conversations.
-# Direct conversations pair consecutive users. The group is inserted with its 2,000
-# participants directly: the API caps groups at CHAT_GROUP_MAX_PARTICIPANTS (256).
+# Direct conversations pair consecutive users. The 2,000-member group is created through
+# the API (nginx+FastCGI), in one request, and so is a second one of 2,000 by adding 1,999
+# people in one request: both are timed (group_rows).
 LG_TOKEN_PREFIX=lgt$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')u
 ws_rows=()
 
@@ -644,12 +648,40 @@ bench_pairs() {
                 (SELECT id FROM users WHERE $(lg_range "$1" "$2"));"
 }
 
-# bench_group FIRST COUNT: one group of these users.
+# api_post_timed PATH JSON USER_ID: POSTs JSON through nginx as lgu USER_ID's session;
+# prints "STATUS SECONDS".
+api_post_timed() {
+    curl -s -o "$VAR/api-post.json" -w '%{http_code} %{time_total}' -X POST \
+        -H "Authorization: Bearer $LG_TOKEN_PREFIX$3" -H 'Content-Type: application/json' \
+        --data-binary "@$2" "http://$HOST:$NGINX_PORT$1"
+}
+
+# bench_group FIRST COUNT: the group "Load group" of these users, created by the first
+# through POST /api/chat/conversations/, and "Bulk add group" of the same users, created
+# with one other member and then given the rest by one POST .../participants/ (user_ids).
+group_rows=()
 bench_group() {
-    sql "INSERT INTO conversations (is_group, name, created_by)
-            SELECT 1, 'Load group', id FROM users WHERE $(lg_range "$1" 1);
-        INSERT INTO participants (conversation_id, user_id)
-            SELECT LAST_INSERT_ID(), id FROM users WHERE $(lg_range "$1" "$2");"
+    local ids creator conv out
+    ids=$(sql "SELECT GROUP_CONCAT(id ORDER BY id) FROM users WHERE $(lg_range "$1" "$2")")
+    creator=${ids%%,*}
+    printf '{"participant_ids": [%s], "name": "Load group", "is_group": true}' "${ids#*,}" \
+        >"$VAR/group-create.json"
+    out=($(api_post_timed /api/chat/conversations/ "$VAR/group-create.json" "$creator"))
+    [ "${out[0]}" = 201 ] || die "creating the $2-member group answered ${out[0]}: $(head -c 300 "$VAR/api-post.json")"
+    group_rows+=("$(printf '| create a group of %d (POST /api/chat/conversations/) | %d | %.0f |' \
+        "$2" "${out[0]}" "$(awk -v t="${out[1]}" 'BEGIN { print t * 1000 }')")")
+    local second=${ids#*,}
+    second=${second%%,*}
+    printf '{"participant_ids": [%s], "name": "Bulk add group", "is_group": true}' "$second" \
+        >"$VAR/group-small.json"
+    out=($(api_post_timed /api/chat/conversations/ "$VAR/group-small.json" "$creator"))
+    [ "${out[0]}" = 201 ] || die "creating the bulk add group answered ${out[0]}"
+    conv=$("$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$VAR/api-post.json")
+    printf '{"user_ids": [%s]}' "${ids#*,}" >"$VAR/group-add.json"
+    out=($(api_post_timed "/api/chat/conversations/$conv/participants/" "$VAR/group-add.json" "$creator"))
+    [ "${out[0]}" = 201 ] || die "adding $(($2 - 2)) people answered ${out[0]}: $(head -c 300 "$VAR/api-post.json")"
+    group_rows+=("$(printf '| add %d people to a group (POST .../participants/ user_ids) | %d | %.0f |' \
+        "$(($2 - 2))" "${out[0]}" "$(awk -v t="${out[1]}" 'BEGIN { print t * 1000 }')")")
 }
 
 # plan_direct FIRST COUNT FILE: the plan ("CONV USER USER" lines) of those users' pairs.
@@ -809,6 +841,15 @@ if want_ws; then
         "---------:" "---------:" "-------:" "-------:"
     printf '%s\n' "${ws_rows[@]}"
     echo
+    if [ ${#group_rows[@]} -gt 0 ]; then
+        echo "large groups through the API (nginx+FastCGI, one request each; the first POST of"
+        echo "a fresh server, so it includes connection and statement preparation):"
+        echo
+        echo "| request | status | ms |"
+        echo "|---|--:|--:|"
+        printf '%s\n' "${group_rows[@]}"
+        echo
+    fi
     if want ceiling; then
         echo "fan-out ceiling into the 2,000-member group (no loss, p99 <= 100 ms):" \
             "$ceiling msg/s ($( [ "$ceiling" = none ] && echo - || echo $((ceiling * 2000)) ) deliveries/s);" \

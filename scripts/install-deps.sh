@@ -13,7 +13,7 @@ libjson-c-dev libsodium-dev libcmocka-dev
 nginx-light apache2 libapache2-mod-fcgid lighttpd spawn-fcgi
 python3 python3-pytest python3-requests python3-websockets python3-selenium python3-jsonschema python3-yaml python3-pymysql
 chromium chromium-driver
-wrk openssl
+wrk openssl curl
 debhelper dpkg-dev fakeroot lintian adduser systemd
 clang libclang-rt-14-dev
 "

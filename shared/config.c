@@ -130,6 +130,9 @@ const struct chat_setting chat_settings[] = {
     BOOL_SETTING(cookie_secure, "false", "Mark cookies Secure (set true when served over HTTPS)."),
     INT_SETTING(max_body_bytes, "1048576", 1024, 104857600,
                 "Largest JSON request body; larger bodies get 413."),
+    INT_SETTING(group_max_participants, "10000", 2, CHAT_GROUP_PARTICIPANTS_CEILING,
+                "Most participants a group may have, its creator included: creating a larger "
+                "one gets 422, adding to a full one 409 group_full."),
     INT_SETTING(max_message_chars, "4000", 1, 65535, "Longest message text, in characters."),
     INT_SETTING(password_memlimit_kib, "65536", 8, 4194304,
                 "argon2id memory cost for new password hashes, in KiB."),

@@ -60,6 +60,7 @@ struct chat_config {
     int session_ttl_hours;
     bool cookie_secure;
     int max_body_bytes;
+    int group_max_participants;
     int max_message_chars;
     int password_memlimit_kib;
     int password_opslimit;
@@ -103,6 +104,10 @@ extern const unsigned chat_settings_count;
 
 /* The config file used when neither --config nor CHAT_CONFIG names one. */
 #define CHAT_CONFIG_DEFAULT_PATH "etc/chat.conf"
+
+/* The largest group_max_participants allowed, so a request's participant list has a
+ * bound before the setting is consulted. */
+#define CHAT_GROUP_PARTICIPANTS_CEILING 100000
 
 /* Loads defaults, then `path` (or CHAT_CONFIG, or the default path when both are NULL),
  * then the environment. A missing file is an error only when it was named explicitly.

@@ -34,6 +34,11 @@ static inline void chat_db_bind_id_list(struct chat_db_param *params, const long
         params[i] = DB_INT(i < n ? ids[i] : 0);
 }
 
+/* qsort/bsearch order of long long ids. */
+int chat_id_cmp(const void *a, const void *b);
+/* Sorts ids and drops repeats; returns how many are left. */
+size_t chat_ids_sort_unique(long long *ids, size_t n);
+
 /* Runs sql, whose parameters are a CHAT_DB_IN_LIST of ids (bound as above) followed by
  * nextra more (at most 4), into *out (the caller frees it): chat_db_query's contract. */
 int chat_db_query_ids(struct chat_db *db, const char *sql, const long long *ids, size_t n,

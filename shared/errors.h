@@ -28,6 +28,7 @@
     X(METHOD, 405, "method_not_allowed", "Method not allowed.")                            \
     X(CONFLICT, 409, "conflict", "The request conflicts with the current state.")          \
     X(DUPLICATE, 409, "duplicate", "That already exists.")                                 \
+    X(GROUP_FULL, 409, "group_full", "The group has as many participants as it may have.") \
     X(LAST_ADMIN, 409, "last_admin", "A group keeps at least one admin; promote another first.") \
     X(TOO_LARGE, 413, "payload_too_large", "The request body is too large.")               \
     X(UNSUPPORTED_MEDIA, 415, "unsupported_media_type", "Send the body as application/json.") \

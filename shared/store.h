@@ -20,7 +20,6 @@
 #define CHAT_PASSWORD_MAX 256
 #define CHAT_CONV_NAME_MAX 100
 #define CHAT_CLIENT_MSG_ID_MAX 64
-#define CHAT_GROUP_MAX_PARTICIPANTS 256
 #define CHAT_PAGE_DEFAULT 50
 #define CHAT_PAGE_MAX 200
 #define CHAT_USER_AGENT_MAX 255     /* bytes of User-Agent kept for the session list */
@@ -175,7 +174,9 @@ int chat_sessions_revoke_user(struct chat_db *db, long long user_id, bool every_
  * store_membership.c; the objects: store_conversations.c) ---- */
 
 /* Creates a conversation with creator_id and the given participants (duplicates and the
- * creator in the list are ignored). A direct conversation (is_group false) takes exactly
+ * creator in the list are ignored; participant_ids is sorted in place), a group of at
+ * most max_participants with the creator, in a fixed number of statements whatever its
+ * size. A direct conversation (is_group false) takes exactly
  * one other user and returns the existing one with *existed = true when there is one,
  * bringing creator_id back into it if they had left (the other member, if they left,
  * stays out until they start it themselves). Writes a conversation.created (or
@@ -183,9 +184,9 @@ int chat_sessions_revoke_user(struct chat_db *db, long long user_id, bool every_
  * too long); for a direct chat CHAT_E_BLOCKED / CHAT_E_YOU_BLOCKED while either has
  * blocked the other; for a group CHAT_E_BLOCKED when a participant has blocked
  * creator_id. */
-int chat_conv_create(struct chat_db *db, long long creator_id, const long long *participant_ids,
-                     size_t count, const char *name, bool is_group, long long *conv_id,
-                     bool *existed);
+int chat_conv_create(struct chat_db *db, long long creator_id, long long *participant_ids,
+                     size_t count, const char *name, bool is_group, int max_participants,
+                     long long *conv_id, bool *existed);
 /* Returns CHAT_OK when user_id takes part in conv_id, else CHAT_E_NOT_FOUND. */
 int chat_conv_check_participant(struct chat_db *db, long long conv_id, long long user_id);
 /* Direct conversations are unique per pair through direct_key "<low id>:<high id>". */
@@ -339,11 +340,23 @@ int chat_participants_list_json(struct chat_db *db, long long conv_id, long long
                                 json_object **out_array);
 /* actor_id adds user_id to a group as a member (*added false when already a member,
  * nothing written); writes participant.added. Errors: CHAT_E_NOT_FOUND (actor not a
- * participant), CHAT_E_CONFLICT (direct conversation, or the group is full),
- * CHAT_E_VALIDATION (unknown user), CHAT_E_BLOCKED (user_id has blocked actor_id). *out
- * is the participant object. */
+ * participant), CHAT_E_CONFLICT (direct conversation), CHAT_E_GROUP_FULL (the group has
+ * max_participants), CHAT_E_VALIDATION (unknown user), CHAT_E_BLOCKED (user_id has
+ * blocked actor_id). *out is the participant object. */
 int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_id,
-                         long long user_id, bool *added, json_object **out);
+                         long long user_id, int max_participants, bool *added, json_object **out);
+/* The same for the n user_ids (sorted and deduplicated here, in place), all or nothing,
+ * in one transaction of a fixed number of statements plus one per 64 added: those who
+ * take part already are left as they are. *out is {added: [participant objects],
+ * already_participants: [ids]}, *added whether anyone was added. Errors as above for any
+ * one of them; CHAT_E_GROUP_FULL when the newcomers do not all fit. */
+/* How many of the n distinct user_ids do not take part in conv_id (the invitations an
+ * add of them costs). */
+int chat_conv_count_newcomers(struct chat_db *db, long long conv_id, const long long *ids,
+                              size_t n, size_t *count);
+int chat_participants_add_many(struct chat_db *db, long long conv_id, long long actor_id,
+                               long long *user_ids, size_t n, int max_participants,
+                               bool *added, json_object **out);
 /* actor_id removes user_id; actor_id == user_id leaves (any conversation). Removing
  * someone else needs a group and an admin of it (audited as group.member_removed).
  * Writes participant.removed; when the last admin leaves, the earliest remaining
@@ -558,11 +571,11 @@ int chat_gc(struct chat_db *db, const struct chat_config *cfg, struct chat_gc_st
 int chat_event_append(struct chat_db *db, long long conversation_id, const char *type,
                       json_object *payload, long long *event_id);
 
-/* Appends n (at most CHAT_DB_BATCH, db_batch.h) events of `type` without a conversation
- * (presence) in at most 7 statements (one per set bit of n), inside the caller's open
- * transaction. The payloads are serialized here and not consumed. */
-int chat_events_append_many(struct chat_db *db, const char *type, json_object *const *payloads,
-                            size_t n);
+/* Appends n events of `type` in conversation_id (0: none, as for presence) in one
+ * statement per CHAT_DB_BATCH (db_batch.h) events plus at most 6, inside the caller's
+ * open transaction. The payloads are serialized here and not consumed. */
+int chat_events_append_many(struct chat_db *db, long long conversation_id, const char *type,
+                            json_object *const *payloads, size_t n);
 
 /* Inside the delete's transaction: rewrites every event that carries message_id's content
  * (its message.created and message.updated rows, and conversation payloads whose

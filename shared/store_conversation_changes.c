@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db_batch.h"
 #include "errors.h"
 #include "store.h"
 #include "store_internal.h"
@@ -40,6 +41,15 @@ static int lock_conversation(struct chat_db *db, long long conv_id, long long ac
     return rc;
 }
 
+/* lock_conversation for a change only a group takes: direct_rc when it is a direct chat. */
+static int lock_group(struct chat_db *db, long long conv_id, long long actor_id, int direct_rc,
+                      bool *actor_admin)
+{
+    bool is_group = false;
+    int rc = lock_conversation(db, conv_id, actor_id, &is_group, actor_admin);
+    return rc == CHAT_OK && !is_group ? direct_rc : rc;
+}
+
 /* The group-role rule for changing a group: CHAT_E_NOT_ADMIN unless actor is an admin. */
 static int require_admin(bool actor_admin)
 {
@@ -57,14 +67,12 @@ static int user_exists(struct chat_db *db, long long user_id)
 
 int chat_conv_rename(struct chat_db *db, long long conv_id, long long user_id, const char *name)
 {
-    bool is_group = false, admin = false;
+    bool admin = false;
     json_object *conv = NULL;
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
-    rc = lock_conversation(db, conv_id, user_id, &is_group, &admin);
-    if (rc == CHAT_OK && !is_group)
-        rc = CHAT_E_VALIDATION;
+    rc = lock_group(db, conv_id, user_id, CHAT_E_VALIDATION, &admin);
     if (rc == CHAT_OK)
         rc = require_admin(admin);
     if (rc != CHAT_OK)
@@ -104,14 +112,7 @@ static int query_participants(struct chat_db *db, long long conv_id, long long u
                            CHAT_DB_PARAMS(DB_INT(conv_id), DB_INT(user_id), DB_INT(user_id)), &r);
     if (rc != CHAT_OK)
         return rc;
-    json_object *arr = json_object_new_array_ext((int)r.nrows);
-    for (unsigned i = 0; i < r.nrows; i++) {
-        char joined[32];
-        json_object *p = chat_user_json_from_row(&r, i, 0);
-        chat_json_add_nullable_string(p, "joined_at", chat_time_rfc3339(chat_db_cell(&r, i, CHAT_USER_COLUMNS_COUNT), joined));
-        json_object_object_add(p, "role", json_object_new_string(chat_db_cell(&r, i, CHAT_USER_COLUMNS_COUNT + 1)));
-        json_object_array_add(arr, p);
-    }
+    json_object *arr = chat_participants_json_from_rows(&r);
     chat_db_result_free(&r);
     *out_array = arr;
     return CHAT_OK;
@@ -190,18 +191,16 @@ out:
 }
 
 int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_id,
-                         long long user_id, bool *added, json_object **out)
+                         long long user_id, int max_participants, bool *added, json_object **out)
 {
     *added = false;
     *out = NULL;
-    bool is_group = false, admin = false;
+    bool admin = false;
     long long count = 0;
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
-    rc = lock_conversation(db, conv_id, actor_id, &is_group, &admin);
-    if (rc == CHAT_OK && !is_group)
-        rc = CHAT_E_CONFLICT;
+    rc = lock_group(db, conv_id, actor_id, CHAT_E_CONFLICT, &admin);
     if (rc == CHAT_OK)
         rc = user_exists(db, user_id);
     if (rc == CHAT_OK) /* before "already a member": the answer must not depend on it */
@@ -213,14 +212,82 @@ int chat_participant_add(struct chat_db *db, long long conv_id, long long actor_
         goto out; /* already a member (nothing changes), or an error */
     rc = chat_db_query_int(db, "SELECT COUNT(*) FROM participants WHERE conversation_id = ?",
                            CHAT_DB_PARAMS(DB_INT(conv_id)), &count);
-    if (rc == CHAT_OK && count >= CHAT_GROUP_MAX_PARTICIPANTS)
-        rc = CHAT_E_CONFLICT;
+    if (rc == CHAT_OK && count >= max_participants)
+        rc = CHAT_E_GROUP_FULL;
     if (rc == CHAT_OK)
         rc = insert_participant(db, conv_id, user_id);
     if (rc == CHAT_OK)
         rc = get_participant(db, conv_id, user_id, out);
     *added = rc == CHAT_OK;
 out:
+    return end_participant_change(db, rc, out, added);
+}
+
+/* ids minus the sorted list `drop`, in place; returns how many are left. */
+static size_t ids_without(long long *ids, size_t n, const long long *drop, size_t ndrop)
+{
+    if (ndrop == 0)
+        return n; /* drop may be NULL then */
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!bsearch(&ids[i], drop, ndrop, sizeof(*drop), chat_id_cmp))
+            ids[out++] = ids[i];
+    return out;
+}
+
+int chat_participants_add_many(struct chat_db *db, long long conv_id, long long actor_id,
+                               long long *user_ids, size_t n, int max_participants,
+                               bool *added, json_object **out)
+{
+    *added = false;
+    *out = NULL;
+    bool admin = false;
+    long long count = 0, *existing = NULL;
+    size_t nexisting = 0;
+    char *all_json = NULL, *new_json = NULL;
+    json_object *added_arr = NULL, *already = NULL;
+    n = chat_ids_sort_unique(user_ids, n);
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    rc = lock_group(db, conv_id, actor_id, CHAT_E_CONFLICT, &admin);
+    if (rc != CHAT_OK)
+        goto out;
+    all_json = chat_ids_json(user_ids, n);
+    /* Before "already members": the answer must not depend on who takes part. */
+    rc = chat_members_check(db, all_json, n, actor_id);
+    if (rc == CHAT_OK)
+        rc = chat_members_existing(db, conv_id, all_json, &existing, &nexisting);
+    if (rc != CHAT_OK)
+        goto out;
+    already = json_object_new_array_ext((int)nexisting);
+    for (size_t i = 0; i < nexisting; i++)
+        json_object_array_add(already, json_object_new_int64(existing[i]));
+    size_t nnew = ids_without(user_ids, n, existing, nexisting);
+    if (nnew > 0) {
+        rc = chat_db_query_int(db, "SELECT COUNT(*) FROM participants WHERE conversation_id = ?",
+                               CHAT_DB_PARAMS(DB_INT(conv_id)), &count);
+        if (rc == CHAT_OK && count + (long long)nnew > max_participants)
+            rc = CHAT_E_GROUP_FULL;
+        new_json = chat_ids_json(user_ids, nnew);
+        if (rc == CHAT_OK)
+            rc = chat_members_insert(db, conv_id, new_json, true);
+        if (rc == CHAT_OK)
+            rc = chat_members_json(db, conv_id, new_json, &added_arr);
+    } else
+        added_arr = json_object_new_array();
+    if (rc != CHAT_OK)
+        goto out;
+    *out = json_object_new_object();
+    json_object_object_add(*out, "added", json_object_get(added_arr));
+    json_object_object_add(*out, "already_participants", json_object_get(already));
+    *added = nnew > 0;
+out:
+    json_object_put(added_arr);
+    json_object_put(already);
+    free(existing);
+    free(all_json);
+    free(new_json);
     return end_participant_change(db, rc, out, added);
 }
 
@@ -321,15 +388,13 @@ int chat_participant_set_role(struct chat_db *db, long long conv_id, long long a
 {
     *changed = false;
     *out = NULL;
-    bool is_group = false, admin = false;
+    bool admin = false;
     long long admins = 0;
     const char *role = make_admin ? "admin" : "member";
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
-    rc = lock_conversation(db, conv_id, actor_id, &is_group, &admin);
-    if (rc == CHAT_OK && !is_group)
-        rc = CHAT_E_CONFLICT;
+    rc = lock_group(db, conv_id, actor_id, CHAT_E_CONFLICT, &admin);
     if (rc == CHAT_OK)
         rc = require_admin(admin);
     if (rc == CHAT_OK)
@@ -372,20 +437,10 @@ static int rejoin_direct(struct chat_db *db, long long conv_id, long long user_i
     return chat_db_end(db, rc);
 }
 
-/* Who may start the conversation with whom: a direct chat not while either blocks the
- * other; a group not with someone who blocked the creator. */
-static int check_blocks(struct chat_db *db, const long long *members, size_t n, bool is_group)
-{
-    int rc = CHAT_OK;
-    if (!is_group)
-        return chat_block_check_pair(db, members[0], members[1]);
-    for (size_t i = 1; i < n && rc == CHAT_OK; i++)
-        rc = chat_block_check_by(db, members[i], members[0]);
-    return rc;
-}
-
-static int insert_conversation(struct chat_db *db, long long creator_id, const long long *members,
-                               size_t count, const char *name, bool is_group, const char *direct_key,
+/* Inserts the conversation, creator_id (a group's first admin) and the users of
+ * others_json as members, and writes conversation.created. */
+static int insert_conversation(struct chat_db *db, long long creator_id, const char *others_json,
+                               const char *name, bool is_group, const char *direct_key,
                                long long *conv_id)
 {
     unsigned long long id = 0;
@@ -395,17 +450,16 @@ static int insert_conversation(struct chat_db *db, long long creator_id, const l
                           CHAT_DB_PARAMS(DB_INT(is_group ? 1 : 0), DB_STR_OR_NULL(name),
                                          DB_STR_OR_NULL(direct_key), DB_INT(creator_id)),
                           NULL, &id);
-    if (rc != CHAT_OK)
-        return rc;
-    for (size_t i = 0; i < count; i++) {
-        /* The creator (members[0]) is a group's first admin. */
-        const char *role = is_group && i == 0 ? "admin" : "member";
+    if (rc == CHAT_OK)
         rc = chat_db_exec(db,
                           "INSERT INTO participants (conversation_id, user_id, role) VALUES (?, ?, ?)",
-                          CHAT_DB_PARAMS(DB_INT(id), DB_INT(members[i]), DB_STR(role)), NULL, NULL);
-        if (rc != CHAT_OK)
-            return rc;
-    }
+                          CHAT_DB_PARAMS(DB_INT(id), DB_INT(creator_id),
+                                         DB_STR(is_group ? "admin" : "member")),
+                          NULL, NULL);
+    if (rc == CHAT_OK)
+        rc = chat_members_insert(db, (long long)id, others_json, false);
+    if (rc != CHAT_OK)
+        return rc;
     json_object *conv = NULL;
     rc = chat_conv_get_json(db, (long long)id, creator_id, &conv);
     if (rc != CHAT_OK)
@@ -416,60 +470,61 @@ static int insert_conversation(struct chat_db *db, long long creator_id, const l
     return rc;
 }
 
-int chat_conv_create(struct chat_db *db, long long creator_id, const long long *participant_ids,
-                     size_t count, const char *name, bool is_group, long long *conv_id,
-                     bool *existed)
+int chat_conv_create(struct chat_db *db, long long creator_id, long long *participant_ids,
+                     size_t count, const char *name, bool is_group, int max_participants,
+                     long long *conv_id, bool *existed)
 {
     *existed = false;
-    if (count > CHAT_GROUP_MAX_PARTICIPANTS)
-        return CHAT_E_VALIDATION;
-    /* Members: the creator first, then each distinct other id. */
-    long long members[CHAT_GROUP_MAX_PARTICIPANTS + 1];
-    size_t n = 0;
-    members[n++] = creator_id;
-    for (size_t i = 0; i < count; i++) {
-        bool seen = false;
-        for (size_t k = 0; k < n && !seen; k++)
-            seen = members[k] == participant_ids[i];
-        if (!seen)
-            members[n++] = participant_ids[i];
-    }
-    if (n < 2 || n > CHAT_GROUP_MAX_PARTICIPANTS || (!is_group && n != 2))
+    /* The others: each distinct id but the creator's. */
+    size_t n = chat_ids_sort_unique(participant_ids, count);
+    for (size_t i = 0; i < n; i++)
+        if (participant_ids[i] == creator_id) {
+            memmove(&participant_ids[i], &participant_ids[i + 1],
+                    (n - i - 1) * sizeof(*participant_ids));
+            n--;
+            break;
+        }
+    if (n < 1 || (long long)n + 1 > max_participants || (!is_group && n != 1))
         return CHAT_E_VALIDATION;
     if (!is_group && name && *name)
         return CHAT_E_VALIDATION;
-    for (size_t i = 1; i < n; i++) {
-        int rc = user_exists(db, members[i]);
-        if (rc != CHAT_OK)
-            return rc;
-    }
-    int rc = check_blocks(db, members, n, is_group);
+    char *others = chat_ids_json(participant_ids, n);
+    int rc = chat_members_check(db, others, n, creator_id);
+    if (rc == CHAT_E_BLOCKED && !is_group)
+        rc = CHAT_OK; /* a direct chat checks both ways below */
+    if (rc == CHAT_OK && !is_group)
+        rc = chat_block_check_pair(db, creator_id, participant_ids[0]);
     if (rc != CHAT_OK)
-        return rc;
+        goto out;
     char key[CHAT_DIRECT_KEY_LEN] = "";
     if (!is_group) {
-        chat_direct_key(members[0], members[1], key);
-        if (chat_conv_direct_find(db, members[0], members[1], conv_id) == CHAT_OK) {
+        chat_direct_key(creator_id, participant_ids[0], key);
+        if (chat_conv_direct_find(db, creator_id, participant_ids[0], conv_id) == CHAT_OK) {
             /* Starting a direct chat again brings its starter back if they had left. */
             *existed = true;
-            return rejoin_direct(db, *conv_id, creator_id);
+            rc = rejoin_direct(db, *conv_id, creator_id);
+            goto out;
         }
     }
     rc = chat_db_begin(db);
     if (rc != CHAT_OK)
-        return rc;
-    rc = insert_conversation(db, creator_id, members, n, is_group ? name : NULL, is_group,
+        goto out;
+    rc = insert_conversation(db, creator_id, others, is_group ? name : NULL, is_group,
                              is_group ? NULL : key, conv_id);
-    if (rc == CHAT_OK)
-        return chat_db_commit(db);
+    if (rc == CHAT_OK) {
+        rc = chat_db_commit(db);
+        goto out;
+    }
     chat_db_rollback(db);
     if (rc == CHAT_E_DUPLICATE && !is_group) {
         /* Lost a race with a concurrent create of the same direct chat. */
-        rc = chat_conv_direct_find(db, members[0], members[1], conv_id);
+        rc = chat_conv_direct_find(db, creator_id, participant_ids[0], conv_id);
         if (rc == CHAT_OK) {
             *existed = true;
             rc = rejoin_direct(db, *conv_id, creator_id);
         }
     }
+out:
+    free(others);
     return rc;
 }

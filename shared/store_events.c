@@ -1,7 +1,6 @@
 /* Layer 1 (bottom) of the data layer: the event log. Appends the events row every change writes
  * in its own transaction, and scrubs a deleted message's content from the rows that carry
  * it. Calls no other store file. */
-#include <assert.h>
 #include <string.h>
 
 #include "db_batch.h"
@@ -74,7 +73,7 @@ int chat_events_scrub_message(struct chat_db *db, long long message_id, json_obj
  * INSERT ... SELECT would take them in growing chunks and lose the rest, and each lost
  * id is a gap every push daemon re-reads until its gap timeout. */
 #define EVENT_INSERT "INSERT INTO events (conversation_id, message_id, type, payload) VALUES "
-#define EVENT_ROW "(NULL, NULL, ?, ?)"
+#define EVENT_ROW "(?, NULL, ?, ?)"
 static const char *const insert_rows[] = {
     EVENT_INSERT EVENT_ROW,
     EVENT_INSERT CHAT_DB_REP2(EVENT_ROW, ", "),
@@ -85,13 +84,13 @@ static const char *const insert_rows[] = {
     EVENT_INSERT CHAT_DB_REP64(EVENT_ROW, ", "),
 };
 
-int chat_events_append_many(struct chat_db *db, const char *type, json_object *const *payloads,
-                            size_t n)
+int chat_events_append_many(struct chat_db *db, long long conversation_id, const char *type,
+                            json_object *const *payloads, size_t n)
 {
-    struct chat_db_param params[2 * CHAT_DB_BATCH];
+    struct chat_db_param params[3 * CHAT_DB_BATCH];
     int rc = CHAT_OK;
-    assert(n <= CHAT_DB_BATCH);
-    /* The largest power of two that fits, then the next: at most 7 statements. */
+    /* CHAT_DB_BATCH rows at a time, then the largest power of two that fits: one
+     * statement per 64 events plus at most 6. */
     for (size_t done = 0; done < n && rc == CHAT_OK;) {
         unsigned size = 6;
         while ((size_t)1 << size > n - done)
@@ -100,10 +99,11 @@ int chat_events_append_many(struct chat_db *db, const char *type, json_object *c
         for (size_t i = 0; i < rows; i++) {
             size_t len;
             const char *json = chat_json_to_string(payloads[done + i], &len);
-            params[2 * i] = DB_STR(type);
-            params[2 * i + 1] = DB_BYTES(json, len);
+            params[3 * i] = conversation_id ? DB_INT(conversation_id) : DB_NULL;
+            params[3 * i + 1] = DB_STR(type);
+            params[3 * i + 2] = DB_BYTES(json, len);
         }
-        rc = chat_db_exec(db, insert_rows[size], params, (unsigned)(2 * rows), NULL, NULL);
+        rc = chat_db_exec(db, insert_rows[size], params, (unsigned)(3 * rows), NULL, NULL);
         done += rows;
     }
     return rc;

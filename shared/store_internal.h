@@ -58,6 +58,10 @@ void chat_rows_group_by_key(const struct chat_db_result *r, const long long *key
  * with an empty username, whatever its row holds. */
 json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);
 
+/* Participant objects {user..., joined_at, role} from rows of CHAT_USER_COLUMNS,
+ * joined_at and role, in the rows' order. */
+json_object *chat_participants_json_from_rows(const struct chat_db_result *r);
+
 /* Column list for chat_message_json_from_row; the query must alias messages as m and
  * the sender's users row as u. */
 #define CHAT_MESSAGE_COLUMNS                                                                 \
@@ -154,5 +158,23 @@ int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member
                          json_object **out);
 
 /* Layer 5 (writes) declares nothing here: its functions are public (store.h) or static. */
+
+/* ---- layer 5, store_group_members.c: many participants at once ---- */
+
+/* "[1,2,3]": ids as a JSON array, for the statements below (malloc'd, caller frees). */
+char *chat_ids_json(const long long *ids, size_t n);
+/* CHAT_OK when the n distinct users of ids_json all exist (not deleted) and none has
+ * blocked inviter_id; else CHAT_E_VALIDATION or CHAT_E_BLOCKED. Three statements at most. */
+int chat_members_check(struct chat_db *db, const char *ids_json, size_t n, long long inviter_id);
+/* The users of ids_json who take part in conv_id already, sorted (*ids malloc'd). */
+int chat_members_existing(struct chat_db *db, long long conv_id, const char *ids_json,
+                          long long **ids, size_t *count);
+/* Inserts the users of ids_json (none of whom takes part yet) as members of conv_id, and
+ * with announce_each a participant.added event for each. */
+int chat_members_insert(struct chat_db *db, long long conv_id, const char *ids_json,
+                        bool announce_each);
+/* The participant objects of the users of ids_json in conv_id, in joining order. */
+int chat_members_json(struct chat_db *db, long long conv_id, const char *ids_json,
+                      json_object **out_array);
 
 #endif

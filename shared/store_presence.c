@@ -258,12 +258,6 @@ static int record_counts(struct chat_db *db, const char *daemon_id,
     return chat_db_exec(db, sql, params, CHAT_DB_BATCH * 3, NULL, NULL);
 }
 
-static int compare_ids(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Inside a transaction: the presence rows of ids (sorted, distinct, n > 0) created if
  * missing and locked, in id order like every other batch, so two daemons' batches
  * cannot deadlock on them. The ids found offline are left in offline[0 .. *noffline). */
@@ -319,7 +313,7 @@ static int announce_online_many(struct chat_db *db, const long long *ids, size_t
                                          chat_db_cell(&r, row, 0));
         json_object_put(user);
     }
-    rc = r.nrows ? chat_events_append_many(db, "presence", payloads, r.nrows) : CHAT_OK;
+    rc = r.nrows ? chat_events_append_many(db, 0, "presence", payloads, r.nrows) : CHAT_OK;
     for (unsigned row = 0; row < r.nrows; row++)
         json_object_put(payloads[row]);
     if (rc == CHAT_OK)
@@ -340,7 +334,7 @@ int chat_presence_set_many(struct chat_db *db, const char *daemon_id,
     for (size_t i = 0; i < n; i++)
         if (changes[i].came_online)
             online[nonline++] = changes[i].user_id;
-    qsort(online, nonline, sizeof(*online), compare_ids);
+    qsort(online, nonline, sizeof(*online), chat_id_cmp);
     size_t distinct = nonline ? 1 : 0;
     for (size_t i = 1; i < nonline; i++)
         if (online[i] != online[distinct - 1])

@@ -172,6 +172,22 @@ void chat_rows_group_by_key(const struct chat_db_result *r, const long long *key
     }
 }
 
+json_object *chat_participants_json_from_rows(const struct chat_db_result *r)
+{
+    json_object *arr = json_object_new_array_ext((int)r->nrows);
+    for (unsigned i = 0; i < r->nrows; i++) {
+        char joined[32];
+        json_object *p = chat_user_json_from_row(r, i, 0);
+        chat_json_add_nullable_string(
+                p, "joined_at",
+                chat_time_rfc3339(chat_db_cell(r, i, CHAT_USER_COLUMNS_COUNT), joined));
+        json_object_object_add(p, "role", json_object_new_string(
+                                              chat_db_cell(r, i, CHAT_USER_COLUMNS_COUNT + 1)));
+        json_object_array_add(arr, p);
+    }
+    return arr;
+}
+
 const char *chat_notify_level_effective(bool is_group, long long members, const char *setting)
 {
     if (setting && *setting)

@@ -111,3 +111,25 @@ def test_a_group_larger_than_the_allowance_takes_all_of_it(limited, make_user):
     assert r.status_code == 201, r.text
     assert r.headers["X-RateLimit-Remaining"] == "0", r.headers
     assert_hourly_limit(add(limited, a, r.json()["id"], people[INVITATIONS + 1]), INVITATIONS)
+
+
+def test_a_bulk_add_costs_one_invitation_per_newcomer(limited, make_user):
+    """POST .../participants/ {"user_ids": [...]}: those who take part already cost
+    nothing; the newcomers cost one invitation each, and a list longer than what is
+    left is refused whole."""
+    a = make_user("bb")
+    people = [make_user("bp") for _ in range(INVITATIONS + 2)]
+    conv = start(limited, a, people[:1], is_group=True).json()["id"]  # one invitation
+    url = "%s/api/chat/conversations/%d/participants/" % (limited, conv)
+    r = post(url, a, {"user_ids": [people[0]["id"], people[1]["id"], people[2]["id"]]})
+    assert r.status_code == 201, r.text
+    assert r.headers["X-RateLimit-Remaining"] == str(INVITATIONS - 3), r.headers
+    assert [p["id"] for p in r.json()["added"]] == [people[1]["id"], people[2]["id"]]
+    # One token is left: two newcomers are refused together, nobody is added.
+    refused = post(url, a, {"user_ids": [people[3]["id"], people[4]["id"]]})
+    assert refused.status_code == 429, refused.text
+    ids = {p["id"] for p in requests.get(url, headers=auth_headers(a), timeout=TIMEOUT).json()["results"]}
+    assert not ids & {people[3]["id"], people[4]["id"]}
+    # Members only: free.
+    r = post(url, a, {"user_ids": [people[1]["id"]]})
+    assert r.status_code == 200, r.text

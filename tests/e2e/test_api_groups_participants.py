@@ -253,40 +253,7 @@ def test_leaving_a_direct_chat_and_starting_it_again(api_url, servers, four):
     assert_error(request("DELETE", conv_url(api_url, dm["id"]), a), 404)
 
 
-# ---- group size --------------------------------------------------------------------------
-
-def _bulk_users(servers, count):
-    """count users inserted straight into the database (they never log in); their ids."""
-    import os
-    prefix = "bulk_" + os.urandom(4).hex()
-    conn = servers.db_connect(autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO users (username, display_name, password_hash) VALUES (%s, %s, 'x')",
-                [("%s_%d" % (prefix, i), "Bulk %d" % i) for i in range(count)])
-            cur.execute("SELECT id FROM users WHERE username LIKE %s ORDER BY id", (prefix + "_%",))
-            return [row[0] for row in cur.fetchall()]
-    finally:
-        conn.close()
-
-
-def test_group_holds_at_most_256(api_url, servers, make_user):
-    owner = make_user("big")
-    ids = _bulk_users(servers, 256)
-    r = request("POST", conv_url(api_url), owner,
-                {"participant_ids": ids, "name": "too big", "is_group": True})
-    assert_error(r, 422, "validation_error")
-    r = request("POST", conv_url(api_url), owner,
-                {"participant_ids": ids[:255], "name": "full", "is_group": True})
-    assert r.status_code == 201, r.text
-    conv = r.json()
-    assert len(conv["participants"]) == 256
-    assert_error(request("POST", parts_url(api_url, conv["id"]), owner, {"user_id": ids[255]}),
-                 409, "conflict")
-    assert request("DELETE", parts_url(api_url, conv["id"], ids[0]), owner).status_code == 204
-    r = request("POST", parts_url(api_url, conv["id"]), owner, {"user_id": ids[255]})
-    assert r.status_code == 201, r.text
+# Group size: test_api_large_groups.py.
 
 
 # ---- outsiders ---------------------------------------------------------------------------
