@@ -130,6 +130,32 @@ size_t chat_mentions_parse(const char *text, const struct chat_mention_member *m
     return n;
 }
 
+size_t chat_mentions_names(const char *text, struct chat_mention_name *out, size_t max)
+{
+    size_t n = 0, i = 0;
+    uint32_t prev = UINT32_MAX;
+    if (max > CHAT_MENTION_NAMES_MAX)
+        max = CHAT_MENTION_NAMES_MAX;
+    while (text[i] && n < max) {
+        if (text[i] == '@' && boundary_before(prev)) {
+            size_t start = i + 1, stop = start;
+            while (username_char((unsigned char)text[stop]) && stop - start <= USERNAME_MAX)
+                stop++;
+            if (stop - start <= USERNAME_MAX && text[stop] != '@') {
+                for (; stop > start && n < max; stop--) {
+                    out[n++] = (struct chat_mention_name){text + start, stop - start};
+                    if (text[stop - 1] != '.' && text[stop - 1] != '-')
+                        break;
+                }
+            }
+        }
+        size_t len;
+        prev = decode((const unsigned char *)text + i, &len);
+        i += len;
+    }
+    return n;
+}
+
 const char *chat_mention_kind_name(enum chat_mention_kind kind)
 {
     switch (kind) {

@@ -43,6 +43,18 @@ size_t chat_mentions_parse(const char *text, const struct chat_mention_member *m
                            size_t nmembers, long long sender_id, bool is_group,
                            struct chat_mention *out, size_t max);
 
+/* The names text could mention, for looking up only those participants: for each '@'
+ * at a word boundary (as chat_mentions_parse), the username characters after it and,
+ * when they end in '.' or '-', each shorter run without those. Writes up to max names
+ * as (start, length) pairs into text (not NUL-terminated) and returns their number
+ * (at most 2 * CHAT_MENTIONS_MAX, so a text full of '@' stays bounded); repeats stay. */
+#define CHAT_MENTION_NAMES_MAX (2 * CHAT_MENTIONS_MAX)
+struct chat_mention_name {
+    const char *start;
+    size_t length;
+};
+size_t chat_mentions_names(const char *text, struct chat_mention_name *out, size_t max);
+
 /* The name of a kind as the message JSON spells it: "user", "all" or "here". */
 const char *chat_mention_kind_name(enum chat_mention_kind kind);
 

@@ -152,6 +152,40 @@ static void test_bounded(void **state)
     assert_int_equal(chat_mentions_parse("@bob @bob @bob", members, NMEMBERS, 1, false, two, 2), 2);
 }
 
+/* The names a text could mention, joined by spaces. */
+static const char *names(const char *text)
+{
+    static char out[1024];
+    struct chat_mention_name got[CHAT_MENTION_NAMES_MAX];
+    size_t n = chat_mentions_names(text, got, CHAT_MENTION_NAMES_MAX), len = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)snprintf(out + len, sizeof(out) - len, "%s%.*s", i ? " " : "",
+                                (int)got[i].length, got[i].start);
+    return out;
+}
+
+static void test_candidate_names(void **state)
+{
+    (void)state;
+    assert_string_equal(names("hi @bob and @Carol-X: (@all)"), "bob Carol-X all");
+    assert_string_equal(names("@bob.. @x-y- mail@example.com @a@b.c @"), "bob.. bob. bob x-y- x-y");
+    assert_string_equal(names("ol\xc3\xa1@bob \xf0\x9f\x98\x80@eve"), "eve");
+    assert_string_equal(names("@aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa @bob @bob"), "bob bob");
+    /* Every name the parser resolves is among them. */
+    const char *text = "@bob.smith. @carol-x- @dave_!";
+    assert_string_equal(names(text), "bob.smith. bob.smith carol-x- carol-x dave_");
+    assert_int_equal(parse(text, false), 3);
+    /* Bounded however many '@' there are. */
+    char many[CHAT_MENTION_NAMES_MAX * 6 + 1];
+    for (size_t i = 0; i + 6 <= sizeof(many) - 1; i += 6)
+        memcpy(many + i, "@a.b. ", 6);
+    many[sizeof(many) - 1] = '\0';
+    struct chat_mention_name got[CHAT_MENTION_NAMES_MAX + 5];
+    assert_int_equal(chat_mentions_names(many, got, CHAT_MENTION_NAMES_MAX + 5),
+                     CHAT_MENTION_NAMES_MAX);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +198,7 @@ int main(void)
         cmocka_unit_test(test_all_and_here),
         cmocka_unit_test(test_offsets_count_utf16_units),
         cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_candidate_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
