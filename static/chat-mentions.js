@@ -220,11 +220,41 @@ function levelName(level) {
   return t(`mentions.level_${level}`);
 }
 
+// A bell (struck through when `silent`) as inline SVG: no emoji font needed, and no
+// markup parsed from a string.
+export function bellIcon(silent) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "1em");
+  svg.setAttribute("height", "1em");
+  svg.setAttribute("aria-hidden", "true");
+  svg.classList.add("bell-icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("d", "M12 22a2.2 2.2 0 0 0 2.2-2.2H9.8A2.2 2.2 0 0 0 12 22zm6.5-6.2V11a6.5 6.5 0 0 0-5-6.3V4"
+    + "a1.5 1.5 0 0 0-3 0v.7a6.5 6.5 0 0 0-5 6.3v4.8L3.5 18v1h17v-1z");
+  svg.append(path);
+  if (silent) {
+    const line = document.createElementNS(ns, "path");
+    line.setAttribute("d", "M3 3l18 18");
+    line.setAttribute("stroke", "currentColor");
+    line.setAttribute("stroke-width", "2.4");
+    svg.append(line);
+  }
+  return svg;
+}
+
+// Whether conv is silent for me now: muted, or at level "none".
+export function silent(conv) {
+  return mutedNow(conv) || effectiveLevel(conv) === "none";
+}
+
 // The header's bell: its label says the state, a click opens the dialog.
 export function renderNotifyButton(button, conv) {
   const muted = mutedNow(conv);
   const level = effectiveLevel(conv);
-  button.textContent = muted || level === "none" ? "\u{1F515}" : "\u{1F514}";
+  button.replaceChildren(bellIcon(silent(conv)));
   const state = muted
     ? t("mentions.muted_until", { time: formatDate(new Date(conv.muted_until), { dateStyle: "medium", timeStyle: "short" }) })
     : levelName(level);

@@ -3,8 +3,8 @@
 // only ever reaches the DOM through textContent (or as the text of links it builds).
 import { api, ApiError, ChatConnection, Outbox, newClientId, resolveWsUrl, upload } from "./chat-client.js";
 import { avatarFor, fillAvatar, startAccountDialog } from "./chat-account.js";
-import { NOTIFY_FIELDS, appendMessageText, attachMentionCompletion, attentionCount, effectiveLevel, mentionsMe,
-  mutedNow, notifies, openNotifyDialog, renderNotifyButton, setAppBadge } from "./chat-mentions.js";
+import { NOTIFY_FIELDS, appendMessageText, attachMentionCompletion, attentionCount, bellIcon, mentionsMe,
+  notifies, openNotifyDialog, renderNotifyButton, setAppBadge, silent } from "./chat-mentions.js";
 
 const boot = JSON.parse(document.getElementById("bootstrap").textContent);
 const $ = (id) => document.getElementById(id);
@@ -216,12 +216,15 @@ function renderList() {
       mentionBadge = el("span", "mention-badge");
       badge.before(mentionBadge);
     }
-    mentionBadge.textContent = conv.unread_mention_count ? `@${conv.unread_mention_count}` : "";
-    mentionBadge.hidden = !conv.unread_mention_count;
+    // Muted and "nothing" conversations do not count towards the title (a struck bell
+    // says so); "mentions only" ones count their mentions (docs/API.md "Notification
+    // levels").
+    const quiet = silent(conv);
+    mentionBadge.replaceChildren(...(quiet ? [bellIcon(true)] : []),
+      conv.unread_mention_count ? `@${conv.unread_mention_count}` : "");
+    mentionBadge.hidden = !conv.unread_mention_count && !quiet;
     mentionBadge.setAttribute("aria-label", t("mentions.badge_label", { count: conv.unread_mention_count || 0 }));
-    // Muted and "nothing" conversations do not count towards the title; "mentions only"
-    // ones count their mentions (docs/API.md "Notification levels").
-    li.classList.toggle("muted", mutedNow(conv) || effectiveLevel(conv) === "none");
+    li.classList.toggle("muted", quiet);
     total += attentionCount(conv);
     const other = otherParticipant(conv);
     const online = conv.is_group

@@ -77,14 +77,14 @@ def test_mentions_levels_and_counts(servers, make_user, pool, locale, front):
     # A mention of me is highlighted, one of someone else only styled.
     msg = say(servers, bob, team, "@%s look, @%s too" % (alice["username"], carol["username"]))
     wait(a).until(lambda d: mention_spans(d, msg["id"]) == [
-        ("@" + alice["username"], True), ("@" + carol["username"], False)])
+        ["@" + alice["username"], True], ["@" + carol["username"], False]])
     assert "mentions-me" in a.find_element(By.ID, "m%d" % msg["id"]).get_attribute("class")
 
     # Completion: "@jo" finds Carol Jones by a word of her name; "@" offers everyone, and
     # the arrows move; Enter takes the choice (and does not send); Enter then sends.
     box = a.find_element(By.ID, "compose-text")
     box.send_keys("hi @jo")
-    wait(a).until(lambda d: suggestions(d) == [("@" + carol["username"], "Carol Jones", True)])
+    wait(a).until(lambda d: suggestions(d) == [["@" + carol["username"], "Carol Jones", True]])
     box.send_keys(Keys.ENTER)
     assert box.get_attribute("value") == "hi @%s " % carol["username"]
     assert suggestions(a) == []
@@ -126,7 +126,9 @@ def test_mentions_levels_and_counts(servers, make_user, pool, locale, front):
     assert (got["notify_level"], got["notify_level_setting"]) == ("mentions", "mentions")
 
     # Counts: with "side" open, plain messages in the mentions-only team show a badge but
-    # stay out of the title; a mention counts. "side" itself is at "all".
+    # stay out of the title; a mention counts. "side" itself is at "all". (The other window
+    # leaves "team" too, or it would read everything for both.)
+    open_conversation(other, side)
     open_conversation(a, side)
     a.execute_script(NOTIFY_STUB)
     say(servers, bob, team, "plain one")
@@ -165,9 +167,13 @@ def test_mentions_levels_and_counts(servers, make_user, pool, locale, front):
     mute.find_element(By.CSS_SELECTOR, 'option[value="8h"]').click()
     dialog.find_element(By.ID, "notify-save").click()
     wait(a).until(EC.invisibility_of_element_located((By.ID, "notify-dialog")))
-    wait(other).until(lambda d: "muted" in d.find_element(By.ID, "notify-level-button").get_attribute("class"))
+    wait(other).until(lambda d: row_badges(d, team)[2])
     open_conversation(a, side)
     say(servers, bob, team, "@%s while muted" % alice["username"])
     wait(a).until(lambda d: row_badges(d, team)[0] == "@1" and row_badges(d, team)[2])
     assert not a.title.startswith("(")
+    # The picture: the group open (mentions of me marked), the suggestions open.
+    open_conversation(a, team)
+    a.find_element(By.ID, "compose-text").send_keys("@")
+    wait(a).until(lambda d: len(suggestions(d)) == 4)
     finish(servers, a, base, "mentions-%s.png" % locale)
