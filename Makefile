@@ -10,7 +10,7 @@ PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wformat=2 -Wno-format-nonliteral -Wvla
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Ishared -Iapi $(WARN) $(PKG_CFLAGS) -MMD -MP -g
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -Ishared -Iapi -Inotify $(WARN) $(PKG_CFLAGS) $(CURL_CFLAGS) -MMD -MP -g
 ifeq ($(BUILD),asan)
   OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
   LDOPT := -fsanitize=address,undefined
@@ -25,19 +25,24 @@ endif
 CFLAGS := $(CFLAGS_BASE) $(OPT) $(EXTRA_CFLAGS)
 LDFLAGS := $(LDOPT) $(EXTRA_LDFLAGS)
 LIBS := $(PKG_LIBS) -lfcgi -lpthread -lm
+# libcurl (OpenSSL flavour) for chat-notify's webhook POSTs only.
+CURL_CFLAGS := $(shell pkg-config --cflags libcurl 2>/dev/null)
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
 
 SHARED_SRC := $(wildcard shared/*.c)
 API_SRC := $(filter-out api/main_fcgi.c,$(wildcard api/*.c))
 PUSH_SRC := $(filter-out push/main.c,$(wildcard push/*.c))
+NOTIFY_SRC := $(filter-out notify/main.c,$(wildcard notify/*.c))
 LOADGEN_SRC := $(wildcard bench/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 SHARED_OBJ := $(SHARED_SRC:%.c=$(O)/%.o)
 API_OBJ := $(API_SRC:%.c=$(O)/%.o)
 PUSH_OBJ := $(PUSH_SRC:%.c=$(O)/%.o)
+NOTIFY_OBJ := $(NOTIFY_SRC:%.c=$(O)/%.o)
 LOADGEN_OBJ := $(LOADGEN_SRC:%.c=$(O)/%.o)
 
-BINS := $(O)/chat-api $(O)/chat-httpd $(O)/chat-push $(O)/chatctl
+BINS := $(O)/chat-api $(O)/chat-httpd $(O)/chat-push $(O)/chat-notify $(O)/chatctl
 UNIT_BINS := $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
 FUZZ_BINS := $(patsubst fuzz/%.c,$(O)/%,$(wildcard fuzz/fuzz_*.c))
 
@@ -74,6 +79,11 @@ $(O)/libchatpush.a: $(PUSH_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# Everything of chat-notify but its main(), for the unit tests.
+$(O)/libchatnotify.a: $(NOTIFY_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
 $(O)/chat-api: $(O)/api/main_fcgi.o $(O)/libchatapi.a $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -83,6 +93,9 @@ $(O)/chat-httpd: $(O)/httpd/main_httpd.o $(O)/libchatapi.a $(O)/libchatshared.a
 $(O)/chat-push: $(O)/push/main.o $(O)/libchatpush.a $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(O)/chat-notify: $(O)/notify/main.o $(O)/libchatnotify.a $(O)/libchatshared.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS)
+
 $(O)/chatctl: $(O)/ctl/chatctl.o $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -90,9 +103,9 @@ $(O)/chatctl: $(O)/ctl/chatctl.o $(O)/libchatshared.a
 $(O)/chat-loadgen: $(LOADGEN_OBJ) $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lev
 
-$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libchatpush.a $(O)/libchatapi.a $(O)/libchatshared.a
+$(O)/tests/%: $(O)/tests/unit/%.o $(O)/libchatpush.a $(O)/libchatnotify.a $(O)/libchatapi.a $(O)/libchatshared.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS) -lcmocka
 
 $(O)/fuzz_%: $(O)/fuzz/fuzz_%.o $(O)/libchatpush.a $(O)/libchatapi.a $(O)/libchatshared.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -1,6 +1,6 @@
 /* Authentication and CSRF for the dispatcher: the caller is identified by
- * `Authorization: Bearer` or the chat_session cookie (the store keeps only the token's
- * SHA-256), and a cookie-authenticated unsafe request must echo the session's CSRF token
+ * `Authorization: Bearer` (a session's or a bot's token) or the chat_session cookie (the
+ * store keeps only the token's SHA-256), and a cookie-authenticated unsafe request must echo the session's CSRF token
  * in X-CSRFToken. */
 #include "auth.h"
 
@@ -37,7 +37,11 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req)
         return CHAT_OK;
     char csrf[CHAT_TOKEN_CHARS + 1] = "";
     long long uid = 0, sid = 0;
-    int rc = chat_session_lookup(&app->db, token, &uid, &sid, csrf);
+    /* A bot token is only ever a bearer token: as a cookie it is looked up as a session
+     * and matches none, so a bot has no cookie session and no CSRF token. */
+    bool bot = !req->cookie_auth && !strncmp(token, CHAT_BOT_TOKEN_PREFIX, strlen(CHAT_BOT_TOKEN_PREFIX));
+    int rc = bot ? chat_bot_token_lookup(&app->db, token, &uid)
+                 : chat_session_lookup(&app->db, token, &uid, &sid, csrf);
     if (rc == CHAT_E_NOT_AUTHENTICATED) {
         req->cookie_auth = false;
         return CHAT_OK;

@@ -1,5 +1,5 @@
-/* chatctl: the admin command line — migrations, users (and site admins), moderation
- * (message delete, the audit log), demo data, config example. */
+/* chatctl: the admin command line — migrations, users (and site admins), bots and
+ * webhooks, moderation (message delete, the audit log), demo data, config example. */
 #include <dirent.h>
 #include <errno.h>
 #include <mysql.h>
@@ -37,6 +37,17 @@ static const char usage[] =
     "  user unadmin USERNAME         take site administration away from the user\n"
     "  user list [QUERY]             list users (whose username or display name contains\n"
     "                                QUERY), with their admin and deactivation state\n"
+    "  bot add NAME [--display-name NAME] [--url URL]\n"
+    "                                create a bot account and print its API token (once);\n"
+    "                                with --url, also its outgoing URL and signing secret\n"
+    "  bot token NAME                print a new API token for the bot (the old one stops)\n"
+    "  bot url NAME URL              set (or replace) the bot's outgoing URL; prints the\n"
+    "                                new signing secret once\n"
+    "  webhook add URL               add an offline-notification webhook; prints its\n"
+    "                                signing secret once (docs/WEBHOOKS.md)\n"
+    "  webhook list                  list webhooks and bots' URLs with their pending,\n"
+    "                                delivered and dropped deliveries\n"
+    "  webhook remove ID             remove a webhook and its deliveries\n"
     "  message delete ID             delete any message (a tombstone, as its author's delete)\n"
     "  audit [--limit N] [--before ID] [--user USERNAME]\n"
     "                                print the moderation audit log, newest first\n"
@@ -409,6 +420,116 @@ static int cmd_demo(const struct chat_config *cfg, struct chat_db *db)
     return 0;
 }
 
+/* ---- bots and webhooks ---- */
+
+static long long parse_id(const char *s);
+
+static int print_secret(int rc, long long webhook_id, const char *url, const char *secret)
+{
+    if (rc == CHAT_E_VALIDATION) {
+        fprintf(stderr, "chatctl: %s: not an http:// or https:// URL (at most %d bytes)\n", url,
+                CHAT_WEBHOOK_URL_MAX);
+        return 1;
+    }
+    if (rc != CHAT_OK)
+        return report(rc, "webhook");
+    printf("webhook %lld: %s\nsecret: %s\n(the secret is shown only now; it signs every body, "
+           "see docs/WEBHOOKS.md)\n", webhook_id, url, secret);
+    return 0;
+}
+
+static int cmd_bot(struct chat_db *db, int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *sub = argv[0], *name = argv[1];
+    char token[CHAT_BOT_TOKEN_CHARS + 1], secret[CHAT_TOKEN_CHARS + 1];
+    long long id = 0, webhook_id = 0;
+    if (!strcmp(sub, "add")) {
+        const char *display = NULL, *url = NULL;
+        for (int i = 2; i < argc; i++) {
+            if (!strcmp(argv[i], "--display-name") && i + 1 < argc)
+                display = argv[++i];
+            else if (!strcmp(argv[i], "--url") && i + 1 < argc)
+                url = argv[++i];
+            else {
+                fprintf(stderr, "chatctl: unknown argument '%s'\n", argv[i]);
+                return 2;
+            }
+        }
+        if (url && !chat_webhook_url_valid(url))
+            return print_secret(CHAT_E_VALIDATION, 0, url, NULL);
+        int rc = chat_bot_create(db, name, display, &id, token);
+        if (rc != CHAT_OK)
+            return report(rc, name);
+        printf("created bot %s (id %lld)\ntoken: %s\n(the token is shown only now: send it as "
+               "Authorization: Bearer <token>)\n", name, id, token);
+        if (!url)
+            return 0;
+        rc = chat_webhook_add(db, "bot", url, id, secret, &webhook_id);
+        return print_secret(rc, webhook_id, url, secret);
+    }
+    int rc = chat_bot_find(db, name, &id);
+    if (rc == CHAT_E_NOT_FOUND) {
+        fprintf(stderr, "chatctl: %s: no such bot\n", name);
+        return 1;
+    }
+    if (rc != CHAT_OK)
+        return report(rc, name);
+    if (!strcmp(sub, "token") && argc == 2) {
+        rc = chat_bot_token_set(db, id, token);
+        if (rc == CHAT_OK)
+            printf("token: %s\n(the previous token no longer works)\n", token);
+        return report(rc, name);
+    }
+    if (!strcmp(sub, "url") && argc == 3) {
+        rc = chat_webhook_add(db, "bot", argv[2], id, secret, &webhook_id);
+        return print_secret(rc, webhook_id, argv[2], secret);
+    }
+    fputs(usage, stderr);
+    return 2;
+}
+
+static int cmd_webhook(struct chat_db *db, int argc, char **argv)
+{
+    char secret[CHAT_TOKEN_CHARS + 1];
+    long long id = 0;
+    if (argc == 2 && !strcmp(argv[0], "add")) {
+        int rc = chat_webhook_add(db, "offline", argv[1], 0, secret, &id);
+        return print_secret(rc, id, argv[1], secret);
+    }
+    if (argc == 2 && !strcmp(argv[0], "remove") && (id = parse_id(argv[1])) > 0) {
+        int rc = chat_webhook_remove(db, id);
+        if (rc == CHAT_E_NOT_FOUND) {
+            fprintf(stderr, "chatctl: webhook %lld: no such webhook\n", id);
+            return 1;
+        }
+        if (rc == CHAT_OK)
+            printf("webhook %lld removed\n", id);
+        return report(rc, "webhook remove");
+    }
+    if (argc == 1 && !strcmp(argv[0], "list")) {
+        json_object *arr = NULL;
+        int rc = chat_webhooks_list_json(db, &arr);
+        if (rc != CHAT_OK)
+            return report(rc, "webhook list");
+        printf("%-6s %-8s %-16s %8s %10s %8s %s\n", "id", "kind", "bot", "pending", "delivered",
+               "dropped", "url");
+        for (size_t i = 0; i < json_object_array_length(arr); i++) {
+            json_object *w = json_object_array_get_idx(arr, i);
+            printf("%-6s %-8s %-16s %8s %10s %8s %s\n", field(w, "id"), field(w, "kind"),
+                   field(w, "bot"), field(w, "pending"), field(w, "delivered"), field(w, "dropped"),
+                   field(w, "url"));
+        }
+        json_object_put(arr);
+        return 0;
+    }
+    fputs(usage, stderr);
+    return 2;
+}
+
 /* ---- moderation: message delete, audit ---- */
 
 /* A positive id from the command line, or 0. */
@@ -530,7 +651,8 @@ int main(int argc, char **argv)
         goto out;
     }
     if (strcmp(cmd, "user") != 0 && strcmp(cmd, "demo") != 0 && strcmp(cmd, "gc") != 0 &&
-        strcmp(cmd, "message") != 0 && strcmp(cmd, "audit") != 0) {
+        strcmp(cmd, "message") != 0 && strcmp(cmd, "audit") != 0 && strcmp(cmd, "bot") != 0 &&
+        strcmp(cmd, "webhook") != 0) {
         fprintf(stderr, "chatctl: unknown command '%s'\n%s", cmd, usage);
         goto out;
     }
@@ -548,6 +670,10 @@ int main(int argc, char **argv)
         rc = cmd_message(&cfg, &db, argc - argi - 1, argv + argi + 1);
     else if (!strcmp(cmd, "audit"))
         rc = cmd_audit(&db, argc - argi - 1, argv + argi + 1);
+    else if (!strcmp(cmd, "bot"))
+        rc = cmd_bot(&db, argc - argi - 1, argv + argi + 1);
+    else if (!strcmp(cmd, "webhook"))
+        rc = cmd_webhook(&db, argc - argi - 1, argv + argi + 1);
     else
         rc = cmd_demo(&cfg, &db);
     chat_db_close(&db);

@@ -21,7 +21,7 @@
 /* Presence: the heartbeat period, and how old a heartbeat may be before the daemon's
  * connections stop counting (it crashed). */
 #define HEARTBEAT_MS 5000
-#define HEARTBEAT_STALE_MS 15000
+#define HEARTBEAT_STALE_MS CHAT_PRESENCE_STALE_MS
 
 struct push_worker {
     const struct chat_config *cfg;

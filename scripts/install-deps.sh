@@ -9,7 +9,7 @@ build-essential pkg-config
 libmariadb-dev mariadb-server mariadb-client galera-4 rsync
 libfcgi-dev libmicrohttpd-dev
 libwebsockets-dev libwebsockets-evlib-ev libev-dev
-libjson-c-dev libsodium-dev libcmocka-dev
+libjson-c-dev libsodium-dev libcmocka-dev libcurl4-openssl-dev ca-certificates
 nginx-light apache2 libapache2-mod-fcgid lighttpd spawn-fcgi
 python3 python3-pytest python3-requests python3-websockets python3-selenium python3-jsonschema python3-yaml python3-pymysql
 chromium chromium-driver

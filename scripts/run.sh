@@ -3,7 +3,7 @@
 #   1. unless CHAT_DB_HOST or CHAT_DB_SOCKET is set, a private MariaDB under var/
 #      (scripts/db.sh), run as a child of this script;
 #   2. chatctl migrate and chatctl demo (users alice, bob, carol / password123);
-#   3. chat-push and chat-httpd in the background, logging to this terminal;
+#   3. chat-push, chat-httpd and chat-notify in the background, logging to this terminal;
 #   4. waits. Ctrl-C or SIGTERM stops everything this script started and exits 0; if any
 #      of them dies on its own, the rest are stopped and the exit status is 1.
 # Settings come from etc/chat.conf (or CHAT_CONFIG) and CHAT_* environment variables,
@@ -40,7 +40,7 @@ config_value() {
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
-for prog in chatctl chat-push chat-httpd; do
+for prog in chatctl chat-push chat-httpd chat-notify; do
     [ -x "$BIN/$prog" ] || die "$BIN/$prog is missing; build it with: make BUILD=${BIN#build/} all"
 done
 
@@ -152,6 +152,8 @@ start_child chat-push "$BIN/chat-push"
 push_pid=$!
 start_child chat-httpd "$BIN/chat-httpd"
 httpd_pid=$!
+# Offline notifications and bots' outgoing URLs; idle until `chatctl webhook add`.
+start_child chat-notify "$BIN/chat-notify"
 wait_for "chat-push on port $push_port" "$push_pid" port_open "$connect_host" "$push_port"
 wait_for "chat-httpd on port $http_port" "$httpd_pid" port_open "$connect_host" "$http_port"
 

@@ -192,6 +192,27 @@ const struct chat_setting chat_settings[] = {
                 "People each user may add to groups per hour, at a group's creation too "
                 "(a group of N others takes N, at most the whole allowance); refills evenly "
                 "over the hour (over it: 429)."),
+    INT_SETTING(notify_offline_delay_s, "60", 0, 86400,
+                "chat-notify posts a message's notification to the operator's webhooks this "
+                "long after the message, for each user it would notify who has had no live "
+                "connection since it was sent and has not read it (docs/WEBHOOKS.md). Events "
+                "are also never evaluated before push_gap_timeout_ms has passed."),
+    INT_SETTING(notify_poll_interval_ms, "500", 20, 60000,
+                "chat-notify re-reads the event log and its pending deliveries this often."),
+    INT_SETTING(notify_http_timeout_s, "10", 1, 300,
+                "A webhook POST that has not completed in this many seconds (connecting "
+                "included) fails and is retried."),
+    INT_SETTING(notify_max_attempts, "10", 1, 100,
+                "Attempts per delivery; after the last failed one it is dropped, logged and "
+                "counted (chatctl webhook list)."),
+    INT_SETTING(notify_retry_base_ms, "5000", 100, 3600000,
+                "Pause before the first retry of a failed delivery; each further retry waits "
+                "twice as long (up to notify_retry_max_s), less a random jitter of up to half."),
+    INT_SETTING(notify_retry_max_s, "3600", 1, 86400, "Longest pause between two attempts."),
+    INT_SETTING(notify_max_in_flight, "32", 1, 1024,
+                "Webhook POSTs chat-notify has open at once (a slow receiver holds one each)."),
+    INT_SETTING(notify_preview_chars, "200", 0, 4000,
+                "Characters of the message text in an offline notification's preview."),
 };
 const unsigned chat_settings_count = sizeof(chat_settings) / sizeof(chat_settings[0]);
 

@@ -86,6 +86,15 @@ struct chat_config {
     int rate_upload_burst;
     int rate_conversations_per_hour;
     int rate_invitations_per_hour;
+    /* Notifications and bots (chat-notify) */
+    int notify_offline_delay_s;
+    int notify_poll_interval_ms;
+    int notify_http_timeout_s;
+    int notify_max_attempts;
+    int notify_retry_base_ms;
+    int notify_retry_max_s;
+    int notify_max_in_flight;
+    int notify_preview_chars;
 };
 
 enum chat_setting_type { CHAT_SETTING_INT, CHAT_SETTING_STR, CHAT_SETTING_BOOL };

@@ -118,6 +118,78 @@ int chat_account_delete(struct chat_db *db, long long user_id);
  * Safe to run again (chatctl gc finishes one cut short). */
 int chat_account_purge(struct chat_db *db, long long user_id);
 
+/* ---- chat-notify's queue (store_notify.c) ---- */
+
+/* Events evaluated per transaction. */
+#define CHAT_NOTIFY_BATCH 256
+
+enum chat_notify_kind { CHAT_NOTIFY_OFFLINE, CHAT_NOTIFY_BOT };
+
+/* One reader of the event log with its own cursor (notify_cursors.stream = name):
+ * message.created events are evaluated delay_us after they were written, and an event
+ * above an id that is not visible yet only gap_us after (the longest transaction). */
+struct chat_notify_stream {
+    const char *name;
+    enum chat_notify_kind kind;
+    long long delay_us, gap_us;
+};
+
+/* One transaction: evaluates the due events after the stream's cursor (at most
+ * CHAT_NOTIFY_BATCH, in id order), stores their deliveries (offline: one per offline
+ * webhook and user the message notifies; bot: one per bot participant with an outgoing
+ * URL) and moves the cursor past them. *events is how many events it passed (a full
+ * batch means call again), *enqueued the deliveries stored. */
+int chat_notify_evaluate(struct chat_db *db, const struct chat_notify_stream *stream,
+                         int preview_chars, int *events, long long *enqueued);
+/* Claims up to limit due deliveries, leased for lease_s seconds (not due again before
+ * then): rows of (id, url, secret, body, attempts, webhook_id) into *out, which the
+ * caller frees (nothing to free on error). */
+int chat_notify_claim(struct chat_db *db, int limit, int lease_s, struct chat_db_result *out);
+/* Records one attempt of a delivery: delivered, dropped (the last attempt failed), or
+ * due again in retry_ms; error (may be NULL) is kept as last_error. */
+int chat_notify_record(struct chat_db *db, long long delivery_id, bool delivered, bool drop,
+                       long long retry_ms, const char *error);
+/* Deletes delivered and dropped rows finished more than retention_hours ago (at most
+ * 10,000 a call); *removed is how many. */
+int chat_notify_purge(struct chat_db *db, int retention_hours, long long *removed);
+
+/* ---- bots (accounts: store_users.c; tokens: store_sessions.c) ---- */
+
+/* A bot token: this prefix and a session-sized random token (so a bearer token names
+ * its kind without a second lookup). */
+#define CHAT_BOT_TOKEN_PREFIX "bot_"
+#define CHAT_BOT_TOKEN_CHARS (4 + CHAT_TOKEN_CHARS)
+
+/* Creates bot account username (is_bot, no usable password) and its token, written
+ * into token (shown to the operator once; only its SHA-256 is stored). CHAT_E_VALIDATION
+ * for a bad name, CHAT_E_DUPLICATE when the username is taken. */
+int chat_bot_create(struct chat_db *db, const char *username, const char *display_name,
+                    long long *user_id, char token[CHAT_BOT_TOKEN_CHARS + 1]);
+/* The id of bot username; CHAT_E_NOT_FOUND when there is no such bot. */
+int chat_bot_find(struct chat_db *db, const char *username, long long *user_id);
+/* Gives bot user_id a new token (the old one stops working at once), into token. */
+int chat_bot_token_set(struct chat_db *db, long long user_id, char token[CHAT_BOT_TOKEN_CHARS + 1]);
+/* The active bot whose token this is; CHAT_E_NOT_AUTHENTICATED for any other text. */
+int chat_bot_token_lookup(struct chat_db *db, const char *token, long long *user_id);
+
+/* ---- webhooks (store_webhooks.c; delivered by chat-notify, notify/) ---- */
+
+#define CHAT_WEBHOOK_URL_MAX 2000
+
+/* http:// or https:// with a host, printable ASCII without spaces, at most
+ * CHAT_WEBHOOK_URL_MAX bytes. */
+bool chat_webhook_url_valid(const char *url);
+/* Adds a webhook of kind "offline" (bot_user_id 0) or "bot" (the bot's outgoing URL,
+ * replacing one it had) and writes its new signing secret into secret. Returns
+ * CHAT_E_VALIDATION for a bad URL. */
+int chat_webhook_add(struct chat_db *db, const char *kind, const char *url, long long bot_user_id,
+                     char secret[CHAT_TOKEN_CHARS + 1], long long *webhook_id);
+/* Removes a webhook and its deliveries; CHAT_E_NOT_FOUND when there is none. */
+int chat_webhook_remove(struct chat_db *db, long long webhook_id);
+/* Every webhook: [{id, kind, url, bot, created_at, pending, delivered, dropped}] (the
+ * secret is never listed). The caller puts *out_array. */
+int chat_webhooks_list_json(struct chat_db *db, json_object **out_array);
+
 /* ---- sessions (store_sessions.c) ---- */
 
 /* Creates a session for user_id. Writes the new bearer token and CSRF token. user_agent
@@ -388,6 +460,10 @@ int chat_notify_level_set(struct chat_db *db, long long conv_id, long long user_
                           json_object **out, const char **detail);
 
 /* ---- presence (store_presence.c; used by chat-push and the REST API) ---- */
+
+/* A push daemon whose heartbeat is older than this is taken for dead: its connection
+ * counts no longer make anyone online (chat-push beats every few seconds). */
+#define CHAT_PRESENCE_STALE_MS 15000
 
 /* Creates or refreshes daemon_id's heartbeat row. */
 int chat_presence_heartbeat(struct chat_db *db, const char *daemon_id);

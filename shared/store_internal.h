@@ -6,7 +6,7 @@
  *                   store_events.c (the event log), store_sessions.c, store_ratelimit.c,
  *                   store_audit.c (the moderation log)
  *                   store_blocks.c (who blocked whom)
- *   2  records and decorators: store_users.c, store_attachments.c (uploads, attach, gc),
+ *   2  records and decorators: store_users.c, store_webhooks.c, store_attachments.c (uploads, attach, gc),
  *                   store_mentions.c (a message's mentions, written with it),
  *                   store_reactions.c and store_message_attachments.c (fields of message
  *                   objects)
@@ -14,7 +14,8 @@
  *   4  conversation views: store_conversations.c, store_search.c
  *   5  writes:      store_conversation_changes.c, store_message_submit.c,
  *                   store_message_edits.c, store_reaction_changes.c, store_receipts.c,
- *                   store_presence.c, store_block_changes.c, store_notify_levels.c
+ *                   store_presence.c, store_block_changes.c, store_notify_levels.c,
+ *                   store_notify.c (chat-notify's queue)
  * The public declarations stay in store.h whichever file defines them. */
 #ifndef CHAT_STORE_INTERNAL_H
 #define CHAT_STORE_INTERNAL_H
@@ -23,6 +24,12 @@
 
 #include "json_util.h"
 #include "store.h"
+
+/* The moment a presence_connections row pc (LEFT JOINed with its daemon d) last had a
+ * connection: when its count dropped to 0, or the last heartbeat of a daemon that died
+ * holding connections (used by store_presence.c and store_notify.c, layer 5). */
+#define CHAT_PRESENCE_EFFECTIVE_LAST_SEEN \
+    "IF(pc.connections > 0, COALESCE(d.heartbeat_at, pc.last_seen), pc.last_seen)"
 
 /* ---- layer 1, store_rows.c: result rows -> JSON ---- */
 
@@ -44,8 +51,9 @@ int chat_query_ids(struct chat_db *db, const char *sql, const struct chat_db_par
 /* Column list for chat_user_json_from_row, of the users row aliased as `a` (a string
  * literal): CHAT_USER_COLUMNS_COUNT columns. */
 #define CHAT_USER_COLUMNS(a) \
-    a ".id, " a ".username, " a ".display_name, " a ".avatar_sha256, " a ".deleted_at IS NOT NULL"
-#define CHAT_USER_COLUMNS_COUNT 5
+    a ".id, " a ".username, " a ".display_name, " a ".avatar_sha256, " a ".deleted_at IS NOT NULL, " \
+    a ".is_bot"
+#define CHAT_USER_COLUMNS_COUNT 6
 
 /* Rows (key, value) ordered by key, as a batched statement returns them: values[i] gets
  * (malloc'ed, caller frees) the values of keys[i] and counts[i] their number; a key
@@ -53,7 +61,7 @@ int chat_query_ids(struct chat_db *db, const char *sql, const struct chat_db_par
 void chat_rows_group_by_key(const struct chat_db_result *r, const long long *keys, size_t n,
                             long long **values, size_t *counts);
 
-/* The user object {id, username, display_name, avatar_url, deleted} from the
+/* The user object {id, username, display_name, avatar_url, deleted, is_bot} from the
  * CHAT_USER_COLUMNS cells at col.. of a row. A deleted account reads as "Deleted user"
  * with an empty username, whatever its row holds. */
 json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned row, unsigned col);

@@ -24,8 +24,7 @@
     "((pc.connections > 0 AND d.heartbeat_at > DATE_SUB(NOW(6), INTERVAL ? MICROSECOND)) " \
     " OR IF(pc.connections > 0, COALESCE(d.heartbeat_at, pc.last_seen), pc.last_seen) "     \
     "    > DATE_SUB(NOW(6), INTERVAL ? MICROSECOND))"
-#define EFFECTIVE_LAST_SEEN \
-    "IF(pc.connections > 0, COALESCE(d.heartbeat_at, pc.last_seen), pc.last_seen)"
+#define EFFECTIVE_LAST_SEEN CHAT_PRESENCE_EFFECTIVE_LAST_SEEN
 
 int chat_presence_heartbeat(struct chat_db *db, const char *daemon_id)
 {
@@ -295,7 +294,7 @@ static int announce_online_many(struct chat_db *db, const long long *ids, size_t
     static const char sql_mark[] =
         "UPDATE user_presence SET online = 1, last_seen = NOW(6) WHERE user_id IN " CHAT_DB_IN_LIST;
     static const char sql_read[] =
-        "SELECT up.last_seen, u.id, u.username, u.display_name FROM user_presence up "
+        "SELECT up.last_seen, " CHAT_USER_COLUMNS("u") " FROM user_presence up "
         "JOIN users u ON u.id = up.user_id WHERE up.user_id IN " CHAT_DB_IN_LIST;
     struct chat_db_param params[CHAT_DB_BATCH];
     struct chat_db_result r;

@@ -53,6 +53,7 @@ json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned ro
         json_object_object_add(u, "avatar_url", NULL);
     }
     json_object_object_add(u, "deleted", json_object_new_boolean(deleted));
+    json_object_object_add(u, "is_bot", json_object_new_boolean(chat_db_cell_int(r, row, col + 5) != 0));
     return u;
 }
 

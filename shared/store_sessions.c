@@ -1,5 +1,5 @@
-/* Layer 1 (bottom) of the data layer: login sessions, opaque random tokens stored only
- * as SHA-256 hashes, and their revocation: deleting sessions writes a session.revoked
+/* Layer 1 (bottom) of the data layer: login sessions and bot tokens, opaque random
+ * tokens stored only as SHA-256 hashes, and their revocation: deleting sessions writes a session.revoked
  * event in the same transaction, so every push daemon ends their connections. Calls no
  * other store file. */
 #include <assert.h>
@@ -287,4 +287,34 @@ int chat_sessions_alive_many(struct chat_db *db, const long long *session_ids, s
     }
     chat_db_result_free(&r);
     return CHAT_OK;
+}
+
+int chat_bot_token_set(struct chat_db *db, long long user_id, char token[CHAT_BOT_TOKEN_CHARS + 1])
+{
+    char raw[CHAT_TOKEN_CHARS + 1];
+    unsigned char hash[CHAT_TOKEN_HASH_BYTES];
+    chat_token_new(raw);
+    snprintf(token, CHAT_BOT_TOKEN_CHARS + 1, "%s%s", CHAT_BOT_TOKEN_PREFIX, raw);
+    chat_token_hash(token, strlen(token), hash);
+    return chat_db_exec(db,
+                        "INSERT INTO bot_tokens (user_id, token_hash) VALUES (?, ?) "
+                        "ON DUPLICATE KEY UPDATE token_hash = VALUES(token_hash), "
+                        "created_at = UTC_TIMESTAMP(6)",
+                        CHAT_DB_PARAMS(DB_INT(user_id), DB_BYTES(hash, sizeof(hash))), NULL, NULL);
+}
+
+int chat_bot_token_lookup(struct chat_db *db, const char *token, long long *user_id)
+{
+    size_t len = strlen(token);
+    if (len != CHAT_BOT_TOKEN_CHARS ||
+        strncmp(token, CHAT_BOT_TOKEN_PREFIX, strlen(CHAT_BOT_TOKEN_PREFIX)) != 0)
+        return CHAT_E_NOT_AUTHENTICATED;
+    unsigned char hash[CHAT_TOKEN_HASH_BYTES];
+    chat_token_hash(token, len, hash);
+    int rc = chat_db_query_int(db,
+                               "SELECT u.id FROM bot_tokens t JOIN users u ON u.id = t.user_id "
+                               "WHERE t.token_hash = ? AND u.is_bot AND u.deactivated_at IS NULL "
+                               "AND u.deleted_at IS NULL",
+                               CHAT_DB_PARAMS(DB_BYTES(hash, sizeof(hash))), user_id);
+    return rc == CHAT_E_NOT_FOUND ? CHAT_E_NOT_AUTHENTICATED : rc;
 }

@@ -32,20 +32,28 @@ static int check_password(const char *password)
     return CHAT_OK;
 }
 
+/* The display name stored for a new account (the username when none is given) into
+ * out: controls and bidi overrides are removed, not refused, so a name pasted with a
+ * stray mark still registers and what others see cannot be reordered or hidden.
+ * CHAT_E_VALIDATION when it is too long or nothing is left. */
+static int clean_display_name(const char *display_name, const char *username,
+                              char out[4 * CHAT_DISPLAY_NAME_MAX + 1])
+{
+    if (!display_name || !*display_name)
+        display_name = username;
+    size_t dlen = strlen(display_name);
+    if (dlen > 4 * CHAT_DISPLAY_NAME_MAX || chat_utf8_strip_controls(display_name, dlen, out) == 0)
+        return CHAT_E_VALIDATION;
+    return CHAT_OK;
+}
+
 int chat_user_create(struct chat_db *db, const struct chat_config *cfg, const char *username,
                      const char *display_name, const char *password, long long *user_id)
 {
     if (!chat_username_valid(username) || check_password(password) != CHAT_OK)
         return CHAT_E_VALIDATION;
-    if (!display_name || !*display_name)
-        display_name = username;
-    /* Controls and bidi overrides are removed, not refused: a name pasted with a stray
-     * mark still registers, and what others see cannot be reordered or hidden. */
-    size_t dlen = strlen(display_name);
-    if (dlen > 4 * CHAT_DISPLAY_NAME_MAX)
-        return CHAT_E_VALIDATION;
     char display[4 * CHAT_DISPLAY_NAME_MAX + 1];
-    if (chat_utf8_strip_controls(display_name, dlen, display) == 0)
+    if (clean_display_name(display_name, username, display) != CHAT_OK)
         return CHAT_E_VALIDATION;
     char hash[128];
     int rc = chat_password_hash(cfg, password, hash);
@@ -59,6 +67,36 @@ int chat_user_create(struct chat_db *db, const struct chat_config *cfg, const ch
     if (rc == CHAT_OK && user_id)
         *user_id = (long long)id;
     return rc;
+}
+
+int chat_bot_create(struct chat_db *db, const char *username, const char *display_name,
+                    long long *user_id, char token[CHAT_BOT_TOKEN_CHARS + 1])
+{
+    char display[4 * CHAT_DISPLAY_NAME_MAX + 1];
+    if (!chat_username_valid(username) || clean_display_name(display_name, username, display) != CHAT_OK)
+        return CHAT_E_VALIDATION;
+    int rc = chat_db_begin(db);
+    if (rc != CHAT_OK)
+        return rc;
+    unsigned long long id = 0;
+    /* '!' is no argon2id hash: no password ever verifies against it, so a bot cannot log
+     * in (the same mark as a deleted account's). */
+    rc = chat_db_exec(db,
+                      "INSERT INTO users (username, display_name, password_hash, is_bot) "
+                      "VALUES (?, ?, '!', TRUE)",
+                      CHAT_DB_PARAMS(DB_STR(username), DB_STR(display)), NULL, &id);
+    if (rc == CHAT_OK)
+        rc = chat_bot_token_set(db, (long long)id, token);
+    rc = chat_db_end(db, rc);
+    if (rc == CHAT_OK)
+        *user_id = (long long)id;
+    return rc;
+}
+
+int chat_bot_find(struct chat_db *db, const char *username, long long *user_id)
+{
+    return chat_db_query_int(db, "SELECT id FROM users WHERE username = ? AND is_bot",
+                             CHAT_DB_PARAMS(DB_STR(username)), user_id);
 }
 
 /* Stores the argon2id hash of password (length checked first) as user_id's. */

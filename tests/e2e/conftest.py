@@ -278,6 +278,13 @@ class Servers:
             # test_api_abuse_limits.py starts its own instances with low hourly limits.
             "rate_conversations_per_hour": "100000000",
             "rate_invitations_per_hour": "100000000",
+            # chat-notify (tests/e2e/test_webhooks.py): a short offline delay, quick
+            # polls and retries, so a receiver that comes back is reached in seconds.
+            "notify_offline_delay_s": "2",
+            "notify_poll_interval_ms": "100",
+            "notify_retry_base_ms": "300",
+            "notify_retry_max_s": "2",
+            "notify_http_timeout_s": "5",
         }
 
     def _make_env(self):
@@ -320,7 +327,7 @@ class Servers:
     # ---- lifecycle -----------------------------------------------------------------
 
     def _check_binaries(self):
-        missing = [b for b in ("chat-httpd", "chat-api", "chat-push", "chatctl")
+        missing = [b for b in ("chat-httpd", "chat-api", "chat-push", "chat-notify", "chatctl")
                    if not os.access(BIN / b, os.X_OK)]
         if missing:
             raise RuntimeError("missing %s in %s; run `make BUILD=%s all` first"
@@ -575,6 +582,7 @@ class Servers:
         self._start_db()
         self.chatctl("migrate")
         self._add("chat-push", [str(BIN / "chat-push")], self._push_ready)
+        self.start_notify()
         self._add("chat-api", [str(BIN / "chat-api"), "--workers", "2"],
                   lambda: unix_socket_open(self.fcgi_socket))
         self._add("chat-httpd", [str(BIN / "chat-httpd")], self._http_ready(self.httpd_url))
@@ -633,6 +641,18 @@ class Servers:
             if problem:
                 self.problems.append(problem)
 
+    def notify_active_count(self, name="chat-notify"):
+        """How many times chat-notify `name` (its log) said it took the lock and works."""
+        path = self.log_path(name)
+        return path.read_text(errors="replace").count("notify: active") if path.exists() else 0
+
+    def start_notify(self, name="chat-notify", wait_active=True):
+        """Starts a chat-notify under `name`; returns once it is active (wait_active) or
+        running. Another one stands by until the active one stops."""
+        before = self.notify_active_count(name)
+        ready = (lambda: self.notify_active_count(name) > before) if wait_active else (lambda: True)
+        return self._add(name, [str(BIN / "chat-notify")], ready)
+
     def restart_db(self, down_seconds=0):
         """Stops the test MariaDB (SIGTERM, like a service restart), waits down_seconds,
         and starts it again on the same data directory; returns once it answers."""
@@ -671,7 +691,7 @@ class Servers:
     def _reap_orphans(self):
         """Programs' descendants that outlived them (re-parented to us because we are a
         subreaper) are a bug: report, kill and reap them."""
-        ours = {"mariadbd"} | {"chat-api", "chat-httpd", "chat-push", "chatctl", "nginx",
+        ours = {"mariadbd"} | {"chat-api", "chat-httpd", "chat-push", "chat-notify", "chatctl", "nginx",
                                "apache2", "lighttpd"}
         db_pid = self.db_proc.pid if self.db_proc else None
         for pid, comm, state in _children_of(os.getpid()):

@@ -342,7 +342,7 @@ def test_account_deletion_leaves_only_tombstones(servers, make_user):
     m = [x for x in msgs if x["id"] == mine["id"]][0]
     assert m["deleted"] is True and m["text"] == ""
     assert m["sender"] == {"id": a["id"], "username": "", "display_name": "Deleted user",
-                           "avatar_url": None, "deleted": True}
+                           "avatar_url": None, "deleted": True, "is_bot": False}
     g = request("GET", "%s/api/chat/conversations/%d/messages/" % (api, group), b).json()["results"]
     assert [x["reactions"] for x in g if x["id"] == theirs["id"]] == [[]]
     parts = request("GET", "%s/api/chat/conversations/%d/participants/" % (api, group), b).json()

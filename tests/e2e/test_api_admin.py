@@ -101,7 +101,7 @@ def test_user_list_search_is_paged_and_bounded(api_url, servers, make_user):
     page = r.json()
     assert [u["id"] for u in page["results"]] == [users[0]["id"], users[1]["id"]]
     assert page["has_more"] is True
-    assert set(page["results"][0]) == {"id", "username", "display_name", "avatar_url", "deleted",
+    assert set(page["results"][0]) == {"id", "username", "display_name", "avatar_url", "deleted", "is_bot",
                                        "is_admin", "deactivated_at", "created_at"}
     seen = [u["id"] for u in page["results"]]
     while page["has_more"]:

@@ -41,7 +41,7 @@ def test_block_list_block_again_and_unblock(api_url, servers, three):
     a, b, c = three
     since = last_event_id(servers)
     first = block(api_url, a, b)
-    assert set(first) == {"id", "username", "display_name", "avatar_url", "deleted", "blocked_at"}
+    assert set(first) == {"id", "username", "display_name", "avatar_url", "deleted", "is_bot", "blocked_at"}
     assert first["id"] == b["id"] and first["username"] == b["username"]
     assert block(api_url, a, b, expect=200) == first  # again: nothing changes
     block(api_url, a, c)

@@ -74,7 +74,7 @@ def test_admin_promotes_and_demotes_live_and_audited(api_url, servers, four):
                              "actor_id": a["id"],
                              "user": {"id": b["id"], "username": b["username"],
                                       "display_name": b["display_name"], "avatar_url": None,
-                                      "deleted": False}}
+                                      "deleted": False, "is_bot": False}}
         # The new admin demotes the creator; the same role again writes nothing.
         r = set_role(api_url, b, conv, a, "member")
         assert r.status_code == 200 and r.json()["role"] == "member", r.text

@@ -94,7 +94,7 @@ def test_participant_list(api_url, four):
     results = r.json()["results"]
     assert {p["id"] for p in results} == {a["id"], b["id"], c["id"]}
     for p in results:
-        assert set(p) == {"id", "username", "display_name", "avatar_url", "deleted", "joined_at",
+        assert set(p) == {"id", "username", "display_name", "avatar_url", "deleted", "is_bot", "joined_at",
                           "role"}, p
         assert p["role"] == ("admin" if p["id"] == a["id"] else "member"), p
         assert p["joined_at"].endswith("Z")
@@ -117,7 +117,7 @@ def test_any_participant_adds_and_the_newcomer_sees_history(api_url, servers, fo
     assert payload["conversation_id"] == conv["id"] and payload["user_id"] == d["id"]
     assert payload["user"] == {"id": d["id"], "username": d["username"],
                                "display_name": d["display_name"], "avatar_url": None,
-                               "deleted": False}
+                               "deleted": False, "is_bot": False}
     assert payload["conversation"]["id"] == conv["id"]
     assert "unread_count" not in payload["conversation"]
     assert d["id"] in {p["id"] for p in payload["conversation"]["participants"]}
@@ -174,7 +174,7 @@ def test_only_an_admin_removes_others(api_url, servers, four):
     assert events[0][1] == {"conversation_id": conv["id"], "user_id": b["id"],
                             "user": {"id": b["id"], "username": b["username"],
                                      "display_name": b["display_name"], "avatar_url": None,
-                                     "deleted": False}}
+                                     "deleted": False, "is_bot": False}}
     assert_error(request("GET", conv_url(api_url, conv["id"]), b), 404)
     ids = {p["id"] for p in request("GET", parts_url(api_url, conv["id"]), a).json()["results"]}
     assert ids == {a["id"], c["id"]}

@@ -49,7 +49,7 @@ def test_put_is_idempotent_and_me_is_per_viewer(api_url, servers, room):
     assert payload == {"message_id": msg["id"], "conversation_id": conv["id"], "emoji": THUMBS,
                        "user": {"id": b["id"], "username": b["username"],
                                 "display_name": b["display_name"], "avatar_url": None,
-                                "deleted": False},
+                                "deleted": False, "is_bot": False},
                        "reactions": [{"emoji": THUMBS, "count": 1, "user_ids": [b["id"]]}]}
     assert request("PUT", url, c).status_code == 201
     assert request("PUT", reaction_url(api_url, conv["id"], msg["id"], PARTY), a).status_code == 201

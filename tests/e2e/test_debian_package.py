@@ -45,8 +45,8 @@ PUSH_PORT = PORT_BASE + 61
 PKG = "chat-server"
 CONF = Path("/etc/chat/chat.conf")
 ENVFILE = Path("/etc/chat/chat.env")
-PROGRAMS = ("chat-api", "chat-httpd", "chat-push", "chatctl")
-UNITS = ("chat-api.service", "chat-httpd.service", "chat-push.service",
+PROGRAMS = ("chat-api", "chat-httpd", "chat-push", "chat-notify", "chatctl")
+UNITS = ("chat-api.service", "chat-httpd.service", "chat-push.service", "chat-notify.service",
          "chat-gc.service", "chat-gc.timer")
 UNIT_DIR = Path("/lib/systemd/system")
 

@@ -169,7 +169,7 @@ def test_hello_contents(servers, pair):
         assert set(c.hello) == {"type", "user", "last_event_id"}
         assert c.hello["user"] == {"id": b["id"], "username": b["username"],
                                    "display_name": b["display_name"], "avatar_url": None,
-                                   "deleted": False}
+                                   "deleted": False, "is_bot": False}
         assert isinstance(c.hello["last_event_id"], int)
         assert c.hello["last_event_id"] >= before
         assert c.hello["last_event_id"] <= max_event_id(servers)

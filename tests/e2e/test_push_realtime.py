@@ -135,7 +135,7 @@ def test_every_event_type_is_delivered_live(servers, make_user):
     api = servers.httpd_url
     a, b, c = make_user("ea"), make_user("eb"), make_user("ec")
     conv = group(api, a, [b])
-    user_keys = {"id", "username", "display_name", "avatar_url", "deleted"}
+    user_keys = {"id", "username", "display_name", "avatar_url", "deleted", "is_bot"}
 
     async def scenario():
         cb = await connect(servers, b)
@@ -480,7 +480,7 @@ def test_presence_across_two_daemons(servers, cluster, make_user):
         assert f["conversation_id"] is None
         assert f["data"]["user"] == {"id": a["id"], "username": a["username"],
                                      "display_name": a["display_name"], "avatar_url": None,
-                                     "deleted": False}
+                                     "deleted": False, "is_bot": False}
         assert presence(b, a)["online"] is True
         assert presence(a, a)["online"] is True
         presence(d, a, expect=404)  # shares no conversation with a

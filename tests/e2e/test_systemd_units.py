@@ -70,7 +70,7 @@ def directives(text, section="Service"):
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     """The units with /opt/chat pointing at this tree and its build."""
-    for prog in ("chat-api", "chat-httpd", "chat-push", "chatctl"):
+    for prog in ("chat-api", "chat-httpd", "chat-push", "chat-notify", "chatctl"):
         assert (BIN / prog).is_file(), "%s is not built (make BUILD=%s all)" % (BIN / prog, BUILD)
     out = tmp_path_factory.mktemp("units")
     for name in UNITS:
@@ -82,7 +82,7 @@ def rendered(tmp_path_factory):
 
 
 def test_every_unit_passes_systemd_analyze_verify(rendered):
-    assert {"chat-api.service", "chat-httpd.service", "chat-push.service",
+    assert {"chat-api.service", "chat-httpd.service", "chat-push.service", "chat-notify.service",
             "chat-gc.service", "chat-gc.timer"} <= set(UNITS)
     verify_units([rendered / u for u in UNITS])
 
