@@ -38,10 +38,12 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req)
     char csrf[CHAT_TOKEN_CHARS + 1] = "";
     long long uid = 0, sid = 0;
     /* A bot token is only ever a bearer token: as a cookie it is looked up as a session
-     * and matches none, so a bot has no cookie session and no CSRF token. */
-    bool bot = !req->cookie_auth && !strncmp(token, CHAT_BOT_TOKEN_PREFIX, strlen(CHAT_BOT_TOKEN_PREFIX));
+     * and matches none, so a bot has no cookie session and no CSRF token. Its length
+     * tells it from a session token that happens to start with the prefix. */
+    bool bot = !req->cookie_auth && strlen(token) == CHAT_BOT_TOKEN_CHARS &&
+               !strncmp(token, CHAT_BOT_TOKEN_PREFIX, strlen(CHAT_BOT_TOKEN_PREFIX));
     int rc = bot ? chat_bot_token_lookup(&app->db, token, &uid)
-                 : chat_session_lookup(&app->db, token, &uid, &sid, csrf);
+                 : chat_session_lookup(&app->db, token, &uid, &sid, csrf, req->user_locale);
     if (rc == CHAT_E_NOT_AUTHENTICATED) {
         req->cookie_auth = false;
         return CHAT_OK;

@@ -136,10 +136,22 @@ int notify_sender_start(struct notify_sender *s, struct chat_db *db)
     int rc = chat_notify_claim(db, free_slots, s->cfg->notify_http_timeout_s + 30, &r);
     if (rc != CHAT_OK)
         return rc;
-    unsigned next = 0;
-    for (int i = 0; i < s->nslots && next < r.nrows; i++)
-        if (!s->slots[i].easy)
-            start(s, &s->slots[i], &r, next++);
+    int slot = 0;
+    for (unsigned row = 0; row < r.nrows; row++) {
+        /* A message deleted since it was queued is not sent on: its text is gone. */
+        if (chat_db_cell_int(&r, row, 6)) {
+            long long id = chat_db_cell_int(&r, row, 0);
+            rc = chat_notify_record(db, id, false, true, 0, NOTIFY_MESSAGE_DELETED);
+            if (rc != CHAT_OK)
+                log_warn("notify: delivery %lld: %s", id, chat_err_code(rc));
+            else
+                log_info("notify: delivery %lld not sent: its message was deleted", id);
+            continue;
+        }
+        while (s->slots[slot].easy) /* no more rows were claimed than slots are free */
+            slot++;
+        start(s, &s->slots[slot], &r, row);
+    }
     chat_db_result_free(&r);
     return CHAT_OK;
 }

@@ -13,6 +13,8 @@
 /* A receiver's answer is read up to this many bytes and the rest refused: only the
  * status matters. */
 #define NOTIFY_MAX_RESPONSE_BYTES 65536
+/* The last_error of a delivery dropped unsent because its message was deleted. */
+#define NOTIFY_MESSAGE_DELETED "message deleted"
 
 struct notify_transfer;
 

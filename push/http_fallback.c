@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "http_state.h"
 #include "errors.h"
+#include "i18n.h"
 #include "json_util.h"
 #include "log.h"
 #include "request.h"
@@ -91,8 +92,7 @@ static int respond_error(struct push_server *srv, struct lws *wsi, int err, cons
     char rid[32];
     snprintf(rid, sizeof(rid), "push-%llu", ++srv->requests);
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "detail",
-                           json_object_new_string(detail ? detail : chat_err_message(err)));
+    json_object_object_add(o, "detail", chat_i18n_error_json(CHAT_LOCALE_EN, err, detail));
     json_object_object_add(o, "code", json_object_new_string(chat_err_code(err)));
     json_object_object_add(o, "request_id", json_object_new_string(rid));
     size_t len;

@@ -124,6 +124,9 @@ const struct chat_setting chat_settings[] = {
                 "through another (docs/SCALING.md). 0 (no wait) for a single server."),
     STR_SETTING(static_dir, "static", "Directory served at /static/."),
     STR_SETTING(templates_dir, "templates", "Directory of page templates."),
+    STR_SETTING(i18n_dir, "i18n",
+                "Directory of message catalogs, one folder per locale (en, pt-BR, es) of "
+                "<area>.json files; read by chat-api and chat-httpd at start."),
     STR_SETTING(sql_dir, "sql", "Directory of numbered migrations, for chatctl migrate."),
     BOOL_SETTING(registration_enabled, "true", "Whether POST /api/auth/register creates accounts."),
     INT_SETTING(session_ttl_hours, "720", 1, 87600, "Lifetime of a login session."),

@@ -54,6 +54,7 @@ struct chat_config {
     /* Files */
     char *static_dir;
     char *templates_dir;
+    char *i18n_dir;
     char *sql_dir;
     /* Behaviour and limits */
     bool registration_enabled;

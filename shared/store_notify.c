@@ -86,6 +86,14 @@ int chat_notify_evaluate(struct chat_db *db, const struct chat_notify_stream *st
                            CHAT_DB_PARAMS(DB_STR(stream->name)), &cursor);
     if (rc != CHAT_OK)
         goto out;
+    /* Without a webhook of the stream's kind (the default installation) the events are
+     * passed over without looking anyone up. */
+    long long targets = 0;
+    rc = chat_db_query_int(db, "SELECT EXISTS (SELECT 1 FROM webhooks WHERE kind = ?)",
+                           CHAT_DB_PARAMS(DB_STR(stream->kind == CHAT_NOTIFY_OFFLINE ? "offline" : "bot")),
+                           &targets);
+    if (rc != CHAT_OK)
+        goto out;
     rc = chat_db_query(db,
                        "SELECT id, type = 'message.created' AND message_id IS NOT NULL, message_id, "
                        "TIMESTAMPDIFF(MICROSECOND, created_at, UTC_TIMESTAMP(6)) "
@@ -102,7 +110,7 @@ int chat_notify_evaluate(struct chat_db *db, const struct chat_notify_stream *st
          * cursor never passes one that was not. */
         if ((id != expect && age_us < stream->gap_us) || age_us < stream->delay_us)
             break;
-        if (chat_db_cell_int(&r, i, 1)) {
+        if (targets && chat_db_cell_int(&r, i, 1)) {
             unsigned long long added = 0;
             long long message_id = chat_db_cell_int(&r, i, 2);
             if (stream->kind == CHAT_NOTIFY_OFFLINE)
@@ -127,14 +135,40 @@ out:
     return chat_db_end(db, rc);
 }
 
+int chat_notify_lead(struct chat_db *db, const char *holder, int lease_ms, bool *leading)
+{
+    unsigned long long changed = 0;
+    /* Taken when free or expired, renewed by its holder; expires_at always moves, so a
+     * renewal changes the row and counts as affected. */
+    int rc = chat_db_exec(db,
+                          "UPDATE notify_leader SET holder = ?, "
+                          "expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND "
+                          "WHERE name = 'chat_notify' AND (holder = ? OR expires_at < UTC_TIMESTAMP(6))",
+                          CHAT_DB_PARAMS(DB_STR(holder), DB_INT((long long)lease_ms * 1000),
+                                         DB_STR(holder)),
+                          &changed, NULL);
+    *leading = rc == CHAT_OK && changed == 1;
+    return rc;
+}
+
+int chat_notify_resign(struct chat_db *db, const char *holder)
+{
+    return chat_db_exec(db,
+                        "UPDATE notify_leader SET holder = '', expires_at = '1970-01-01' "
+                        "WHERE name = 'chat_notify' AND holder = ?",
+                        CHAT_DB_PARAMS(DB_STR(holder)), NULL, NULL);
+}
+
 int chat_notify_claim(struct chat_db *db, int limit, int lease_s, struct chat_db_result *out)
 {
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
     rc = chat_db_query(db,
-                       "SELECT d.id, w.url, w.secret, d.body, d.attempts, d.webhook_id "
+                       "SELECT d.id, w.url, w.secret, d.body, d.attempts, d.webhook_id, "
+                       "m.id IS NULL OR m.deleted_at IS NOT NULL "
                        "FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+                       "LEFT JOIN messages m ON m.id = d.message_id "
                        "WHERE d.state = 'pending' AND d.next_attempt_at <= UTC_TIMESTAMP(6) "
                        "ORDER BY d.next_attempt_at, d.id LIMIT ? FOR UPDATE SKIP LOCKED",
                        CHAT_DB_PARAMS(DB_INT(limit)), out);

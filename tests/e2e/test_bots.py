@@ -6,6 +6,8 @@ webhook, from a real receiver started here; the bot answers through the API. Eve
 part runs through both front ends (api_url)."""
 
 import asyncio
+import hashlib
+import os
 import re
 
 import pytest
@@ -53,7 +55,8 @@ def test_bot_token_authenticates_and_shows_is_bot(api_url, servers, make_user):
     assert re.fullmatch(r"bot_[A-Za-z0-9_-]{43}", bot["token"])
     r = request("GET", api_url + "/api/auth/me", bot)
     assert r.status_code == 200, r.text
-    assert r.json() == bot_user(bot)
+    # The caller's own user object carries the language setting (docs/API.md, "Languages").
+    assert r.json() == dict(bot_user(bot), locale=None)
     # Others see it as a bot too (a profile is visible to those who share a conversation).
     u = make_user("bu")
     create_conv(api_url, u, [bot])
@@ -78,6 +81,15 @@ def test_bot_cannot_log_in_or_use_a_cookie(api_url, servers):
     for token in (bot["token"][:-1] + ("A" if bot["token"][-1] != "A" else "B"), "bot_", "bot_x"):
         r = request("GET", api_url + "/api/auth/me", {"token": token})
         assert_error(r, 401, "not_authenticated")
+
+
+def test_user_list_marks_bots(servers, make_user):
+    bot, person = add_bot(servers), make_user("bl")
+    lines = servers.chatctl("user", "list").stdout.splitlines()
+    assert lines[0].split()[:5] == ["id", "username", "admin", "bot", "deactivated"]
+    rows = {ln.split()[1]: ln.split() for ln in lines[1:]}
+    assert rows[bot["username"]][2:4] == ["no", "yes"]
+    assert rows[person["username"]][2:4] == ["no", "no"]
 
 
 def test_new_token_replaces_the_old(api_url, servers):
@@ -215,3 +227,16 @@ def test_chatctl_bot_url_validation(servers):
     listing = servers.chatctl("webhook", "list").stdout
     assert "https://bots.example.com/b" in listing and "https://bots.example.com/a" not in listing
     servers.chatctl("webhook", "remove", first)
+
+
+def test_a_session_token_that_starts_like_a_bot_token_still_works(api_url, servers, make_user):
+    """Session tokens are 43 random base64url characters, so about one in 17 million
+    starts with "bot_": it is still looked up as a session (bot tokens are longer)."""
+    user = make_user("bt")
+    token = "bot_" + os.urandom(39).hex()[:39]
+    servers.db("INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
+               "VALUES (%s, %s, %s, UTC_TIMESTAMP(6) + INTERVAL 1 HOUR)",
+               (hashlib.sha256(token.encode()).digest(), user["id"], "c" * 43))
+    r = request("GET", api_url + "/api/auth/me", {"token": token})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == user["id"] and r.json()["is_bot"] is False

@@ -10,14 +10,15 @@ import asyncio
 import datetime
 import re
 import subprocess
+import threading
 
 import pytest
 
-from api_helpers import group, request
+from api_helpers import group, msg_url, request
 from helpers import wait_until
 from test_api import RFC3339_UTC, conv_url, create_conv, send
 from test_push import connect
-from webhook_helpers import (RECEIVER_PORT, WAIT, Receiver, add_webhook, deliveries,
+from webhook_helpers import (RECEIVER_PORT, SLOW_RECEIVER_PORT, WAIT, Receiver, add_webhook, deliveries,
                              remove_webhook, signed_by, verify, wait_delivery_state)
 
 
@@ -48,6 +49,12 @@ def notifier_paused(servers):
     yield resume
     if not state["running"]:
         servers.start_notify()
+
+
+def wait_failed_attempts(servers, webhook_id, message_id, count=1):
+    """Waits until the delivery of message_id to webhook_id has failed count times."""
+    wait_until(lambda: [d for d in deliveries(servers, webhook_id=webhook_id, message_id=message_id)
+                        if d[2] >= count and d[3]], WAIT, what="%d failed attempts" % count)
 
 
 def for_message(message_id, user_id=None):
@@ -216,8 +223,7 @@ def test_receiver_down_then_up_is_delivered_once(servers, make_user):
         conv = create_conv(servers.httpd_url, a, [b])
         m = send(servers.httpd_url, a, conv["id"], "are you there?")
         # Nothing listens: connection refused, retried with backoff.
-        wait_until(lambda: [d for d in deliveries(servers, webhook_id=webhook_id, message_id=m["id"])
-                            if d[2] >= 2 and d[3]], WAIT, what="two refused attempts")
+        wait_failed_attempts(servers, webhook_id, m["id"], 2)
         [row] = deliveries(servers, webhook_id=webhook_id, message_id=m["id"])
         assert row[1] == "pending"
         assert "onnect" in row[3], row  # curl's "Couldn't connect" / "Connection refused"
@@ -243,6 +249,48 @@ def test_receiver_down_then_up_is_delivered_once(servers, make_user):
     finally:
         remove_webhook(servers, webhook_id)
         receiver.stop()
+
+
+def test_a_silent_receiver_does_not_hold_up_others(servers, make_user, hook):
+    """A receiver that accepts the request and does not answer holds one transfer; the
+    other webhook's delivery of the same notification arrives while it still hangs."""
+    receiver, _, _ = hook
+    slow = Receiver(SLOW_RECEIVER_PORT)
+    slow.hold = threading.Event()
+    slow.start()
+    slow_id, _ = add_webhook(servers, slow.url)
+    try:
+        a, b = make_user("wa"), make_user("wb")
+        conv = create_conv(servers.httpd_url, a, [b])
+        m = send(servers.httpd_url, a, conv["id"], "one slow receiver")
+        assert slow.holding.wait(WAIT), "the slow receiver got no request"
+        receiver.wait_for(for_message(m["id"], b["id"]), "the other webhook's delivery")
+        assert not slow.hold.is_set() and slow.requests == []  # still hanging
+        slow.hold.set()
+        slow.wait_for(for_message(m["id"], b["id"]), "the slow receiver's delivery")
+    finally:
+        slow.hold.set()
+        remove_webhook(servers, slow_id)
+        slow.stop()
+
+
+def test_redirects_are_not_followed(servers, make_user, hook):
+    receiver, webhook_id, _ = hook
+    target = Receiver(SLOW_RECEIVER_PORT)
+    target.start()
+    receiver.status, receiver.location = 307, target.url
+    try:
+        a, b = make_user("wa"), make_user("wb")
+        conv = create_conv(servers.httpd_url, a, [b])
+        m = send(servers.httpd_url, a, conv["id"], "follow me")
+        receiver.wait_for(for_message(m["id"], b["id"]), "two answered attempts", count=2)
+        [row] = deliveries(servers, webhook_id=webhook_id, message_id=m["id"])
+        assert row[1] == "pending" and row[3] == "HTTP 307", row
+        receiver.status, receiver.location = 200, None
+        wait_delivery_state(servers, "delivered", id=row[0])
+        assert target.requests == []
+    finally:
+        target.stop()
 
 
 def test_delivery_is_dropped_after_max_attempts(servers, make_user, hook):
@@ -274,8 +322,7 @@ def test_restart_loses_nothing_and_a_standby_sends_no_duplicate(servers, make_us
     # Killed outright (no clean stop) while the receiver is down and a delivery waits.
     receiver.stop()
     m1 = send(servers.httpd_url, a, conv["id"], "before the crash")
-    wait_until(lambda: [d for d in deliveries(servers, webhook_id=webhook_id, message_id=m1["id"])
-                        if d[2] >= 1], WAIT, what="a failed attempt")
+    wait_failed_attempts(servers, webhook_id, m1["id"])
     proc = servers.procs.pop("chat-notify")
     proc.popen.kill()
     proc.popen.wait()
@@ -332,3 +379,55 @@ def test_chat_notify_help_lists_its_settings(servers):
     assert r.returncode == 0
     for name in ("notify_offline_delay_s", "notify_max_attempts", "notify_http_timeout_s"):
         assert name in r.stdout
+
+
+def test_database_restart_loses_nothing(servers, make_user, hook):
+    """MariaDB restarts while a delivery waits for a receiver that is down: chat-notify
+    loses its connection, reconnects (its lease in the database still runs) and
+    delivers both the waiting notification and a new one."""
+    receiver, webhook_id, _ = hook
+    a, b = make_user("wa"), make_user("wb")
+    conv = create_conv(servers.httpd_url, a, [b])
+    receiver.stop()
+    m1 = send(servers.httpd_url, a, conv["id"], "before the restart")
+    wait_failed_attempts(servers, webhook_id, m1["id"])
+    servers.restart_db()
+    receiver.start()
+    m2 = send(servers.httpd_url, a, conv["id"], "after the restart")
+    for m in (m1, m2):
+        receiver.wait_for(lambda r, m=m: for_message(m["id"], b["id"])(r) and r["answered"] == 200,
+                          "message %d's notification" % m["id"])
+    assert len(deliveries(servers, webhook_id=webhook_id, message_id=m1["id"])) == 1
+
+
+def test_a_message_deleted_while_queued_is_not_sent_on(servers, make_user, hook):
+    """Deleted while its delivery waits for the receiver, the delivery is dropped unsent
+    (its text is gone)."""
+    receiver, webhook_id, _ = hook
+    a, b = make_user("wa"), make_user("wb")
+    conv = create_conv(servers.httpd_url, a, [b])
+    receiver.stop()
+    m = send(servers.httpd_url, a, conv["id"], "oops, wrong chat")
+    wait_failed_attempts(servers, webhook_id, m["id"])
+    r = request("DELETE", msg_url(servers.httpd_url, conv["id"], m["id"]), a)
+    assert r.status_code == 204, r.text
+    [row] = wait_delivery_state(servers, "dropped", webhook_id=webhook_id, message_id=m["id"])
+    assert row[3] == "message deleted"
+    receiver.start()
+    marker = send(servers.httpd_url, a, conv["id"], "marker")
+    receiver.wait_for(for_message(marker["id"], b["id"]), "marker notification")
+    assert receiver.matching(for_message(m["id"])) == []
+
+
+def test_a_message_deleted_before_its_due_time_notifies_nobody(servers, make_user, hook,
+                                                               notifier_paused):
+    receiver, webhook_id, _ = hook
+    a, b = make_user("wa"), make_user("wb")
+    conv = create_conv(servers.httpd_url, a, [b])
+    m = send(servers.httpd_url, a, conv["id"], "never mind")
+    assert request("DELETE", msg_url(servers.httpd_url, conv["id"], m["id"]), a).status_code == 204
+    notifier_paused()
+    marker = send(servers.httpd_url, a, conv["id"], "marker")
+    receiver.wait_for(for_message(marker["id"], b["id"]), "marker notification")
+    assert receiver.matching(for_message(m["id"])) == []
+    assert deliveries(servers, webhook_id=webhook_id, message_id=m["id"]) == ()

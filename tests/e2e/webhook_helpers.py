@@ -20,6 +20,7 @@ from webhook_receiver import verify  # noqa: E402
 # Ports the session's servers leave free (conftest.PORT_BASE + 30..34).
 RECEIVER_PORT = conftest.PORT_BASE + 30
 BOT_RECEIVER_PORT = conftest.PORT_BASE + 31
+SLOW_RECEIVER_PORT = conftest.PORT_BASE + 32
 WAIT = 60  # seconds; deliveries come within a few seconds (2 s delay, 100 ms polls)
 
 
@@ -31,6 +32,9 @@ class Receiver:
         self.port = port
         self.url = "http://127.0.0.1:%d/hook" % port
         self.status = 200
+        self.location = None  # with a 3xx status: the Location header
+        self.hold = None  # a threading.Event: each request waits for it before answering
+        self.holding = threading.Event()  # set while a request waits for `hold`
         self.requests = []  # dicts: path, headers, body (bytes), json, answered
         self.lock = threading.Lock()
         self.server = None
@@ -41,12 +45,18 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                hold = receiver.hold
+                if hold is not None:
+                    receiver.holding.set()
+                    hold.wait(WAIT)
                 with receiver.lock:
                     status = receiver.status
                     receiver.requests.append({
                         "path": self.path, "headers": dict(self.headers.items()),
                         "body": body, "json": json.loads(body), "answered": status})
                 self.send_response(status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
