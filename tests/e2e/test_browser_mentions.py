@@ -139,7 +139,7 @@ def test_mentions_levels_and_counts(servers, make_user, pool, locale, front):
     wait(a).until(lambda d: row_badges(d, team) == ["@1", "3", False])
     assert a.title.startswith("(1) ")
     assert js(a, "return document.querySelector('.conversation[data-id=\"%d\"] .mention-badge')"
-              ".getAttribute('aria-label')" % team) == text["mentions.badge_label"].replace("{count}", "1")
+              ".getAttribute('aria-label')" % team) == text["mentions.badge_label.one"].replace("{count}", "1")
 
     # Notifications (the tab hidden behind another): the plain message in the
     # mentions-only group must not notify; the mention after it must. Then mute: nothing.
