@@ -216,6 +216,10 @@ const struct chat_setting chat_settings[] = {
                 "Webhook POSTs chat-notify has open at once (a slow receiver holds one each)."),
     INT_SETTING(notify_preview_chars, "200", 0, 4000,
                 "Characters of the message text in an offline notification's preview."),
+    STR_SETTING(notify_ca_file, "",
+                "PEM file of the CA certificates that verify HTTPS webhook receivers (e.g. a "
+                "private CA); empty: the system's (ca-certificates). Receivers' certificates "
+                "are always verified."),
 };
 const unsigned chat_settings_count = sizeof(chat_settings) / sizeof(chat_settings[0]);
 

@@ -96,6 +96,7 @@ struct chat_config {
     int notify_retry_max_s;
     int notify_max_in_flight;
     int notify_preview_chars;
+    char *notify_ca_file;
 };
 
 enum chat_setting_type { CHAT_SETTING_INT, CHAT_SETTING_STR, CHAT_SETTING_BOOL };
