@@ -5,6 +5,8 @@ import { api, ApiError, ChatConnection, Outbox, newClientId, resolveWsUrl, uploa
 import { avatarFor, fillAvatar, startAccountDialog } from "./chat-account.js";
 import { startMessageSearch } from "./chat-search.js";
 import { formatDate, formatNumber, locale, t, tn } from "./i18n.js";
+import { NOTIFY_FIELDS, appendMessageText, attachMentionCompletion, attentionCount, bellIcon, mentionsMe,
+  notifies, openNotifyDialog, renderNotifyButton, setAppBadge, silent } from "./chat-mentions.js";
 
 const boot = JSON.parse(document.getElementById("bootstrap").textContent);
 const $ = (id) => document.getElementById(id);
@@ -179,7 +181,8 @@ function rowFor(conv) {
   a.href = `/chat/${conv.id}/`;
   const dot = el("span", "presence-dot");
   dot.setAttribute("aria-hidden", "true");
-  a.append(dot, el("span", "conversation-name"), el("span", "unread-badge"), el("span", "conversation-preview"));
+  a.append(dot, el("span", "conversation-name"), el("span", "mention-badge"), el("span", "unread-badge"),
+    el("span", "conversation-preview"));
   li.append(a);
   return li;
 }
@@ -212,7 +215,21 @@ function renderList() {
     badge.textContent = conv.unread_count ? formatNumber(conv.unread_count) : "";
     badge.hidden = !conv.unread_count;
     badge.setAttribute("aria-label", tn("page.unread_count", conv.unread_count || 0));
-    total += conv.unread_count || 0;
+    let mentionBadge = li.querySelector(".mention-badge");
+    if (!mentionBadge) { // a row the server rendered
+      mentionBadge = el("span", "mention-badge");
+      badge.before(mentionBadge);
+    }
+    // Muted and "nothing" conversations do not count towards the title (a struck bell
+    // says so); "mentions only" ones count their mentions (docs/API.md "Notification
+    // levels").
+    const quiet = silent(conv);
+    mentionBadge.replaceChildren(...(quiet ? [bellIcon(true)] : []),
+      conv.unread_mention_count ? `@${formatNumber(conv.unread_mention_count)}` : "");
+    mentionBadge.hidden = !conv.unread_mention_count && !quiet;
+    mentionBadge.setAttribute("aria-label", tn("mentions.badge_label", conv.unread_mention_count || 0));
+    li.classList.toggle("muted", quiet);
+    total += attentionCount(conv);
     const other = otherParticipant(conv);
     const online = conv.is_group
       ? (conv.participants || []).some((p) => p.id !== me.id && isOnline(p.id))
@@ -234,6 +251,7 @@ function renderList() {
   const open = current !== null && convs.get(current);
   const name = open ? `${conversationTitle(open)} · ${baseTitle}` : baseTitle;
   document.title = total ? `(${total}) ${name}` : name;
+  setAppBadge(total);
 }
 
 function addConversation(conv) {
@@ -245,6 +263,8 @@ function addConversation(conv) {
       conv.last_activity_at = old.last_activity_at;
     }
     if (conv.unread_count === undefined) conv.unread_count = old.unread_count;
+    // Event payloads leave out what is the viewer's own.
+    for (const key of ["unread_mention_count", ...NOTIFY_FIELDS]) if (conv[key] === undefined) conv[key] = old[key];
     // The server does not know what is on screen here.
     if (conv.id === current && !document.hidden && nearBottom()) conv.unread_count = 0;
   }
@@ -403,7 +423,8 @@ function fillMessage(li, msg, state) {
   }
   const text = el("div", "message-text");
   if (msg.deleted) text.textContent = t("page.message_deleted");
-  else appendLinkified(text, msg.text || "");
+  else appendMessageText(text, msg, me.id, appendLinkified);
+  li.classList.toggle("mentions-me", !msg.deleted && mentionsMe(msg, me.id));
   bubble.append(text);
   if (!msg.deleted && msg.attachments && msg.attachments.length) bubble.append(renderAttachments(msg));
   const footer = el("div", "message-footer");
@@ -591,6 +612,7 @@ function noteLastMessage(msg, live) {
   const seen = msg.conversation_id === current && !document.hidden && nearBottom();
   if (live && msg.sender.id !== me.id && !seen && (!last || last.id < msg.id)) {
     conv.unread_count = (conv.unread_count || 0) + 1;
+    if (mentionsMe(msg, me.id)) conv.unread_mention_count = (conv.unread_mention_count || 0) + 1;
   }
   return true;
 }
@@ -620,7 +642,7 @@ function receiveMessage(msg, live) {
   if (noteLastMessage(msg, live)) renderList();
   if (live && msg.sender.id !== me.id) {
     markDelivered(msg);
-    if (document.hidden) notify(msg);
+    if (document.hidden && notifies(convs.get(msg.conversation_id), msg, me.id)) notify(msg);
   }
 }
 
@@ -665,8 +687,9 @@ function maybeMarkRead() {
   let newest = 0;
   for (const id of messages.keys()) if (id > newest) newest = id;
   const conv = convs.get(current);
-  if (conv && conv.unread_count) {
+  if (conv && (conv.unread_count || conv.unread_mention_count)) {
     conv.unread_count = 0;
+    conv.unread_mention_count = 0;
     renderList();
   }
   if (!newest || newest <= lastReadSent) return;
@@ -731,8 +754,34 @@ function renderHeader() {
   }
   sub.classList.toggle("typing", !!typingNow);
   $("details-button").hidden = false;
+  renderNotifyButton(notifyLevelButton(), conv);
   $("typing-indicator").textContent = typingNow;
   renderComposeNotice(conv);
+}
+
+// The header's notification-level bell, made once per pane (chat-mentions.js).
+function notifyLevelButton() {
+  let b = $("notify-level-button");
+  if (!b) {
+    b = button("notify-level-button secondary", "");
+    b.id = "notify-level-button";
+    b.addEventListener("click", () => {
+      const conv = convs.get(current);
+      if (conv) openNotifyDialog(conv, call, applyNotifySettings);
+    });
+    $("details-button").before(b);
+  }
+  return b;
+}
+
+// A new notification setting of mine (my answer, or participant.notifications_changed
+// from another of my devices).
+function applyNotifySettings(data) {
+  const conv = convs.get(data.conversation_id || data.id);
+  if (!conv) return;
+  for (const key of NOTIFY_FIELDS) conv[key] = data[key];
+  renderList();
+  if (conv.id === current) renderHeader();
 }
 
 async function fetchPresence(conv) {
@@ -1510,6 +1559,9 @@ async function handleEvent(frame) {
     case "conversation.updated":
       applyConversationUpdate(d);
       break;
+    case "participant.notifications_changed":
+      if (d.user_id === me.id) applyNotifySettings(d);
+      break;
     case "message.created":
       if (!(await ensureConversation(d.conversation_id))) return;
       clearTypingFor(d.conversation_id, d.sender.id);
@@ -1543,6 +1595,7 @@ async function handleEvent(frame) {
         const conv = convs.get(d.conversation_id);
         if (conv && conv.unread_count && conv.last_message && d.message_id >= conv.last_message.id) {
           conv.unread_count = 0;
+          conv.unread_mention_count = 0;
           renderList();
         }
       }
@@ -1689,6 +1742,8 @@ function wirePane() {
   const form = $("compose");
   if (!form) return;
   const area = $("compose-text");
+  // Before the Enter-sends listener: Enter picks a suggestion while the list is open.
+  attachMentionCompletion(area, () => convs.get(current), me.id);
   form.addEventListener("submit", submitCompose);
   area.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {

@@ -142,11 +142,14 @@ static int scan_template(const char *file, const char *src)
     return missing;
 }
 
-/* Every C string literal that is a whole key of a catalog area ("error.search.q", ...). */
+/* Every C string literal that is a whole key of a catalog area ("error.search.q", ...),
+ * but the header names of #include lines ("mentions.h" is a file, not a key of the
+ * mentions area). */
 static int scan_c(const char *file, const char *src)
 {
     int missing = 0;
     for (const char *p = src; (p = strchr(p, '"')) != NULL;) {
+        bool include = p - src >= 9 && memcmp(p - 9, "#include ", 9) == 0;
         const char *k = p + 1;
         size_t n = key_len(k);
         p = k + n;
@@ -159,7 +162,7 @@ static int scan_c(const char *file, const char *src)
         memcpy(key, k, n);
         key[n] = '\0';
         size_t seg = strcspn(key, ".");
-        if (chat_i18n_key_valid(key) && is_area(key, seg))
+        if (!include && chat_i18n_key_valid(key) && is_area(key, seg))
             missing += check_key(file, k, n, "");
     }
     return missing;
@@ -298,6 +301,7 @@ static void test_the_scanners_find_a_missing_key(void **state)
     assert_int_equal(scan_template("x.html", "<h1>{{ t.page.gone_missing }}</h1>"), 1);
     assert_int_equal(scan_c("x.c", "chat_fail(req, res, rc, \"error.profile.locale_unknown\");"), 0);
     assert_int_equal(scan_c("x.c", "chat_fail(req, res, rc, \"error.profile.nope\"); \"u.id\""), 1);
+    assert_int_equal(scan_c("x.c", "#include \"error.h\"\nx = \"error.nope\";"), 1);
     assert_int_equal(scan_detail_calls("x.c", "chat_detail_printf(d, n, \"error.search.q_length\", "
                                               "\"max=%d\", 5);"), 0);
     assert_int_equal(scan_detail_calls("x.c", "chat_detail_printf(d, n, \"error.search.q_length\", "
