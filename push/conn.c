@@ -113,7 +113,8 @@ void push_send_error_for(struct push_server *srv, struct push_conn *conn, int er
     json_object *o = json_object_new_object();
     json_object_object_add(o, "type", json_object_new_string("error"));
     json_object_object_add(o, "code", json_object_new_string(chat_err_code(err)));
-    json_object_object_add(o, "detail", chat_i18n_error_json(CHAT_LOCALE_EN, err, detail));
+    json_object_object_add(o, "detail",
+                           chat_i18n_error_json((enum chat_locale)conn->locale, err, detail));
     if (client_msg_id)
         json_object_object_add(o, "client_msg_id", json_object_new_string(client_msg_id));
     push_send_json(srv, conn, o);

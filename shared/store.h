@@ -228,6 +228,7 @@ int chat_sessions_revoke_others(struct chat_db *db, long long user_id, long long
 /* What the push daemon keeps of a session: its user, id, and how long until it expires. */
 struct chat_session_info {
     long long user_id, session_id, expires_in_ms;
+    char locale[CHAT_LOCALE_CHARS]; /* the user's language setting, "" for none */
 };
 /* Like chat_session_lookup, into *out. */
 int chat_session_find(struct chat_db *db, const char *token, struct chat_session_info *out);

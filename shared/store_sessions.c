@@ -137,6 +137,7 @@ int chat_session_find(struct chat_db *db, const char *token, struct chat_session
     out->user_id = chat_db_cell_int(&r, 0, 0);
     out->session_id = chat_db_cell_int(&r, 0, 2);
     out->expires_in_ms = chat_db_cell_int(&r, 0, 3) / 1000;
+    snprintf(out->locale, sizeof(out->locale), "%s", chat_db_cell(&r, 0, 5));
     chat_db_result_free(&r);
     return CHAT_OK;
 }
@@ -232,9 +233,10 @@ int chat_sessions_revoke_others(struct chat_db *db, long long user_id, long long
 /* The sessions of up to CHAT_DB_BATCH tokens in one statement (the push daemon's batched
  * connect path); a token that is not 1..256 bytes takes no slot. */
 static const char SQL_SESSIONS_BY_HASH[] =
-    "SELECT token_hash, user_id, id, "
-    "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) FROM sessions "
-    "WHERE token_hash IN " CHAT_DB_IN_LIST " AND expires_at > UTC_TIMESTAMP(6)";
+    "SELECT s.token_hash, s.user_id, s.id, "
+    "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), s.expires_at), COALESCE(u.locale, '') "
+    "FROM sessions s JOIN users u ON u.id = s.user_id "
+    "WHERE s.token_hash IN " CHAT_DB_IN_LIST " AND s.expires_at > UTC_TIMESTAMP(6)";
 
 int chat_sessions_find_many(struct chat_db *db, const char *const *tokens, size_t n,
                             struct chat_session_info *out, int *status)
@@ -269,6 +271,7 @@ int chat_sessions_find_many(struct chat_db *db, const char *const *tokens, size_
             out[i].user_id = chat_db_cell_int(&r, row, 1);
             out[i].session_id = chat_db_cell_int(&r, row, 2);
             out[i].expires_in_ms = chat_db_cell_int(&r, row, 3) / 1000;
+            snprintf(out[i].locale, sizeof(out[i].locale), "%s", chat_db_cell(&r, row, 4));
             status[i] = CHAT_OK;
         }
     }

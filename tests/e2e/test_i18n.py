@@ -169,3 +169,41 @@ def test_server_rendered_conversation_in_the_users_language(api_url, make_user, 
     assert 'placeholder="%s"' % html_text(cat["page.compose_placeholder"]) in r.text
     assert ">%s</button>" % html_text(cat["page.send"]) in r.text
     assert '<html lang="%s">' % locale in r.text
+
+
+@pytest.mark.parametrize("setting,header,expected", [
+    ("pt-BR", "es", "pt-BR"),   # the user's setting first
+    (None, "es;q=0.9, en;q=0.1", "es"),  # else the upgrade request's Accept-Language
+    (None, None, "en"),
+])
+def test_socket_error_frames_in_the_users_language(servers, make_user, setting, header, expected):
+    """A message.send the server refuses over the WebSocket: the error frame's detail is
+    in the connection's language (the user's setting, else the upgrade's
+    Accept-Language), its code the same as ever. Over SSE the same holds for the
+    refusal of an unauthenticated stream."""
+    from test_push import connect, create_conv, run
+    cat = catalog(expected)
+    a, b = make_user("i18nws"), make_user("i18nws")
+    if setting:
+        assert request("PATCH", servers.httpd_url + ME, a, {"locale": setting}).status_code == 200
+    conv = create_conv(servers.httpd_url, a, [b])
+    extra = {"Accept-Language": header} if header else {}
+
+    async def scenario():
+        c = await connect(servers, a, extra_headers=extra)
+        await c.send({"type": "message.send", "conversation_id": conv, "text": "   ",
+                      "client_msg_id": "blank-1"})
+        err = await c.wait_for(lambda f: f["type"] == "error")
+        assert err == {"type": "error", "code": "validation_error",
+                       "detail": cat["error.message.text_empty"], "client_msg_id": "blank-1"}
+        await c.send({"type": "message.send", "conversation_id": conv, "text": "x" * 4001,
+                      "client_msg_id": "long-1"})
+        err = await c.wait_for(lambda f: f["type"] == "error")
+        assert err["detail"] == cat["error.message.text_too_long"].replace("{max}", "4000")
+        await c.close()
+
+    run(scenario())
+    r = requests.get(servers.push_url + "/events/poll/?timeout=0", headers=extra, timeout=TIMEOUT)
+    if not setting:
+        assert r.status_code == 401 and r.json()["code"] == "not_authenticated"
+        assert r.json()["detail"] == cat["error.not_authenticated"]
