@@ -906,7 +906,11 @@ function showList({ push = false } = {}) {
 
 // A search hit: its conversation, at that message.
 function openAtMessage(convId, messageId) {
-  if (!convs.has(convId)) return;
+  // A conversation older than the list holds: the server renders it there.
+  if (!convs.has(convId)) {
+    window.location.assign(`/chat/${convId}/?around=${messageId}`);
+    return;
+  }
   if (convId === current && messageEls.has(messageId)) {
     setView("conversation");
     showTarget(messageId);
