@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "errors.h"
+#include "i18n.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "response.h"
@@ -91,8 +92,8 @@ static int admit(struct chat_app *app, struct chat_request *req, struct chat_res
 {
     if (req->body_too_large) {
         char detail[96];
-        snprintf(detail, sizeof(detail), "The request body is larger than %d bytes.",
-                 (route->flags & CHAT_ROUTE_BODY_FILE) ? app->cfg->attachment_max_bytes
+        chat_detail_printf(detail, sizeof(detail), "error.body_too_large", "max=%d",
+                           (route->flags & CHAT_ROUTE_BODY_FILE) ? app->cfg->attachment_max_bytes
                                                        : app->cfg->max_body_bytes);
         return chat_fail(req, res, CHAT_E_TOO_LARGE, detail);
     }

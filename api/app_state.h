@@ -18,8 +18,8 @@ void chat_app_wake_push(struct chat_app *app);
 long long chat_app_now_ms(void);
 
 /* After this process ended sessions of user_id (logout, password change, deactivation,
- * deletion): its session cache forgets them at once. Other processes' entries expire
- * within session_cache_ms. */
+ * deletion), or changed what they carry (the language setting): its session cache
+ * forgets them at once. Other processes' entries expire within session_cache_ms. */
 void chat_app_sessions_ended(struct chat_app *app, long long user_id);
 
 #endif

@@ -18,7 +18,8 @@
 /* The session of token: from this process's session cache when it read it in the last
  * session_cache_ms, else from MariaDB (then remembered). */
 static int lookup_session(struct chat_app *app, const char *token, long long *uid,
-                          long long *sid, char csrf[CHAT_TOKEN_CHARS + 1])
+                          long long *sid, char csrf[CHAT_TOKEN_CHARS + 1],
+                          char locale[CHAT_LOCALE_CHARS])
 {
     unsigned char hash[CHAT_TOKEN_HASH_BYTES];
     chat_token_hash(token, strlen(token), hash);
@@ -29,11 +30,14 @@ static int lookup_session(struct chat_app *app, const char *token, long long *ui
         *uid = e->user_id;
         *sid = e->session_id;
         snprintf(csrf, CHAT_TOKEN_CHARS + 1, "%s", e->csrf);
+        snprintf(locale, CHAT_LOCALE_CHARS, "%s", e->locale);
         return CHAT_OK;
     }
-    int rc = chat_session_lookup(&app->db, token, uid, sid, csrf);
+    int rc = chat_session_lookup(&app->db, token, uid, sid, csrf, locale);
     if (rc == CHAT_OK && app->cfg->session_cache_ms > 0)
-        chat_session_cache_put(&app->sessions, hash, *uid, *sid, csrf, now);
+        chat_session_cache_put(&app->sessions, hash,
+                               &(struct chat_session_entry){.user_id = *uid, .session_id = *sid},
+                               csrf, locale, now);
     return rc;
 }
 
@@ -65,7 +69,7 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req)
     bool bot = !req->cookie_auth && strlen(token) == CHAT_BOT_TOKEN_CHARS &&
                !strncmp(token, CHAT_BOT_TOKEN_PREFIX, strlen(CHAT_BOT_TOKEN_PREFIX));
     int rc = bot ? chat_bot_token_lookup(&app->db, token, &uid)
-                 : lookup_session(app, token, &uid, &sid, csrf);
+                 : lookup_session(app, token, &uid, &sid, csrf, req->user_locale);
     if (rc == CHAT_E_NOT_AUTHENTICATED) {
         req->cookie_auth = false;
         return CHAT_OK;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "i18n.h"
 #include "strbuf.h"
 #include "utf8.h"
 #include "xalloc.h"
@@ -75,7 +76,7 @@ int chat_form_parse(const char *body, size_t len, const struct chat_form_field *
         const char *eq = memchr(pair, '=', plen);
         size_t nlen = eq ? (size_t)(eq - pair) : 0;
         if (!eq || nlen == 0) {
-            snprintf(detail, detail_len, "Malformed form field.");
+            snprintf(detail, detail_len, "error.form.malformed_field");
             rc = CHAT_E_BAD_REQUEST;
             goto out;
         }
@@ -84,7 +85,7 @@ int chat_form_parse(const char *body, size_t len, const struct chat_form_field *
         value = chat_xmalloc(vlen + 1);
         long dn = decode(pair, nlen, name), dv = decode(eq + 1, vlen, value);
         if (dn < 0 || dv < 0) {
-            snprintf(detail, detail_len, "Malformed escape in a form field.");
+            snprintf(detail, detail_len, "error.form.malformed_escape");
             rc = CHAT_E_BAD_REQUEST;
             goto out;
         }
@@ -93,23 +94,23 @@ int chat_form_parse(const char *body, size_t len, const struct chat_form_field *
             f++;
         if (f == nfields) {
             /* The name is not echoed: it is whatever the client sent. */
-            snprintf(detail, detail_len, "The form has a field this endpoint does not take.");
+            snprintf(detail, detail_len, "error.form.unknown_field");
             rc = CHAT_E_UNKNOWN_FIELD;
             goto out;
         }
         if (values[f]) {
-            snprintf(detail, detail_len, "Field '%s' appears more than once.", fields[f].name);
+            chat_detail_printf(detail, detail_len, "error.form.field_repeated", "name=%s", fields[f].name);
             rc = CHAT_E_BAD_REQUEST;
             goto out;
         }
         if (!chat_utf8_valid(value, (size_t)dv)) {
-            snprintf(detail, detail_len, "Field '%s' is not valid UTF-8.", fields[f].name);
+            chat_detail_printf(detail, detail_len, "error.form.field_not_utf8", "name=%s", fields[f].name);
             rc = CHAT_E_INVALID_UTF8;
             goto out;
         }
         if ((size_t)dv > fields[f].max_bytes) {
-            snprintf(detail, detail_len, "Field '%s' is longer than %zu bytes.", fields[f].name,
-                     fields[f].max_bytes);
+            chat_detail_printf(detail, detail_len, "error.form.field_too_long",
+                               "name=%s" CHAT_DETAIL_SEP "max=%zu", fields[f].name, fields[f].max_bytes);
             rc = CHAT_E_VALIDATION;
             goto out;
         }
@@ -120,7 +121,7 @@ int chat_form_parse(const char *body, size_t len, const struct chat_form_field *
     }
     for (size_t f = 0; f < nfields; f++) {
         if (fields[f].required && !values[f]) {
-            snprintf(detail, detail_len, "Field '%s' is required.", fields[f].name);
+            chat_detail_printf(detail, detail_len, "error.json.field_required", "name=%s", fields[f].name);
             rc = CHAT_E_MISSING_FIELD;
             goto out;
         }

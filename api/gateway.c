@@ -194,6 +194,7 @@ void chat_gateway_serve(struct chat_app *app, const struct chat_gateway *gw)
     req.origin = gw->param(gw->ctx, "HTTP_ORIGIN");
     req.user_agent = gw->param(gw->ctx, "HTTP_USER_AGENT");
     req.if_none_match = gw->param(gw->ctx, "HTTP_IF_NONE_MATCH");
+    req.accept_language = gw->param(gw->ctx, "HTTP_ACCEPT_LANGUAGE");
     req.remote_addr = gw->param(gw->ctx, "REMOTE_ADDR");
     req.forwarded_for = gw->param(gw->ctx, "HTTP_X_FORWARDED_FOR");
     req.host = gw->param(gw->ctx, "HTTP_HOST");

@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "i18n.h"
 #include "netaddr.h"
 #include "rate_lease.h"
 #include "session_cache.h"
@@ -37,6 +38,7 @@ struct chat_request {
     const char *user_agent;   /* kept for the session list at login */
     const char *if_none_match; /* conditional GET (avatars) */
     const char *host;         /* the Host header */
+    const char *accept_language; /* chooses the locale when the user has set none */
     bool tls;                 /* the client reached the front end over HTTPS */
     const char *remote_addr;  /* the transport's peer */
     const char *forwarded_for; /* X-Forwarded-For, several headers joined with ',' */
@@ -51,6 +53,7 @@ struct chat_request {
     bool cookie_auth;         /* authenticated by the session cookie (CSRF applies) */
     char csrf_token[48];      /* the session's CSRF token when authenticated */
     char session_token[256];  /* the presented session token when authenticated */
+    char user_locale[CHAT_LOCALE_CHARS];    /* the user's locale setting (users.locale), "" for none */
 };
 
 #define CHAT_MAX_RESPONSE_HEADERS 16

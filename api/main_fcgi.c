@@ -179,6 +179,10 @@ int main(int argc, char **argv)
     int s = chat_program_setup(mode == API_CGI ? 1 : argc, argv, usage, &cfg, &argi);
     if (s != 0)
         return s > 0 ? 0 : 2;
+    if (chat_i18n_load_logged(cfg.i18n_dir) != 0) {
+        chat_config_free(&cfg);
+        return 1;
+    }
     if (mode == API_CGI) {
         signal(SIGPIPE, SIG_IGN);
         int rc = serve_cgi(&cfg);

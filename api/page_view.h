@@ -9,6 +9,7 @@
 struct chat_page_view {
     long long conv_id;   /* 0: the list only (/chat/) */
     long long before;    /* show the messages before this id; 0: the latest */
+    long long around;    /* or the page centred on this message (a search hit); 0: none */
     const char *error;   /* shown above the send form, or NULL */
     const char *draft;   /* put back into the send form after an error, or NULL */
     int status;          /* HTTP status of the page */

@@ -13,6 +13,7 @@
 
 #include "app_state.h"
 #include "errors.h"
+#include "i18n.h"
 #include "request_decode.h"
 #include "response.h"
 #include "store.h"
@@ -81,8 +82,8 @@ int chat_query_positive_int(const struct chat_request *req, struct chat_response
     errno = 0;
     long long v = strtoll(buf, &end, 10);
     if (buf[0] < '0' || buf[0] > '9' || *end || errno || v < 1 || v > max) {
-        snprintf(detail, sizeof(detail), "Query parameter '%s' must be an integer from 1 to %lld.",
-                 name, max);
+        chat_detail_printf(detail, sizeof(detail), "error.query.not_positive_int",
+                           "name=%s" CHAT_DETAIL_SEP "max=%lld", name, max);
         return chat_fail(req, res, CHAT_E_BAD_REQUEST, detail);
     }
     *value = v;
@@ -104,6 +105,6 @@ int chat_query_text(const struct chat_request *req, struct chat_response *res,
     if (chat_utf8_valid(buf, len))
         return CHAT_OK;
     char detail[96];
-    snprintf(detail, sizeof(detail), "Query parameter '%s' is not valid UTF-8.", name);
+    chat_detail_printf(detail, sizeof(detail), "error.query.not_utf8", "name=%s", name);
     return chat_fail(req, res, CHAT_E_INVALID_UTF8, detail);
 }

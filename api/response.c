@@ -8,6 +8,7 @@
 
 #include "app_state.h"
 #include "errors.h"
+#include "i18n.h"
 #include "json_util.h"
 #include "log.h"
 #include "xalloc.h"
@@ -81,11 +82,16 @@ void chat_respond_results(struct chat_response *res, json_object *array)
     chat_respond_json(res, 200, body);
 }
 
+enum chat_locale chat_request_locale(const struct chat_request *req)
+{
+    return chat_i18n_negotiate(req->user_locale, req->accept_language);
+}
+
 int chat_fail(const struct chat_request *req, struct chat_response *res, int err,
               const char *detail)
 {
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "detail", json_object_new_string(detail ? detail : chat_err_message(err)));
+    json_object_object_add(o, "detail", chat_i18n_error_json(chat_request_locale(req), err, detail));
     json_object_object_add(o, "code", json_object_new_string(chat_err_code(err)));
     json_object_object_add(o, "request_id", json_object_new_string(req->request_id));
     chat_respond_json(res, chat_err_status(err), o);

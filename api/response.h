@@ -11,7 +11,7 @@
 
 /* Detail texts more than one handler answers with; shared/errors.h holds the ones push/
  * uses too (CHAT_DETAIL_CONVERSATION_NOT_FOUND). */
-#define CHAT_DETAIL_MESSAGE_NOT_FOUND "Message not found."
+#define CHAT_DETAIL_MESSAGE_NOT_FOUND "error.message_not_found"
 
 void chat_response_init(struct chat_response *res);
 void chat_response_free(struct chat_response *res);
@@ -33,9 +33,17 @@ void chat_respond_created(struct chat_app *app, struct chat_response *res, bool 
 /* Answers 200 {"results": array}; takes ownership of array. */
 void chat_respond_results(struct chat_response *res, json_object *array);
 
+/* The locale of the request's texts: the user's setting, else Accept-Language, else en
+ * (shared/i18n.h). */
+enum chat_locale chat_request_locale(const struct chat_request *req);
+
 /* Sets res to the JSON error body {"detail", "code", "request_id"} with the error's
- * status. detail NULL uses the error's default text. Returns err, so handlers can write
- * `return chat_fail(...)`. The only place an error becomes a response body. */
+ * status. detail is a catalog key ("error.search.q_required"), or a key with values
+ * (chat_detail_printf, shared/i18n.h), whose text in the request's locale is sent, or
+ * NULL for the text of "error.<code>" (chat_i18n_error_text); a detail that is not
+ * key-shaped (a sentence, not yet in a catalog) is sent as it is. `code` is the same in
+ * every language. Returns err, so handlers can write `return chat_fail(...)`. The only
+ * place an error becomes a response body. */
 int chat_fail(const struct chat_request *req, struct chat_response *res, int err,
               const char *detail);
 

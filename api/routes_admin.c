@@ -36,7 +36,7 @@ static int respond_user(struct chat_app *app, struct chat_request *req,
     json_object *user;
     int rc = chat_admin_user_get_json(&app->db, user_id, &user);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "User not found." : NULL);
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "error.user_not_found" : NULL);
     chat_respond_json(res, 200, user);
     return CHAT_OK;
 }
@@ -56,8 +56,8 @@ static int set_active(struct chat_app *app, struct chat_request *req, struct cha
     int rc = chat_user_set_active(&app->db, req->user_id, user_id, active, &changed);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc,
-                         rc == CHAT_E_NOT_FOUND  ? "User not found."
-                         : rc == CHAT_E_CONFLICT ? "You cannot deactivate your own account."
+                         rc == CHAT_E_NOT_FOUND  ? "error.user_not_found"
+                         : rc == CHAT_E_CONFLICT ? "error.admin.deactivate_self"
                                                  : NULL);
     if (!active) {
         chat_app_sessions_ended(app, user_id);

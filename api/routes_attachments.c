@@ -7,6 +7,7 @@
 #include "attachment_policy.h"
 #include "blobs.h"
 #include "errors.h"
+#include "i18n.h"
 #include "handlers.h"
 #include "log.h"
 #include "request_decode.h"
@@ -23,15 +24,15 @@ static int store_upload(struct chat_app *app, struct chat_request *req, struct c
     char filename[CHAT_FILENAME_MAX_CHARS * 4 + 1];
     if (!up->raw_type || !chat_content_type_normalize(up->raw_type, type, sizeof(type)))
         return chat_fail(req, res, CHAT_E_UNSUPPORTED_MEDIA,
-                         "Send the file with its Content-Type (type/subtype).");
+                         "error.attachment.content_type_needed");
     if (!chat_content_type_allowed(type, app->cfg->attachment_types)) {
-        snprintf(detail, sizeof(detail), "Files of type %s are not accepted.", type);
+        chat_detail_printf(detail, sizeof(detail), "error.attachment.type_refused", "type=%s", type);
         return chat_fail(req, res, CHAT_E_UNSUPPORTED_MEDIA, detail);
     }
     if (!chat_filename_sanitize(up->raw_filename, filename, CHAT_FILENAME_MAX_CHARS))
-        return chat_fail(req, res, CHAT_E_INVALID_UTF8, "The filename is not valid UTF-8.");
+        return chat_fail(req, res, CHAT_E_INVALID_UTF8, "error.attachment.filename_not_utf8");
     if (up->len == 0)
-        return chat_fail(req, res, CHAT_E_VALIDATION, "The file is empty.");
+        return chat_fail(req, res, CHAT_E_VALIDATION, "error.attachment.empty");
     json_object *obj;
     int rc = chat_attachment_create(&app->db, app->cfg, req->user_id, filename, type, up->data,
                                     up->len, &obj);
@@ -60,10 +61,10 @@ CHAT_HANDLER(chat_handle_attachment_get)
     if (rc == CHAT_OK)
         rc = chat_blob_path(app->cfg, a.sha256, path, sizeof(path));
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Attachment not found." : NULL);
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "error.attachment.not_found" : NULL);
     if (access(path, R_OK) != 0) {
         log_error("attachment %lld: file %s is missing: %s", a.id, path, strerror(errno));
-        return chat_fail(req, res, CHAT_E_INTERNAL, "The file is missing.");
+        return chat_fail(req, res, CHAT_E_INTERNAL, "error.attachment.file_missing");
     }
     bool inline_ok;
     const char *type = chat_content_type_served(a.content_type, &inline_ok);

@@ -75,22 +75,21 @@ CHAT_HANDLER(chat_handle_register)
     long long uid = 0;
     if (!chat_username_valid(username)) {
         rc = chat_fail(req, res, CHAT_E_VALIDATION,
-                       "username must be 1 to 32 characters of letters, digits, '_', '.' or '-'.");
+                       "error.auth.username_invalid");
     } else if (chat_utf8_length(password, strlen(password)) < CHAT_PASSWORD_MIN) {
-        rc = chat_fail(req, res, CHAT_E_VALIDATION, "password must be at least 8 characters.");
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "error.auth.password_short");
     } else if (display && !*display) {
-        rc = chat_fail(req, res, CHAT_E_VALIDATION, "display_name must not be empty.");
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "error.auth.display_name_empty");
     } else if (!chat_password_gate_enter()) {
         rc = fail_busy(req, res);
     } else {
         rc = chat_user_create(&app->db, app->cfg, username, display, password, &uid);
         chat_password_gate_leave();
         if (rc == CHAT_E_DUPLICATE)
-            rc = chat_fail(req, res, rc, "That username is taken.");
+            rc = chat_fail(req, res, rc, "error.auth.username_taken");
         else if (rc == CHAT_E_VALIDATION)
             rc = chat_fail(req, res, rc,
-                           "display_name has nothing left once control and bidirectional "
-                           "formatting characters are removed.");
+                           "error.profile.display_name_empty");
         else if (rc != CHAT_OK)
             rc = chat_fail(req, res, rc, NULL);
         else
@@ -145,6 +144,8 @@ CHAT_HANDLER(chat_handle_me)
     int rc = chat_user_get_json(&app->db, req->user_id, &user);
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
+    /* The caller's own user object carries their locale setting (null for none). */
+    chat_json_add_nullable_string(user, "locale", *req->user_locale ? req->user_locale : NULL);
     chat_respond_json(res, 200, user);
     return CHAT_OK;
 }

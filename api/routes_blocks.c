@@ -5,6 +5,7 @@
 
 #include "app_state.h"
 #include "errors.h"
+#include "i18n.h"
 #include "handlers.h"
 #include "request.h"
 #include "response.h"
@@ -38,12 +39,11 @@ CHAT_HANDLER(chat_handle_block_add)
                      : CHAT_E_VALIDATION;
     if (rc != CHAT_OK) {
         char most[80];
-        snprintf(most, sizeof(most), "You have blocked the most users allowed (%d).",
-                 CHAT_BLOCKS_MAX);
+        chat_detail_printf(most, sizeof(most), "error.block.too_many", "max=%d", CHAT_BLOCKS_MAX);
         rc = chat_fail(req, res, rc,
                        rc == CHAT_E_VALIDATION ? (user_id == req->user_id
-                                                      ? "You cannot block yourself."
-                                                      : "user_id must be an existing user's id.")
+                                                      ? "error.block.self"
+                                                      : "error.user_id_unknown")
                        : rc == CHAT_E_CONFLICT ? most
                                                : NULL);
         goto out;
@@ -58,7 +58,7 @@ CHAT_HANDLER(chat_handle_block_remove)
 {
     int rc = chat_block_remove(&app->db, req->user_id, args->ids[0]);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "You have not blocked this user." : NULL);
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "error.block.not_blocked" : NULL);
     chat_app_wake_push(app);
     res->status = 204;
     return CHAT_OK;

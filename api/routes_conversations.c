@@ -81,16 +81,16 @@ CHAT_HANDLER(chat_handle_conversation_create)
 
     for (size_t i = 0; i < n; i++) {
         if (ids[i] <= 0) {
-            rc = chat_fail(req, res, CHAT_E_VALIDATION, "participant_ids must be positive user ids.");
+            rc = chat_fail(req, res, CHAT_E_VALIDATION, "error.conversation.participant_ids_invalid");
             goto out;
         }
     }
     if (!is_group && name && *name) {
-        rc = chat_fail(req, res, CHAT_E_VALIDATION, "A direct conversation has no name.");
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "error.conversation.direct_has_no_name");
         goto out;
     }
     if (is_group && name && is_blank(name)) {
-        rc = chat_fail(req, res, CHAT_E_VALIDATION, "name must not be empty.");
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "error.conversation.name_empty");
         goto out;
     }
     if ((rc = take_creation_tokens(app, req, res, ids, n, is_group)) != CHAT_OK)
@@ -98,13 +98,11 @@ CHAT_HANDLER(chat_handle_conversation_create)
     rc = chat_conv_create(&app->db, req->user_id, ids, n, name, is_group,
                           app->cfg->group_max_participants, &conv_id, &existed);
     if (rc == CHAT_E_VALIDATION) {
-        char detail[160] = "A direct conversation needs exactly one other existing user.";
+        char detail[160];
         if (is_group)
-            snprintf(detail, sizeof(detail),
-                     "A group needs at least one other existing user, and at most %d "
-                     "participants with its creator.",
-                     app->cfg->group_max_participants);
-        rc = chat_fail(req, res, rc, detail);
+            chat_detail_printf(detail, sizeof(detail), "error.conversation.group_needs_users",
+                               "max=%d", app->cfg->group_max_participants);
+        rc = chat_fail(req, res, rc, is_group ? detail : "error.conversation.direct_needs_user");
         goto out;
     }
     if (rc == CHAT_OK)
@@ -149,8 +147,8 @@ CHAT_HANDLER(chat_handle_conversation_rename)
     if (rc != CHAT_OK) {
         rc = chat_fail(req, res, rc,
                        rc == CHAT_E_NOT_FOUND    ? CHAT_DETAIL_CONVERSATION_NOT_FOUND
-                       : rc == CHAT_E_VALIDATION ? (blank ? "name must not be empty."
-                                                          : "Only a group can be renamed.")
+                       : rc == CHAT_E_VALIDATION ? (blank ? "error.conversation.name_empty"
+                                                          : "error.conversation.rename_direct")
                                                  : NULL);
         goto out;
     }

@@ -24,7 +24,7 @@ CHAT_HANDLER(chat_handle_message_list)
         return rc;
     if ((before != 0) + (after != 0) + (around != 0) > 1)
         return chat_fail(req, res, CHAT_E_BAD_REQUEST,
-                         "Use at most one of 'before', 'after' and 'around'.");
+                         "error.message.one_cursor");
     json_object *page;
     int n = limit ? (int)limit : CHAT_PAGE_DEFAULT;
     if (around)
@@ -32,7 +32,7 @@ CHAT_HANDLER(chat_handle_message_list)
     else
         rc = chat_message_page_json(&app->db, args->ids[0], req->user_id, before, after, n, &page);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Not found." : NULL);
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "error.not_found" : NULL);
     chat_respond_json(res, 200, page);
     return CHAT_OK;
 }
@@ -100,9 +100,9 @@ static const char *change_detail(int rc)
     case CHAT_E_NOT_FOUND:
         return CHAT_DETAIL_MESSAGE_NOT_FOUND;
     case CHAT_E_FORBIDDEN:
-        return "Only the author may change a message.";
+        return "error.message.not_author";
     case CHAT_E_CONFLICT:
-        return "The message was deleted.";
+        return "error.message.deleted";
     default:
         return NULL;
     }

@@ -39,14 +39,14 @@ CHAT_HANDLER(chat_handle_notifications_put)
     rc = chat_conv_check_participant(&app->db, args->ids[0], req->user_id);
     if (rc == CHAT_OK && !has_both(body)) {
         rc = CHAT_E_MISSING_FIELD;
-        detail = "Both 'level' and 'muted_until' are required (null for the default).";
+        detail = "error.notify.both_required";
     } else if (rc == CHAT_OK && level && strcmp(level, "all") && strcmp(level, "mentions") &&
                strcmp(level, "none")) {
         rc = CHAT_E_VALIDATION;
-        detail = "level must be \"all\", \"mentions\", \"none\" or null.";
+        detail = "error.notify.level_invalid";
     } else if (rc == CHAT_OK && mute && !chat_time_parse_rfc3339(mute, muted_until)) {
         rc = CHAT_E_VALIDATION;
-        detail = "muted_until must be an RFC 3339 date-time with a time zone, or null.";
+        detail = "error.notify.muted_until_invalid";
     }
     if (rc == CHAT_OK)
         rc = chat_notify_level_set(&app->db, args->ids[0], req->user_id, level,

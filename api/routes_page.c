@@ -42,8 +42,12 @@ CHAT_HANDLER(chat_handle_conversation_page)
 {
     struct chat_page_view view = {.conv_id = args->ids[0], .status = 200};
     int rc = chat_query_positive_int(req, res, "before", LLONG_MAX, &view.before);
+    if (rc == CHAT_OK)
+        rc = chat_query_positive_int(req, res, "around", LLONG_MAX, &view.around);
     if (rc != CHAT_OK)
         return rc;
+    if (view.before && view.around)
+        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "error.message.one_cursor");
     return chat_page_render(app, req, res, &view);
 }
 
@@ -92,7 +96,7 @@ CHAT_HANDLER(chat_handle_conversation_send)
         strncasecmp(req->content_type, "application/x-www-form-urlencoded", 33) != 0 ||
         (req->content_type[33] != '\0' && req->content_type[33] != ';'))
         return chat_fail(req, res, CHAT_E_UNSUPPORTED_MEDIA,
-                         "Send the form as application/x-www-form-urlencoded.");
+                         "error.form.content_type");
     memcpy(fields, send_form_fields, sizeof(fields));
     /* UTF-8 takes at most 4 bytes a character, and CRLF 2 per line break. */
     fields[SEND_TEXT].max_bytes = (size_t)app->cfg->max_message_chars * 4 + 4096;
@@ -117,11 +121,14 @@ CHAT_HANDLER(chat_handle_conversation_send)
      * left): the page again, with the reason and the text kept. */
     if (rc == CHAT_E_VALIDATION || rc == CHAT_E_BLOCKED || rc == CHAT_E_YOU_BLOCKED ||
         rc == CHAT_E_RECIPIENT_LEFT) {
+        struct strbuf reason = {0};
+        chat_i18n_error_text(&reason, chat_request_locale(req), rc, detail[0] ? detail : NULL);
         struct chat_page_view view = {.conv_id = conv_id,
-                                 .error = detail[0] ? detail : chat_err_message(rc),
+                                 .error = reason.data,
                                  .draft = values[SEND_TEXT],
                                  .status = chat_err_status(rc)};
         rc = chat_page_render(app, req, res, &view);
+        strbuf_free(&reason);
         goto out;
     }
     if (rc != CHAT_OK) {

@@ -36,9 +36,9 @@ static const char *add_error_detail(int rc)
     case CHAT_E_NOT_FOUND:
         return CHAT_DETAIL_CONVERSATION_NOT_FOUND;
     case CHAT_E_VALIDATION:
-        return "Every user to add must be an existing user's id.";
+        return "error.participant.users_unknown";
     case CHAT_E_CONFLICT:
-        return "Only a group takes new participants.";
+        return "error.participant.group_only";
     default:
         return NULL;
     }
@@ -60,14 +60,14 @@ static int add_many(struct chat_app *app, struct chat_request *req, struct chat_
 {
     size_t n = json_object_array_length(ids_json);
     if (n == 0)
-        return chat_fail(req, res, CHAT_E_VALIDATION, "user_ids must not be empty.");
+        return chat_fail(req, res, CHAT_E_VALIDATION, "error.participant.user_ids_empty");
     long long *ids = chat_xcalloc(n, sizeof(*ids));
     json_object *result = NULL;
     bool added = false;
     int rc = CHAT_OK;
     for (size_t i = 0; i < n && rc == CHAT_OK; i++)
         if ((ids[i] = json_object_get_int64(json_object_array_get_idx(ids_json, i))) <= 0)
-            rc = chat_fail(req, res, CHAT_E_VALIDATION, "user_ids must be positive user ids.");
+            rc = chat_fail(req, res, CHAT_E_VALIDATION, "error.participant.user_ids_invalid");
     if (rc != CHAT_OK)
         goto out;
     /* An invitation (ratelimit.h) for each who does not take part yet. */
@@ -95,8 +95,8 @@ CHAT_HANDLER(chat_handle_participant_add)
     bool has_one = json_object_object_get_ex(body, "user_id", NULL);
     bool has_many = json_object_object_get_ex(body, "user_ids", &many);
     if (has_one == has_many) {
-        rc = has_one ? chat_fail(req, res, CHAT_E_VALIDATION, "Give user_id or user_ids, not both.")
-                     : chat_fail(req, res, CHAT_E_MISSING_FIELD, "Field 'user_id' or 'user_ids' is required.");
+        rc = has_one ? chat_fail(req, res, CHAT_E_VALIDATION, "error.participant.one_of")
+                     : chat_fail(req, res, CHAT_E_MISSING_FIELD, "error.participant.user_id_required");
         goto out;
     }
     if (many) {
@@ -124,11 +124,11 @@ CHAT_HANDLER(chat_handle_participant_remove)
     if (rc != CHAT_OK) {
         const char *detail = NULL;
         if (rc == CHAT_E_NOT_FOUND)
-            detail = "Not found.";
+            detail = "error.not_found";
         else if (rc == CHAT_E_CONFLICT)
-            detail = "A direct conversation has exactly two participants; leave it instead.";
+            detail = "error.participant.direct_remove";
         else if (rc == CHAT_E_NOT_ADMIN)
-            detail = "Only an admin of the group may remove other participants.";
+            detail = "error.participant.remove_not_admin";
         return chat_fail(req, res, rc, detail);
     }
     chat_app_wake_push(app);
@@ -155,8 +155,8 @@ CHAT_HANDLER(chat_handle_participant_role)
              : CHAT_E_VALIDATION;
     if (rc != CHAT_OK) {
         rc = chat_fail(req, res, rc,
-                       rc == CHAT_E_VALIDATION ? "role must be \"admin\" or \"member\"."
-                       : rc == CHAT_E_CONFLICT ? "A direct conversation has no roles."
+                       rc == CHAT_E_VALIDATION ? "error.participant.role_invalid"
+                       : rc == CHAT_E_CONFLICT ? "error.participant.direct_roles"
                                                : NULL);
         goto out;
     }

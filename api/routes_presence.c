@@ -11,7 +11,7 @@ CHAT_HANDLER(chat_handle_user_presence)
     json_object *out;
     int rc = chat_presence_get_json(&app->db, req->user_id, args->ids[0], &out);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "User not found." : NULL);
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "error.user_not_found" : NULL);
     chat_respond_json(res, 200, out);
     return CHAT_OK;
 }

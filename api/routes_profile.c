@@ -9,7 +9,9 @@
 #include "auth.h"
 #include "errors.h"
 #include "handlers.h"
+#include "i18n.h"
 #include "image_sniff.h"
+#include "json_util.h"
 #include "reauth.h"
 #include "request.h"
 #include "request_decode.h"
@@ -17,7 +19,7 @@
 #include "store.h"
 #include "upload.h"
 
-#define DETAIL_USER_NOT_FOUND "User not found."
+#define DETAIL_USER_NOT_FOUND "error.user_not_found"
 
 /* Answers 200 with the user object after a change others see (its user.updated event is
  * committed), waking the push daemons. Takes ownership of user. */
@@ -41,25 +43,50 @@ CHAT_HANDLER(chat_handle_user_get)
 }
 
 static const struct chat_field profile_fields[] = {
-    {"display_name", CHAT_FIELD_STRING, true, false, CHAT_DISPLAY_NAME_MAX},
+    {"display_name", CHAT_FIELD_STRING, false, false, CHAT_DISPLAY_NAME_MAX},
+    {"locale", CHAT_FIELD_STRING, false, true, CHAT_LOCALE_CHARS},
 };
+
+/* The caller's own user object carries their locale setting (null for none), as in
+ * GET /api/auth/me. */
+static void add_locale(json_object *user, const char *locale)
+{
+    chat_json_add_nullable_string(user, "locale", *locale ? locale : NULL);
+}
 
 CHAT_HANDLER(chat_handle_profile_update)
 {
     (void)args;
-    json_object *body, *user = NULL;
-    int rc = chat_read_json_body(req, res, profile_fields, 1, &body);
+    json_object *body, *user = NULL, *v = NULL;
+    int rc = chat_read_json_body(req, res, profile_fields, 2, &body);
     if (rc != CHAT_OK)
         return rc;
-    rc = chat_user_set_display_name(&app->db, req->user_id,
-                                    chat_json_get_string(body, "display_name", ""), &user);
+    const char *name = json_object_object_get_ex(body, "display_name", &v)
+                           ? json_object_get_string(v) : NULL;
+    /* null clears the setting (""); absent keeps it (NULL). */
+    bool has_locale = json_object_object_get_ex(body, "locale", &v);
+    const char *locale = !has_locale ? NULL : v ? json_object_get_string(v) : "";
+    int known = has_locale && v ? chat_i18n_locale_from_tag(locale) : 0;
+    if (!name && !locale)
+        rc = chat_fail(req, res, CHAT_E_MISSING_FIELD, "error.profile.nothing_to_change");
+    else if (known < 0)
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "error.profile.locale_unknown");
+    if (rc != CHAT_OK) {
+        json_object_put(body);
+        return rc;
+    }
+    char chosen[CHAT_LOCALE_CHARS];
+    snprintf(chosen, sizeof(chosen), "%s",
+             !locale ? req->user_locale : *locale ? chat_i18n_locale_tag(known) : "");
+    rc = chat_user_set_profile(&app->db, req->user_id, name, locale ? chosen : NULL, &user);
     json_object_put(body);
     if (rc == CHAT_E_VALIDATION)
-        return chat_fail(req, res, rc,
-                         "display_name has nothing left once control and bidirectional "
-                         "formatting characters are removed.");
+        return chat_fail(req, res, rc, "error.profile.display_name_empty");
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc, NULL);
+    add_locale(user, chosen);
+    if (locale) /* the cached sessions carry the old setting */
+        chat_app_sessions_ended(app, req->user_id);
     return respond_changed(app, res, user);
 }
 
@@ -71,15 +98,14 @@ static int store_avatar(struct chat_app *app, struct chat_request *req, struct c
     char type[CHAT_CONTENT_TYPE_MAX + 1], detail[160];
     const char *sniffed = chat_image_sniff(up->data, up->len);
     if (up->len > (size_t)app->cfg->avatar_max_bytes) {
-        snprintf(detail, sizeof(detail), "An avatar may be at most %d bytes.",
-                 app->cfg->avatar_max_bytes);
+        chat_detail_printf(detail, sizeof(detail), "error.avatar.too_large", "max=%d",
+                           app->cfg->avatar_max_bytes);
         return chat_fail(req, res, CHAT_E_TOO_LARGE, detail);
     }
     if (!up->raw_type || !chat_content_type_normalize(up->raw_type, type, sizeof(type)) ||
         !sniffed || strcmp(type, sniffed) != 0)
         return chat_fail(req, res, CHAT_E_UNSUPPORTED_MEDIA,
-                         "An avatar must be a PNG, JPEG, GIF or WebP image, sent with its "
-                         "own Content-Type.");
+                         "error.avatar.type");
     json_object *user = NULL;
     int rc = chat_user_set_avatar(&app->db, req->user_id, sniffed, up->data, up->len, &user);
     if (rc != CHAT_OK)
@@ -113,7 +139,7 @@ CHAT_HANDLER(chat_handle_avatar_get)
     struct chat_db_result r;
     int rc = chat_avatar_get(&app->db, req->user_id, args->ids[0], &r);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Avatar not found." : NULL);
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "error.avatar.not_found" : NULL);
     char etag[72], version[20] = "";
     const char *sha = chat_db_cell(&r, 0, 1);
     snprintf(etag, sizeof(etag), "\"%s\"", sha);

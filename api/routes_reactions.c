@@ -45,14 +45,14 @@ static int read_emoji(const struct chat_request *req, struct chat_response *res,
     size_t n = 0;
     int rc = chat_percent_decode(args->str, args->str_len, emoji, CHAT_EMOJI_MAX_BYTES + 1, &n);
     if (rc == CHAT_E_BAD_REQUEST)
-        return chat_fail(req, res, rc, "The emoji has a malformed percent-escape.");
+        return chat_fail(req, res, rc, "error.reaction.bad_escape");
     if (rc != CHAT_OK || n == 0)
-        return chat_fail(req, res, CHAT_E_VALIDATION, "The emoji must be 1 to 32 bytes of UTF-8.");
+        return chat_fail(req, res, CHAT_E_VALIDATION, "error.reaction.emoji_length");
     if (!chat_utf8_valid(emoji, n))
-        return chat_fail(req, res, CHAT_E_INVALID_UTF8, "The emoji is not valid UTF-8.");
+        return chat_fail(req, res, CHAT_E_INVALID_UTF8, "error.reaction.emoji_not_utf8");
     if (!emoji_chars_allowed((const unsigned char *)emoji, n))
         return chat_fail(req, res, CHAT_E_VALIDATION,
-                         "The emoji must not contain whitespace, control or invisible characters.");
+                         "error.reaction.emoji_invisible");
     return CHAT_OK;
 }
 
@@ -62,8 +62,7 @@ static const char *reaction_detail(int rc)
     case CHAT_E_NOT_FOUND:
         return CHAT_DETAIL_MESSAGE_NOT_FOUND;
     case CHAT_E_CONFLICT:
-        return "The message was deleted, or it has the most reactions it can take "
-               "(20 per user, 50 different ones).";
+        return "error.reaction.full";
     default:
         return NULL;
     }

@@ -27,7 +27,7 @@ static int mark(struct chat_app *app, struct chat_request *req, struct chat_resp
     if (rc != CHAT_OK)
         return chat_fail(req, res, rc,
                          rc == CHAT_E_NOT_FOUND    ? CHAT_DETAIL_CONVERSATION_NOT_FOUND
-                         : rc == CHAT_E_VALIDATION ? "message_id must be a message of this conversation."
+                         : rc == CHAT_E_VALIDATION ? "error.receipt.message_unknown"
                                                    : NULL);
     if (moved)
         chat_app_wake_push(app);

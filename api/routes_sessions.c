@@ -37,7 +37,7 @@ CHAT_HANDLER(chat_handle_password_change)
         return rc;
     const char *next = chat_json_get_string(body, "new_password", "");
     if (chat_utf8_length(next, strlen(next)) < CHAT_PASSWORD_MIN)
-        rc = chat_fail(req, res, CHAT_E_VALIDATION, "new_password must be at least 8 characters.");
+        rc = chat_fail(req, res, CHAT_E_VALIDATION, "error.auth.new_password_short");
     else
         rc = chat_reauthenticate(app, req, res, chat_json_get_string(body, "current_password", ""));
     if (rc == CHAT_OK) {
@@ -63,7 +63,7 @@ CHAT_HANDLER(chat_handle_session_end)
 {
     int rc = chat_session_revoke_own(&app->db, req->user_id, args->ids[0]);
     if (rc != CHAT_OK)
-        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "Session not found." : NULL);
+        return chat_fail(req, res, rc, rc == CHAT_E_NOT_FOUND ? "error.session.not_found" : NULL);
     return respond_revoked(app, req, res);
 }
 

@@ -1,6 +1,6 @@
-/* The security headers of the HTML pages: the Content-Security-Policy (no inline
- * scripts or styles; connect-src adds the push daemon's origin), nosniff, the referrer
- * policy and no-store. */
+/* The headers of the HTML pages: the Content-Security-Policy (no inline scripts or
+ * styles; connect-src adds the push daemon's origin), nosniff, the referrer policy,
+ * no-store, and the page's language with what it varies on. */
 #include "security_headers.h"
 
 #include <ctype.h>
@@ -84,4 +84,8 @@ void chat_page_headers(const struct chat_config *cfg, const struct chat_request 
     chat_response_header(res, "Content-Security-Policy", csp);
     chat_response_header(res, "X-Content-Type-Options", "nosniff");
     chat_response_header(res, "Referrer-Policy", "same-origin");
+    /* The language comes from the user's setting (the session cookie) or Accept-Language:
+     * a cache that kept the page (none should: no-store) must key on both. */
+    chat_response_header(res, "Content-Language", chat_i18n_locale_tag(chat_request_locale(req)));
+    chat_response_header(res, "Vary", "Accept-Language, Cookie");
 }

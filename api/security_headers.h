@@ -7,7 +7,8 @@
 
 /* Sets the HTML content type and adds Cache-Control: no-store, the page's
  * Content-Security-Policy (built from push_public_url and, for ':PORT/PATH', req's Host
- * and scheme), X-Content-Type-Options: nosniff and Referrer-Policy: same-origin to res. */
+ * and scheme), X-Content-Type-Options: nosniff, Referrer-Policy: same-origin,
+ * Content-Language (the request's locale) and Vary: Accept-Language, Cookie to res. */
 void chat_page_headers(const struct chat_config *cfg, const struct chat_request *req,
                        struct chat_response *res);
 

@@ -23,14 +23,15 @@ const struct chat_session_entry *chat_session_cache_get(const struct chat_sessio
 }
 
 void chat_session_cache_put(struct chat_session_cache *c, const unsigned char *hash,
-                            long long user_id, long long session_id, const char *csrf,
-                            long long now_ms)
+                            const struct chat_session_entry *ids, const char *csrf,
+                            const char *locale, long long now_ms)
 {
     struct chat_session_entry *e = slot_of(c, hash);
     memcpy(e->hash, hash, CHAT_TOKEN_HASH_BYTES);
-    e->user_id = user_id;
-    e->session_id = session_id;
+    e->user_id = ids->user_id;
+    e->session_id = ids->session_id;
     snprintf(e->csrf, sizeof(e->csrf), "%s", csrf);
+    snprintf(e->locale, sizeof(e->locale), "%s", locale);
     e->read_at_ms = now_ms > 0 ? now_ms : 1;
 }
 

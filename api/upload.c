@@ -22,20 +22,20 @@ static int pick_file_part(const struct chat_request *req, struct chat_response *
     char boundary[CHAT_MULTIPART_BOUNDARY_MAX + 1];
     size_t n = 0;
     if (chat_multipart_boundary(req->content_type, boundary) != CHAT_OK)
-        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "multipart/form-data needs a boundary.");
+        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "error.upload.no_boundary");
     if (chat_multipart_parse(body, len, boundary, parts, CHAT_MULTIPART_MAX_PARTS, &n) != CHAT_OK)
-        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "Malformed multipart/form-data body.");
+        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "error.upload.malformed");
     const struct chat_multipart_part *file = NULL;
     for (size_t i = 0; i < n; i++) {
         if (!parts[i].has_filename)
             continue;
         if (file)
-            return chat_fail(req, res, CHAT_E_BAD_REQUEST, "Send one file per upload.");
+            return chat_fail(req, res, CHAT_E_BAD_REQUEST, "error.upload.one_file");
         file = &parts[i];
     }
     if (!file)
         return chat_fail(req, res, CHAT_E_BAD_REQUEST,
-                         "The multipart body has no file part (a part with a filename).");
+                         "error.upload.no_file_part");
     out->data = file->data;
     out->len = file->len;
     out->raw_type = file->content_type[0] ? file->content_type : "application/octet-stream";
@@ -50,12 +50,12 @@ int chat_upload_open(const struct chat_request *req, struct chat_response *res,
     up->fd = -1;
     snprintf(up->query_name, sizeof(up->query_name), "file");
     if (req->body_incomplete)
-        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "The upload was cut short.");
+        return chat_fail(req, res, CHAT_E_BAD_REQUEST, "error.upload.cut_short");
     if (!req->body_file)
-        return chat_fail(req, res, CHAT_E_INTERNAL, "The upload could not be stored.");
+        return chat_fail(req, res, CHAT_E_INTERNAL, "error.upload.not_stored");
     if (!req->content_type)
         return chat_fail(req, res, CHAT_E_UNSUPPORTED_MEDIA,
-                         "Send the file with its Content-Type, or as multipart/form-data.");
+                         "error.upload.content_type_needed");
     /* The spooled body is mapped, not read into memory: the page cache holds it. */
     if (req->body_len > 0) {
         up->fd = open(req->body_file, O_RDONLY | O_CLOEXEC);
@@ -63,7 +63,7 @@ int chat_upload_open(const struct chat_request *req, struct chat_response *res,
                                 : MAP_FAILED;
         if (map == MAP_FAILED) {
             log_error("mapping %s: %s", req->body_file, strerror(errno));
-            return chat_fail(req, res, CHAT_E_INTERNAL, "The upload could not be read.");
+            return chat_fail(req, res, CHAT_E_INTERNAL, "error.upload.not_read");
         }
         up->map = map;
         up->map_len = req->body_len;

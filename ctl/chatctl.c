@@ -36,7 +36,7 @@ static const char usage[] =
     "  user admin USERNAME           make the user a site admin (/api/admin/)\n"
     "  user unadmin USERNAME         take site administration away from the user\n"
     "  user list [QUERY]             list users (whose username or display name contains\n"
-    "                                QUERY), with their admin and deactivation state\n"
+    "                                QUERY), with their admin, bot and deactivation state\n"
     "  bot add NAME [--display-name NAME] [--url URL]\n"
     "                                create a bot account and print its API token (once);\n"
     "                                with --url, also its outgoing URL and signing secret\n"
@@ -302,7 +302,8 @@ static int cmd_user_list(struct chat_db *db, const char *q)
 {
     long long after = 0;
     bool more = true;
-    printf("%-8s %-32s %-5s %-27s %s\n", "id", "username", "admin", "deactivated", "display name");
+    printf("%-8s %-32s %-5s %-3s %-27s %s\n", "id", "username", "admin", "bot", "deactivated",
+           "display name");
     while (more) {
         json_object *page = NULL;
         int rc = chat_admin_users_page_json(db, q, after, CHAT_PAGE_MAX, &page);
@@ -312,8 +313,9 @@ static int cmd_user_list(struct chat_db *db, const char *q)
         for (size_t i = 0; i < json_object_array_length(results); i++) {
             json_object *u = json_object_array_get_idx(results, i);
             after = json_object_get_int64(json_object_object_get(u, "id"));
-            printf("%-8lld %-32s %-5s %-27s %s\n", after, field(u, "username"),
+            printf("%-8lld %-32s %-5s %-3s %-27s %s\n", after, field(u, "username"),
                    json_object_get_boolean(json_object_object_get(u, "is_admin")) ? "yes" : "no",
+                   json_object_get_boolean(json_object_object_get(u, "is_bot")) ? "yes" : "no",
                    field(u, "deactivated_at"), field(u, "display_name"));
         }
         more = json_object_get_boolean(json_object_object_get(page, "has_more"));

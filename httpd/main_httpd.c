@@ -267,6 +267,7 @@ static void fill_request(struct MHD_Connection *conn, const char *url, const cha
     req->origin = header(conn, "Origin");
     req->user_agent = header(conn, "User-Agent");
     req->if_none_match = header(conn, "If-None-Match");
+    req->accept_language = header(conn, "Accept-Language");
     req->host = header(conn, MHD_HTTP_HEADER_HOST);
     req->remote_addr = up->addr;
     req->forwarded_for = up->forwarded.data;
@@ -410,6 +411,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "chat-httpd: unknown argument '%s'\n%s", argv[argi], usage);
         chat_config_free(&cfg);
         return 2;
+    }
+    if (chat_i18n_load_logged(cfg.i18n_dir) != 0) {
+        chat_config_free(&cfg);
+        return 1;
     }
     config = &cfg;
     signal(SIGPIPE, SIG_IGN);

@@ -1,13 +1,15 @@
 /* chat-notify: offline notifications through webhooks and bots' outgoing messages
  * (docs/WEBHOOKS.md). One process per host may run; exactly one of them works at a time
- * (the holder of MariaDB's lock 'chat_notify'), the others wait to take over. The work:
+ * (the holder of the lease in notify_leader), the others wait to take over. The work:
  * read the event log from stored cursors, store a delivery for every webhook a due
  * message goes to, and POST the due deliveries, signed, with retries and backoff. */
 #include <curl/curl.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "db.h"
@@ -39,7 +41,11 @@ static const char usage[] =
     "  --config FILE  read settings from FILE (default: $CHAT_CONFIG or " CHAT_CONFIG_DEFAULT_PATH ")\n"
     "  --help         show this help\n";
 
-#define LOCK_RETRY_MS 1000
+/* The lease: held this long without renewal, renewed at least this often, and tried
+ * this often by a process that stands by. */
+#define LEASE_MS 10000
+#define LEASE_RENEW_MS 1000
+#define LEASE_RETRY_MS 1000
 /* After a database error, the pause before the next round. */
 #define DB_ERROR_PAUSE_MS 1000
 #define PURGE_EVERY_MS (3600 * 1000)
@@ -53,18 +59,6 @@ static long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Whether this connection holds 'chat_notify': takes it when free. A reconnect (db.c
- * reconnects after a lost connection) loses it, and the next call notices. */
-static bool hold_lock(struct chat_db *db, bool held)
-{
-    long long v = 0;
-    const char *sql = held ? "SELECT COALESCE(IS_USED_LOCK('chat_notify') = CONNECTION_ID(), 0)"
-                           : "SELECT COALESCE(GET_LOCK('chat_notify', 0), 0)";
-    if (chat_db_query_int(db, sql, NULL, 0, &v) != CHAT_OK)
-        return false;
-    return v == 1;
 }
 
 /* Evaluates each stream's due events; returns false on a database error. */
@@ -123,33 +117,49 @@ static int run(const struct chat_config *cfg)
         {"offline", CHAT_NOTIFY_OFFLINE, (long long)cfg->notify_offline_delay_s * 1000000, gap_us},
         {"bot", CHAT_NOTIFY_BOT, 0, gap_us},
     };
+    /* Who holds the lease: this host and process, and a random part so a restarted
+     * process with a reused pid is not taken for its predecessor. */
+    char holder[100], host[64] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(holder, sizeof(holder), "%.60s:%ld:%08x", host, (long)getpid(), randombytes_random());
     bool leader = false, said_standby = false;
-    long long next_tick = 0, next_lock_try = 0, next_purge = 0;
+    long long next_tick = 0, next_lease_try = 0, next_purge = 0, renewed_at = 0;
     log_info("notify: started (offline delay %d s, %d in flight at most)",
              cfg->notify_offline_delay_s, cfg->notify_max_in_flight);
     while (!stop_requested) {
         long long now = now_ms();
-        if (!leader && now >= next_lock_try) {
-            leader = hold_lock(&db, false);
-            next_lock_try = now + LOCK_RETRY_MS;
+        if (!leader && now >= next_lease_try) {
+            chat_notify_lead(&db, holder, LEASE_MS, &leader);
+            next_lease_try = now + LEASE_RETRY_MS;
             if (leader) {
-                log_info("notify: active (holds the lock 'chat_notify')");
+                log_info("notify: active (holds the lease 'chat_notify' as %s)", holder);
                 said_standby = false;
-                next_tick = now;
+                next_tick = renewed_at = now;
             } else if (!said_standby) {
-                log_info("notify: standby: another chat-notify holds the lock 'chat_notify'");
+                log_info("notify: standby: another chat-notify holds the lease 'chat_notify'");
                 said_standby = true;
             }
         }
         if (leader && now >= next_tick) {
             next_tick = now + cfg->notify_poll_interval_ms;
-            if (!hold_lock(&db, true)) {
-                log_warn("notify: lost the lock 'chat_notify' (connection lost?); standing by");
+            bool still = true;
+            int rc = CHAT_OK;
+            if (now - renewed_at >= LEASE_RENEW_MS) {
+                rc = chat_notify_lead(&db, holder, LEASE_MS, &still);
+                if (still)
+                    renewed_at = now;
+            }
+            if (!still && (rc == CHAT_OK || now - renewed_at >= LEASE_MS - LEASE_RENEW_MS)) {
+                /* Taken by another (it had expired), or about to expire unrenewed. */
+                log_warn("notify: lost the lease 'chat_notify'; standing by");
                 leader = false;
+            } else if (!still) {
+                /* A database error while the lease still runs: try again shortly. */
+                next_tick = now + DB_ERROR_PAUSE_MS;
             } else if (!evaluate(&db, cfg, streams, sizeof(streams) / sizeof(streams[0]))) {
                 next_tick = now + DB_ERROR_PAUSE_MS; /* one warning a second, not a flood */
             } else {
-                int rc = notify_sender_start(&sender, &db);
+                rc = notify_sender_start(&sender, &db);
                 if (rc != CHAT_OK) {
                     log_warn("notify: claiming deliveries: %s", chat_err_code(rc));
                     next_tick = now + DB_ERROR_PAUSE_MS;
@@ -160,7 +170,7 @@ static int run(const struct chat_config *cfg)
                 }
             }
         }
-        long long wait = (leader ? next_tick : next_lock_try) - now_ms();
+        long long wait = (leader ? next_tick : next_lease_try) - now_ms();
         if (wait < 1)
             wait = 1;
         if (wait > cfg->notify_poll_interval_ms)
@@ -178,7 +188,9 @@ static int run(const struct chat_config *cfg)
              "left to their leases)",
              sender.delivered, sender.retried, sender.dropped, sender.active);
     notify_sender_free(&sender);
-    chat_db_close(&db); /* ends the session, which releases the lock */
+    if (leader && chat_notify_resign(&db, holder) != CHAT_OK)
+        log_warn("notify: could not give the lease up; a standby takes over when it expires");
+    chat_db_close(&db);
     return 0;
 }
 

@@ -114,6 +114,8 @@ static void start(struct notify_sender *s, struct notify_transfer *t, const stru
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)s->cfg->notify_http_timeout_s * 1000);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)s->cfg->notify_http_timeout_s * 1000);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "chat-notify/1");
+    if (s->cfg->notify_ca_file[0])
+        curl_easy_setopt(e, CURLOPT_CAINFO, s->cfg->notify_ca_file);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, t->body);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

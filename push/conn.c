@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "errors.h"
+#include "i18n.h"
 #include "http_state.h"
 #include "json_util.h"
 #include "xalloc.h"
@@ -113,7 +114,7 @@ void push_send_error_for(struct push_server *srv, struct push_conn *conn, int er
     json_object_object_add(o, "type", json_object_new_string("error"));
     json_object_object_add(o, "code", json_object_new_string(chat_err_code(err)));
     json_object_object_add(o, "detail",
-                           json_object_new_string(detail ? detail : chat_err_message(err)));
+                           chat_i18n_error_json((enum chat_locale)conn->locale, err, detail));
     if (client_msg_id)
         json_object_object_add(o, "client_msg_id", json_object_new_string(client_msg_id));
     push_send_json(srv, conn, o);

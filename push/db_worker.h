@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "i18n.h"
 #include "event.h"
 #include "frame.h"
 
@@ -87,6 +88,7 @@ struct push_result {
     long long user_id;
     long long session_id;      /* auth */
     long long expires_in_ms;   /* auth: the session's remaining lifetime */
+    char locale[CHAT_LOCALE_CHARS]; /* auth: the user's language setting, "" for none */
     bool typing;               /* typing checked: is_typing */
     long long conns_elsewhere; /* auth: the user's connections on other live daemons */
     long long high;            /* auth: the tail position when the job ran */

@@ -6,6 +6,7 @@
 
 #include "conn.h"
 #include "errors.h"
+#include "i18n.h"
 #include "http_fallback.h"
 #include "log.h"
 #include "revocation.h"
@@ -31,6 +32,9 @@ static bool admit(struct push_server *srv, struct push_conn *conn, struct push_r
     push_session_watch(srv, conn, r->session_id, r->expires_in_ms);
     conn->user_json = r->user_json;
     r->user_json = NULL;
+    int locale = chat_i18n_locale_from_tag(r->locale);
+    if (locale >= 0)
+        conn->locale = (unsigned char)locale;
     push_typing_filter_set(conn, r->block_peers, r->nblock_peers);
     r->block_peers = NULL;
     push_submit_presence(srv, r->user_id, n + 1, n == 0);

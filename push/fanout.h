@@ -65,6 +65,8 @@ struct push_conn {
                                  * (owned; empty between messages, see push_rx_collect) */
     bool rx_too_big;            /* discarding a message over push_max_frame_bytes */
     unsigned char ping;         /* WebSocket keepalive: PUSH_PING_NONE, _DUE or _SENT */
+    unsigned char locale;       /* enum chat_locale of its error frames: the user's setting
+                                 * once authenticated, else the upgrade's Accept-Language */
     char *user_json;            /* {id,username,display_name} once authenticated (owned) */
     double tokens;              /* client-frame rate limit: token bucket */
     long long tokens_ms;

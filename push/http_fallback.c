@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "http_state.h"
 #include "errors.h"
+#include "i18n.h"
 #include "json_util.h"
 #include "log.h"
 #include "request.h"
@@ -85,14 +86,14 @@ static int respond_text(struct lws *wsi, unsigned status, const char *ctype, con
 }
 
 /* The error response {"detail","code","request_id"} for err (a CHAT_E_* value: its HTTP
- * status and code, and its message when detail is NULL). */
-static int respond_error(struct push_server *srv, struct lws *wsi, int err, const char *detail)
+ * status and code, and its message when detail is NULL), the detail in locale. */
+static int respond_error(struct push_server *srv, struct lws *wsi, enum chat_locale locale,
+                         int err, const char *detail)
 {
     char rid[32];
     snprintf(rid, sizeof(rid), "push-%llu", ++srv->requests);
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "detail",
-                           json_object_new_string(detail ? detail : chat_err_message(err)));
+    json_object_object_add(o, "detail", chat_i18n_error_json(locale, err, detail));
     json_object_object_add(o, "code", json_object_new_string(chat_err_code(err)));
     json_object_object_add(o, "request_id", json_object_new_string(rid));
     size_t len;
@@ -184,13 +185,14 @@ static long long last_event_id_header(struct lws *wsi)
 static int start_fallback(struct push_server *srv, struct lws *wsi, struct push_session *pss,
                           enum push_conn_kind kind)
 {
+    enum chat_locale locale = push_request_locale(wsi);
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0)
-        return respond_error(srv, wsi, CHAT_E_METHOD, "Use GET.");
+        return respond_error(srv, wsi, locale, CHAT_E_METHOD, "Use GET.");
     long long from = push_request_int_arg(wsi, "last_event_id=");
     if (from == -1)
         from = last_event_id_header(wsi); /* EventSource sends it on reconnect */
     if (from == -2)
-        return respond_error(srv, wsi, CHAT_E_BAD_REQUEST,
+        return respond_error(srv, wsi, locale, CHAT_E_BAD_REQUEST,
                              "last_event_id must be a non-negative integer.");
     long long timeout = POLL_TIMEOUT_DEFAULT_S;
     if (kind == PUSH_KIND_POLL) {
@@ -198,21 +200,22 @@ static int start_fallback(struct push_server *srv, struct lws *wsi, struct push_
         if (timeout == -1)
             timeout = POLL_TIMEOUT_DEFAULT_S;
         if (timeout < 0 || timeout > POLL_TIMEOUT_MAX_S)
-            return respond_error(srv, wsi, CHAT_E_BAD_REQUEST,
+            return respond_error(srv, wsi, locale, CHAT_E_BAD_REQUEST,
                                  "timeout must be an integer from 0 to 60 (seconds).");
     }
     bool from_cookie;
     char *token = push_request_token(wsi, &from_cookie);
     if (!token)
-        return respond_error(srv, wsi, CHAT_E_NOT_AUTHENTICATED, NULL);
+        return respond_error(srv, wsi, locale, CHAT_E_NOT_AUTHENTICATED, NULL);
     /* A cookie is sent by the browser on its own, so a cookie-authenticated request from
      * another site's page must not be served; a bearer token proves the caller's intent. */
     if (from_cookie && !push_request_origin_ok(wsi, srv->cfg)) {
         free(token);
         log_info("%s refused: Origin not allowed", kind == PUSH_KIND_SSE ? "SSE" : "long-poll");
-        return respond_error(srv, wsi, CHAT_E_FORBIDDEN, "Origin not allowed.");
+        return respond_error(srv, wsi, locale, CHAT_E_FORBIDDEN, "Origin not allowed.");
     }
     struct push_conn *conn = push_conn_new(srv, wsi, kind, 0);
+    conn->locale = (unsigned char)locale;
     struct push_http_state *h = conn->http;
     conn->resume_from = kind == PUSH_KIND_SSE ? from : -1;
     h->poll_from = from;
@@ -404,9 +407,10 @@ int push_http_writeable(struct push_server *srv, struct lws *wsi, struct push_se
     if (h->error) {
         int err = h->error;
         const char *detail = h->detail;
+        enum chat_locale locale = (enum chat_locale)conn->locale;
         push_conn_destroy(srv, conn);
         pss->conn = NULL;
-        rc = respond_error(srv, wsi, err, detail);
+        rc = respond_error(srv, wsi, locale, err, detail);
         return rc;
     }
     if (conn->kind == PUSH_KIND_SSE)

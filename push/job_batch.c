@@ -122,6 +122,7 @@ void push_run_auth_batch(struct push_worker *w, struct push_job *const *jobs, si
         res->user_id = users[i];
         res->session_id = sessions[i].session_id;
         res->expires_in_ms = sessions[i].expires_in_ms;
+        memcpy(res->locale, sessions[i].locale, sizeof(res->locale));
         res->conns_elsewhere = elsewhere[i];
         res->high = w->gaps.high;
         res->status = answer_auth(jobs[i], res, user_json[i], &convs[i], nconv[i]);

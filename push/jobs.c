@@ -96,7 +96,7 @@ static void run_receipt(struct push_worker *w, struct push_job *job, struct push
         snprintf(res->detail, sizeof(res->detail), CHAT_DETAIL_CONVERSATION_NOT_FOUND);
     else if (res->status == CHAT_E_VALIDATION)
         snprintf(res->detail, sizeof(res->detail),
-                 "message_id must be a message of this conversation.");
+                 "error.receipt.message_unknown");
     w->wrote_events |= res->status == CHAT_OK && moved;
     json_object_put(out);
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "i18n.h"
 #include "program.h"
 #include "db_worker.h"
 #include "log.h"
@@ -265,6 +266,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "chat-push: unexpected argument '%s'\n%s", argv[argi], usage);
         chat_config_free(&cfg);
         return 2;
+    }
+    /* Error frames carry the English text of their detail keys. */
+    if (chat_i18n_load_logged(cfg.i18n_dir) != 0) {
+        chat_config_free(&cfg);
+        return 1;
     }
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_ours);
     check_file_limit();

@@ -100,3 +100,13 @@ long long push_request_resume_from(struct lws *wsi)
     return n < 0 ? -1 : n;
 }
 
+
+enum chat_locale push_request_locale(struct lws *wsi)
+{
+    char buf[CHAT_ACCEPT_LANGUAGE_MAX + 1];
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_ACCEPT_LANGUAGE);
+    if (n <= 0 || n > CHAT_ACCEPT_LANGUAGE_MAX ||
+        lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_ACCEPT_LANGUAGE) <= 0)
+        return CHAT_LOCALE_EN;
+    return chat_i18n_negotiate(NULL, buf);
+}

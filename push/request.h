@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "i18n.h"
 
 /* Longest token accepted from a cookie, header or frame (real ones are 43 characters). */
 #define PUSH_TOKEN_MAX 256
@@ -24,6 +25,9 @@ const char *push_request_allowed_origin(struct lws *wsi, const struct chat_confi
                                         size_t *len);
 /* ?name=N as N (N >= 0), -1 when absent, -2 when malformed. name includes the '='. */
 long long push_request_int_arg(struct lws *wsi, const char *name);
+
+/* The locale its Accept-Language asks for (chat_i18n_negotiate), en without one. */
+enum chat_locale push_request_locale(struct lws *wsi);
 /* ?last_event_id=N as N, or -1 when absent or malformed. */
 long long push_request_resume_from(struct lws *wsi);
 

@@ -100,6 +100,7 @@ int push_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
             return 1; /* CONFIRM_UPGRADE already refused it; belt and braces */
         struct push_conn *conn = push_conn_new(srv, wsi, PUSH_KIND_WS, conv);
         conn->resume_from = push_request_resume_from(wsi);
+        conn->locale = (unsigned char)push_request_locale(wsi);
         bool from_cookie;
         conn->token = push_request_token(wsi, &from_cookie);
         pss->conn = conn;

@@ -160,6 +160,7 @@ db_migrate_user = chat_owner
 db_migrate_password = chat_owner
 static_dir = $REPO/static
 templates_dir = $REPO/templates
+i18n_dir = $REPO/i18n
 sql_dir = $REPO/sql
 log_level = info
 data_dir = $VAR/data

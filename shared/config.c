@@ -124,6 +124,9 @@ const struct chat_setting chat_settings[] = {
                 "through another (docs/SCALING.md). 0 (no wait) for a single server."),
     STR_SETTING(static_dir, "static", "Directory served at /static/."),
     STR_SETTING(templates_dir, "templates", "Directory of page templates."),
+    STR_SETTING(i18n_dir, "i18n",
+                "Directory of message catalogs, one folder per locale (en, pt-BR, es) of "
+                "<area>.json files; read by chat-api and chat-httpd at start."),
     STR_SETTING(sql_dir, "sql", "Directory of numbered migrations, for chatctl migrate."),
     BOOL_SETTING(registration_enabled, "true", "Whether POST /api/auth/register creates accounts."),
     INT_SETTING(session_cache_ms, "1000", 0, 1000,
@@ -225,6 +228,10 @@ const struct chat_setting chat_settings[] = {
                 "Webhook POSTs chat-notify has open at once (a slow receiver holds one each)."),
     INT_SETTING(notify_preview_chars, "200", 0, 4000,
                 "Characters of the message text in an offline notification's preview."),
+    STR_SETTING(notify_ca_file, "",
+                "PEM file of the CA certificates that verify HTTPS webhook receivers (e.g. a "
+                "private CA); empty: the system's (ca-certificates). Receivers' certificates "
+                "are always verified."),
 };
 const unsigned chat_settings_count = sizeof(chat_settings) / sizeof(chat_settings[0]);
 

@@ -54,6 +54,7 @@ struct chat_config {
     /* Files */
     char *static_dir;
     char *templates_dir;
+    char *i18n_dir;
     char *sql_dir;
     /* Behaviour and limits */
     bool registration_enabled;
@@ -97,6 +98,7 @@ struct chat_config {
     int notify_retry_max_s;
     int notify_max_in_flight;
     int notify_preview_chars;
+    char *notify_ca_file;
 };
 
 enum chat_setting_type { CHAT_SETTING_INT, CHAT_SETTING_STR, CHAT_SETTING_BOOL };

@@ -57,7 +57,7 @@ enum chat_err {
 
 /* Details that several places send with a code, so the same case reads the same
  * everywhere (REST, WebSocket error frames, the HTTP fallbacks). */
-#define CHAT_DETAIL_CONVERSATION_NOT_FOUND "Conversation not found."
+#define CHAT_DETAIL_CONVERSATION_NOT_FOUND "error.conversation_not_found"
 
 /* Lookups for an error value; an unknown value maps to INTERNAL. */
 int chat_err_status(int err);

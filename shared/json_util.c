@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "i18n.h"
 #include "utf8.h"
 
 #define MAX_DEPTH 16
@@ -32,18 +33,18 @@ int chat_json_parse_object(const char *body, size_t len, json_object **out, char
 {
     *out = NULL;
     if (!chat_utf8_valid(body, len)) {
-        snprintf(detail, detail_len, "The body is not valid UTF-8.");
+        chat_detail_printf(detail, detail_len, "error.json.body_not_utf8", NULL);
         return CHAT_E_INVALID_UTF8;
     }
     /* Strict mode rejects trailing white space, which clients commonly send. */
     while (len > 0 && strchr(" \t\r\n", body[len - 1]))
         len--;
     if (len == 0) {
-        snprintf(detail, detail_len, "The body is empty; expected a JSON object.");
+        chat_detail_printf(detail, detail_len, "error.json.body_empty", NULL);
         return CHAT_E_PARSE;
     }
     if (has_single_quote_outside_strings(body, len)) {
-        snprintf(detail, detail_len, "Malformed JSON: strings must use double quotes.");
+        chat_detail_printf(detail, detail_len, "error.json.single_quotes", NULL);
         return CHAT_E_PARSE;
     }
     json_tokener *tok = json_tokener_new_ex(MAX_DEPTH);
@@ -56,41 +57,44 @@ int chat_json_parse_object(const char *body, size_t len, json_object **out, char
     json_tokener_free(tok);
     if (jerr != json_tokener_success || !obj) {
         if (jerr == json_tokener_continue)
-            snprintf(detail, detail_len, "Malformed JSON: unexpected end of input.");
+            chat_detail_printf(detail, detail_len, "error.json.truncated", NULL);
         else
-            snprintf(detail, detail_len, "Malformed JSON: %s.", json_tokener_error_desc(jerr));
+            chat_detail_printf(detail, detail_len, "error.json.malformed", "reason=%s",
+                               json_tokener_error_desc(jerr));
         json_object_put(obj);
         return CHAT_E_PARSE;
     }
     for (size_t i = consumed; i < len; i++) {
         if (!strchr(" \t\r\n", body[i])) {
             json_object_put(obj);
-            snprintf(detail, detail_len, "Malformed JSON: trailing data after the object.");
+            chat_detail_printf(detail, detail_len, "error.json.trailing_data", NULL);
             return CHAT_E_PARSE;
         }
     }
     if (!json_object_is_type(obj, json_type_object)) {
         json_object_put(obj);
-        snprintf(detail, detail_len, "The body must be a JSON object.");
+        chat_detail_printf(detail, detail_len, "error.json.not_object", NULL);
         return CHAT_E_INVALID_TYPE;
     }
     *out = obj;
     return CHAT_OK;
 }
 
-static const char *type_name(enum chat_field_type t)
+/* The detail key of a field of type t that is null (when it may not be) or of another
+ * type. */
+static const char *type_key(enum chat_field_type t, bool null)
 {
     switch (t) {
     case CHAT_FIELD_STRING:
-        return "a string";
+        return null ? "error.json.null_not_string" : "error.json.not_string";
     case CHAT_FIELD_INT:
-        return "an integer";
+        return null ? "error.json.null_not_integer" : "error.json.not_integer";
     case CHAT_FIELD_BOOL:
-        return "a boolean";
+        return null ? "error.json.null_not_boolean" : "error.json.not_boolean";
     case CHAT_FIELD_INT_ARRAY:
-        return "an array of integers";
+        return null ? "error.json.null_not_int_array" : "error.json.not_int_array";
     }
-    return "?";
+    return "error.json.not_string";
 }
 
 static bool type_matches(json_object *v, enum chat_field_type t)
@@ -123,7 +127,7 @@ int chat_json_check_fields(json_object *obj, const struct chat_field *fields, si
         for (size_t i = 0; i < nfields && !known; i++)
             known = strcmp(fields[i].name, key) == 0;
         if (!known) {
-            snprintf(detail, detail_len, "Unknown field '%.64s'.", key);
+            chat_detail_printf(detail, detail_len, "error.json.unknown_field", "name=%.64s", key);
             return CHAT_E_UNKNOWN_FIELD;
         }
     }
@@ -132,40 +136,39 @@ int chat_json_check_fields(json_object *obj, const struct chat_field *fields, si
         json_object *v = NULL;
         bool present = json_object_object_get_ex(obj, f->name, &v);
         if (present && v == NULL && !f->nullable) {
-            snprintf(detail, detail_len, "Field '%s' must be %s, not null.", f->name,
-                     type_name(f->type));
+            chat_detail_printf(detail, detail_len, type_key(f->type, true), "name=%s", f->name);
             return CHAT_E_INVALID_TYPE;
         }
         if (!present || v == NULL) {
             if (f->required) {
-                snprintf(detail, detail_len, "Field '%s' is required.", f->name);
+                chat_detail_printf(detail, detail_len, "error.json.field_required", "name=%s", f->name);
                 return CHAT_E_MISSING_FIELD;
             }
             continue;
         }
         if (!type_matches(v, f->type)) {
-            snprintf(detail, detail_len, "Field '%s' must be %s.", f->name, type_name(f->type));
+            chat_detail_printf(detail, detail_len, type_key(f->type, false), "name=%s", f->name);
             return CHAT_E_INVALID_TYPE;
         }
         /* "\u0000" is valid JSON but would silently cut the C string where it is stored. */
         if (f->type == CHAT_FIELD_STRING &&
             strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v)) {
-            snprintf(detail, detail_len, "Field '%s' must not contain NUL characters.", f->name);
+            chat_detail_printf(detail, detail_len, "error.json.field_nul", "name=%s", f->name);
             return CHAT_E_INVALID_UTF8;
         }
         if (f->max_chars && f->type == CHAT_FIELD_STRING) {
             const char *s = json_object_get_string(v);
             size_t n = chat_utf8_length(s, (size_t)json_object_get_string_len(v));
             if (n > f->max_chars) {
-                snprintf(detail, detail_len, "Field '%s' is longer than %zu characters.", f->name,
-                         f->max_chars);
+                chat_detail_printf(detail, detail_len, "error.json.field_too_long",
+                                   "name=%s" CHAT_DETAIL_SEP "max=%zu", f->name, f->max_chars);
                 return CHAT_E_VALIDATION;
             }
         }
         if (f->max_chars && f->type == CHAT_FIELD_INT_ARRAY &&
             json_object_array_length(v) > f->max_chars) {
-            snprintf(detail, detail_len, "Field '%s' has more than %zu items.", f->name,
-                     f->max_chars);
+            chat_detail_printf(detail, detail_len, "error.json.field_too_many",
+                               "name=%s" CHAT_DETAIL_SEP "max=%zu", f->name, f->max_chars);
             return CHAT_E_VALIDATION;
         }
     }

@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "crypto.h"
+#include "i18n.h"
 #include "db.h"
 
 #define CHAT_USERNAME_MAX 32
@@ -93,11 +94,13 @@ int chat_user_search_json(struct chat_db *db, const char *q, int limit, json_obj
 
 /* ---- the user's own account (store_profile.c) ---- */
 
-/* Sets user_id's display name (controls and bidi formatting stripped as at registration;
- * CHAT_E_VALIDATION when nothing is left or it is over CHAT_DISPLAY_NAME_MAX characters)
- * and writes user.updated. *out is the user object. */
-int chat_user_set_display_name(struct chat_db *db, long long user_id, const char *name,
-                               json_object **out);
+/* Changes user_id's profile in one transaction with its user.updated event: the display
+ * name unless name is NULL (controls and bidi formatting stripped as at registration;
+ * CHAT_E_VALIDATION when nothing is left or it is over CHAT_DISPLAY_NAME_MAX characters),
+ * and the locale setting unless locale is NULL ("" clears it; else a catalog locale tag,
+ * checked by the caller). *out is the user object. */
+int chat_user_set_profile(struct chat_db *db, long long user_id, const char *name,
+                          const char *locale, json_object **out);
 /* Replaces user_id's avatar with len bytes of content_type (checked by the caller), or
  * removes it when data is NULL; writes user.updated. *out is the user object. */
 int chat_user_set_avatar(struct chat_db *db, long long user_id, const char *content_type,
@@ -141,6 +144,13 @@ struct chat_notify_stream {
  * batch means call again), *enqueued the deliveries stored. */
 int chat_notify_evaluate(struct chat_db *db, const struct chat_notify_stream *stream,
                          int preview_chars, int *events, long long *enqueued);
+/* The lease that makes one chat-notify the working one (notify_leader): takes it when
+ * it is free or has expired, or renews it when holder has it, for lease_ms. *leading
+ * says whether holder has it now (false on an error too). */
+int chat_notify_lead(struct chat_db *db, const char *holder, int lease_ms, bool *leading);
+/* Gives the lease up at once, when holder has it (a clean stop: a standby takes over
+ * without waiting for it to expire). */
+int chat_notify_resign(struct chat_db *db, const char *holder);
 /* Claims up to limit due deliveries, leased for lease_s seconds (not due again before
  * then): rows of (id, url, secret, body, attempts, webhook_id, whether the message was
  * deleted since) into *out, which the caller frees (nothing to free on error). */
@@ -198,11 +208,13 @@ int chat_webhooks_list_json(struct chat_db *db, json_object **out_array);
 int chat_session_create(struct chat_db *db, const struct chat_config *cfg, long long user_id,
                         const char *user_agent, const char *address,
                         char token[CHAT_TOKEN_CHARS + 1], char csrf[CHAT_TOKEN_CHARS + 1]);
-/* Resolves a token. session_id and csrf may be NULL. Returns CHAT_E_NOT_AUTHENTICATED
- * when the token is unknown or expired. Moves the session's last_used_at to now when it
- * is older than CHAT_SESSION_TOUCH_S (so at most one write a minute per session). */
+/* Resolves a token. session_id, csrf and locale (the user's users.locale, "" for none)
+ * may be NULL. Returns CHAT_E_NOT_AUTHENTICATED when the token is unknown or expired.
+ * Moves the session's last_used_at to now when it is older than CHAT_SESSION_TOUCH_S (so
+ * at most one write a minute per session). */
 int chat_session_lookup(struct chat_db *db, const char *token, long long *user_id,
-                        long long *session_id, char csrf[CHAT_TOKEN_CHARS + 1]);
+                        long long *session_id, char csrf[CHAT_TOKEN_CHARS + 1],
+                        char locale[CHAT_LOCALE_CHARS]);
 /* The live sessions of user_id, newest first, at most CHAT_SESSIONS_LIST_MAX:
  * [{id, created_at, last_used_at, user_agent, address, expires_at, current}], current
  * true for current_id. */
@@ -216,6 +228,7 @@ int chat_sessions_revoke_others(struct chat_db *db, long long user_id, long long
 /* What the push daemon keeps of a session: its user, id, and how long until it expires. */
 struct chat_session_info {
     long long user_id, session_id, expires_in_ms;
+    char locale[CHAT_LOCALE_CHARS]; /* the user's language setting, "" for none */
 };
 /* Like chat_session_lookup, into *out. */
 int chat_session_find(struct chat_db *db, const char *token, struct chat_session_info *out);
@@ -596,12 +609,14 @@ int chat_attachments_attach(struct chat_db *db, long long message_id, long long 
 #define CHAT_SEARCH_QUERY_MAX 200 /* characters of q */
 
 /* Messages of viewer_id's conversations (or only of conv_id when non-zero, which must be
- * one of them, else CHAT_E_NOT_FOUND) whose text matches q, tombstones excluded, newest
- * first, with id < before when before > 0: {results, has_more}. Words of 3+ characters
- * use the FULLTEXT index (all must match, as prefixes); a query with only shorter words
- * is a substring match instead. CHAT_E_BAD_REQUEST when q has no word. */
+ * one of them, else CHAT_E_NOT_FOUND; only sender_id's when that is non-zero) whose text
+ * matches q, tombstones excluded, newest first, with id < before when before > 0:
+ * {results, has_more}. Words of 3+ characters use the FULLTEXT index (all must match, as
+ * prefixes); a query with only shorter words is a substring match instead.
+ * CHAT_E_BAD_REQUEST when q has no word. */
 int chat_message_search_json(struct chat_db *db, long long viewer_id, const char *q,
-                             long long conv_id, long long before, int limit, json_object **out);
+                             long long conv_id, long long sender_id, long long before, int limit,
+                             json_object **out);
 
 /* ---- rate limits (store_ratelimit.c) ---- */
 

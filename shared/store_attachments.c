@@ -7,6 +7,7 @@
 
 #include "blobs.h"
 #include "errors.h"
+#include "i18n.h"
 #include "log.h"
 #include "store.h"
 #include "store_internal.h"
@@ -114,13 +115,15 @@ int chat_attachments_validate(struct chat_db *db, long long sender_id, const lon
                               size_t count, char *detail, size_t detail_len)
 {
     if (count > CHAT_ATTACHMENTS_MAX) {
-        snprintf(detail, detail_len, "At most %d attachment_ids.", CHAT_ATTACHMENTS_MAX);
+        chat_detail_printf(detail, detail_len, "error.message.attachments_too_many", "max=%d",
+                           CHAT_ATTACHMENTS_MAX);
         return CHAT_E_VALIDATION;
     }
     for (size_t i = 0; i < count; i++) {
         for (size_t j = 0; j < i; j++) {
             if (ids[j] == ids[i]) {
-                snprintf(detail, detail_len, "attachment_ids repeats %lld.", ids[i]);
+                chat_detail_printf(detail, detail_len, "error.message.attachment_repeated", "id=%lld",
+                                   ids[i]);
                 return CHAT_E_VALIDATION;
             }
         }
@@ -128,7 +131,8 @@ int chat_attachments_validate(struct chat_db *db, long long sender_id, const lon
          * client_msg_id must get its original message back, not a conflict. */
         int rc = attach_state(db, sender_id, ids[i]);
         if (rc == CHAT_E_VALIDATION)
-            snprintf(detail, detail_len, "Attachment %lld is not an upload of yours.", ids[i]);
+            chat_detail_printf(detail, detail_len, "error.message.attachment_not_yours", "id=%lld",
+                               ids[i]);
         if (rc != CHAT_OK && rc != CHAT_E_CONFLICT)
             return rc;
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "i18n.h"
 #include "store.h"
 #include "store_internal.h"
 #include "strbuf.h"
@@ -23,11 +24,12 @@ int chat_message_text_check(const struct chat_config *cfg, const char *text, cha
     for (const char *p = text; *p && blank; p++)
         blank = isspace((unsigned char)*p) != 0;
     if (blank) {
-        snprintf(detail, detail_len, "text must not be empty.");
+        snprintf(detail, detail_len, "error.message.text_empty");
         return CHAT_E_VALIDATION;
     }
     if (chat_utf8_length(text, strlen(text)) > (size_t)cfg->max_message_chars) {
-        snprintf(detail, detail_len, "text is longer than %d characters.", cfg->max_message_chars);
+        chat_detail_printf(detail, detail_len, "error.message.text_too_long", "max=%d",
+                           cfg->max_message_chars);
         return CHAT_E_VALIDATION;
     }
     return CHAT_OK;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "errors.h"
+#include "i18n.h"
 #include "store.h"
 #include "store_internal.h"
 #include "utf8.h"
@@ -37,20 +38,20 @@ static int check_input(const struct chat_config *cfg, const struct chat_message_
                        bool has_reply_to, char *detail, size_t detail_len)
 {
     if (blank(in->text) && !in->attachment_count) {
-        snprintf(detail, detail_len, "text must not be empty.");
+        snprintf(detail, detail_len, "error.message.text_empty");
         return CHAT_E_VALIDATION;
     }
     if (chat_utf8_length(in->text, strlen(in->text)) > (size_t)cfg->max_message_chars) {
-        snprintf(detail, detail_len, "text is longer than %d characters.", cfg->max_message_chars);
+        chat_detail_printf(detail, detail_len, "error.message.text_too_long", "max=%d",
+                           cfg->max_message_chars);
         return CHAT_E_VALIDATION;
     }
     if (in->client_msg_id && !client_msg_id_valid(in->client_msg_id)) {
-        snprintf(detail, detail_len, "client_msg_id must be 1 to 64 characters of letters, "
-                                     "digits, '-', '_', '.' or ':'.");
+        snprintf(detail, detail_len, "error.message.client_msg_id_invalid");
         return CHAT_E_VALIDATION;
     }
     if (has_reply_to && in->reply_to <= 0) {
-        snprintf(detail, detail_len, "reply_to must be a message id.");
+        snprintf(detail, detail_len, "error.message.reply_to_invalid");
         return CHAT_E_VALIDATION;
     }
     return CHAT_OK;
@@ -78,9 +79,9 @@ int chat_message_submit(struct chat_db *db, const struct chat_config *cfg,
     if (rc == CHAT_OK) {
         rc = chat_message_send(db, cfg, in, out, created);
         if (rc == CHAT_E_VALIDATION && !detail[0])
-            snprintf(detail, detail_len, "reply_to must be a message in this conversation.");
+            snprintf(detail, detail_len, "error.message.reply_to_elsewhere");
         if (rc == CHAT_E_CONFLICT && !detail[0])
-            snprintf(detail, detail_len, "An attachment is already attached to a message.");
+            snprintf(detail, detail_len, "error.message.attachment_used");
     }
     if (rc == CHAT_E_NOT_FOUND)
         snprintf(detail, detail_len, CHAT_DETAIL_CONVERSATION_NOT_FOUND);

@@ -135,6 +135,30 @@ out:
     return chat_db_end(db, rc);
 }
 
+int chat_notify_lead(struct chat_db *db, const char *holder, int lease_ms, bool *leading)
+{
+    unsigned long long changed = 0;
+    /* Taken when free or expired, renewed by its holder; expires_at always moves, so a
+     * renewal changes the row and counts as affected. */
+    int rc = chat_db_exec(db,
+                          "UPDATE notify_leader SET holder = ?, "
+                          "expires_at = UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND "
+                          "WHERE name = 'chat_notify' AND (holder = ? OR expires_at < UTC_TIMESTAMP(6))",
+                          CHAT_DB_PARAMS(DB_STR(holder), DB_INT((long long)lease_ms * 1000),
+                                         DB_STR(holder)),
+                          &changed, NULL);
+    *leading = rc == CHAT_OK && changed == 1;
+    return rc;
+}
+
+int chat_notify_resign(struct chat_db *db, const char *holder)
+{
+    return chat_db_exec(db,
+                        "UPDATE notify_leader SET holder = '', expires_at = '1970-01-01' "
+                        "WHERE name = 'chat_notify' AND holder = ?",
+                        CHAT_DB_PARAMS(DB_STR(holder)), NULL, NULL);
+}
+
 int chat_notify_claim(struct chat_db *db, int limit, int lease_s, struct chat_db_result *out)
 {
     int rc = chat_db_begin(db);

@@ -23,10 +23,10 @@ static int check_mute(struct chat_db *db, const char *muted_until, const char **
     if (rc != CHAT_OK)
         return rc;
     if (chat_db_cell_int(&r, 0, 0) == 0) {
-        *detail = "muted_until must be in the future.";
+        *detail = "error.notify.muted_until_past";
         rc = CHAT_E_VALIDATION;
     } else if (chat_db_cell_int(&r, 0, 1) == 0) {
-        *detail = "muted_until must be at most 366 days ahead.";
+        *detail = "error.notify.muted_until_far";
         rc = CHAT_E_VALIDATION;
     }
     chat_db_result_free(&r);

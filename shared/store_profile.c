@@ -53,25 +53,31 @@ static int end_change(struct chat_db *db, int rc, json_object **out)
     return rc;
 }
 
-int chat_user_set_display_name(struct chat_db *db, long long user_id, const char *name,
-                               json_object **out)
+int chat_user_set_profile(struct chat_db *db, long long user_id, const char *name,
+                          const char *locale, json_object **out)
 {
     *out = NULL;
     /* The same rule as at registration (chat_user_create): controls and bidi formatting
      * removed, and nothing else left is an error. */
-    size_t len = strlen(name);
     char clean[4 * CHAT_DISPLAY_NAME_MAX + 1];
-    if (len > 4 * CHAT_DISPLAY_NAME_MAX || chat_utf8_length(name, len) > CHAT_DISPLAY_NAME_MAX)
-        return CHAT_E_VALIDATION;
-    if (chat_utf8_strip_controls(name, len, clean) == 0)
-        return CHAT_E_VALIDATION;
+    if (name) {
+        size_t len = strlen(name);
+        if (len > 4 * CHAT_DISPLAY_NAME_MAX ||
+            chat_utf8_length(name, len) > CHAT_DISPLAY_NAME_MAX)
+            return CHAT_E_VALIDATION;
+        if (chat_utf8_strip_controls(name, len, clean) == 0)
+            return CHAT_E_VALIDATION;
+    }
     int rc = chat_db_begin(db);
     if (rc != CHAT_OK)
         return rc;
     rc = lock_live_user(db, user_id);
-    if (rc == CHAT_OK)
+    if (rc == CHAT_OK && name)
         rc = chat_db_exec(db, "UPDATE users SET display_name = ? WHERE id = ?",
                           CHAT_DB_PARAMS(DB_STR(clean), DB_INT(user_id)), NULL, NULL);
+    if (rc == CHAT_OK && locale)
+        rc = chat_db_exec(db, "UPDATE users SET locale = NULLIF(?, '') WHERE id = ?",
+                          CHAT_DB_PARAMS(DB_STR(locale), DB_INT(user_id)), NULL, NULL);
     if (rc == CHAT_OK)
         rc = announce_user(db, user_id, out);
     return end_change(db, rc, out);

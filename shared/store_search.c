@@ -90,11 +90,13 @@ static void like_pattern(const char *q, struct strbuf *out)
     "JOIN participants p ON p.conversation_id = m.conversation_id AND p.user_id = ? "       \
     "JOIN users u ON u.id = m.sender_id WHERE "
 #define SEARCH_TAIL                                                                          \
-    " AND m.deleted_at IS NULL AND (? = 0 OR m.conversation_id = ?) AND m.id < ? "          \
+    " AND m.deleted_at IS NULL AND (? = 0 OR m.conversation_id = ?) "                       \
+    "AND (? = 0 OR m.sender_id = ?) AND m.id < ? "                                           \
     "ORDER BY m.id DESC LIMIT ?"
 
 int chat_message_search_json(struct chat_db *db, long long viewer_id, const char *q,
-                             long long conv_id, long long before, int limit, json_object **out)
+                             long long conv_id, long long sender_id, long long before, int limit,
+                             json_object **out)
 {
     struct strbuf expr = {0};
     struct chat_db_result r;
@@ -118,7 +120,8 @@ int chat_message_search_json(struct chat_db *db, long long viewer_id, const char
                   : SEARCH_HEAD "m.text LIKE ? ESCAPE '!'" SEARCH_TAIL;
     rc = chat_db_query(db, sql,
                        CHAT_DB_PARAMS(DB_INT(viewer_id), DB_STR(expr.data), DB_INT(conv_id),
-                                      DB_INT(conv_id), DB_INT(before), DB_INT(limit + 1)),
+                                      DB_INT(conv_id), DB_INT(sender_id), DB_INT(sender_id),
+                                      DB_INT(before), DB_INT(limit + 1)),
                        &r);
     strbuf_free(&expr);
     if (rc != CHAT_OK)

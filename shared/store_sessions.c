@@ -57,17 +57,20 @@ static int find_session(struct chat_db *db, const char *token, struct chat_db_re
     unsigned char hash[CHAT_TOKEN_HASH_BYTES];
     chat_token_hash(token, len, hash);
     int rc = chat_db_query_row(db,
-                               "SELECT user_id, csrf_token, id, "
-                               "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at), "
-                               "COALESCE(last_used_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND, 1) "
-                               "FROM sessions WHERE token_hash = ? AND expires_at > UTC_TIMESTAMP(6)",
+                               "SELECT s.user_id, s.csrf_token, s.id, "
+                               "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), s.expires_at), "
+                               "COALESCE(s.last_used_at < UTC_TIMESTAMP(6) - INTERVAL ? SECOND, 1), "
+                               "COALESCE(u.locale, '') "
+                               "FROM sessions s JOIN users u ON u.id = s.user_id "
+                               "WHERE s.token_hash = ? AND s.expires_at > UTC_TIMESTAMP(6)",
                                CHAT_DB_PARAMS(DB_INT(CHAT_SESSION_TOUCH_S),
                                               DB_BYTES(hash, sizeof(hash))), r);
     return rc == CHAT_E_NOT_FOUND ? CHAT_E_NOT_AUTHENTICATED : rc;
 }
 
 int chat_session_lookup(struct chat_db *db, const char *token, long long *user_id,
-                        long long *session_id, char csrf[CHAT_TOKEN_CHARS + 1])
+                        long long *session_id, char csrf[CHAT_TOKEN_CHARS + 1],
+                        char locale[CHAT_LOCALE_CHARS])
 {
     struct chat_db_result r;
     int rc = find_session(db, token, &r);
@@ -80,6 +83,8 @@ int chat_session_lookup(struct chat_db *db, const char *token, long long *user_i
         *session_id = id;
     if (csrf)
         snprintf(csrf, CHAT_TOKEN_CHARS + 1, "%s", chat_db_cell(&r, 0, 1));
+    if (locale)
+        snprintf(locale, CHAT_LOCALE_CHARS, "%s", chat_db_cell(&r, 0, 5));
     chat_db_result_free(&r);
     /* "Last used" is coarse on purpose: one write per session a minute at most, not one
      * per request. The condition is repeated so that concurrent requests write once. */
@@ -132,6 +137,7 @@ int chat_session_find(struct chat_db *db, const char *token, struct chat_session
     out->user_id = chat_db_cell_int(&r, 0, 0);
     out->session_id = chat_db_cell_int(&r, 0, 2);
     out->expires_in_ms = chat_db_cell_int(&r, 0, 3) / 1000;
+    snprintf(out->locale, sizeof(out->locale), "%s", chat_db_cell(&r, 0, 5));
     chat_db_result_free(&r);
     return CHAT_OK;
 }
@@ -227,9 +233,10 @@ int chat_sessions_revoke_others(struct chat_db *db, long long user_id, long long
 /* The sessions of up to CHAT_DB_BATCH tokens in one statement (the push daemon's batched
  * connect path); a token that is not 1..256 bytes takes no slot. */
 static const char SQL_SESSIONS_BY_HASH[] =
-    "SELECT token_hash, user_id, id, "
-    "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), expires_at) FROM sessions "
-    "WHERE token_hash IN " CHAT_DB_IN_LIST " AND expires_at > UTC_TIMESTAMP(6)";
+    "SELECT s.token_hash, s.user_id, s.id, "
+    "TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), s.expires_at), COALESCE(u.locale, '') "
+    "FROM sessions s JOIN users u ON u.id = s.user_id "
+    "WHERE s.token_hash IN " CHAT_DB_IN_LIST " AND s.expires_at > UTC_TIMESTAMP(6)";
 
 int chat_sessions_find_many(struct chat_db *db, const char *const *tokens, size_t n,
                             struct chat_session_info *out, int *status)
@@ -264,6 +271,7 @@ int chat_sessions_find_many(struct chat_db *db, const char *const *tokens, size_
             out[i].user_id = chat_db_cell_int(&r, row, 1);
             out[i].session_id = chat_db_cell_int(&r, row, 2);
             out[i].expires_in_ms = chat_db_cell_int(&r, row, 3) / 1000;
+            snprintf(out[i].locale, sizeof(out[i].locale), "%s", chat_db_cell(&r, row, 4));
             status[i] = CHAT_OK;
         }
     }

@@ -65,6 +65,17 @@ CREATE TABLE notify_cursors (
     event_id BIGINT UNSIGNED NOT NULL
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
+-- Which chat-notify works: the holder of this lease, renewed every second or so. A
+-- named lock (GET_LOCK) would be simpler, but MariaDB refuses it on a Galera cluster
+-- (WSREP_ON), the scale-out path; a row is the same on every node, and two nodes
+-- renewing it at once conflict at certification, so one wins.
+CREATE TABLE notify_leader (
+    name VARCHAR(16) CHARACTER SET ascii NOT NULL PRIMARY KEY,
+    holder VARCHAR(100) CHARACTER SET ascii NOT NULL,
+    expires_at DATETIME(6) NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+INSERT INTO notify_leader (name, holder, expires_at) VALUES ('chat_notify', '', '1970-01-01');
+
 -- Start after the events that exist now: a new installation does not notify for
 -- history.
 INSERT INTO notify_cursors (stream, event_id)

@@ -1,7 +1,8 @@
-// The settings dialog (display name, picture, password, sessions, deleting the account)
-// and the avatars the page shows. User text reaches the DOM through textContent only;
-// an avatar is an <img> whose src is the server's own versioned URL.
+// The settings dialog (display name, language, picture, password, sessions, deleting the
+// account) and the avatars the page shows. User text reaches the DOM through textContent
+// only; an avatar is an <img> whose src is the server's own versioned URL.
 import { upload } from "./chat-client.js";
+import { formatDate, t } from "./i18n.js";
 
 const AVATAR_TYPES = ["image/png", "image/jpeg", "image/gif", "image/webp"];
 
@@ -30,9 +31,9 @@ export function avatarFor(user) {
 }
 
 function when(iso) {
-  if (!iso) return "never";
+  if (!iso) return t("account.never");
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "" : d.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  return Number.isNaN(d.getTime()) ? "" : formatDate(d, { dateStyle: "medium", timeStyle: "short" });
 }
 
 // Wires the dialog. `call(method, path, body)` is the page's REST call; `onUser(user)`
@@ -53,22 +54,25 @@ export function startAccountDialog({ $, call, boot, me, showError, onUser }) {
       li.dataset.id = s.id;
       const what = document.createElement("span");
       what.className = "session-agent";
-      what.textContent = s.user_agent || "Unknown device";
+      what.textContent = s.user_agent || t("account.unknown_device");
       const where = document.createElement("span");
       where.className = "session-where hint";
-      where.textContent = `${s.address || "unknown address"} · last used ${when(s.last_used_at)}`;
+      where.textContent = t("account.session_where", {
+        address: s.address || t("account.unknown_address"),
+        when: when(s.last_used_at),
+      });
       li.append(what, where);
       if (s.current) {
         const tag = document.createElement("strong");
         tag.className = "session-current";
-        tag.textContent = "This device";
+        tag.textContent = t("account.this_device");
         li.append(tag);
       } else {
         const end = document.createElement("button");
         end.type = "button";
         end.className = "session-end link";
-        end.textContent = "End";
-        end.setAttribute("aria-label", `End the session of ${what.textContent}`);
+        end.textContent = t("account.end_session");
+        end.setAttribute("aria-label", t("account.end_session_of", { device: what.textContent }));
         end.addEventListener("click", async () => {
           try {
             await call("DELETE", `/api/users/me/sessions/${s.id}/`);
@@ -88,6 +92,7 @@ export function startAccountDialog({ $, call, boot, me, showError, onUser }) {
     $("profile-name").value = me.display_name;
     fillAvatar($("profile-avatar"), me);
     $("avatar-remove").hidden = !me.avatar_url;
+    $("language-select").value = boot.locale_setting || "";
   }
 
   $("settings-open").hidden = false;
@@ -109,7 +114,17 @@ export function startAccountDialog({ $, call, boot, me, showError, onUser }) {
     try {
       onUser(await call("PATCH", "/api/users/me/", { display_name: $("profile-name").value }));
       fillProfile();
-      status("profile-status", "Saved.");
+      status("profile-status", t("account.saved"));
+    } catch (err) {
+      showError($("settings-error"), err);
+    }
+  });
+  // The language: the page is rendered in it, so a new one reloads the page.
+  $("language-select").addEventListener("change", async (e) => {
+    showError($("settings-error"), null);
+    try {
+      await call("PATCH", "/api/users/me/", { locale: e.target.value || null });
+      window.location.reload();
     } catch (err) {
       showError($("settings-error"), err);
     }
@@ -120,13 +135,13 @@ export function startAccountDialog({ $, call, boot, me, showError, onUser }) {
     if (!file) return;
     showError($("settings-error"), null);
     if (!AVATAR_TYPES.includes(file.type)) {
-      showError($("settings-error"), new Error("Choose a PNG, JPEG, GIF or WebP picture."));
+      showError($("settings-error"), new Error(t("account.avatar_types")));
       return;
     }
     try {
       onUser(await upload(file, { csrfCookie: boot.csrf_cookie, method: "PUT", url: "/api/users/me/avatar/" }));
       fillProfile();
-      status("profile-status", "Picture updated.");
+      status("profile-status", t("account.picture_updated"));
     } catch (err) {
       showError($("settings-error"), err);
     }
@@ -135,7 +150,7 @@ export function startAccountDialog({ $, call, boot, me, showError, onUser }) {
     try {
       onUser(await call("DELETE", "/api/users/me/avatar/"));
       fillProfile();
-      status("profile-status", "Picture removed.");
+      status("profile-status", t("account.picture_removed"));
     } catch (err) {
       showError($("settings-error"), err);
     }
@@ -150,7 +165,7 @@ export function startAccountDialog({ $, call, boot, me, showError, onUser }) {
       });
       $("password-current").value = "";
       $("password-new").value = "";
-      status("password-status", "Password changed. Every other session was logged out.");
+      status("password-status", t("account.password_changed"));
       await renderSessions();
     } catch (err) {
       showError($("settings-error"), err);
@@ -170,7 +185,7 @@ export function startAccountDialog({ $, call, boot, me, showError, onUser }) {
     showError($("settings-error"), null);
     if (!del.dataset.armed) { // a second click confirms, as for deleting a message
       del.dataset.armed = "1";
-      del.textContent = "Click again to delete it for good";
+      del.textContent = t("account.delete_confirm");
       return;
     }
     try {
@@ -183,7 +198,7 @@ export function startAccountDialog({ $, call, boot, me, showError, onUser }) {
       window.location.assign("/chat/");
     } catch (err) {
       delete del.dataset.armed;
-      del.textContent = "Delete my account";
+      del.textContent = t("account.delete_submit");
       showError($("settings-error"), err);
     }
   });

@@ -3,6 +3,10 @@
 // only ever reaches the DOM through textContent (or as the text of links it builds).
 import { api, ApiError, ChatConnection, Outbox, newClientId, resolveWsUrl, upload } from "./chat-client.js";
 import { avatarFor, fillAvatar, startAccountDialog } from "./chat-account.js";
+import { startMessageSearch } from "./chat-search.js";
+import { formatDate, formatNumber, locale, t, tn } from "./i18n.js";
+import { NOTIFY_FIELDS, appendMessageText, attachMentionCompletion, attentionCount, bellIcon, mentionsMe,
+  notifies, openNotifyDialog, renderNotifyButton, setAppBadge, silent } from "./chat-mentions.js";
 
 const boot = JSON.parse(document.getElementById("bootstrap").textContent);
 const $ = (id) => document.getElementById(id);
@@ -33,7 +37,7 @@ function button(className, text, label) {
 function showError(node, err) {
   if (!node) return;
   node.textContent = err ? (err instanceof ApiError ? err.message : String(err.message || err)) : "";
-  if (err && !(err instanceof ApiError) && err instanceof TypeError) node.textContent = "Network error; try again.";
+  if (err && !(err instanceof ApiError) && err instanceof TypeError) node.textContent = t("page.network_error");
   node.hidden = !err;
 }
 
@@ -46,9 +50,10 @@ function call(method, path, body) {
 }
 
 function formatBytes(n) {
-  if (n >= 1048576) return `${(n / 1048576).toFixed(n % 1048576 ? 1 : 0)} MiB`;
-  if (n >= 1024) return `${Math.round(n / 1024)} KiB`;
-  return `${n} bytes`;
+  const num = (v, digits) => new Intl.NumberFormat(locale, { maximumFractionDigits: digits }).format(v);
+  if (n >= 1048576) return t("page.size_mib", { size: num(n / 1048576, n % 1048576 ? 1 : 0) });
+  if (n >= 1024) return t("page.size_kib", { size: num(Math.round(n / 1024), 0) });
+  return tn("page.size_bytes", n);
 }
 
 // ---- logged out ----
@@ -62,9 +67,9 @@ function startLogin() {
     toggle.addEventListener("click", () => {
       register = !register;
       form.dataset.mode = register ? "register" : "login";
-      $("login-title").textContent = register ? "Create an account" : "Log in";
-      $("login-submit").textContent = register ? "Create account" : "Log in";
-      toggle.textContent = register ? "I already have an account" : "Create an account";
+      $("login-title").textContent = register ? t("page.register_heading") : t("page.login_heading");
+      $("login-submit").textContent = register ? t("page.register_submit") : t("page.login_submit");
+      toggle.textContent = register ? t("page.login_toggle") : t("page.register_toggle");
       $("display-name-row").hidden = !register;
       $("login-password").autocomplete = register ? "new-password" : "current-password";
       showError($("login-error"), null);
@@ -117,7 +122,7 @@ const uploads = []; // {file, li, progress, attachment, error}
 let connection = null;
 let outbox = null;
 let statusTimer = null;
-const baseTitle = "Chat";
+const baseTitle = t("page.app_name");
 const blocked = new Map(); // user id -> block object {id, username, display_name, blocked_at}: whom I blocked
 const HIDE_BLOCKED_KEY = "chat-hide-blocked";
 // The "hide their messages in groups" toggle, kept per browser.
@@ -130,13 +135,14 @@ let hideBlocked = (() => {
 })();
 
 function displayName(user) {
+  if (user && user.deleted) return t("page.deleted_user");
   return user ? user.display_name || user.username : "";
 }
 
 function userName(conv, id) {
-  if (id === me.id) return "You";
+  if (id === me.id) return t("page.you");
   const p = conv && (conv.participants || []).find((u) => u.id === id);
-  return p ? displayName(p) : `user ${id}`;
+  return p ? displayName(p) : t("page.user_id", { id: String(id) });
 }
 
 function otherParticipant(conv) {
@@ -144,9 +150,9 @@ function otherParticipant(conv) {
 }
 
 function conversationTitle(conv) {
-  if (conv.is_group) return conv.name || "Group";
+  if (conv.is_group) return conv.name || t("page.group_untitled");
   const other = otherParticipant(conv);
-  return other ? displayName(other) : "Just you";
+  return other ? displayName(other) : t("page.just_you");
 }
 
 function isOnline(userId) {
@@ -156,8 +162,8 @@ function isOnline(userId) {
 
 function previewText(msg) {
   if (!msg) return "";
-  if (msg.deleted) return "Message deleted";
-  if (!msg.text && msg.attachments && msg.attachments.length) return "Attachment";
+  if (msg.deleted) return t("page.message_deleted");
+  if (!msg.text && msg.attachments && msg.attachments.length) return t("page.attachment");
   const chars = Array.from(msg.text || "");
   return chars.length > PREVIEW_CHARS ? chars.slice(0, PREVIEW_CHARS).join("") + "\u2026" : chars.join("");
 }
@@ -175,7 +181,8 @@ function rowFor(conv) {
   a.href = `/chat/${conv.id}/`;
   const dot = el("span", "presence-dot");
   dot.setAttribute("aria-hidden", "true");
-  a.append(dot, el("span", "conversation-name"), el("span", "unread-badge"), el("span", "conversation-preview"));
+  a.append(dot, el("span", "conversation-name"), el("span", "mention-badge"), el("span", "unread-badge"),
+    el("span", "conversation-preview"));
   li.append(a);
   return li;
 }
@@ -205,17 +212,31 @@ function renderList() {
     li.querySelector(".conversation-preview").textContent = typingText(conv.id) || preview;
     li.querySelector(".conversation-preview").classList.toggle("typing", !!typingText(conv.id));
     const badge = li.querySelector(".unread-badge");
-    badge.textContent = conv.unread_count || "";
+    badge.textContent = conv.unread_count ? formatNumber(conv.unread_count) : "";
     badge.hidden = !conv.unread_count;
-    badge.setAttribute("aria-label", `${conv.unread_count || 0} unread`);
-    total += conv.unread_count || 0;
+    badge.setAttribute("aria-label", tn("page.unread_count", conv.unread_count || 0));
+    let mentionBadge = li.querySelector(".mention-badge");
+    if (!mentionBadge) { // a row the server rendered
+      mentionBadge = el("span", "mention-badge");
+      badge.before(mentionBadge);
+    }
+    // Muted and "nothing" conversations do not count towards the title (a struck bell
+    // says so); "mentions only" ones count their mentions (docs/API.md "Notification
+    // levels").
+    const quiet = silent(conv);
+    mentionBadge.replaceChildren(...(quiet ? [bellIcon(true)] : []),
+      conv.unread_mention_count ? `@${formatNumber(conv.unread_mention_count)}` : "");
+    mentionBadge.hidden = !conv.unread_mention_count && !quiet;
+    mentionBadge.setAttribute("aria-label", tn("mentions.badge_label", conv.unread_mention_count || 0));
+    li.classList.toggle("muted", quiet);
+    total += attentionCount(conv);
     const other = otherParticipant(conv);
     const online = conv.is_group
       ? (conv.participants || []).some((p) => p.id !== me.id && isOnline(p.id))
       : !!(other && isOnline(other.id));
     const dot = li.querySelector(".presence-dot");
     dot.classList.toggle("online", online);
-    dot.title = online ? "online" : "offline";
+    dot.title = online ? t("page.online") : t("page.offline");
     const active = conv.id === current;
     li.classList.toggle("active", active);
     const link = li.querySelector("a");
@@ -230,6 +251,7 @@ function renderList() {
   const open = current !== null && convs.get(current);
   const name = open ? `${conversationTitle(open)} · ${baseTitle}` : baseTitle;
   document.title = total ? `(${total}) ${name}` : name;
+  setAppBadge(total);
 }
 
 function addConversation(conv) {
@@ -241,6 +263,8 @@ function addConversation(conv) {
       conv.last_activity_at = old.last_activity_at;
     }
     if (conv.unread_count === undefined) conv.unread_count = old.unread_count;
+    // Event payloads leave out what is the viewer's own.
+    for (const key of ["unread_mention_count", ...NOTIFY_FIELDS]) if (conv[key] === undefined) conv[key] = old[key];
     // The server does not know what is on screen here.
     if (conv.id === current && !document.hidden && nearBottom()) conv.unread_count = 0;
   }
@@ -255,7 +279,7 @@ function addConversation(conv) {
 
 function localTime(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return Number.isNaN(d.getTime()) ? "" : formatDate(d, { hour: "2-digit", minute: "2-digit" });
 }
 
 function dayKey(iso) {
@@ -267,19 +291,19 @@ function dayLabel(iso) {
   const d = new Date(iso);
   const today = new Date();
   const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
-  if (dayKey(iso) === dayKey(today.toISOString())) return "Today";
-  if (dayKey(iso) === dayKey(yesterday.toISOString())) return "Yesterday";
-  return d.toLocaleDateString([], { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+  if (dayKey(iso) === dayKey(today.toISOString())) return t("page.today");
+  if (dayKey(iso) === dayKey(yesterday.toISOString())) return t("page.yesterday");
+  return formatDate(d, { weekday: "long", year: "numeric", month: "long", day: "numeric" });
 }
 
 function lastSeenText(p) {
   if (!p) return "";
-  if (p.online) return "online";
-  if (!p.last_seen) return "offline";
+  if (p.online) return t("page.online");
+  if (!p.last_seen) return t("page.offline");
   const d = new Date(p.last_seen);
-  const when = dayKey(p.last_seen) === dayKey(new Date().toISOString()) ? `today at ${localTime(p.last_seen)}`
-    : `${d.toLocaleDateString()} at ${localTime(p.last_seen)}`;
-  return `last seen ${when}`;
+  const time = localTime(p.last_seen);
+  return dayKey(p.last_seen) === dayKey(new Date().toISOString()) ? t("page.last_seen_today", { time })
+    : t("page.last_seen_on", { date: formatDate(d, { dateStyle: "short" }), time });
 }
 
 // ---- message rendering ----
@@ -319,12 +343,12 @@ function tickState(msg) {
 const TICKS = { pending: "\u{1F552}", sent: "\u2713", delivered: "\u2713\u2713", read: "\u2713\u2713", failed: "!" };
 
 function setTicks(li, state) {
-  const t = li.querySelector(".ticks");
-  if (!t) return;
-  t.textContent = TICKS[state] || "";
-  t.dataset.state = state;
-  t.title = state === "pending" ? "sending" : state === "failed" ? "not sent" : state;
-  t.setAttribute("aria-label", t.title);
+  const tick = li.querySelector(".ticks");
+  if (!tick) return;
+  tick.textContent = TICKS[state] || "";
+  tick.dataset.state = state;
+  tick.title = t(`page.tick_${state}`);
+  tick.setAttribute("aria-label", tick.title);
 }
 
 function reactionTitle(conv, r) {
@@ -336,7 +360,7 @@ function renderAttachments(msg) {
   for (const a of msg.attachments || []) {
     const li = el("li", "attachment");
     if (IMAGE_TYPES.includes(a.content_type)) {
-      const b = button("thumb-button", undefined, `View image ${a.filename}`);
+      const b = button("thumb-button", undefined, t("page.view_image", { name: a.filename }));
       const img = el("img", "thumb");
       img.src = a.url;
       img.alt = a.filename;
@@ -379,13 +403,18 @@ function fillMessage(li, msg, state) {
   const meta = el("div", "message-meta");
   if (!mine) meta.append(avatarFor(msg.sender), " ");
   meta.append(el("span", "message-sender", displayName(msg.sender)));
+  if (msg.sender && msg.sender.is_bot) {
+    const badge = el("span", "bot-badge", t("webhooks.bot_badge"));
+    badge.title = t("webhooks.bot_title");
+    meta.append(" ", badge);
+  }
   bubble.append(meta);
   if (msg.reply_to) {
     const quote = el("a", "reply-quote");
     quote.href = `#m${msg.reply_to}`;
     const orig = messages.get(msg.reply_to);
-    quote.append(el("span", "reply-sender", orig ? displayName(orig.sender) : "Reply"), " ",
-      el("span", "reply-text", orig ? previewText(orig) : "an earlier message"));
+    quote.append(el("span", "reply-sender", orig ? displayName(orig.sender) : t("page.reply")), " ",
+      el("span", "reply-text", orig ? previewText(orig) : t("page.earlier_message")));
     quote.addEventListener("click", (e) => {
       e.preventDefault();
       jumpTo(msg.reply_to);
@@ -393,27 +422,28 @@ function fillMessage(li, msg, state) {
     bubble.append(quote);
   }
   const text = el("div", "message-text");
-  if (msg.deleted) text.textContent = "Message deleted";
-  else appendLinkified(text, msg.text || "");
+  if (msg.deleted) text.textContent = t("page.message_deleted");
+  else appendMessageText(text, msg, me.id, appendLinkified);
+  li.classList.toggle("mentions-me", !msg.deleted && mentionsMe(msg, me.id));
   bubble.append(text);
   if (!msg.deleted && msg.attachments && msg.attachments.length) bubble.append(renderAttachments(msg));
   const footer = el("div", "message-footer");
   const time = el("time", "message-time", msg.created_at ? localTime(msg.created_at) : "");
   if (msg.created_at) {
     time.dateTime = msg.created_at;
-    time.title = new Date(msg.created_at).toLocaleString();
+    time.title = formatDate(new Date(msg.created_at), { dateStyle: "full", timeStyle: "short" });
   }
   footer.append(time);
-  if (msg.edited_at && !msg.deleted) footer.append(" ", el("span", "edited", "edited"));
+  if (msg.edited_at && !msg.deleted) footer.append(" ", el("span", "edited", t("page.edited")));
   if (mine) footer.append(" ", el("span", "ticks"));
   bubble.append(footer);
   if (!msg.deleted && msg.reactions && msg.reactions.length) {
     const rx = el("div", "reactions");
     for (const r of msg.reactions) {
       const mineR = (r.user_ids || []).includes(me.id);
-      const b = button("reaction" + (mineR ? " mine" : ""), `${r.emoji} ${r.count}`);
+      const b = button("reaction" + (mineR ? " mine" : ""), `${r.emoji} ${formatNumber(r.count)}`);
       b.title = reactionTitle(conv, r);
-      b.setAttribute("aria-label", `${r.emoji} ${r.count}: ${b.title}`);
+      b.setAttribute("aria-label", `${r.emoji} ${formatNumber(r.count)}: ${b.title}`);
       b.setAttribute("aria-pressed", String(mineR));
       b.dataset.emoji = r.emoji;
       b.addEventListener("click", () => toggleReaction(msg, r.emoji, mineR));
@@ -429,17 +459,17 @@ function fillMessage(li, msg, state) {
 
 // A Delete button that asks once more before deleting msg.
 function deleteButton(msg, className) {
-  const del = button(className, "Delete");
+  const del = button(className, t("page.delete"));
   del.addEventListener("click", () => {
     if (del.dataset.armed) {
       deleteMessage(msg);
       return;
     }
     del.dataset.armed = "1";
-    del.textContent = "Confirm delete";
+    del.textContent = t("page.confirm_delete");
     setTimeout(() => {
       delete del.dataset.armed;
-      del.textContent = "Delete";
+      del.textContent = t("page.delete");
     }, 5000);
   });
   return del;
@@ -454,17 +484,17 @@ function isGroupAdmin(conv) {
 
 function actionsFor(msg, mine) {
   const wrap = el("div", "message-actions");
-  const more = button("more-button", "\u22EF", "Message actions");
+  const more = button("more-button", "\u22EF", t("page.message_actions"));
   more.setAttribute("aria-expanded", "false");
   const bar = el("div", "action-bar");
   bar.hidden = true;
-  const react = button("react-button", "React");
+  const react = button("react-button", t("page.react"));
   react.addEventListener("click", () => openReactionPicker(msg));
-  const reply = button("reply-button", "Reply");
+  const reply = button("reply-button", t("page.reply"));
   reply.addEventListener("click", () => startReply(msg));
   bar.append(react, reply);
   if (mine) {
-    const edit = button("edit-button", "Edit");
+    const edit = button("edit-button", t("page.edit"));
     edit.addEventListener("click", () => startEdit(msg));
     bar.append(edit, deleteButton(msg, "delete-button"));
   } else if (isGroupAdmin(convs.get(msg.conversation_id))) {
@@ -500,7 +530,7 @@ function renderMessages() {
       nodes.push(separator(dayLabel(msg.created_at), "day-separator"));
       prevDay = day;
     }
-    if (msg.id === firstUnreadId) nodes.push(separator("New messages", "unread-divider"));
+    if (msg.id === firstUnreadId) nodes.push(separator(t("page.new_messages"), "unread-divider"));
     let li = messageEls.get(msg.id);
     if (!li) {
       li = el("li");
@@ -547,6 +577,11 @@ function updateJump() {
 
 async function jumpTo(id) {
   for (let i = 0; i < CATCH_UP_PAGES && !messageEls.has(id) && hasMore; i++) await loadOlder();
+  showTarget(id);
+}
+
+// Scrolls message id into the middle of the view and flashes it.
+function showTarget(id) {
   const li = messageEls.get(id);
   if (!li) return;
   li.scrollIntoView({ block: "center" });
@@ -577,6 +612,7 @@ function noteLastMessage(msg, live) {
   const seen = msg.conversation_id === current && !document.hidden && nearBottom();
   if (live && msg.sender.id !== me.id && !seen && (!last || last.id < msg.id)) {
     conv.unread_count = (conv.unread_count || 0) + 1;
+    if (mentionsMe(msg, me.id)) conv.unread_mention_count = (conv.unread_mention_count || 0) + 1;
   }
   return true;
 }
@@ -606,7 +642,7 @@ function receiveMessage(msg, live) {
   if (noteLastMessage(msg, live)) renderList();
   if (live && msg.sender.id !== me.id) {
     markDelivered(msg);
-    if (document.hidden) notify(msg);
+    if (document.hidden && notifies(convs.get(msg.conversation_id), msg, me.id)) notify(msg);
   }
 }
 
@@ -615,7 +651,7 @@ function notify(msg) {
   const conv = convs.get(msg.conversation_id);
   if (hideBlocked && msg.sender && blocked.has(msg.sender.id)) return; // hidden: no alert either
   try {
-    const n = new Notification(conv ? conversationTitle(conv) : "New message", {
+    const n = new Notification(conv ? conversationTitle(conv) : t("page.new_message"), {
       body: `${displayName(msg.sender)}: ${previewText(msg)}`,
       tag: `conv-${msg.conversation_id}`,
     });
@@ -651,8 +687,9 @@ function maybeMarkRead() {
   let newest = 0;
   for (const id of messages.keys()) if (id > newest) newest = id;
   const conv = convs.get(current);
-  if (conv && conv.unread_count) {
+  if (conv && (conv.unread_count || conv.unread_mention_count)) {
     conv.unread_count = 0;
+    conv.unread_mention_count = 0;
     renderList();
   }
   if (!newest || newest <= lastReadSent) return;
@@ -704,20 +741,47 @@ function renderHeader() {
   $("conversation-title").textContent = conversationTitle(conv);
   fillAvatar($("conversation-avatar"), conv.is_group ? { display_name: conversationTitle(conv) } : otherParticipant(conv) || me);
   const sub = $("conversation-subtitle");
-  const t = typingText(current);
-  if (t) sub.textContent = t;
+  const typingNow = typingText(current);
+  if (typingNow) sub.textContent = typingNow;
   else if (conv.is_group) {
     const n = (conv.participants || []).length;
     const online = (conv.participants || []).filter((p) => p.id !== me.id && isOnline(p.id)).length;
-    sub.textContent = `${n} members` + (online ? `, ${online} online` : "");
+    sub.textContent = online ? t("page.members_online", { members: tn("page.member_count", n), online: formatNumber(online) })
+      : tn("page.member_count", n);
   } else {
     const other = otherParticipant(conv);
     sub.textContent = other ? lastSeenText(presence.get(other.id) || { online: false }) : "";
   }
-  sub.classList.toggle("typing", !!t);
+  sub.classList.toggle("typing", !!typingNow);
   $("details-button").hidden = false;
-  $("typing-indicator").textContent = t;
+  renderNotifyButton(notifyLevelButton(), conv);
+  $("typing-indicator").textContent = typingNow;
   renderComposeNotice(conv);
+}
+
+// The header's notification-level bell, made once per pane (chat-mentions.js).
+function notifyLevelButton() {
+  let b = $("notify-level-button");
+  if (!b) {
+    b = button("notify-level-button secondary", "");
+    b.id = "notify-level-button";
+    b.addEventListener("click", () => {
+      const conv = convs.get(current);
+      if (conv) openNotifyDialog(conv, call, applyNotifySettings);
+    });
+    $("details-button").before(b);
+  }
+  return b;
+}
+
+// A new notification setting of mine (my answer, or participant.notifications_changed
+// from another of my devices).
+function applyNotifySettings(data) {
+  const conv = convs.get(data.conversation_id || data.id);
+  if (!conv) return;
+  for (const key of NOTIFY_FIELDS) conv[key] = data[key];
+  renderList();
+  if (conv.id === current) renderHeader();
 }
 
 async function fetchPresence(conv) {
@@ -771,13 +835,30 @@ function showPage(page, unread) {
   updateJump();
 }
 
-async function openConversation(id, { push = false, fromServer = false } = {}) {
+// The page centred on message `around` (a search hit), then every newer page up to the
+// latest (at most AROUND_FILL_PAGES of 200), so the window stays one run of messages
+// ending at the newest, as the rest of the page expects. {results, has_more}.
+const AROUND_FILL_PAGES = 10;
+async function aroundPage(id, around, first) {
+  const page = first || await call("GET", `/api/chat/conversations/${id}/messages/?around=${around}&limit=${PAGE}`);
+  const results = [...page.results];
+  let more = page.has_more_after;
+  for (let i = 0; more && results.length && i < AROUND_FILL_PAGES; i++) {
+    const next = await call("GET", `/api/chat/conversations/${id}/messages/?after=${results[results.length - 1].id}&limit=200`);
+    results.push(...next.results);
+    more = next.has_more;
+  }
+  return { results, has_more: page.has_more_before };
+}
+
+async function openConversation(id, { push = false, fromServer = false, around = 0 } = {}) {
   const conv = convs.get(id);
   if (!conv) return;
   const seq = ++loadSeq;
   const firstOpen = current !== id;
   current = id;
-  if (push) history.pushState({ conv: id }, "", `/chat/${id}/`);
+  if (fromServer && boot.messages_around) around = boot.messages_around;
+  if (push) history.pushState({ conv: id }, "", around ? `/chat/${id}/?around=${around}` : `/chat/${id}/`);
   setView("conversation");
   resetConversationState();
   if (!fromServer) buildPane(conv);
@@ -786,12 +867,14 @@ async function openConversation(id, { push = false, fromServer = false } = {}) {
   renderList();
   if (firstOpen) fetchPresence(conv);
   try {
-    const page = fromServer && boot.messages && !boot.messages_before
-      ? boot.messages
-      : await call("GET", `/api/chat/conversations/${id}/messages/?limit=${PAGE}`);
+    const page = around ? await aroundPage(id, around, fromServer ? boot.messages : null)
+      : fromServer && boot.messages && !boot.messages_before
+        ? boot.messages
+        : await call("GET", `/api/chat/conversations/${id}/messages/?limit=${PAGE}`);
     if (seq !== loadSeq) return;
     if (fromServer && boot.messages_before) history.replaceState({ conv: id }, "", `/chat/${id}/`);
     showPage(page, unread);
+    if (around) showTarget(around);
     loadMarkers(id, seq);
     maybeMarkRead();
     if (!fromServer || window.matchMedia("(min-width: 701px)").matches) $("compose-text").focus({ preventScroll: true });
@@ -814,11 +897,26 @@ function showList({ push = false } = {}) {
   if (push) history.pushState({ conv: null }, "", "/chat/");
   setView("list");
   const pane = $("conversation-pane");
-  const p = el("p", "empty", "Choose a conversation or start a new one.");
+  const p = el("p", "empty", t("page.choose_conversation"));
   p.id = "no-conversation";
   pane.replaceChildren(p);
   delete pane.dataset.id;
   renderList();
+}
+
+// A search hit: its conversation, at that message.
+function openAtMessage(convId, messageId) {
+  // A conversation older than the list holds: the server renders it there.
+  if (!convs.has(convId)) {
+    window.location.assign(`/chat/${convId}/?around=${messageId}`);
+    return;
+  }
+  if (convId === current && messageEls.has(messageId)) {
+    setView("conversation");
+    showTarget(messageId);
+    return;
+  }
+  openConversation(convId, { push: true, around: messageId });
 }
 
 function selectConversation(id) {
@@ -832,7 +930,7 @@ function selectConversation(id) {
 function updateHistoryStatus() {
   const s = $("history-status");
   if (!s) return;
-  s.textContent = loadingOlder ? "Loading older messages…" : hasMore ? "" : (messages.size ? "Beginning of the conversation" : "");
+  s.textContent = loadingOlder ? t("page.loading_older") : hasMore ? "" : (messages.size ? t("page.beginning") : "");
 }
 
 async function loadOlder() {
@@ -909,7 +1007,7 @@ function markPending(clientId, state, item) {
   let retry = li.querySelector(".retry");
   if (state === "failed" && item) {
     if (!retry) {
-      retry = button("retry link", "Not sent. Retry");
+      retry = button("retry link", t("page.not_sent_retry"));
       li.querySelector(".bubble").append(retry);
     }
     retry.onclick = () => {
@@ -937,7 +1035,7 @@ function submitCompose(e) {
   const text = area.value;
   const ready = uploads.filter((u) => u.attachment);
   if (uploads.some((u) => !u.attachment && !u.error)) {
-    showError($("compose-error"), new Error("Wait for the uploads to finish."));
+    showError($("compose-error"), new Error(t("page.wait_uploads")));
     return;
   }
   if ((!text.trim() && !ready.length) || current === null) return;
@@ -953,7 +1051,7 @@ function submitCompose(e) {
   if (!outbox.add(item)) {
     pendingEls.get(item.client_msg_id).remove();
     pendingEls.delete(item.client_msg_id);
-    showError($("compose-error"), new Error("Too many messages are waiting to be sent."));
+    showError($("compose-error"), new Error(t("page.outbox_full")));
     return;
   }
   renderMessages();
@@ -970,29 +1068,29 @@ function submitCompose(e) {
 // ---- typing ----
 
 function typingText(convId) {
-  const t = typing.get(convId);
-  if (!t || !t.size) return "";
-  const names = [...t.values()].map((v) => v.name);
-  if (names.length === 1) return `${names[0]} is typing…`;
-  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
-  return `${names.length} people are typing…`;
+  const who = typing.get(convId);
+  if (!who || !who.size) return "";
+  const names = [...who.values()].map((v) => v.name);
+  if (names.length === 1) return t("page.typing_one", { name: names[0] });
+  if (names.length === 2) return t("page.typing_two", { first: names[0], second: names[1] });
+  return t("page.typing_many", { count: names.length });
 }
 
 function onTypingFrame(frame) {
   if (!frame.user || frame.user.id === me.id) return;
   const convId = frame.conversation_id;
   if (!typing.has(convId)) typing.set(convId, new Map());
-  const t = typing.get(convId);
-  const old = t.get(frame.user.id);
+  const who = typing.get(convId);
+  const old = who.get(frame.user.id);
   if (old) clearTimeout(old.timer);
   if (frame.is_typing) {
     const timer = setTimeout(() => {
-      t.delete(frame.user.id);
+      who.delete(frame.user.id);
       typingChanged(convId);
     }, TYPING_SHOW_MS);
-    t.set(frame.user.id, { name: displayName(frame.user), timer });
+    who.set(frame.user.id, { name: displayName(frame.user), timer });
   } else {
-    t.delete(frame.user.id);
+    who.delete(frame.user.id);
   }
   typingChanged(convId);
 }
@@ -1003,10 +1101,10 @@ function typingChanged(convId) {
 }
 
 function clearTypingFor(convId, userId) {
-  const t = typing.get(convId);
-  if (t && t.has(userId)) {
-    clearTimeout(t.get(userId).timer);
-    t.delete(userId);
+  const who = typing.get(convId);
+  if (who && who.has(userId)) {
+    clearTimeout(who.get(userId).timer);
+    who.delete(userId);
     typingChanged(convId);
   }
 }
@@ -1034,7 +1132,7 @@ function stopTyping() {
 function startReply(msg) {
   replyTo = msg;
   $("reply-bar").hidden = false;
-  $("reply-bar-text").textContent = `Replying to ${displayName(msg.sender)}: ${previewText(msg)}`;
+  $("reply-bar-text").textContent = t("page.replying_to", { name: displayName(msg.sender), text: previewText(msg) });
   $("compose-text").focus();
 }
 
@@ -1052,10 +1150,10 @@ function startEdit(msg) {
   const area = el("textarea", "edit-text");
   area.value = msg.text;
   area.maxLength = boot.max_message_chars;
-  area.setAttribute("aria-label", "Edit message");
-  const save = el("button", "save-edit", "Save");
+  area.setAttribute("aria-label", t("page.edit_message"));
+  const save = el("button", "save-edit", t("page.save"));
   save.type = "submit";
-  const cancel = button("cancel-edit secondary", "Cancel");
+  const cancel = button("cancel-edit secondary", t("page.cancel"));
   const err = el("p", "error");
   err.hidden = true;
   err.setAttribute("role", "alert");
@@ -1098,7 +1196,7 @@ function openReactionPicker(msg) {
   for (const emoji of REACTIONS) {
     const r = (msg.reactions || []).find((x) => x.emoji === emoji);
     const mine = !!(r && (r.user_ids || []).includes(me.id));
-    const b = button("reaction-choice" + (mine ? " mine" : ""), emoji, `React with ${emoji}`);
+    const b = button("reaction-choice" + (mine ? " mine" : ""), emoji, t("page.react_with", { emoji }));
     b.setAttribute("aria-pressed", String(mine));
     b.addEventListener("click", () => {
       $("reaction-dialog").close();
@@ -1156,12 +1254,12 @@ function addFiles(files) {
   const tray = $("upload-tray");
   for (const file of files) {
     const li = el("li", "upload");
-    const name = el("span", "upload-name", `${file.name || "file"} (${formatBytes(file.size)})`);
+    const name = el("span", "upload-name", t("page.upload_name", { name: file.name || t("page.file"), size: formatBytes(file.size) }));
     const bar = el("progress", "upload-progress");
     bar.max = 1;
     bar.value = 0;
-    bar.setAttribute("aria-label", `Uploading ${file.name}`);
-    const remove = button("upload-remove link", "\u00D7", `Remove ${file.name}`);
+    bar.setAttribute("aria-label", t("page.uploading", { name: file.name }));
+    const remove = button("upload-remove link", "\u00D7", t("page.remove_name", { name: file.name }));
     const u = { file, li, attachment: null, error: null };
     remove.addEventListener("click", () => {
       uploads.splice(uploads.indexOf(u), 1);
@@ -1173,7 +1271,7 @@ function addFiles(files) {
     tray.hidden = false;
     uploads.push(u);
     if (file.size > boot.max_attachment_bytes) {
-      u.error = new Error(`Too large: the limit is ${formatBytes(boot.max_attachment_bytes)}.`);
+      u.error = new Error(t("page.too_large", { limit: formatBytes(boot.max_attachment_bytes) }));
       bar.remove();
       li.classList.add("failed");
       li.append(el("span", "error", u.error.message));
@@ -1198,10 +1296,10 @@ function addFiles(files) {
 // ---- dialogs: new chat, details ----
 
 function debounce(fn, ms) {
-  let t = null;
+  let timer = null;
   return (...args) => {
-    clearTimeout(t);
-    t = setTimeout(() => fn(...args), ms);
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
   };
 }
 
@@ -1235,7 +1333,7 @@ function userPicker(input, list, onChoose, exclude) {
         });
         list.append(li);
       }
-      if (!list.children.length) list.append(el("li", "empty", "No one found."));
+      if (!list.children.length) list.append(el("li", "empty", t("page.no_one_found")));
     } catch {
       // Typing on retries.
     }
@@ -1257,7 +1355,7 @@ function startNewChatDialog() {
     ul.replaceChildren();
     for (const u of chosen.values()) {
       const li = el("li", "chip", displayName(u));
-      const x = button("chip-remove link", "\u00D7", `Remove ${displayName(u)}`);
+      const x = button("chip-remove link", "\u00D7", t("page.remove_name", { name: displayName(u) }));
       x.addEventListener("click", () => {
         chosen.delete(u.id);
         render();
@@ -1268,7 +1366,7 @@ function startNewChatDialog() {
     const group = chosen.size > 1;
     $("group-name").hidden = $("group-name-label").hidden = !group;
     $("new-chat-start").disabled = chosen.size === 0;
-    $("new-chat-start").textContent = group ? "Create group" : "Start chat";
+    $("new-chat-start").textContent = group ? t("page.create_group") : t("page.start_chat");
   };
   userPicker($("user-search"), $("user-results"), (u) => {
     chosen.set(u.id, u);
@@ -1313,7 +1411,7 @@ function renderDetails() {
   const admin = isGroupAdmin(conv);
   $("rename-row").hidden = !admin;
   $("add-member-row").hidden = !conv.is_group;
-  $("leave-button").textContent = conv.is_group ? "Leave group" : "Leave conversation";
+  $("leave-button").textContent = conv.is_group ? t("page.leave_group") : t("page.leave_conversation");
   const ul = $("member-list");
   ul.replaceChildren();
   for (const p of conv.participants || []) {
@@ -1321,12 +1419,12 @@ function renderDetails() {
     li.dataset.id = p.id;
     const dot = el("span", "presence-dot" + (isOnline(p.id) ? " online" : ""));
     dot.setAttribute("aria-hidden", "true");
-    li.append(dot, el("span", "member-name", p.id === me.id ? `${displayName(p)} (you)` : displayName(p)));
-    if (conv.is_group && p.role === "admin") li.append(el("span", "role-badge", "admin"));
+    li.append(dot, el("span", "member-name", p.id === me.id ? t("page.name_you", { name: displayName(p) }) : displayName(p)));
+    if (conv.is_group && p.role === "admin") li.append(el("span", "role-badge", t("page.role_admin")));
     if (admin) li.append(" ", roleButton(conv, p));
     if (p.id !== me.id) li.append(" ", blockButton(p, $("details-error")));
     if (admin && p.id !== me.id) {
-      const rm = button("remove-member link", "Remove", `Remove ${displayName(p)}`);
+      const rm = button("remove-member link", t("page.remove"), t("page.remove_name", { name: displayName(p) }));
       rm.addEventListener("click", async () => {
         try {
           await call("DELETE", `/api/chat/conversations/${conv.id}/participants/${p.id}/`);
@@ -1347,8 +1445,8 @@ function renderDetails() {
 // admin and answers 409 last_admin otherwise; the change comes back as an event too).
 function roleButton(conv, p) {
   const promote = p.role !== "admin";
-  const label = promote ? "Make admin" : "Remove admin";
-  const b = button("role-button link", label, `${label}: ${displayName(p)}`);
+  const label = promote ? t("page.make_admin") : t("page.remove_admin");
+  const b = button("role-button link", label, t("page.action_on", { action: label, name: displayName(p) }));
   b.addEventListener("click", async () => {
     try {
       const updated = await call("PATCH", `/api/chat/conversations/${conv.id}/participants/${p.id}/`,
@@ -1465,6 +1563,9 @@ async function handleEvent(frame) {
     case "conversation.updated":
       applyConversationUpdate(d);
       break;
+    case "participant.notifications_changed":
+      if (d.user_id === me.id) applyNotifySettings(d);
+      break;
     case "message.created":
       if (!(await ensureConversation(d.conversation_id))) return;
       clearTypingFor(d.conversation_id, d.sender.id);
@@ -1498,6 +1599,7 @@ async function handleEvent(frame) {
         const conv = convs.get(d.conversation_id);
         if (conv && conv.unread_count && conv.last_message && d.message_id >= conv.last_message.id) {
           conv.unread_count = 0;
+          conv.unread_mention_count = 0;
           renderList();
         }
       }
@@ -1608,20 +1710,23 @@ function setStatus(status) {
   s.dataset.state = state;
   s.dataset.transport = transport;
   const waiting = outbox ? outbox.size : 0;
-  const queued = waiting ? ` · ${waiting} waiting to send` : "";
+  const queued = waiting ? ` · ${tn("page.status_queued", waiting)}` : "";
   if (state === "reconnecting" && retryAt) {
     const tick = () => {
       const secs = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
-      s.textContent = `reconnecting in ${secs} s${queued}`;
+      s.textContent = t("page.status_reconnecting_in", { secs }) + queued;
     };
     tick();
     statusTimer = setInterval(tick, 1000);
   } else if (state === "connected") {
-    s.textContent = transport === "ws" ? "connected" : `connected (${transport === "sse" ? "SSE" : "long-poll"})`;
+    s.textContent = transport === "ws" ? t("page.status_connected")
+      : t("page.status_connected_via", { transport: transport === "sse" ? "SSE" : "long-poll" });
   } else if (state === "offline") {
-    s.textContent = `offline${queued}`;
+    s.textContent = t("page.status_offline") + queued;
+  } else if (state === "connecting") {
+    s.textContent = t("page.status_connecting") + queued;
   } else {
-    s.textContent = `${state}…${queued}`;
+    s.textContent = t("page.status_reconnecting") + queued;
   }
   if (outbox) outbox.setReady(state === "connected");
 }
@@ -1641,6 +1746,8 @@ function wirePane() {
   const form = $("compose");
   if (!form) return;
   const area = $("compose-text");
+  // Before the Enter-sends listener: Enter picks a suggestion while the list is open.
+  attachMentionCompletion(area, () => convs.get(current), me.id);
   form.addEventListener("submit", submitCompose);
   area.addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
@@ -1662,7 +1769,7 @@ function wirePane() {
   });
   $("attach-label").hidden = false;
   $("attach-hint").hidden = false;
-  $("attach-hint").textContent = `Attach files by picking, dropping or pasting them; up to ${formatBytes(boot.max_attachment_bytes)} each.`;
+  $("attach-hint").textContent = t("page.attach_hint", { limit: formatBytes(boot.max_attachment_bytes) });
   $("attach-input").addEventListener("change", (e) => {
     addFiles([...e.target.files]);
     e.target.value = "";
@@ -1764,6 +1871,7 @@ async function startChat() {
   startDetailsDialog();
   startBlockedDialog();
   startAccountDialog({ $, call, boot, me, showError, onUser: applyUserUpdate });
+  startMessageSearch({ $, call, convs, me, conversationTitle, displayName, openAt: openAtMessage });
   fillAvatar($("me-avatar"), me);
   $("me-avatar").hidden = false;
   window.addEventListener("popstate", () => {
@@ -1793,7 +1901,8 @@ async function startChat() {
   const id = conversationFromPath();
   if (id !== null && convs.has(id) && $("compose")) {
     wirePane();
-    history.replaceState({ conv: id }, "", window.location.pathname);
+    // A search hit's link (?around=) keeps its query, so a reload opens there again.
+    history.replaceState({ conv: id }, "", window.location.pathname + (boot.messages_around ? window.location.search : ""));
     await openConversation(id, { fromServer: true });
   } else {
     setView("list");
@@ -1818,9 +1927,9 @@ function renderComposeNotice(conv) {
   note.replaceChildren();
   const other = conv && !conv.is_group ? otherParticipant(conv) : null;
   if (conv && !conv.is_group && !other) {
-    note.textContent = "The other person left this conversation. You can read it, but they see nothing new until they come back.";
+    note.textContent = t("page.other_left");
   } else if (other && blocked.has(other.id)) {
-    note.append(`You blocked ${displayName(other)}. Unblock them to write here. `, blockButton(other, $("compose-error")));
+    note.append(t("page.you_blocked", { name: displayName(other) }) + " ", blockButton(other, $("compose-error")));
   }
   note.hidden = !note.childNodes.length;
 }
@@ -1841,8 +1950,8 @@ async function setBlocked(user, on, errorNode) {
 
 function blockButton(user, errorNode) {
   const on = blocked.has(user.id);
-  const b = button(on ? "unblock-user link" : "block-user link", on ? "Unblock" : "Block",
-    `${on ? "Unblock" : "Block"} ${displayName(user)}`);
+  const b = button(on ? "unblock-user link" : "block-user link", on ? t("page.unblock") : t("page.block"),
+    t(on ? "page.unblock_name" : "page.block_name", { name: displayName(user) }));
   b.dataset.userId = user.id;
   b.addEventListener("click", () => setBlocked(user, !on, errorNode));
   return b;

@@ -27,6 +27,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from helpers import catalog
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -188,7 +190,9 @@ def status_state(driver):
 
 def wait_connected(driver, timeout=WAIT_S):
     wait(driver, timeout).until(lambda d: status_state(d) == "connected")
-    assert driver.find_element(By.ID, "connection-status").text.startswith("connected")
+    lang = driver.find_element(By.TAG_NAME, "html").get_attribute("lang")
+    assert driver.find_element(By.ID, "connection-status").text.startswith(
+        catalog(lang)["page.status_connected"])
 
 
 def message_texts(driver):
@@ -323,6 +327,14 @@ def rest(servers, user, method, path, **kw):
                          headers={"Authorization": "Bearer " + user["token"]}, **kw)
     assert r.status_code < 300, "%s %s: %s %s" % (method, path, r.status_code, r.text)
     return r.json() if r.content else None
+
+
+def three_people(servers, make_user, prefix, locale):
+    """Alice, Bob and Carol (display names), Alice with the language setting locale."""
+    alice, bob, carol = (make_user(prefix + name.lower(), display_name=name)
+                         for name in ("Alice", "Bob", "Carol"))
+    assert rest(servers, alice, "PATCH", "/api/users/me/", json={"locale": locale})["locale"] == locale
+    return alice, bob, carol
 
 
 def direct_chat(servers, user, other):

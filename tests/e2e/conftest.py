@@ -254,6 +254,7 @@ class Servers:
             "db_name": "chat",
             "static_dir": str(REPO / "static"),
             "templates_dir": str(REPO / "templates"),
+            "i18n_dir": str(REPO / "i18n"),
             "sql_dir": str(REPO / "sql"),
             "password_memlimit_kib": "8192",
             "password_opslimit": "1",
@@ -647,7 +648,7 @@ class Servers:
                 self.problems.append(problem)
 
     def notify_active_count(self, name="chat-notify"):
-        """How many times chat-notify `name` (its log) said it took the lock and works."""
+        """How many times chat-notify `name` (its log) said it took the lease and works."""
         path = self.log_path(name)
         return path.read_text(errors="replace").count("notify: active") if path.exists() else 0
 

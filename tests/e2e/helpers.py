@@ -1,9 +1,12 @@
 """Small helpers shared by the end-to-end suites (importable as `helpers`)."""
 
+import functools
 import itertools
+import json
 import os
 import socket
 import time
+from pathlib import Path
 
 _counter = itertools.count(1)
 
@@ -11,6 +14,16 @@ _counter = itertools.count(1)
 def auth_headers(user):
     """Headers that authenticate as `user` (a dict from make_user) by bearer token."""
     return {"Authorization": "Bearer " + user["token"]}
+
+
+@functools.lru_cache(maxsize=None)
+def catalog(locale):
+    """Every key of a locale's message catalogs, i18n/<locale>/*.json (what the server
+    loaded, as the suites run against this tree)."""
+    out = {}
+    for f in sorted((Path(__file__).resolve().parents[2] / "i18n" / locale).glob("*.json")):
+        out.update(json.loads(f.read_text()))
+    return out
 
 
 def unique_name(prefix="u"):

@@ -149,7 +149,7 @@ def test_bad_queries(api_url, make_user):
     h = auth_headers(alice)
     for query in ["", "?q=", "?q=%20%20", "?q=!!!", "?q=" + "a" * 201, "?q=x&limit=0",
                   "?q=x&limit=201", "?q=x&conversation=abc", "?q=x&before=-1",
-                  "?q=x&conversation=0"]:
+                  "?q=x&conversation=0", "?q=x&sender=0", "?q=x&sender=me"]:
         r = requests.get(url + query, headers=h, timeout=TIMEOUT)
         assert_error(r, 400, "bad_request")
     assert_error(requests.get(url + "?q=%FF%FE", headers=h, timeout=TIMEOUT), 400, "invalid_utf8")
@@ -157,3 +157,29 @@ def test_bad_queries(api_url, make_user):
     assert_error(search(api_url, None, q="x"), 401, "not_authenticated")
     r = requests.post(url, json={}, headers=h, timeout=TIMEOUT)
     assert_error(r, 405, "method_not_allowed")
+
+
+def test_sender_filter(api_url, make_user):
+    """sender= keeps one person's messages, together with conversation= or across all;
+    an outsider as sender matches nothing, and the filter reveals nothing of them."""
+    alice, bob, carol, outsider = (make_user("s") for _ in range(4))
+    w = word()
+    c1 = conv(api_url, alice, bob, carol, group=True)
+    c2 = conv(api_url, alice, bob)
+    a1 = send(api_url, alice, c1, "alice says " + w)
+    b1 = send(api_url, bob, c1, "bob says " + w)
+    c1c = send(api_url, carol, c1, "carol says " + w)
+    b2 = send(api_url, bob, c2, "bob again " + w)
+    out = conv(api_url, outsider, make_user("s"))
+    send(api_url, outsider, out, "outsider " + w)
+    assert ids(ok(search(api_url, alice, q=w))) == [b2["id"], c1c["id"], b1["id"], a1["id"]]
+    assert ids(ok(search(api_url, alice, q=w, sender=bob["id"]))) == [b2["id"], b1["id"]]
+    assert ids(ok(search(api_url, alice, q=w, sender=bob["id"], conversation=c1))) == [b1["id"]]
+    assert ids(ok(search(api_url, alice, q=w, sender=alice["id"]))) == [a1["id"]]
+    assert ids(ok(search(api_url, alice, q=w, sender=outsider["id"]))) == []
+    assert ids(ok(search(api_url, alice, q=w, sender=999999999))) == []
+    # Paging keeps the filter.
+    page = ok(search(api_url, alice, q=w, sender=bob["id"], limit=1))
+    assert ids(page) == [b2["id"]] and page["has_more"] is True
+    page = ok(search(api_url, alice, q=w, sender=bob["id"], limit=1, before=b2["id"]))
+    assert ids(page) == [b1["id"]] and page["has_more"] is False

@@ -55,7 +55,8 @@ def test_bot_token_authenticates_and_shows_is_bot(api_url, servers, make_user):
     assert re.fullmatch(r"bot_[A-Za-z0-9_-]{43}", bot["token"])
     r = request("GET", api_url + "/api/auth/me", bot)
     assert r.status_code == 200, r.text
-    assert r.json() == bot_user(bot)
+    # The caller's own user object carries the language setting (docs/API.md, "Languages").
+    assert r.json() == dict(bot_user(bot), locale=None)
     # Others see it as a bot too (a profile is visible to those who share a conversation).
     u = make_user("bu")
     create_conv(api_url, u, [bot])
@@ -80,6 +81,15 @@ def test_bot_cannot_log_in_or_use_a_cookie(api_url, servers):
     for token in (bot["token"][:-1] + ("A" if bot["token"][-1] != "A" else "B"), "bot_", "bot_x"):
         r = request("GET", api_url + "/api/auth/me", {"token": token})
         assert_error(r, 401, "not_authenticated")
+
+
+def test_user_list_marks_bots(servers, make_user):
+    bot, person = add_bot(servers), make_user("bl")
+    lines = servers.chatctl("user", "list").stdout.splitlines()
+    assert lines[0].split()[:5] == ["id", "username", "admin", "bot", "deactivated"]
+    rows = {ln.split()[1]: ln.split() for ln in lines[1:]}
+    assert rows[bot["username"]][2:4] == ["no", "yes"]
+    assert rows[person["username"]][2:4] == ["no", "no"]
 
 
 def test_new_token_replaces_the_old(api_url, servers):

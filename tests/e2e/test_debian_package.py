@@ -219,7 +219,7 @@ def test_install_creates_user_directories_and_units(package):
     assert owner_mode(ENVFILE) == ("root", "chat", 0o640)
     for prog in PROGRAMS:
         assert os.access("/usr/bin/" + prog, os.X_OK), prog
-    for d in ("templates", "static", "sql"):
+    for d in ("templates", "static", "sql", "i18n"):
         src = sorted(p.name for p in (REPO / d).iterdir())
         assert sorted(p.name for p in (Path("/usr/share/chat") / d).iterdir()) == src, d
 
@@ -231,6 +231,7 @@ def test_install_creates_user_directories_and_units(package):
     assert len(conf) == sum(1 for l in example.splitlines() if " = " in l and l[0] != "#")
     assert conf["static_dir"] == "/usr/share/chat/static"
     assert conf["templates_dir"] == "/usr/share/chat/templates"
+    assert conf["i18n_dir"] == "/usr/share/chat/i18n"
     assert conf["sql_dir"] == "/usr/share/chat/sql"
     assert conf["data_dir"] == "/var/lib/chat"
     assert conf["fcgi_socket"] == "/run/chat/chat-api.sock"
@@ -360,6 +361,9 @@ def smoke(procs):
     # The page comes from /usr/share/chat/templates, its assets from .../static.
     r = requests.get(url + "/chat/", headers=auth_a, timeout=30)
     assert r.status_code == 200 and "<html" in r.text.lower(), r.text[:500]
+    # Its catalogs from /usr/share/chat/i18n.
+    r = requests.get(url + "/chat/", headers=dict(auth_a, **{"Accept-Language": "es"}), timeout=30)
+    assert r.status_code == 200 and '<html lang="es">' in r.text, r.text[:500]
     r = requests.get(url + "/static/chat.css", timeout=30)
     assert r.status_code == 200 and r.content == (REPO / "static" / "chat.css").read_bytes()
 

@@ -471,3 +471,54 @@ def test_a_read_on_another_host_sees_a_write_just_made(galera):
         assert r.json()["text"] == "read me on node 2"
     finally:
         holder.wait(timeout=60)
+
+
+def test_one_notifier_works_on_the_cluster_and_sends_each_notification_once(galera):
+    """Two chat-notify on different nodes: one holds the lease (GET_LOCK is refused on
+    Galera), the other stands by; messages written through both API hosts notify the
+    offline member once each, and after the active one stops the other takes over."""
+    from webhook_helpers import Receiver, verify
+    servers = galera.servers
+    receiver = Receiver(BASE + 60)
+    receiver.start()
+    env1 = dict(servers.env, **galera.env(1))
+    out = servers.chatctl("webhook", "add", receiver.url, env=env1).stdout
+    secret = out.split("secret: ")[1].split()[0]
+    names = ["chat-notify-galera-1", "chat-notify-galera-3"]
+    try:
+        servers.spawn(names[0], ["chat-notify"], galera.env(1),
+                      ready=lambda: servers.notify_active_count(names[0]) > 0)
+        servers.spawn(names[1], ["chat-notify"], galera.env(3),
+                      ready=lambda: "standby" in servers.log_path(names[1]).read_text())
+        a, b = register(galera.api[0], "gn"), register(galera.api[1], "gn")
+        r = requests.post(galera.api[0] + "/api/chat/conversations/", headers=auth(a),
+                          json={"participant_ids": [b["id"]]}, timeout=TIMEOUT)
+        assert r.status_code == 201, r.text
+        conv = r.json()["id"]
+
+        def sent(api, text):
+            return post(api, a, conv, text, uuid.uuid4().hex)
+
+        def notified(mid):
+            return receiver.wait_for(lambda q: q["json"]["message"]["id"] == mid
+                                     and q["json"]["user"]["id"] == b["id"], "message %d" % mid)
+
+        first = [sent(galera.api[i % 2], "node %d" % i) for i in range(6)]
+        for mid in first:
+            notified(mid)
+        servers.stop_proc(names[0])
+        wait_until_active = time.monotonic() + DELIVERY_TIMEOUT
+        while servers.notify_active_count(names[1]) == 0:
+            assert time.monotonic() < wait_until_active, "the standby did not take over"
+            time.sleep(0.1)
+        later = [sent(galera.api[i % 2], "after %d" % i) for i in range(4)]
+        for mid in later:
+            notified(mid)
+        for mid in first + later:
+            got = receiver.matching(lambda q, mid=mid: q["json"]["message"]["id"] == mid)
+            assert len(got) == 1, (mid, got)
+            assert verify(secret, got[0]["headers"]["X-Chat-Signature"], got[0]["body"])
+    finally:
+        for name in names:
+            servers.stop_proc(name)
+        receiver.stop()

@@ -3,8 +3,10 @@ chatctl commands that point chat-notify at it. Signatures are checked with the w
 example of docs/WEBHOOKS.md (docs/examples/webhook_receiver.py), so the documented
 receiver is the one under test."""
 
+import contextlib
 import json
 import re
+import ssl
 import sys
 import threading
 import time
@@ -28,9 +30,10 @@ class Receiver:
     """An HTTP server on a fixed port (so it can go away and come back at the same
     address) that records every POST and answers with `status`."""
 
-    def __init__(self, port):
+    def __init__(self, port, tls=None):
         self.port = port
-        self.url = "http://127.0.0.1:%d/hook" % port
+        self.tls = tls  # (certificate file, key file): serve HTTPS
+        self.url = "%s://127.0.0.1:%d/hook" % ("https" if tls else "http", port)
         self.status = 200
         self.location = None  # with a 3xx status: the Location header
         self.hold = None  # a threading.Event: each request waits for it before answering
@@ -65,6 +68,10 @@ class Receiver:
 
         ThreadingHTTPServer.allow_reuse_address = True
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
@@ -92,6 +99,21 @@ def add_webhook(servers, url):
 
 def remove_webhook(servers, webhook_id):
     servers.chatctl("webhook", "remove", str(webhook_id))
+
+
+@contextlib.contextmanager
+def webhook_at(servers, receiver):
+    """Starts receiver and adds an offline webhook pointing at it for the with block:
+    yields (webhook id, secret); then removes the webhook and stops the receiver."""
+    receiver.start()
+    webhook_id, secret = add_webhook(servers, receiver.url)
+    try:
+        yield webhook_id, secret
+    finally:
+        if receiver.hold is not None:
+            receiver.hold.set()
+        remove_webhook(servers, webhook_id)
+        receiver.stop()
 
 
 def signed_by(secret):
