@@ -403,6 +403,11 @@ function fillMessage(li, msg, state) {
   const meta = el("div", "message-meta");
   if (!mine) meta.append(avatarFor(msg.sender), " ");
   meta.append(el("span", "message-sender", displayName(msg.sender)));
+  if (msg.sender && msg.sender.is_bot) {
+    const badge = el("span", "bot-badge", t("webhooks.bot_badge"));
+    badge.title = t("webhooks.bot_title");
+    meta.append(" ", badge);
+  }
   bubble.append(meta);
   if (msg.reply_to) {
     const quote = el("a", "reply-quote");
