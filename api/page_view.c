@@ -181,6 +181,7 @@ static json_object *message_rows(json_object *messages, long long viewer_id, lon
         split_time(iso, day, clock);
         json_object_object_add(row, "id", json_object_new_int64(chat_json_get_int(m, "id", 0)));
         json_object_object_add(row, "sender", json_object_new_string(user_name(sender, locale)));
+        json_object_object_add(row, "bot", json_object_new_boolean(chat_json_get_bool(sender, "is_bot", false)));
         json_object_object_add(row, "target", json_object_new_boolean(
                                                   chat_json_get_int(m, "id", 0) == target));
         json_object_object_add(row, "mine", json_object_new_boolean(

@@ -464,6 +464,7 @@ static int insert_conversation(struct chat_db *db, long long creator_id, const c
     rc = chat_conv_get_json(db, (long long)id, creator_id, &conv);
     if (rc != CHAT_OK)
         return rc;
+    chat_conv_drop_own_fields(conv); /* the creator's notification setting is theirs */
     rc = chat_event_append(db, (long long)id, "conversation.created", conv, NULL);
     json_object_put(conv);
     *conv_id = (long long)id;

@@ -108,6 +108,10 @@ const char *chat_notify_level_effective(bool is_group, long long members, const 
 void chat_notify_fields_add(json_object *obj, bool is_group, long long members,
                             const char *setting, const char *muted_until);
 
+/* Removes from a conversation object what is its viewer's own (unread_mention_count and
+ * the notification fields), for a payload every participant receives. */
+void chat_conv_drop_own_fields(json_object *conv);
+
 /* ---- layer 1, store_membership.c: who takes part (chat_conv_check_participant and
  * chat_conv_ids_for_user are public, in store.h) ---- */
 

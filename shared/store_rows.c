@@ -206,3 +206,11 @@ void chat_notify_fields_add(json_object *obj, bool is_group, long long members,
     chat_json_add_nullable_string(obj, "notify_level_setting", setting);
     chat_json_add_nullable_string(obj, "muted_until", chat_time_rfc3339(muted_until, t));
 }
+
+void chat_conv_drop_own_fields(json_object *conv)
+{
+    static const char *const own[] = {"unread_mention_count", "notify_level",
+                                      "notify_level_setting", "muted_until"};
+    for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
+        json_object_object_del(conv, own[i]);
+}

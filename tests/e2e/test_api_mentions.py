@@ -206,10 +206,17 @@ def test_all_in_large_groups_is_for_admins(api_url, servers, make_user, crowd):
     run(scenario())
 
 
-def test_notify_level_defaults_and_setting(api_url, trio, make_user, crowd):
+def test_notify_level_defaults_and_setting(api_url, servers, trio, make_user, crowd):
     a, b, c = trio
+    since = last_event_id(servers)
     dm = direct(api_url, a, b)["id"]
     small = group(api_url, a, [b, c])["id"]
+    # The creation's event reaches everyone: it carries nobody's own setting.
+    created = events_since(servers, since, types={"conversation.created"})
+    assert [p["id"] for _, p in created] == [dm, small]
+    for _, payload in created:
+        assert not {"unread_mention_count", "notify_level", "notify_level_setting",
+                    "muted_until"} & set(payload), payload
     big = group(api_url, make_user("mbig"), crowd[:51])["id"]  # 52 participants
     for user, conv, level in ((a, dm, "all"), (a, small, "all"), (crowd[0], big, "mentions")):
         got = conv_of(api_url, user, conv)
