@@ -1541,6 +1541,23 @@ function removeConversation(id) {
 
 // ---- events ----
 
+// An edit can add or take away a mention of me and a delete an unread message: the
+// server's counts are exact, so an unread conversation asks for them again.
+async function refreshCounts(convId) {
+  const conv = convs.get(convId);
+  if (!conv || (!conv.unread_count && !conv.unread_mention_count)) return;
+  try {
+    const fresh = await call("GET", `/api/chat/conversations/${convId}/`);
+    const now = convs.get(convId);
+    if (!now || (convId === current && !document.hidden && nearBottom())) return; // read meanwhile
+    now.unread_count = fresh.unread_count;
+    now.unread_mention_count = fresh.unread_mention_count;
+    renderList();
+  } catch {
+    // The counts stay as they were until the next load.
+  }
+}
+
 async function ensureConversation(convId) {
   if (convs.has(convId)) return true;
   try {
@@ -1579,6 +1596,7 @@ async function handleEvent(frame) {
       } else {
         receiveUpdate(d);
       }
+      refreshCounts(d.conversation_id);
       break;
     case "reaction.added":
     case "reaction.removed": {

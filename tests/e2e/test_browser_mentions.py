@@ -177,3 +177,25 @@ def test_mentions_levels_and_counts(servers, make_user, pool, locale, front):
     a.find_element(By.ID, "compose-text").send_keys("@")
     wait(a).until(lambda d: len(suggestions(d)) == 4)
     finish(servers, a, base, "mentions-%s.png" % locale)
+
+
+def test_edits_and_deletes_correct_the_counts(servers, make_user, pool):
+    """An edit that takes the mention of me away takes it off the badge and the title; a
+    delete of the last unread message takes the unread count away too."""
+    base = servers.httpd_url
+    alice = make_user("alice", display_name="Alice")
+    bob = make_user("bob", display_name="Bob")
+    team = group_chat(servers, alice, [bob], "Team")
+    side = group_chat(servers, bob, [alice], "Side")
+    a = login_with_cookie(pool.get(0), base, alice, "/chat/%d/" % side)
+    wait_connected(a)
+    msg = say(servers, bob, team, "@%s look" % alice["username"])
+    wait(a).until(lambda d: row_badges(d, team) == ["@1", "1", False])
+    rest(servers, bob, "PATCH", "/api/chat/conversations/%d/messages/%d/" % (team, msg["id"]),
+         json={"text": "never mind"})
+    wait(a).until(lambda d: row_badges(d, team) == ["", "1", False])
+    assert a.title.startswith("(1) ")
+    rest(servers, bob, "DELETE", "/api/chat/conversations/%d/messages/%d/" % (team, msg["id"]))
+    wait(a).until(lambda d: row_badges(d, team) == ["", "", False])
+    assert not a.title.startswith("(")
+    finish(servers, a, base, "mentions-edit-counts.png")

@@ -207,3 +207,32 @@ def test_socket_error_frames_in_the_users_language(servers, make_user, setting, 
     if not setting:
         assert r.status_code == 401 and r.json()["code"] == "not_authenticated"
         assert r.json()["detail"] == cat["error.not_authenticated"]
+
+
+@pytest.mark.parametrize("program", ["chat-httpd", "chat-api", "chat-push"])
+def test_programs_refuse_catalogs_that_differ(tmp_path, program):
+    """A catalog tree in which one locale misses a key, or has one English lacks: the
+    program does not start, and says which key (before it touches the database)."""
+    import shutil
+    import subprocess
+    from conftest import BIN, REPO
+    for case in ("missing", "extra"):
+        tree = tmp_path / case
+        shutil.copytree(REPO / "i18n", tree)
+        page = tree / "es" / "page.json"
+        cat = json.loads(page.read_text())
+        if case == "missing":
+            del cat["page.send"]
+            want = "es misses key 'page.send' that en has"
+        else:
+            cat["page.only_in_spanish"] = "Solo en español"
+            want = "es has key 'page.only_in_spanish' that en does not"
+        page.write_text(json.dumps(cat, ensure_ascii=False))
+        env = {"PATH": "/usr/bin:/bin", "CHAT_CONFIG": "/dev/null", "CHAT_I18N_DIR": str(tree),
+               "CHAT_FCGI_SOCKET": str(tmp_path / "api.sock"), "CHAT_HTTP_PORT": "1",
+               "CHAT_PUSH_PORT": "1"}
+        r = subprocess.run([str(BIN / program)], env=env, capture_output=True, text=True,
+                           timeout=60, stdin=subprocess.DEVNULL)
+        assert r.returncode == 1, (program, case, r.returncode, r.stderr)
+        assert want in r.stderr, r.stderr
+        assert "Sanitizer" not in r.stderr, r.stderr
