@@ -3,8 +3,6 @@
  * push daemons after a commit. */
 #include "app_state.h"
 
-#include <time.h>
-
 #include <string.h>
 #include <unistd.h>
 
@@ -35,11 +33,4 @@ void chat_app_wake_push(struct chat_app *app)
 void chat_app_sessions_ended(struct chat_app *app, long long user_id)
 {
     chat_session_cache_forget_user(&app->sessions, user_id);
-}
-
-long long chat_app_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -14,9 +14,6 @@ void chat_app_free(struct chat_app *app);
 /* After a commit that wrote events: wakes the push daemons. */
 void chat_app_wake_push(struct chat_app *app);
 
-/* CLOCK_MONOTONIC in milliseconds: the clock of the session cache and rate leases. */
-long long chat_app_now_ms(void);
-
 /* After this process ended sessions of user_id (logout, password change, deactivation,
  * deletion), or changed what they carry (the language setting): its session cache
  * forgets them at once. Other processes' entries expire within session_cache_ms. */

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "app_state.h"
+#include "clock.h"
 #include "crypto.h"
 #include "errors.h"
 #include "request_decode.h"
@@ -23,7 +24,7 @@ static int lookup_session(struct chat_app *app, const char *token, long long *ui
 {
     unsigned char hash[CHAT_TOKEN_HASH_BYTES];
     chat_token_hash(token, strlen(token), hash);
-    long long now = chat_app_now_ms();
+    long long now = chat_now_ms();
     const struct chat_session_entry *e =
             chat_session_cache_get(&app->sessions, hash, now, app->cfg->session_cache_ms);
     if (e) {
@@ -66,8 +67,7 @@ int chat_authenticate(struct chat_app *app, struct chat_request *req)
     /* A bot token is only ever a bearer token: as a cookie it is looked up as a session
      * and matches none, so a bot has no cookie session and no CSRF token. Its length
      * tells it from a session token that happens to start with the prefix. */
-    bool bot = !req->cookie_auth && strlen(token) == CHAT_BOT_TOKEN_CHARS &&
-               !strncmp(token, CHAT_BOT_TOKEN_PREFIX, strlen(CHAT_BOT_TOKEN_PREFIX));
+    bool bot = !req->cookie_auth && chat_bot_token_shaped(token);
     int rc = bot ? chat_bot_token_lookup(&app->db, token, &uid)
                  : lookup_session(app, token, &uid, &sid, csrf, req->user_locale);
     if (rc == CHAT_E_NOT_AUTHENTICATED) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app_state.h"
+#include "clock.h"
 #include "errors.h"
 #include "log.h"
 #include "response.h"
@@ -72,7 +73,7 @@ static void header_levels(struct chat_response *res, const struct chat_rate_buck
 static int take(struct chat_app *app, const struct chat_request *req, struct chat_response *res,
                 const char *key, struct chat_rate_bucket bucket, int cost, int lease)
 {
-    long long now = chat_app_now_ms();
+    long long now = chat_now_ms();
     double remaining;
     if (lease > 0 && chat_rate_lease_spend(&app->leases, key, cost, now, &remaining)) {
         header_levels(res, &bucket, remaining);

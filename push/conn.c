@@ -38,7 +38,7 @@ struct push_conn *push_conn_new(struct push_server *srv, struct lws *wsi,
     conn->resume_from = -1;
     conn->state = PUSH_CONN_WAIT_AUTH;
     conn->tokens = srv->cfg->push_client_frame_burst;
-    conn->tokens_ms = push_now_ms();
+    conn->tokens_ms = chat_now_ms();
     conn->last_rx_ms = conn->tokens_ms;
     push_fanout_register(&srv->fanout, conn);
     srv->connections++;

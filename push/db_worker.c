@@ -67,7 +67,7 @@ void push_result_free(struct push_result *r)
 static void notify_loop(struct push_worker *w)
 {
     long long expected = 0;
-    atomic_compare_exchange_strong(&w->notified_ms, &expected, push_now_ms());
+    atomic_compare_exchange_strong(&w->notified_ms, &expected, chat_now_ms());
     w->notify(w->notify_arg);
 }
 
@@ -256,7 +256,7 @@ static void *worker_main(void *arg)
     long long next_tail_ms = 0;
     chat_log_set_request_id("db-worker");
     while (!atomic_load(&w->stop)) {
-        long long now = push_now_ms();
+        long long now = chat_now_ms();
         if (!w->connected && now >= w->next_connect_ms)
             push_worker_connect(w);
         long long until = w->connected ? next_tail_ms : w->next_connect_ms;
@@ -293,20 +293,20 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&w->lock);
         run_jobs(w, jobs);
         if (w->connected)
-            push_presence_upkeep(w, push_now_ms());
+            push_presence_upkeep(w, chat_now_ms());
         if (w->connected) /* chatctl gc's work, one daemon per interval (shared/retention.h) */
-            chat_retention_tick(&w->db, w->cfg, push_now_ms());
+            chat_retention_tick(&w->db, w->cfg, chat_now_ms());
         if (w->wrote_events) {
             chat_wake_push_daemons(w->wake_send_fd, w->cfg);
             w->wrote_events = false;
         }
         more = false;
-        if (w->connected && (woken || push_now_ms() >= next_tail_ms)) {
+        if (w->connected && (woken || chat_now_ms() >= next_tail_ms)) {
             struct push_result *events;
             more = push_tail_round(w, &events);
             if (events)
                 post_result(w, events);
-            next_tail_ms = push_now_ms() + w->cfg->push_poll_interval_ms;
+            next_tail_ms = chat_now_ms() + w->cfg->push_poll_interval_ms;
         }
         notify_loop(w); /* the loop's clock, see push_worker_start */
     }

@@ -230,7 +230,7 @@ static void schedule_retry(struct push_worker *w)
     w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : BACKOFF_MIN_MS;
     if (w->backoff_ms > BACKOFF_MAX_MS)
         w->backoff_ms = BACKOFF_MAX_MS;
-    w->next_connect_ms = push_now_ms() + w->backoff_ms;
+    w->next_connect_ms = chat_now_ms() + w->backoff_ms;
 }
 
 void push_worker_disconnect(struct push_worker *w, const char *why)
@@ -257,7 +257,7 @@ static int start_tracking(struct push_worker *w, long long high)
     if (rc != CHAT_OK)
         return rc;
     push_gap_init(&w->gaps, from, GAP_MAX);
-    long long now = push_now_ms();
+    long long now = chat_now_ms();
     for (unsigned i = 0; i < r.nrows; i++)
         push_gap_observe(&w->gaps, chat_db_cell_int(&r, i, 0), now);
     if (w->gaps.high < high) /* MAX(id) was deleted meanwhile */
@@ -468,7 +468,7 @@ static int read_tail(struct push_worker *w, long long now, struct push_event_lis
 bool push_tail_round(struct push_worker *w, struct push_result **out)
 {
     struct push_event_list events = {0};
-    long long now = push_now_ms();
+    long long now = chat_now_ms();
     bool more = false;
     size_t gaps_asked = 0;
 
@@ -487,7 +487,7 @@ bool push_tail_round(struct push_worker *w, struct push_result **out)
         push_worker_disconnect(w, "tail query failed");
     pthread_mutex_lock(&w->lock);
     if (rc == CHAT_OK)
-        w->stats.last_tail_ms = push_now_ms();
+        w->stats.last_tail_ms = chat_now_ms();
     w->stats.connected = w->connected;
     w->stats.high = w->gaps.high;
     w->stats.events_read += events.count;

@@ -132,7 +132,7 @@ static int serve_metrics(struct push_server *srv, struct lws *wsi)
         .users = srv->fanout.by_user.count,
         .delivered = srv->fanout.delivered,
         .dropped_slow = srv->fanout.dropped_slow,
-        .now_ms = push_now_ms(),
+        .now_ms = chat_now_ms(),
     };
     push_worker_stats(srv->worker, &snap.worker);
     struct strbuf b = {0};
@@ -147,7 +147,7 @@ static int serve_health(struct push_server *srv, struct lws *wsi)
 {
     struct push_worker_stats st;
     push_worker_stats(srv->worker, &st);
-    long long age = st.last_tail_ms ? push_now_ms() - st.last_tail_ms : -1;
+    long long age = st.last_tail_ms ? chat_now_ms() - st.last_tail_ms : -1;
     long long limit = 3LL * srv->cfg->push_poll_interval_ms;
     if (limit < 2000)
         limit = 2000;
@@ -219,7 +219,7 @@ static int start_fallback(struct push_server *srv, struct lws *wsi, struct push_
     struct push_http_state *h = conn->http;
     conn->resume_from = kind == PUSH_KIND_SSE ? from : -1;
     h->poll_from = from;
-    h->poll_deadline_ms = push_now_ms() + timeout * 1000;
+    h->poll_deadline_ms = chat_now_ms() + timeout * 1000;
     h->cors_origin = push_request_allowed_origin(wsi, srv->cfg, &h->cors_origin_len);
     pss->conn = conn;
     /* Everything needed from the request is read: give the header table back (lws has a
@@ -353,7 +353,7 @@ static int sse_writeable(struct push_server *srv, struct lws *wsi, struct push_c
                           LWS_ILLEGAL_HTTP_CONTENT_LEN, true) < 0)
             return -1;
         h->headers_sent = true;
-        h->last_write_ms = push_now_ms();
+        h->last_write_ms = chat_now_ms();
         if (conn->out.count || conn->close_code)
             lws_callback_on_writable(wsi);
         return 0;
@@ -371,7 +371,7 @@ static int sse_writeable(struct push_server *srv, struct lws *wsi, struct push_c
     push_frame_unref(f);
     if (n < (int)len)
         return -1;
-    h->last_write_ms = push_now_ms();
+    h->last_write_ms = chat_now_ms();
     if (conn->out.count || conn->close_code)
         lws_callback_on_writable(wsi);
     return 0;

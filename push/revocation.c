@@ -45,7 +45,7 @@ void push_session_watch(struct push_server *srv, struct push_conn *conn, long lo
                         long long expires_in_ms)
 {
     conn->session_id = session_id;
-    conn->expires_ms = push_now_ms() + expires_in_ms;
+    conn->expires_ms = chat_now_ms() + expires_in_ms;
     push_expiry_add(&srv->expiry, conn);
 }
 

@@ -57,7 +57,7 @@ void push_server_free(struct push_server *srv)
 /* The clock tick: every worker round (push_poll_interval_ms) and every result. */
 static void on_wake(struct push_server *srv)
 {
-    long long now = push_now_ms();
+    long long now = chat_now_ms();
     long long notified = push_worker_take_notify_time(srv->worker);
     if (notified)
         push_metrics_observe_lag(&srv->metrics, now - notified);

@@ -92,12 +92,12 @@ void push_ws_wait_for_auth_frame(struct push_server *srv, struct push_conn *conn
         }
     }
     srv->auth_waits[srv->auth_head + srv->auth_count++] =
-        (struct push_auth_wait){.conn_id = conn->id, .deadline_ms = push_now_ms() + AUTH_FRAME_TIMEOUT_MS};
+        (struct push_auth_wait){.conn_id = conn->id, .deadline_ms = chat_now_ms() + AUTH_FRAME_TIMEOUT_MS};
 }
 
 void push_ws_check_auth_deadlines(struct push_server *srv)
 {
-    long long now = push_now_ms();
+    long long now = chat_now_ms();
     while (srv->auth_count > 0 && srv->auth_waits[srv->auth_head].deadline_ms <= now) {
         struct push_conn *conn = push_fanout_find(&srv->fanout, srv->auth_waits[srv->auth_head].conn_id);
         srv->auth_head++;
@@ -156,7 +156,7 @@ void push_ws_keepalive(struct push_server *srv, long long now)
 
 void push_ws_alive(struct push_conn *conn)
 {
-    conn->last_rx_ms = push_now_ms();
+    conn->last_rx_ms = chat_now_ms();
     if (conn->ping == PUSH_PING_SENT)
         conn->ping = PUSH_PING_NONE;
 }
@@ -197,7 +197,7 @@ static void handle_typing(struct push_server *srv, struct push_conn *conn, json_
     }
     bool typing = json_object_get_boolean(v);
     struct push_typing_key key = {.user_id = conn->user_id, .conversation_id = conv};
-    enum push_typing_action a = push_typing_update(&srv->typing, key, typing, push_now_ms(),
+    enum push_typing_action a = push_typing_update(&srv->typing, key, typing, chat_now_ms(),
                                                    conn->user_json);
     if (a == PUSH_TYPING_NOTHING)
         return;
@@ -282,7 +282,7 @@ static void handle_receipt(struct push_server *srv, struct push_conn *conn, json
  * Returns false when the frame is over the limit. */
 static bool take_token(struct push_server *srv, struct push_conn *conn)
 {
-    long long now = push_now_ms();
+    long long now = chat_now_ms();
     double burst = srv->cfg->push_client_frame_burst;
     conn->tokens += (double)(now - conn->tokens_ms) * srv->cfg->push_client_frames_per_s / 1000.0;
     if (conn->tokens > burst)

@@ -181,6 +181,9 @@ int chat_bot_find(struct chat_db *db, const char *username, long long *user_id);
 int chat_bot_token_set(struct chat_db *db, long long user_id, char token[CHAT_BOT_TOKEN_CHARS + 1]);
 /* The active bot whose token this is; CHAT_E_NOT_AUTHENTICATED for any other text. */
 int chat_bot_token_lookup(struct chat_db *db, const char *token, long long *user_id);
+/* Whether token has a bot token's shape (the prefix and the length): a session token
+ * that happens to start with the prefix is longer or shorter. */
+bool chat_bot_token_shaped(const char *token);
 
 /* ---- webhooks (store_webhooks.c; delivered by chat-notify, notify/) ---- */
 
@@ -624,7 +627,6 @@ struct chat_rate_result {
     bool allowed;
     int taken;           /* tokens taken: 0 when refused, else cost to want */
     double remaining;    /* tokens left after this request */
-    double reset_s;      /* seconds until the bucket is full again */
     double retry_after_s; /* when refused: seconds until one token is there */
 };
 

@@ -39,32 +39,23 @@ int chat_block_check_pair(struct chat_db *db, long long actor_id, long long othe
     return other_blocks ? CHAT_E_BLOCKED : actor_blocks ? CHAT_E_YOU_BLOCKED : CHAT_OK;
 }
 
-int chat_block_check_direct(struct chat_db *db, long long conv_id, long long actor_id)
+int chat_block_state_outcome(long long state)
 {
-    /* One round trip. In a direct chat whose other member takes part, that member is the
-     * participant who is not actor_id. */
     static const int outcome[] = {CHAT_OK, CHAT_E_RECIPIENT_LEFT, CHAT_E_BLOCKED,
                                   CHAT_E_YOU_BLOCKED};
-    long long state = 0;
-    int rc = chat_db_query_int(
-        db,
-        "SELECT CASE WHEN c.direct_key IS NULL THEN 0 "
-        "WHEN NOT EXISTS (SELECT 1 FROM participants p "
-        "  WHERE p.conversation_id = c.id AND p.user_id <> ?) THEN 1 "
-        "WHEN EXISTS (SELECT 1 FROM participants p JOIN user_blocks b "
-        "  ON b.blocker_id = p.user_id AND b.blocked_id = ? "
-        "  WHERE p.conversation_id = c.id AND p.user_id <> ?) THEN 2 "
-        "WHEN EXISTS (SELECT 1 FROM participants p JOIN user_blocks b "
-        "  ON b.blocked_id = p.user_id AND b.blocker_id = ? "
-        "  WHERE p.conversation_id = c.id AND p.user_id <> ?) THEN 3 "
-        "ELSE 0 END FROM conversations c WHERE c.id = ?",
-        CHAT_DB_PARAMS(DB_INT(actor_id), DB_INT(actor_id), DB_INT(actor_id), DB_INT(actor_id),
-                       DB_INT(actor_id), DB_INT(conv_id)),
-        &state);
-    if (rc != CHAT_OK)
-        return rc;
     assert(state >= 0 && state <= 3);
     return outcome[state];
+}
+
+int chat_block_check_direct(struct chat_db *db, long long conv_id, long long actor_id)
+{
+    long long state = 0;
+    int rc = chat_db_query_int(db,
+                               "SELECT " CHAT_DIRECT_SEND_STATE " FROM conversations c WHERE c.id = ?",
+                               CHAT_DB_PARAMS(DB_INT(actor_id), DB_INT(actor_id), DB_INT(actor_id),
+                                              DB_INT(actor_id), DB_INT(actor_id), DB_INT(conv_id)),
+                               &state);
+    return rc == CHAT_OK ? chat_block_state_outcome(state) : rc;
 }
 
 int chat_block_check_by(struct chat_db *db, long long blocker_id, long long actor_id)

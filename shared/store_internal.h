@@ -214,6 +214,27 @@ int chat_conv_event_json(struct chat_db *db, long long conv_id, long long member
 
 /* Layer 5 (writes) declares nothing here: its functions are public (store.h) or static. */
 
+/* ---- layer 1, store_blocks.c: the direct chat's state for adding to it ---- */
+
+/* An SQL expression over conversation row `c` for actor `?` (five placeholders, all the
+ * actor's id): 0 a group or a direct chat both take part in with no block, 1 the other
+ * member left, 2 the other blocked the actor, 3 the actor blocked the other. In a direct
+ * chat whose other member takes part, that member is the participant who is not the
+ * actor. Read by chat_block_check_direct and the send's conversation lock. */
+#define CHAT_DIRECT_SEND_STATE                                                             \
+    "CASE WHEN c.direct_key IS NULL THEN 0 "                                               \
+    "WHEN NOT EXISTS (SELECT 1 FROM participants q "                                       \
+    "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 1 "                         \
+    "WHEN EXISTS (SELECT 1 FROM participants q JOIN user_blocks b "                        \
+    "  ON b.blocker_id = q.user_id AND b.blocked_id = ? "                                  \
+    "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 2 "                         \
+    "WHEN EXISTS (SELECT 1 FROM participants q JOIN user_blocks b "                        \
+    "  ON b.blocked_id = q.user_id AND b.blocker_id = ? "                                  \
+    "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 3 "                         \
+    "ELSE 0 END"
+/* What a CHAT_DIRECT_SEND_STATE value means: CHAT_OK or the refusal. */
+int chat_block_state_outcome(long long state);
+
 /* ---- layer 5, store_group_members.c: many participants at once ---- */
 
 /* "[1,2,3]": ids as a JSON array, for the statements below (malloc'd, caller frees). */

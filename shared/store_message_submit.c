@@ -90,7 +90,7 @@ int chat_message_submit(struct chat_db *db, const struct chat_config *cfg,
 
 /* The first statement of a send, in its transaction: locks the conversation for the
  * sender (no row: not a participant) and reads, without locking them, the direct chat's
- * state (block_state below), the database's time (the message's created_at, so the
+ * state (CHAT_DIRECT_SEND_STATE), the database's time (the message's created_at, so the
  * answer needs no read back) and the sender's user columns. One round trip. */
 static int lock_for_send(struct chat_db *db, const struct chat_message_input *in,
                          struct chat_db_result *r)
@@ -98,16 +98,7 @@ static int lock_for_send(struct chat_db *db, const struct chat_message_input *in
     long long s = in->sender_id;
     int rc = chat_db_query(
         db,
-        "SELECT CASE WHEN c.direct_key IS NULL THEN 0 "
-        "WHEN NOT EXISTS (SELECT 1 FROM participants q "
-        "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 1 "
-        "WHEN EXISTS (SELECT 1 FROM participants q JOIN user_blocks b "
-        "  ON b.blocker_id = q.user_id AND b.blocked_id = ? "
-        "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 2 "
-        "WHEN EXISTS (SELECT 1 FROM participants q JOIN user_blocks b "
-        "  ON b.blocked_id = q.user_id AND b.blocker_id = ? "
-        "  WHERE q.conversation_id = c.id AND q.user_id <> ?) THEN 3 "
-        "ELSE 0 END, NOW(6), "
+        "SELECT " CHAT_DIRECT_SEND_STATE ", NOW(6), "
         /* Scalar subqueries, not a join: a locking read locks every row it joins, and
          * the sender's users row is not the send's to lock. */
         CHAT_USER_COLUMNS_OF("p.user_id") " "
@@ -121,15 +112,6 @@ static int lock_for_send(struct chat_db *db, const struct chat_message_input *in
         rc = CHAT_E_NOT_FOUND;
     }
     return rc;
-}
-
-/* What lock_for_send's first column means for sending into the conversation. */
-static int block_state(const struct chat_db_result *lock)
-{
-    static const int outcome[] = {CHAT_OK, CHAT_E_RECIPIENT_LEFT, CHAT_E_BLOCKED,
-                                  CHAT_E_YOU_BLOCKED};
-    long long state = chat_db_cell_int(lock, 0, 0);
-    return state >= 0 && state <= 3 ? outcome[state] : CHAT_E_INTERNAL;
 }
 
 /* Inside the send's transaction, after lock_for_send: writes the message, its mentions
@@ -223,7 +205,7 @@ int chat_message_send(struct chat_db *db, const struct chat_config *cfg,
     if (rc != CHAT_OK)
         goto out;
     /* Under the conversation lock: a block or the other member leaving orders with it. */
-    rc = block_state(&lock);
+    rc = chat_block_state_outcome(chat_db_cell_int(&lock, 0, 0));
     if (rc == CHAT_OK) {
         rc = insert_message(db, in, &lock, out);
         *created = rc == CHAT_OK;

@@ -51,7 +51,6 @@ int chat_rate_take(struct chat_db *db, const char *key, const struct chat_rate_b
     res->taken = (int)chat_db_cell_int(&r, 0, 1);
     res->allowed = res->taken > 0;
     res->remaining = tokens < 0 ? 0 : tokens;
-    res->reset_s = (burst - res->remaining) / per_s;
     res->retry_after_s = res->allowed ? 0 : (cost - res->remaining) / per_s;
     chat_db_result_free(&r);
     return CHAT_OK;

@@ -311,14 +311,18 @@ int chat_bot_token_set(struct chat_db *db, long long user_id, char token[CHAT_BO
                         CHAT_DB_PARAMS(DB_INT(user_id), DB_BYTES(hash, sizeof(hash))), NULL, NULL);
 }
 
+bool chat_bot_token_shaped(const char *token)
+{
+    return strlen(token) == CHAT_BOT_TOKEN_CHARS &&
+           strncmp(token, CHAT_BOT_TOKEN_PREFIX, strlen(CHAT_BOT_TOKEN_PREFIX)) == 0;
+}
+
 int chat_bot_token_lookup(struct chat_db *db, const char *token, long long *user_id)
 {
-    size_t len = strlen(token);
-    if (len != CHAT_BOT_TOKEN_CHARS ||
-        strncmp(token, CHAT_BOT_TOKEN_PREFIX, strlen(CHAT_BOT_TOKEN_PREFIX)) != 0)
+    if (!chat_bot_token_shaped(token))
         return CHAT_E_NOT_AUTHENTICATED;
     unsigned char hash[CHAT_TOKEN_HASH_BYTES];
-    chat_token_hash(token, len, hash);
+    chat_token_hash(token, CHAT_BOT_TOKEN_CHARS, hash);
     int rc = chat_db_query_int(db,
                                "SELECT u.id FROM bot_tokens t JOIN users u ON u.id = t.user_id "
                                "WHERE t.token_hash = ? AND u.is_bot AND u.deactivated_at IS NULL "
