@@ -11,21 +11,10 @@
 #include "json_util.h"
 #include "store.h"
 #include "store_internal.h"
-#include "strbuf.h"
 #include "xalloc.h"
 
 /* The ids of a JSON array parameter as a derived table j(id). */
 #define IDS_TABLE "JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')) AS j"
-
-char *chat_ids_json(const long long *ids, size_t n)
-{
-    struct strbuf b = {0};
-    strbuf_puts(&b, "[");
-    for (size_t i = 0; i < n; i++)
-        strbuf_printf(&b, "%s%lld", i ? "," : "", ids[i]);
-    strbuf_puts(&b, "]");
-    return strbuf_detach(&b, NULL);
-}
 
 int chat_members_check(struct chat_db *db, const char *ids_json, size_t n, long long inviter_id)
 {

@@ -111,6 +111,9 @@ json_object *chat_message_json_from_row(const struct chat_db_result *r, unsigned
 json_object *chat_message_json_from_cols(const struct chat_db_result *r, unsigned row,
                                          unsigned col);
 
+/* "[1,2,3]": ids as a JSON array text, for statements that join JSON_TABLE(?, '$[*]'
+ * COLUMNS (id BIGINT UNSIGNED PATH '$')) (malloc'd, caller frees). */
+char *chat_ids_json(const long long *ids, size_t n);
 /* The "id"s of the message objects in `messages` as a JSON array text ("[1,2,3]"), for
  * queries that join JSON_TABLE(?, '$[*]' COLUMNS (id BIGINT UNSIGNED PATH '$')).
  * Caller frees. */
@@ -237,8 +240,6 @@ int chat_block_state_outcome(long long state);
 
 /* ---- layer 5, store_group_members.c: many participants at once ---- */
 
-/* "[1,2,3]": ids as a JSON array, for the statements below (malloc'd, caller frees). */
-char *chat_ids_json(const long long *ids, size_t n);
 /* CHAT_OK when the n distinct users of ids_json all exist (not deleted) and none has
  * blocked inviter_id; else CHAT_E_VALIDATION or CHAT_E_BLOCKED. Three statements at most. */
 int chat_members_check(struct chat_db *db, const char *ids_json, size_t n, long long inviter_id);

@@ -44,14 +44,12 @@ static char *entities_json(const struct chat_mention *m, size_t n)
 /* The entities' user ids as a JSON array text. Caller frees. */
 static char *user_ids_json(const struct chat_mention *m, size_t n)
 {
-    struct strbuf b = {0};
+    long long ids[CHAT_MENTIONS_MAX];
     size_t k = 0;
-    strbuf_puts(&b, "[");
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n && k < CHAT_MENTIONS_MAX; i++)
         if (m[i].kind == CHAT_MENTION_USER)
-            strbuf_printf(&b, "%s%lld", k++ ? "," : "", m[i].user_id);
-    strbuf_puts(&b, "]");
-    return strbuf_detach(&b, NULL);
+            ids[k++] = m[i].user_id;
+    return chat_ids_json(ids, k);
 }
 
 /* The participants the candidate names of text could be, and the conversation's shape:

@@ -2,6 +2,7 @@
  * converters for users, messages and attachments, timestamps in RFC 3339, and
  * chat_query_one_json. Calls only shared/db.c and json_util.c, never another store file. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "errors.h"
@@ -140,17 +141,26 @@ json_object *chat_message_json_from_cols(const struct chat_db_result *r, unsigne
     });
 }
 
-char *chat_message_ids_json(json_object *messages)
+char *chat_ids_json(const long long *ids, size_t n)
 {
     struct strbuf b = {0};
     strbuf_puts(&b, "[");
-    size_t n = json_object_array_length(messages);
-    for (size_t i = 0; i < n; i++) {
-        json_object *id = json_object_object_get(json_object_array_get_idx(messages, i), "id");
-        strbuf_printf(&b, "%s%lld", i ? "," : "", (long long)json_object_get_int64(id));
-    }
+    for (size_t i = 0; i < n; i++)
+        strbuf_printf(&b, "%s%lld", i ? "," : "", ids[i]);
     strbuf_puts(&b, "]");
     return strbuf_detach(&b, NULL);
+}
+
+char *chat_message_ids_json(json_object *messages)
+{
+    size_t n = json_object_array_length(messages);
+    long long *ids = chat_xcalloc(n ? n : 1, sizeof(*ids));
+    for (size_t i = 0; i < n; i++)
+        ids[i] = json_object_get_int64(
+                json_object_object_get(json_object_array_get_idx(messages, i), "id"));
+    char *json = chat_ids_json(ids, n);
+    free(ids);
+    return json;
 }
 
 json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsigned row,

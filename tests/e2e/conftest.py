@@ -638,6 +638,13 @@ class Servers:
             argv = [str(BIN / argv[0])] + list(argv[1:])
         return self._add(name, argv, ready or (lambda: True), env=env)
 
+    def spawn_httpd(self, name, port, settings):
+        """A chat-httpd of its own on port, with the test environment plus settings
+        (CHAT_* variables), stopped and checked like the others; its base URL."""
+        self.spawn(name, ["chat-httpd"], dict(settings, CHAT_HTTP_PORT=str(port)),
+                   ready=lambda: port_open(HOST, port))
+        return "http://%s:%d" % (HOST, port)
+
     def stop_proc(self, name):
         """Stops one program started by the harness with SIGTERM; a dirty exit is
         recorded and fails the session at teardown."""

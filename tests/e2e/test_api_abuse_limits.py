@@ -8,7 +8,7 @@ import pytest
 import requests
 
 import conftest
-from helpers import auth_headers, port_open
+from helpers import auth_headers
 
 TIMEOUT = 30
 CONVERSATIONS = 3
@@ -19,13 +19,11 @@ HTTPD_PORT = conftest.PORT_BASE + 57  # a port the session's servers leave free
 @pytest.fixture(scope="module")
 def limited(servers):
     """The URL of a chat-httpd with small hourly allowances."""
-    env = {"CHAT_HTTP_PORT": str(HTTPD_PORT),
-           "CHAT_RATE_CONVERSATIONS_PER_HOUR": str(CONVERSATIONS),
-           "CHAT_RATE_INVITATIONS_PER_HOUR": str(INVITATIONS)}
-    servers.spawn("chat-httpd-abuse", ["chat-httpd"], env,
-                  ready=lambda: port_open("127.0.0.1", HTTPD_PORT))
+    url = servers.spawn_httpd("chat-httpd-abuse", HTTPD_PORT,
+                              {"CHAT_RATE_CONVERSATIONS_PER_HOUR": str(CONVERSATIONS),
+                               "CHAT_RATE_INVITATIONS_PER_HOUR": str(INVITATIONS)})
     try:
-        yield "http://127.0.0.1:%d" % HTTPD_PORT
+        yield url
     finally:
         servers.stop_proc("chat-httpd-abuse")
 

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 import conftest
-from helpers import auth_headers, port_open
+from helpers import auth_headers
 
 TIMEOUT = 30
 BURST = 80
@@ -20,14 +20,10 @@ PORTS = (conftest.PORT_BASE + 59, conftest.PORT_BASE + 60)
 
 @pytest.fixture(scope="module")
 def pair(servers):
-    urls = []
-    for i, port in enumerate(PORTS):
-        env = {"CHAT_HTTP_PORT": str(port), "CHAT_HTTPD_THREADS": "1",
-               "CHAT_RATE_READ_PER_MINUTE": "1", "CHAT_RATE_READ_BURST": str(BURST),
-               "CHAT_RATE_LEASE_MAX": str(LEASE)}
-        servers.spawn("chat-httpd-lease%d" % i, ["chat-httpd"], env,
-                      ready=lambda p=port: port_open("127.0.0.1", p))
-        urls.append("http://127.0.0.1:%d" % port)
+    settings = {"CHAT_HTTPD_THREADS": "1", "CHAT_RATE_READ_PER_MINUTE": "1",
+                "CHAT_RATE_READ_BURST": str(BURST), "CHAT_RATE_LEASE_MAX": str(LEASE)}
+    urls = [servers.spawn_httpd("chat-httpd-lease%d" % i, port, settings)
+            for i, port in enumerate(PORTS)]
     try:
         yield urls
     finally:

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 import conftest
-from helpers import auth_headers, port_open
+from helpers import auth_headers
 
 TIMEOUT = 30
 HTTPD_PORT = conftest.PORT_BASE + 58  # a port the session's servers leave free
@@ -20,12 +20,10 @@ CACHE_S = 1.0                         # session_cache_ms of the shipped config
 
 @pytest.fixture(scope="module")
 def cached(servers):
-    env = {"CHAT_HTTP_PORT": str(HTTPD_PORT), "CHAT_SESSION_CACHE_MS": "1000",
-           "CHAT_HTTPD_THREADS": "1"}
-    servers.spawn("chat-httpd-cache", ["chat-httpd"], env,
-                  ready=lambda: port_open("127.0.0.1", HTTPD_PORT))
+    url = servers.spawn_httpd("chat-httpd-cache", HTTPD_PORT,
+                              {"CHAT_SESSION_CACHE_MS": "1000", "CHAT_HTTPD_THREADS": "1"})
     try:
-        yield "http://127.0.0.1:%d" % HTTPD_PORT
+        yield url
     finally:
         servers.stop_proc("chat-httpd-cache")
 
