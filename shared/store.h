@@ -635,7 +635,8 @@ struct chat_rate_bucket {
     int refill, period_s, burst;
 };
 
-/* Most tokens one take hands out (rate_buckets.allowed, a TINYINT, holds the number). */
+/* Most tokens one take hands out when it takes more than its cost (a lease); a cost
+ * itself is taken whole, whatever its size (rate_buckets.allowed is an INT). */
 #define CHAT_RATE_TAKE_MAX 100
 
 /* Takes cost tokens (at least 1; more than burst counts as burst) from the bucket named

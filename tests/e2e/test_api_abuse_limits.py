@@ -131,3 +131,48 @@ def test_a_bulk_add_costs_one_invitation_per_newcomer(limited, make_user):
     # Members only: free.
     r = post(url, a, {"user_ids": [people[1]["id"]]})
     assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def one_thread(servers):
+    """The URL of a chat-httpd with one worker thread (so one MariaDB connection, where
+    every request reuses the statements the one before it prepared) and an allowance
+    larger than a TINYINT."""
+    url = servers.spawn_httpd("chat-httpd-bulk", BULK_PORT,
+                              {"CHAT_HTTPD_THREADS": "1",
+                               "CHAT_RATE_INVITATIONS_PER_HOUR": str(BULK_ALLOWANCE)})
+    try:
+        yield url
+    finally:
+        servers.stop_proc("chat-httpd-bulk")
+
+
+BULK_PORT = conftest.PORT_BASE + 62
+BULK_ALLOWANCE = 1000
+
+
+def test_an_invitation_cost_above_127_is_counted_and_the_next_request_is_answered(
+        one_thread, servers, make_user):
+    """A group created with 300 people takes 300 invitations in one statement (its
+    RETURNING row once overflowed the bucket's count, failed open, and left the
+    connection's statement out of step: the next rate check waited out db_timeout_s).
+    The counts are exact, and the next requests on the same connection are answered."""
+    from test_api_large_groups import bulk_users
+    a = make_user("tb")
+    ids = bulk_users(servers, 301)
+    r = requests.post(one_thread + "/api/chat/conversations/", headers=auth_headers(a),
+                      json={"participant_ids": ids[:300], "is_group": True, "name": "bulk"},
+                      timeout=TIMEOUT)
+    assert r.status_code == 201, r.text
+    assert r.headers["X-RateLimit-Remaining"] == str(BULK_ALLOWANCE - 300), r.headers
+    # The same statement again, on the same connection; a short timeout, so a wait for
+    # db_timeout_s (30 s) fails here rather than being waited out.
+    r = requests.post("%s/api/chat/conversations/%d/participants/" % (one_thread, r.json()["id"]),
+                      headers=auth_headers(a), json={"user_id": ids[300]}, timeout=10)
+    assert r.status_code == 201, r.text
+    assert r.headers["X-RateLimit-Remaining"] == str(BULK_ALLOWANCE - 301), r.headers
+    # More than is left is refused whole.
+    more = bulk_users(servers, BULK_ALLOWANCE - 300)
+    refused = requests.post("%s/api/chat/conversations/" % one_thread, headers=auth_headers(a),
+                            json={"participant_ids": more, "is_group": True}, timeout=10)
+    assert refused.status_code == 429, refused.text

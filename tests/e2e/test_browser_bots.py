@@ -4,9 +4,7 @@ language, and never on a person's message."""
 
 import re
 
-from selenium.webdriver.common.by import By
-
-from browser_helpers import (direct_chat, login_with_cookie, message_li, pool,  # noqa: F401
+from browser_helpers import (direct_chat, login_with_cookie, pool,  # noqa: F401
                              wait_connected, wait_for_message)
 from helpers import catalog, unique_name
 from test_api import send
@@ -19,9 +17,16 @@ def add_bot(servers):
             "token": re.search(r"^token: (\S+)$", out, re.M).group(1)}
 
 
-def badge(li):
-    found = li.find_elements(By.CSS_SELECTOR, ".message-meta .bot-badge")
-    return (found[0].get_attribute("textContent"), found[0].get_attribute("title")) if found else None
+def badge(driver, text):
+    """(text, title) of the bot badge on the confirmed message showing `text`, or None;
+    read by one script, so a live re-render of the list cannot make it stale halfway."""
+    found = driver.execute_script(
+        "const li = [...document.querySelectorAll('#messages .message[data-id]')]"
+        ".find(li => li.querySelector('.message-text').textContent === arguments[0]);"
+        "if (!li) throw new Error('no message ' + arguments[0]);"
+        "const b = li.querySelector('.message-meta .bot-badge');"
+        "return b ? [b.textContent, b.title] : null;", text)
+    return tuple(found) if found else None
 
 
 def test_bot_messages_carry_a_badge(servers, page_url, make_user, pool):
@@ -35,14 +40,14 @@ def test_bot_messages_carry_a_badge(servers, page_url, make_user, pool):
     wait_connected(d)
     # Rendered by the server with the history.
     wait_for_message(d, "build #1 passed")
-    assert badge(message_li(d, "build #1 passed")) == expected
+    assert badge(d, "build #1 passed") == expected
     # Rendered by the page when it arrives.
     send(servers.httpd_url, bot, conv, "build #2 passed")
     wait_for_message(d, "build #2 passed")
-    assert badge(message_li(d, "build #2 passed")) == expected
+    assert badge(d, "build #2 passed") == expected
     # A person's message has none.
     other = direct_chat(servers, alice, carol)
     send(servers.httpd_url, carol, other, "hi from a person")
     d.get(page_url + "/chat/%d/" % other)
     wait_for_message(d, "hi from a person")
-    assert badge(message_li(d, "hi from a person")) is None
+    assert badge(d, "hi from a person") is None

@@ -270,11 +270,16 @@ def test_writers_on_every_node_lose_and_misroute_nothing(galera):
     per_writer = 40
     ws_retries = []
 
+    writer_errors = []
+
     def rest_writer(api):
-        for k in range(per_writer):
-            conv = conv_list[k % len(conv_list)]
-            sender = by_id[sorted(convs[conv])[k % len(convs[conv])]]
-            post(api, sender, conv, "rest %d via %s" % (k, api), uuid.uuid4().hex)
+        try:
+            for k in range(per_writer):
+                conv = conv_list[k % len(conv_list)]
+                sender = by_id[sorted(convs[conv])[k % len(convs[conv])]]
+                post(api, sender, conv, "rest %d via %s" % (k, api), uuid.uuid4().hex)
+        except Exception as e:  # a thread's exception is otherwise only a warning
+            writer_errors.append(e)
 
     async def scenario():
         clients = await connect_all(galera, users)
@@ -303,6 +308,8 @@ def test_writers_on_every_node_lose_and_misroute_nothing(galera):
             else:
                 raise AssertionError("message.send kept failing: %r" % ws_retries[-3:])
         await asyncio.get_running_loop().run_in_executor(None, lambda: [t.join() for t in threads])
+        if writer_errors:
+            raise writer_errors[0]
         expected, received = await receive_all(galera, users, convs, clients)
         assert sum(len(v) for v in expected.values()) == 3 * per_writer
         duplicates = check_deliveries(users, convs, expected, received)
