@@ -55,8 +55,22 @@
 #   BENCH_CONNECT_WINDOW WebSocket handshakes chat-loadgen keeps in flight (default 300)
 #   BENCH_VAR           the var directory, relative to the repository (default var/bench)
 #   BENCH_FLOOR_QUERIES durable inserts of each database-floor measurement (default 20000)
+#   BENCH_SERVER_CPUS   a CPU list (taskset -c) for everything server-side: bench.sh runs
+#                       itself there, so MariaDB, nginx, chat-api, chat-httpd and chat-push
+#                       inherit it (default: unset, no pinning)
+#   BENCH_CLIENT_CPUS   a CPU list for the load: wrk, mariadb-slap and chat-loadgen run
+#                       there (default: unset). Issue 11's real-time targets are stated for
+#                       BENCH_SERVER_CPUS=0 BENCH_CLIENT_CPUS=1 on a 2-core machine.
 # Caller CHAT_* variables are ignored, so the programs see only var/bench/chat.conf.
 set -euo pipefail
+
+if [ -n "${BENCH_SERVER_CPUS:-}" ] && [ -z "${BENCH_PINNED_TO:-}" ]; then
+    command -v taskset >/dev/null || { echo "bench.sh: BENCH_SERVER_CPUS needs taskset (util-linux)" >&2; exit 1; }
+    BENCH_PINNED_TO=$BENCH_SERVER_CPUS exec taskset -c "$BENCH_SERVER_CPUS" "$0" "$@"
+fi
+# The prefix of every load-generating command: it runs on BENCH_CLIENT_CPUS when set.
+CLIENT=()
+[ -z "${BENCH_CLIENT_CPUS:-}" ] || CLIENT=(taskset -c "$BENCH_CLIENT_CPUS")
 
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -329,7 +343,7 @@ db_round_trips() {
 # innodb_flush_log_at_trx_commit=1, like the REST runs). Prints inserts per second.
 db_floor() {
     local out secs
-    out=$(mariadb-slap --no-defaults --socket="$DB_SOCKET" -uroot --create-schema=bench_floor \
+    out=$("${CLIENT[@]}" mariadb-slap --no-defaults --socket="$DB_SOCKET" -uroot --create-schema=bench_floor \
         --concurrency="$WRK_CONNECTIONS" --number-of-queries="$FLOOR_QUERIES" --iterations=1 \
         --create="CREATE TABLE t (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64) NOT NULL) ENGINE=InnoDB" \
         --query="INSERT INTO t (v) VALUES ('a durable one-row commit')" 2>&1) ||
@@ -369,8 +383,9 @@ fi
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "== chat REST benchmark"
 echo "commit:   $commit"
-echo "machine:  $(nproc) CPUs, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)"
+echo "machine:  $(nproc --all) CPUs, ${cpu:-unknown CPU}, $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo)"
 echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) before starting"
+echo "cpus:     servers on ${BENCH_SERVER_CPUS:-any}, load generators on ${BENCH_CLIENT_CPUS:-any} (of $(nproc --all))"
 if others=$(pgrep -f 'pytest|wrk ' | grep -v "^$$\$" || true) && [ -n "$others" ]; then
     echo "note:     other test or load processes are running; figures will be lower"
 fi
@@ -462,7 +477,7 @@ run() {
     cpu0_app=$(cpu_ms "${app[@]}") cpu0_web=$(cpu_ms "${web[@]}") cpu0_db=$(cpu_ms "$db_pid")
     cpu0_push=$(cpu_ms "$push_pid") trips0=$(db_round_trips) push0=$(push_statements)
     say "wrk -t$WRK_THREADS -c$WRK_CONNECTIONS -d${RUN_SECONDS}s: $front $endpoint"
-    wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${RUN_SECONDS}s" --latency \
+    "${CLIENT[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"${RUN_SECONDS}s" --latency \
         -s bench/rest.lua "http://$HOST:$port$path" -- "$TOKEN" "${extra[@]}" >"$out" 2>&1 &
     wrk_pid=$!
     wait "$wrk_pid" || { wrk_pid=; cat "$out" >&2; die "wrk failed ($front $endpoint)"; }
@@ -586,7 +601,7 @@ PY
 ) || die "the CGI benchmark failed"
     read -r cgi_mean cgi_p50 cgi_p99 <<<"$cgi_line"
     out=$VAR/log/wrk-fcgi-c1.txt
-    wrk -t1 -c1 -d5s --latency -s bench/rest.lua "http://$HOST:$NGINX_PORT$LIST_PATH" -- "$TOKEN" >"$out" 2>&1 ||
+    "${CLIENT[@]}" wrk -t1 -c1 -d5s --latency -s bench/rest.lua "http://$HOST:$NGINX_PORT$LIST_PATH" -- "$TOKEN" >"$out" 2>&1 ||
         die "wrk -c1 failed"
     line=$(grep '^BENCH ' "$out") || die "no BENCH line from wrk -c1"
     declare -A c1=()
@@ -724,7 +739,7 @@ ws_run() {
     restart_push
     out=$VAR/log/loadgen-$name.txt
     say "scenario $name: chat-loadgen, $(wc -w <"$plan") ids in $(wc -l <"$plan") conversations, $rate msg/s for ${seconds}s"
-    "$BIN/chat-loadgen" --plan "$plan" --push "$HOST:$PUSH_PORT" --api "$HOST:$NGINX_PORT" \
+    "${CLIENT[@]}" "$BIN/chat-loadgen" --plan "$plan" --push "$HOST:$PUSH_PORT" --api "$HOST:$NGINX_PORT" \
         --token-prefix "$LG_TOKEN_PREFIX" --tag "lg$run_tag-$name" --rate "$rate" \
         --seconds "$seconds" --push-pid "$push_pid" --label "$name" \
         --connect-window "$CONNECT_WINDOW" >"$out" 2>&1 &
@@ -759,7 +774,7 @@ storm_run() {
     restart_push
     out=$VAR/log/loadgen-storm.txt
     say "scenario storm: chat-loadgen, $(wc -l <"$plan") conversations, 20 probes, then $STORM_RATE msg/s for ${STORM_SECONDS}s with a SIGKILL of chat-push after 2 s"
-    "$BIN/chat-loadgen" --plan "$plan" --push "$HOST:$PUSH_PORT" --api "$HOST:$NGINX_PORT" \
+    "${CLIENT[@]}" "$BIN/chat-loadgen" --plan "$plan" --push "$HOST:$PUSH_PORT" --api "$HOST:$NGINX_PORT" \
         --token-prefix "$LG_TOKEN_PREFIX" --tag "lg$run_tag-storm" --rate "$STORM_RATE" \
         --seconds "$STORM_SECONDS" --push-pid "$push_pid" --label storm --probes 20 \
         --connect-window "$CONNECT_WINDOW" --restart >"$out" 2>&1 &
