@@ -42,6 +42,21 @@ bool chat_json_get_bool(json_object *obj, const char *name, bool fallback);
 /* Serializes without escaping '/' and without spaces. The returned string belongs to obj. */
 const char *chat_json_to_string(json_object *obj, size_t *len);
 
+/* Adds val (taken) under key to an object being built: key is a string literal that obj
+ * does not hold yet, so json-c neither copies the key nor looks for it first (the row ->
+ * object builders of a page of messages add some 1,000 keys). */
+static inline void chat_json_put(json_object *obj, const char *key, json_object *val)
+{
+    json_object_object_add_ex(obj, key, val,
+                              JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_ADD_CONSTANT_KEY);
+}
+
+/* chat_json_put of a new string, or of null when val is NULL. */
+static inline void chat_json_put_string_or_null(json_object *obj, const char *key, const char *val)
+{
+    chat_json_put(obj, key, val ? json_object_new_string(val) : NULL);
+}
+
 /* Adds a key with a new json object; helpers that take ownership of val. */
 void chat_json_add_nullable_string(json_object *obj, const char *key, const char *val);
 void chat_json_add_nullable_int(json_object *obj, const char *key, long long val, bool is_null);

@@ -38,10 +38,10 @@ json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned ro
     bool deleted = chat_db_cell_int(r, row, col + 4) != 0;
     const char *avatar = chat_db_cell(r, row, col + 3);
     json_object *u = json_object_new_object();
-    json_object_object_add(u, "id", json_object_new_int64(id));
-    json_object_object_add(u, "username",
+    chat_json_put(u, "id", json_object_new_int64(id));
+    chat_json_put(u, "username",
                            json_object_new_string(deleted ? "" : chat_db_cell(r, row, col + 1)));
-    json_object_object_add(u, "display_name",
+    chat_json_put(u, "display_name",
                            json_object_new_string(deleted ? CHAT_DELETED_USER_NAME
                                                           : chat_db_cell(r, row, col + 2)));
     if (avatar && !deleted) {
@@ -49,12 +49,12 @@ json_object *chat_user_json_from_row(const struct chat_db_result *r, unsigned ro
          * cached for good (routes_profile.c). */
         char url[96];
         snprintf(url, sizeof(url), "/api/users/%lld/avatar/?v=%.16s", id, avatar);
-        json_object_object_add(u, "avatar_url", json_object_new_string(url));
+        chat_json_put(u, "avatar_url", json_object_new_string(url));
     } else {
-        json_object_object_add(u, "avatar_url", NULL);
+        chat_json_put(u, "avatar_url", NULL);
     }
-    json_object_object_add(u, "deleted", json_object_new_boolean(deleted));
-    json_object_object_add(u, "is_bot", json_object_new_boolean(chat_db_cell_int(r, row, col + 5) != 0));
+    chat_json_put(u, "deleted", json_object_new_boolean(deleted));
+    chat_json_put(u, "is_bot", json_object_new_boolean(chat_db_cell_int(r, row, col + 5) != 0));
     return u;
 }
 
@@ -93,17 +93,19 @@ json_object *chat_message_json_build(const struct chat_message_fields *f)
 {
     char created[32], edited[32];
     json_object *m = json_object_new_object();
-    json_object_object_add(m, "id", json_object_new_int64(f->id));
-    json_object_object_add(m, "conversation_id", json_object_new_int64(f->conversation_id));
-    json_object_object_add(m, "sender", f->sender);
-    json_object_object_add(m, "text", json_object_new_string(f->deleted ? "" : f->text));
-    chat_json_add_nullable_string(m, "created_at", chat_time_rfc3339(f->created_at, created));
-    chat_json_add_nullable_string(m, "edited_at", chat_time_rfc3339(f->edited_at, edited));
-    json_object_object_add(m, "deleted", json_object_new_boolean(f->deleted));
-    chat_json_add_nullable_int(m, "reply_to", f->reply_to, f->reply_to == 0);
-    chat_json_add_nullable_string(m, "client_msg_id", f->client_msg_id);
-    json_object_object_add(m, "reactions", json_object_new_array());
-    json_object_object_add(m, "attachments", json_object_new_array());
+    chat_json_put(m, "id", json_object_new_int64(f->id));
+    chat_json_put(m, "conversation_id", json_object_new_int64(f->conversation_id));
+    chat_json_put(m, "sender", f->sender);
+    chat_json_put(m, "text", json_object_new_string(f->deleted ? "" : f->text));
+    chat_json_put_string_or_null(m, "created_at", chat_time_rfc3339(f->created_at, created));
+    chat_json_put_string_or_null(m, "edited_at", chat_time_rfc3339(f->edited_at, edited));
+    chat_json_put(m, "deleted", json_object_new_boolean(f->deleted));
+    chat_json_put(m, "reply_to", f->reply_to == 0 ? NULL : json_object_new_int64(f->reply_to));
+    chat_json_put_string_or_null(m, "client_msg_id", f->client_msg_id);
+    /* Most messages have no reactions, attachments or mentions: room for one each, not
+     * json-c's default of 32 (the decorators' appends grow them). */
+    chat_json_put(m, "reactions", json_object_new_array_ext(1));
+    chat_json_put(m, "attachments", json_object_new_array_ext(1));
     /* Written by chat_mentions_store only, so it is an array or NULL; anything else
      * (a hand-edited row) reads as no mentions rather than breaking the message. */
     json_object *mentions = NULL;
@@ -111,9 +113,9 @@ json_object *chat_message_json_build(const struct chat_message_fields *f)
         mentions = json_tokener_parse(f->mentions_json);
     if (!json_object_is_type(mentions, json_type_array)) {
         json_object_put(mentions);
-        mentions = json_object_new_array();
+        mentions = json_object_new_array_ext(1);
     }
-    json_object_object_add(m, "mentions", mentions);
+    chat_json_put(m, "mentions", mentions);
     return m;
 }
 
@@ -169,14 +171,14 @@ json_object *chat_attachment_json_from_row(const struct chat_db_result *r, unsig
     char url[64];
     long long id = chat_db_cell_int(r, row, col);
     json_object *a = json_object_new_object();
-    json_object_object_add(a, "id", json_object_new_int64(id));
-    json_object_object_add(a, "filename", json_object_new_string(chat_db_cell(r, row, col + 1)));
-    json_object_object_add(a, "size", json_object_new_int64(chat_db_cell_int(r, row, col + 2)));
-    json_object_object_add(a, "content_type",
+    chat_json_put(a, "id", json_object_new_int64(id));
+    chat_json_put(a, "filename", json_object_new_string(chat_db_cell(r, row, col + 1)));
+    chat_json_put(a, "size", json_object_new_int64(chat_db_cell_int(r, row, col + 2)));
+    chat_json_put(a, "content_type",
                            json_object_new_string(chat_db_cell(r, row, col + 3)));
-    json_object_object_add(a, "sha256", json_object_new_string(chat_db_cell(r, row, col + 4)));
+    chat_json_put(a, "sha256", json_object_new_string(chat_db_cell(r, row, col + 4)));
     snprintf(url, sizeof(url), "/api/chat/attachments/%lld/", id);
-    json_object_object_add(a, "url", json_object_new_string(url));
+    chat_json_put(a, "url", json_object_new_string(url));
     return a;
 }
 
