@@ -32,7 +32,8 @@ struct chat_db_param {
  * with chat_db_result_free(). */
 struct chat_db_result {
     unsigned nrows, ncols;
-    char **cells;
+    char **cells;         /* nrows x ncols, each pointing into arena or NULL */
+    char *arena;          /* every cell's text, NUL-terminated, in one allocation */
     unsigned long *lens;
     unsigned long long insert_id;
     unsigned long long affected;
