@@ -10,6 +10,7 @@
 #include "errors.h"
 #include "i18n.h"
 #include "json_util.h"
+#include "json_write.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -58,12 +59,10 @@ void chat_response_header(struct chat_response *res, const char *name, const cha
 
 void chat_respond_json(struct chat_response *res, int status, json_object *obj)
 {
-    size_t len;
-    const char *s = chat_json_to_string(obj, &len);
     res->status = status;
     res->content_type = "application/json";
     res->body.len = 0;
-    strbuf_append(&res->body, s, len);
+    chat_json_write(&res->body, obj);
     json_object_put(obj);
 }
 

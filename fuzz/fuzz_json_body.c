@@ -1,10 +1,15 @@
 /* libFuzzer target: a request body through strict parsing and field validation, the
- * path every JSON endpoint takes before any handler logic. */
+ * path every JSON endpoint takes before any handler logic; and whatever parses is
+ * serialized by chat_json_write, which must write json-c's bytes exactly. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "errors.h"
 #include "json_util.h"
+#include "json_write.h"
+#include "strbuf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -27,6 +32,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)chat_json_get_string(obj, "text", "");
         (void)chat_json_get_int(obj, "reply_to", 0);
     }
+    struct strbuf mine = {0};
+    chat_json_write(&mine, obj);
+    size_t len;
+    const char *theirs = chat_json_to_string(obj, &len);
+    if (mine.len != len || memcmp(mine.data, theirs, len) != 0)
+        abort();
+    strbuf_free(&mine);
     json_object_put(obj);
     return 0;
 }

@@ -6,7 +6,9 @@
 #include "db_batch.h"
 #include "errors.h"
 #include "json_util.h"
+#include "json_write.h"
 #include "store.h"
+#include "strbuf.h"
 
 /* The message whose content payload carries, or 0: the message itself for message.*, the
  * conversation's last_message for a conversation object (conversation.created/updated)
@@ -32,8 +34,8 @@ static long long quoted_message_id(const char *type, json_object *payload)
 int chat_event_append(struct chat_db *db, long long conversation_id, const char *type,
                       json_object *payload, long long *event_id)
 {
-    size_t len;
-    const char *json = chat_json_to_string(payload, &len);
+    struct strbuf json = {0};
+    chat_json_write(&json, payload);
     long long message_id = quoted_message_id(type, payload);
     unsigned long long id = 0;
     int rc = chat_db_exec(db,
@@ -41,8 +43,9 @@ int chat_event_append(struct chat_db *db, long long conversation_id, const char 
                           "VALUES (?, ?, ?, ?)",
                           CHAT_DB_PARAMS(conversation_id ? DB_INT(conversation_id) : DB_NULL,
                                          message_id ? DB_INT(message_id) : DB_NULL,
-                                         DB_STR(type), DB_BYTES(json, len)),
+                                         DB_STR(type), DB_BYTES(json.data, json.len)),
                           NULL, &id);
+    strbuf_free(&json);
     if (rc == CHAT_OK && event_id)
         *event_id = (long long)id;
     return rc;

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void reserve(struct strbuf *b, size_t extra)
+void strbuf_reserve(struct strbuf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return;
@@ -20,7 +20,7 @@ static void reserve(struct strbuf *b, size_t extra)
 
 void strbuf_append(struct strbuf *b, const char *s, size_t n)
 {
-    reserve(b, n);
+    strbuf_reserve(b, n);
     if (n)
         memcpy(b->data + b->len, s, n);
     b->len += n;
@@ -37,7 +37,7 @@ void strbuf_printf(struct strbuf *b, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    reserve(b, (size_t)n);
+    strbuf_reserve(b, (size_t)n);
     va_start(ap, fmt);
     vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);

@@ -10,6 +10,8 @@ struct strbuf {
     size_t len, cap;
 };
 
+/* Makes room for extra more bytes and the terminating NUL. */
+void strbuf_reserve(struct strbuf *b, size_t extra);
 void strbuf_append(struct strbuf *b, const char *s, size_t n);
 void strbuf_puts(struct strbuf *b, const char *s);
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
