@@ -76,6 +76,13 @@ bool chat_route_match(const char *pattern, const char *path, struct chat_route_a
     args->str_len = 0;
     const char *p = pattern, *s = path;
     while (*p) {
+        if (*p != '{') { /* most of a pattern is literal bytes */
+            if (*p != *s)
+                return false;
+            p++;
+            s++;
+            continue;
+        }
         if (strncmp(p, "{*}", 3) == 0) {
             args->rest = s;
             return *s != '\0';
@@ -129,15 +136,14 @@ const struct chat_route *chat_route_find(const char *method, const char *path,
     *method_mismatch = false;
     if (allow && allow_len)
         allow[0] = '\0';
-    const struct chat_route *found = NULL;
     for (unsigned i = 0; i < chat_routes_count; i++) {
         struct chat_route_args tmp;
         if (!chat_route_match(chat_routes[i].pattern, path, &tmp))
             continue;
-        if (strcmp(chat_routes[i].method, method) == 0 && !found) {
-            found = &chat_routes[i];
+        if (strcmp(chat_routes[i].method, method) == 0) {
             *args = tmp;
-            continue;
+            *method_mismatch = false;
+            return &chat_routes[i]; /* the other methods' Allow list is not needed */
         }
         *method_mismatch = true;
         if (allow && allow_len) {
@@ -145,7 +151,5 @@ const struct chat_route *chat_route_find(const char *method, const char *path,
             snprintf(allow + n, allow_len - n, "%s%s", n ? ", " : "", chat_routes[i].method);
         }
     }
-    if (found)
-        *method_mismatch = false;
-    return found;
+    return NULL;
 }
