@@ -25,6 +25,7 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
     struct chat_db_result convs = {0}, parts = {0};
     json_object *arr = NULL, *last_messages = NULL;
     int *last_of = NULL; /* per conversation row: its index in last_messages, or -1 */
+    long long *part_conv = NULL; /* per participants row: its conversation id */
     int rc = chat_db_query(
         db,
         "SELECT c.id, c.is_group, c.name, c.created_at, c.last_activity_at, c.last_message_id, "
@@ -73,43 +74,55 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
     if (rc != CHAT_OK)
         goto out;
 
+    /* The participants rows are in conversation id order: each conversation's are found
+     * by a binary search over their ids, parsed once, not by a scan of every row per
+     * conversation (200 conversations of 3 are 120,000 parses). */
+    part_conv = chat_xcalloc(parts.nrows ? parts.nrows : 1, sizeof(*part_conv));
+    for (unsigned k = 0; k < parts.nrows; k++)
+        part_conv[k] = chat_db_cell_int(&parts, k, 0);
     arr = json_object_new_array_ext((int)convs.nrows);
     for (unsigned i = 0; i < convs.nrows; i++) {
         char t1[32], t2[32];
         long long id = chat_db_cell_int(&convs, i, 0);
         json_object *c = json_object_new_object();
-        json_object_object_add(c, "id", json_object_new_int64(id));
-        json_object_object_add(c, "is_group",
+        chat_json_put(c, "id", json_object_new_int64(id));
+        chat_json_put(c, "is_group",
                                json_object_new_boolean(chat_db_cell_int(&convs, i, 1) != 0));
-        chat_json_add_nullable_string(c, "name", chat_db_cell(&convs, i, 2));
-        chat_json_add_nullable_string(c, "created_at",
+        chat_json_put_string_or_null(c, "name", chat_db_cell(&convs, i, 2));
+        chat_json_put_string_or_null(c, "created_at",
                                       chat_time_rfc3339(chat_db_cell(&convs, i, 3), t1));
-        chat_json_add_nullable_string(c, "last_activity_at",
+        chat_json_put_string_or_null(c, "last_activity_at",
                                       chat_time_rfc3339(chat_db_cell(&convs, i, 4), t2));
         json_object *plist = json_object_new_array();
         int members = 0;
-        for (unsigned k = 0; k < parts.nrows; k++) {
-            if (chat_db_cell_int(&parts, k, 0) != id)
-                continue;
+        unsigned lo = 0, hi = parts.nrows;
+        while (lo < hi) {
+            unsigned mid = lo + (hi - lo) / 2;
+            if (part_conv[mid] < id)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (unsigned k = lo; k < parts.nrows && part_conv[k] == id; k++) {
             members++;
             json_object *u = chat_user_json_from_row(&parts, k, 1);
             if (!for_event) /* presence (store_presence.c) changes without an event here */
-                json_object_object_add(u, "online",
-                                       json_object_new_boolean(chat_db_cell_int(
+                chat_json_put(u, "online",
+                              json_object_new_boolean(chat_db_cell_int(
                                                        &parts, k, 1 + CHAT_USER_COLUMNS_COUNT)));
-            json_object_object_add(u, "role", json_object_new_string(
+            chat_json_put(u, "role", json_object_new_string(
                                                   chat_db_cell(&parts, k, 2 + CHAT_USER_COLUMNS_COUNT)));
             json_object_array_add(plist, u);
         }
-        json_object_object_add(c, "participants", plist);
-        json_object_object_add(c, "last_message",
+        chat_json_put(c, "participants", plist);
+        chat_json_put(c, "last_message",
                                last_of[i] < 0 ? NULL
                                               : json_object_get(json_object_array_get_idx(
                                                         last_messages, (size_t)last_of[i])));
         if (!for_event) {
-            json_object_object_add(c, "unread_count",
+            chat_json_put(c, "unread_count",
                                    json_object_new_int64(chat_db_cell_int(&convs, i, 6)));
-            json_object_object_add(c, "unread_mention_count",
+            chat_json_put(c, "unread_mention_count",
                                    json_object_new_int64(chat_db_cell_int(&convs, i, 7)));
             chat_notify_fields_add(c, chat_db_cell_int(&convs, i, 1) != 0, members,
                                    chat_db_cell(&convs, i, 8), chat_db_cell(&convs, i, 9));
@@ -120,6 +133,7 @@ static int build_conversations(struct chat_db *db, long long viewer_id, long lon
 out:
     json_object_put(last_messages);
     free(last_of);
+    free(part_conv);
     chat_db_result_free(&convs);
     chat_db_result_free(&parts);
     return rc;
