@@ -620,8 +620,9 @@ static int cmd_gc(const struct chat_config *cfg, struct chat_db *db)
         return 1;
     }
     printf("gc: removed %lld attachment rows, %lld files, %lld temp files, %lld events, "
-           "%lld rate-limit buckets; purged %lld deleted accounts\n",
-           st.attachments, st.files, st.tmp_files, st.events, st.rate_buckets, st.accounts);
+           "%lld rate-limit buckets, %lld audit entries; purged %lld deleted accounts\n",
+           st.attachments, st.files, st.tmp_files, st.events, st.rate_buckets, st.audit,
+           st.accounts);
     if (rc != CHAT_OK) {
         fprintf(stderr, "chatctl: gc stopped: %s\n", chat_err_message(rc));
         return 1;

@@ -148,9 +148,12 @@ const struct chat_setting chat_settings[] = {
     INT_SETTING(event_retention_hours, "168", 1, 87600,
                 "Events older than this may be purged; resuming from before them gets "
                 "resync_required."),
+    INT_SETTING(audit_retention_days, "365", 0, 36500,
+                "Moderation audit entries (GET /api/admin/audit/) older than this many days "
+                "are deleted by retention; 0 keeps them for ever."),
     INT_SETTING(retention_interval_s, "3600", 0, 86400,
-                "How often the push daemons run what `chatctl gc` does (old events, "
-                "unattached uploads, idle rate-limit buckets), in seconds; one daemon runs it "
+                "How often the push daemons run what `chatctl gc` does (old events and audit "
+                "entries, unattached uploads, idle rate-limit buckets), in seconds; one daemon runs it "
                 "per interval across all hosts. 0: never (then run chatctl gc, e.g. from "
                 "chat-gc.timer; either is enough)."),
     STR_SETTING(log_level, "info", "debug, info, warn or error."),

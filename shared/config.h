@@ -68,6 +68,7 @@ struct chat_config {
     int password_memlimit_kib;
     int password_opslimit;
     int event_retention_hours;
+    int audit_retention_days;
     int retention_interval_s;
     char *log_level;
     /* Attachments */

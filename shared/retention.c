@@ -97,8 +97,9 @@ int chat_retention_tick(struct chat_db *db, const struct chat_config *cfg, long 
         struct chat_gc_stats st;
         rc = run_once(db, cfg, &st);
         log_info("retention: ran: removed %lld attachment rows, %lld files, %lld temp files, "
-                 "%lld events, %lld rate-limit buckets; purged %lld deleted accounts",
-                 st.attachments, st.files, st.tmp_files, st.events, st.rate_buckets,
+                 "%lld events, %lld rate-limit buckets, %lld audit entries; purged %lld "
+                 "deleted accounts",
+                 st.attachments, st.files, st.tmp_files, st.events, st.rate_buckets, st.audit,
                  st.accounts);
     }
     release_lock(db);

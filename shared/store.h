@@ -655,6 +655,7 @@ struct chat_gc_stats {
     long long tmp_files;    /* abandoned temp files */
     long long events;       /* older than event_retention_hours */
     long long rate_buckets; /* idle for an hour */
+    long long audit;        /* audit_log rows older than audit_retention_days (0: none) */
     long long accounts;     /* deleted accounts whose purge was cut short, finished
                              * (retention.c, after chat_gc) */
 };

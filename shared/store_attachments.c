@@ -273,5 +273,11 @@ int chat_gc(struct chat_db *db, const struct chat_config *cfg, struct chat_gc_st
                                "DELETE FROM rate_buckets WHERE updated_at < "
                                "UNIX_TIMESTAMP(NOW(6)) - ? LIMIT ?",
                                3600, &st->rate_buckets);
+    /* audit_log has no time index; oldest first by id, the rows due are the first ones. */
+    if (rc == CHAT_OK && cfg->audit_retention_days > 0)
+        rc = gc_batched_delete(db,
+                               "DELETE FROM audit_log WHERE created_at < NOW(6) - INTERVAL ? DAY "
+                               "ORDER BY id LIMIT ?",
+                               cfg->audit_retention_days, &st->audit);
     return rc;
 }

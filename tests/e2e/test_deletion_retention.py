@@ -271,3 +271,34 @@ def test_retention_runs_in_the_push_daemons_one_at_a_time(servers, make_user):
             servers.stop_proc(name)
     # chatctl gc still works beside them (chat-gc.timer), and says what it removed.
     assert "gc: removed" in servers.chatctl("gc").stdout
+
+
+def test_retention_deletes_audit_entries_older_than_the_setting(servers):
+    """audit_retention_days (365): retention deletes older audit entries and keeps the
+    rest; 0 keeps every entry. The session's push daemons, which run retention on their
+    own schedule with the default, are kept out by claiming this interval's run first."""
+    servers.db("UPDATE maintenance_runs SET last_run_at = NOW(6) WHERE task = 'retention'")
+    marker = "ar" + uuid.uuid4().hex[:8]
+
+    def add(days_ago):
+        servers.db("INSERT INTO audit_log (created_at, actor_name, action, detail) VALUES "
+                   "(NOW(6) - INTERVAL %s DAY, %s, 'test.retention', %s)",
+                   (days_ago, marker, str(days_ago)))
+
+    def left():
+        return sorted(int(d) for (d,) in servers.db(
+            "SELECT detail FROM audit_log WHERE actor_name = %s", (marker,)))
+
+    def gc(days):
+        env = dict(servers.env, CHAT_AUDIT_RETENTION_DAYS=str(days))
+        out = servers.chatctl("gc", env=env).stdout
+        return int(re.search(r"(\d+) audit entries", out).group(1))
+
+    for days_ago in (1000, 400, 10, 0):
+        add(days_ago)
+    assert gc(0) == 0
+    assert left() == [0, 10, 400, 1000]
+    assert gc(365) >= 2
+    assert left() == [0, 10]
+    assert gc(5) >= 1
+    assert left() == [0]
