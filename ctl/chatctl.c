@@ -57,8 +57,9 @@ static const char usage[] =
     "  config example                print an example config file with every setting\n"
     "  gc                            remove uploads never attached after 24 h (and their\n"
     "                                files once no row names them), abandoned temp files,\n"
-    "                                events older than event_retention_hours and idle\n"
-    "                                rate-limit buckets; chat-gc.timer runs it hourly,\n"
+    "                                events older than event_retention_hours, idle\n"
+    "                                rate-limit buckets and audit entries older than\n"
+    "                                audit_retention_days; chat-gc.timer runs it hourly,\n"
     "                                and the push daemons also do every\n"
     "                                retention_interval_s (either is enough, see\n"
     "                                docs/DEPLOY.md)\n";
