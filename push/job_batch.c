@@ -190,22 +190,32 @@ static const char SQL_CUTOFF[] =
     "ORDER BY id DESC LIMIT 1";
 /* Every connection's backlog of the conversations it takes part in now (only o when
  * o > 0) in one statement. q holds one row per connection (k its slot, u its user, n its
- * position, c its window start, o its /ws/chat/<pk>/ or 0), from one JSON parameter
- * through JSON_TABLE: a derived table of 32 `SELECT ? ...` joined by UNION ALL cost
- * MariaDB 23-32 ms per execution, prepared, against 1-2 ms for JSON_TABLE. Each
- * connection gets the events after n, and those at or below it created after c, up to
- * the tail position; its first `limit` rows in id order. */
+ * position, c its window start, o its /ws/chat/<pk>/ or 0, h the tail position), from one
+ * JSON parameter through JSON_TABLE: a derived table of 32 `SELECT ? ...` joined by UNION
+ * ALL cost MariaDB 23-32 ms per execution, prepared, against 1-2 ms for JSON_TABLE. Each
+ * connection gets the events after n, and those at or below it created after c, up to h;
+ * its first `limit` rows in id order.
+ *
+ * The plan is spelled out, because MariaDB's own choices read whole histories: joined
+ * by `e.conversation_id = p.conversation_id` it takes that as a ref and walks every event
+ * the conversation ever had (about 1 s per member of a group of 300,000 events), and
+ * driven from events it reads the whole window of every conversation. Written as the
+ * one-point interval >= and <=, with no bound on e that is constant (hence h in q, not
+ * a parameter), the join is "range checked for each record": per participant row, a
+ * range over events_conversation (id > n) or events_conversation_created (created_at >=
+ * c), so the work is the backlog's own size (sql/014). */
 static const char SQL_BACKLOG[] =
     "WITH q AS (SELECT * FROM JSON_TABLE(?, '$[*]' COLUMNS (k INT PATH '$[0]', "
     "u BIGINT PATH '$[1]', n BIGINT PATH '$[2]', c VARCHAR(32) PATH '$[3]', "
-    "o BIGINT PATH '$[4]')) t) "
+    "o BIGINT PATH '$[4]', h BIGINT PATH '$[5]')) t) "
     "SELECT id, conversation_id, type, payload, 0, k FROM ("
     " SELECT q.k, e.id, e.conversation_id, e.type, e.payload, "
     " ROW_NUMBER() OVER (PARTITION BY q.k ORDER BY e.id) AS rn FROM q "
-    " JOIN participants p ON p.user_id = q.u "
-    " JOIN events e ON e.conversation_id = p.conversation_id "
+    " STRAIGHT_JOIN participants p ON p.user_id = q.u "
+    " STRAIGHT_JOIN events e ON e.conversation_id >= p.conversation_id "
+    " AND e.conversation_id <= p.conversation_id "
     " WHERE (q.o = 0 OR e.conversation_id = q.o) "
-    " AND (e.id > q.n OR e.created_at >= q.c) AND e.id <= ?"
+    " AND (e.id > q.n OR e.created_at >= q.c) AND e.id <= q.h"
     ") w WHERE rn <= ? ORDER BY k, id";
 /* On /ws/, a user also reads their own participant.removed events of conversations they
  * no longer take part in (so a client that was away learns that it left). These are
@@ -333,18 +343,18 @@ static int resume_backlogs(struct push_worker *w, struct push_job *const *jobs, 
         if (strcmp(cut[i], cut[earliest]) < 0 || !live[earliest])
             earliest = i; /* "YYYY-MM-DD HH:MM:SS.ffffff" sorts as text */
     }
-    /* [[k,u,n,"c",o],...]: numbers, and c is MariaDB's DATETIME text (digits, '-', ':',
-     * '.', ' '), which needs no JSON escaping. */
+    /* [[k,u,n,"c",o,h],...]: numbers, and c is MariaDB's DATETIME text (digits, '-',
+     * ':', '.', ' '), which needs no JSON escaping. */
     strbuf_puts(&q, "[");
     for (size_t i = 0; i < n; i++)
         if (live[i])
-            strbuf_printf(&q, "%s[%zu,%lld,%lld,\"%s\",%lld]", q.len > 1 ? "," : "", i,
+            strbuf_printf(&q, "%s[%zu,%lld,%lld,\"%s\",%lld,%lld]", q.len > 1 ? "," : "", i,
                           jobs[i]->user_id, jobs[i]->last_event_id, cut[i],
-                          jobs[i]->conversation_id);
+                          jobs[i]->conversation_id, high);
     strbuf_puts(&q, "]");
     struct chat_db_result rm = {0};
     int rc = chat_db_query(&w->db, SQL_BACKLOG,
-                           CHAT_DB_PARAMS(DB_BYTES(q.data, q.len), DB_INT(high),
+                           CHAT_DB_PARAMS(DB_BYTES(q.data, q.len),
                                           DB_INT(w->cfg->push_resume_max_events + 1)),
                            &r);
     strbuf_free(&q);
