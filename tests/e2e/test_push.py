@@ -651,6 +651,43 @@ def test_out_of_order_commit_with_api(servers, pair, make_user):
     run(scenario())
 
 
+def test_resume_carries_an_event_below_the_position_that_committed_while_away(servers, pair,
+                                                                              make_user):
+    """A held-open transaction in X takes id N; a message in Y (id > N) reaches the
+    client, whose position is then past N; it disconnects, the transaction commits, and
+    the resume from that position carries event N: an event at or below the position,
+    created inside the gap window (the second half of SQL_BACKLOG), once. (The window
+    also replays what the client had, such as Y's message: at least once.)"""
+    a, b, conv_x = pair
+    c3 = make_user("ow")
+    conv_y = create_conv(servers.httpd_url, c3, [b])
+
+    async def scenario():
+        cb = await connect(servers, b)
+        held = servers.db_connect()
+        try:
+            hcur = held.cursor()
+            held.begin()
+            hcur.execute("SELECT id FROM conversations WHERE id = %s FOR UPDATE", (conv_x,))
+            first = _insert_event(hcur, conv_x, "test.held", {"n": "away"})
+            m = send(servers.httpd_url, c3, conv_y, "committed first")
+            f = await cb.wait_for(is_msg(conv_y))
+            assert f["data"]["id"] == m["id"] and f["event_id"] > first
+            position = f["event_id"]
+            await cb.close()
+            held.commit()
+        finally:
+            held.close()
+        again = await connect(servers, b, query="?last_event_id=%d" % position)
+        f = await again.wait_for(lambda f: f["type"] == "test.held", what="event below the position")
+        assert f["event_id"] == first and f["conversation_id"] == conv_x and f["data"] == {"n": "away"}
+        await again.barrier()
+        assert [g["event_id"] for g in again.seen if g["type"] == "test.held"] == [first]
+        await again.close()
+
+    run(scenario())
+
+
 def test_burst_from_concurrent_writers_loses_nothing(servers, make_user):
     """Four API writers in four conversations plus three direct writers inserting events
     concurrently: every single event reaches the user who is in all of them."""
