@@ -622,6 +622,26 @@ def test_out_of_order_commit_direct(servers, pair):
     run(scenario())
 
 
+async def _held_behind_a_message(servers, client, conv_x, sender, conv_y, before_commit):
+    """A held-open transaction in conv_x takes event id N; sender's message in conv_y
+    (id > N) commits first and reaches client. Then `await before_commit(frame)` runs (the
+    message's frame), and the transaction commits. Returns N."""
+    held = servers.db_connect()
+    try:
+        hcur = held.cursor()
+        held.begin()
+        hcur.execute("SELECT id FROM conversations WHERE id = %s FOR UPDATE", (conv_x,))
+        first = _insert_event(hcur, conv_x, "test.held", {"n": "x"})
+        m = send(servers.httpd_url, sender, conv_y, "committed first")
+        f = await client.wait_for(is_msg(conv_y))
+        assert f["data"]["id"] == m["id"] and f["event_id"] > first
+        await before_commit(f)
+        held.commit()
+    finally:
+        held.close()
+    return first
+
+
 def test_out_of_order_commit_with_api(servers, pair, make_user):
     """A held-open transaction in conversation X takes id N; the API then commits a
     message in conversation Y (id > N). Both reach the user of both conversations."""
@@ -631,19 +651,8 @@ def test_out_of_order_commit_with_api(servers, pair, make_user):
 
     async def scenario():
         cb = await connect(servers, b)
-        held = servers.db_connect()
-        try:
-            hcur = held.cursor()
-            held.begin()
-            hcur.execute("SELECT id FROM conversations WHERE id = %s FOR UPDATE", (conv_x,))
-            first = _insert_event(hcur, conv_x, "test.held", {"n": "x"})
-            m = send(servers.httpd_url, c3, conv_y, "committed first")
-            f = await cb.wait_for(is_msg(conv_y))
-            assert f["data"]["id"] == m["id"] and f["event_id"] > first
-            await asyncio.sleep(1.2)
-            held.commit()
-        finally:
-            held.close()
+        first = await _held_behind_a_message(servers, cb, conv_x, c3, conv_y,
+                                             lambda f: asyncio.sleep(1.2))
         f = await cb.wait_for(lambda f: f["type"] == "test.held", what="late-committed event")
         assert f["event_id"] == first and f["conversation_id"] == conv_x
         await cb.close()
@@ -664,23 +673,16 @@ def test_resume_carries_an_event_below_the_position_that_committed_while_away(se
 
     async def scenario():
         cb = await connect(servers, b)
-        held = servers.db_connect()
-        try:
-            hcur = held.cursor()
-            held.begin()
-            hcur.execute("SELECT id FROM conversations WHERE id = %s FOR UPDATE", (conv_x,))
-            first = _insert_event(hcur, conv_x, "test.held", {"n": "away"})
-            m = send(servers.httpd_url, c3, conv_y, "committed first")
-            f = await cb.wait_for(is_msg(conv_y))
-            assert f["data"]["id"] == m["id"] and f["event_id"] > first
-            position = f["event_id"]
+        position = {}
+
+        async def leave(frame):
+            position["at"] = frame["event_id"]
             await cb.close()
-            held.commit()
-        finally:
-            held.close()
-        again = await connect(servers, b, query="?last_event_id=%d" % position)
-        f = await again.wait_for(lambda f: f["type"] == "test.held", what="event below the position")
-        assert f["event_id"] == first and f["conversation_id"] == conv_x and f["data"] == {"n": "away"}
+        first = await _held_behind_a_message(servers, cb, conv_x, c3, conv_y, leave)
+        again = await connect(servers, b, query="?last_event_id=%d" % position["at"])
+        f = await again.wait_for(lambda f: f["type"] == "test.held",
+                                 what="event below the position")
+        assert f["event_id"] == first and f["conversation_id"] == conv_x
         await again.barrier()
         assert [g["event_id"] for g in again.seen if g["type"] == "test.held"] == [first]
         await again.close()
