@@ -200,7 +200,7 @@ static const char SQL_CUTOFF[] =
  * by `e.conversation_id = p.conversation_id` it takes that as a ref and walks every event
  * the conversation ever had (about 1 s per member of a group of 300,000 events), and
  * when it drives from events instead, it reads the whole window of every conversation
- * (390 ms per batch after a storm's 10,000 presence events, in one slow bench run).
+ * (390 ms per batch after a storm's 10,000 presence events in one slow bench run).
  * Written as the one-point interval >= and <=, with no bound on e that is constant (hence
  * h in q, not a parameter), the join is "range checked for each record": per participant
  * row, one range over events_conversation (id in (n, h]) and one over
