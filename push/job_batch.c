@@ -16,6 +16,7 @@
 #include "jobs.h"
 #include "json_util.h"
 #include "log.h"
+#include "member_events_sql.h"
 #include "store.h"
 #include "strbuf.h"
 #include "xalloc.h"
@@ -196,27 +197,17 @@ static const char SQL_CUTOFF[] =
  * connection gets the events after n, and those at or below it created after c, up to h;
  * its first `limit` rows in id order.
  *
- * The plan is spelled out, because MariaDB's own choices read whole histories: joined
- * by `e.conversation_id = p.conversation_id` it takes that as a ref and walks every event
- * the conversation ever had (about 1 s per member of a group of 300,000 events), and
- * when it drives from events instead, it reads the whole window of every conversation
- * (390 ms per batch after a storm's 10,000 presence events in one slow bench run).
- * Written as the one-point interval >= and <=, with no bound on e that is constant (hence
- * h in q, not a parameter), the join is "range checked for each record": per participant
- * row, one range over events_conversation (id in (n, h]) and one over
- * events_conversation_created (created_at >= c, id <= n; sql/014). Measured per batch of
- * 256: 5-9 ms whatever the history (the range analysis per row, about 20 us), against
- * 1.4 ms for the ref with 1 to 2,000 events per conversation and 0.7 s with 2,000 events
- * in a group of those users. The second half names no index: forcing the one of sql/014
- * saved 1-2 ms per batch, but a daemon started before that migration (chat-push starts
- * before chat-api, which migrates) would then fail every resume instead of running
- * them slowly. */
+ * Each conversation's events are read per participant row (MEMBER_EVENTS_JOIN): one
+ * range over events_conversation (id in (n, h]) and one over events_conversation_created
+ * (created_at >= c, id <= n; sql/014). Measured per batch of 256: 5-9 ms whatever the
+ * history (the range analysis per row, about 20 us), against 1.4 ms for MariaDB's ref
+ * with 1 to 2,000 events per conversation and 0.7 s with 2,000 events in a group of those
+ * users. The second half names no index: forcing the one of sql/014 saved 1-2 ms per
+ * batch, but a daemon started before that migration (chat-push starts before chat-api,
+ * which migrates) would then fail every resume instead of running them slowly. */
 #define BACKLOG_HALF(INDEX_HINT, RANGE)                                                    \
     " SELECT q.k, e.id, e.conversation_id, e.type, e.payload FROM q "                    \
-    " STRAIGHT_JOIN participants p ON p.user_id = q.u "                                  \
-    " STRAIGHT_JOIN events e " INDEX_HINT                                                \
-    " ON e.conversation_id >= p.conversation_id AND e.conversation_id <= p.conversation_id " \
-    " AND " RANGE " WHERE q.o = 0 OR e.conversation_id = q.o "
+    MEMBER_EVENTS_JOIN(INDEX_HINT, RANGE) " WHERE q.o = 0 OR e.conversation_id = q.o "
 static const char SQL_BACKLOG[] =
     "WITH q AS (SELECT * FROM JSON_TABLE(?, '$[*]' COLUMNS (k INT PATH '$[0]', "
     "u BIGINT PATH '$[1]', n BIGINT PATH '$[2]', c VARCHAR(32) PATH '$[3]', "
@@ -228,24 +219,18 @@ static const char SQL_BACKLOG[] =
     " UNION ALL " BACKLOG_HALF("", "e.created_at >= q.c AND e.id <= q.n")
     ") b) w WHERE rn <= ? ORDER BY k, id";
 /* On /ws/, a user also reads their own participant.removed events of conversations they
- * no longer take part in (so a client that was away learns that it left). These are
- * read once per batch, over the batch's widest window (after its smallest n, or after
- * its earliest c), and matched to connections here: joined with q, MariaDB compared
- * every event of the window with every row of q (87 ms for 256 connections over a
- * window of 10,000 presence events, against 14 ms for the window alone). The window's
- * two halves are two statements of one UNION ALL, each on its own index: written as
- * `(id > n OR created_at >= c) AND id <= h`, MariaDB at times took `id <= h` as its
- * range and read the whole table (a pass over 50,000 history events per batch in the
- * e2e test). */
-#define REMOVALS_HALF(INDEX, RANGE)                                                          \
-    "SELECT e.id, e.conversation_id, e.type, e.payload, 0, "                              \
-    "CAST(JSON_VALUE(e.payload, '$.user_id') AS SIGNED), e.created_at "                    \
-    "FROM events e FORCE INDEX (" INDEX ") WHERE e.type = 'participant.removed' AND " RANGE \
-    " AND NOT EXISTS (SELECT 1 FROM participants x WHERE "                                 \
-    "x.conversation_id = e.conversation_id AND x.user_id = JSON_VALUE(e.payload, '$.user_id'))"
+ * no longer take part in. These are read once per batch, over the batch's widest window
+ * (after its smallest n, or after its earliest c), and matched to connections here:
+ * joined with q, MariaDB compared every event of the window with every row of q (87 ms
+ * for 256 connections over a window of 10,000 presence events, against 14 ms for the
+ * window alone). The window's two halves are two statements of one UNION ALL. */
+#define REMOVAL_COLUMNS                                                                     \
+    "e.id, e.conversation_id, e.type, e.payload, 0, "                                     \
+    "CAST(JSON_VALUE(e.payload, '$.user_id') AS SIGNED), e.created_at"
 static const char SQL_REMOVALS[] =
-    REMOVALS_HALF("PRIMARY", "e.id > ? AND e.id <= ?") " UNION ALL "
-    REMOVALS_HALF("events_created", "e.created_at >= ? AND e.id <= ?") " ORDER BY 1";
+    REMOVED_EVENTS(REMOVAL_COLUMNS, "PRIMARY", "e.id > ? AND e.id <= ?") " UNION ALL "
+    REMOVED_EVENTS(REMOVAL_COLUMNS, "events_created", "e.created_at >= ? AND e.id <= ?")
+    " ORDER BY 1";
 
 /* A resume answered without its backlog: drops what it holds and takes status. */
 static void resume_without_backlog(struct push_result *res, int status)
